@@ -1,0 +1,153 @@
+"""Benchmark: semantic-cache lookup latency (embed + search + guards) with 100k entries.
+
+The store holds ``--entries`` vectors in ONE scope (the worst case: a search scans a scope, and
+real traffic spreads over many): the ``a`` side of every pair in data/cache_eval/traps.jsonl,
+embedded by the real model, plus random unit vectors. Each lookup is the ``b`` side of a pair,
+through ``SemanticLibrary.lookup`` (the code the stage runs), with the embedder's LRU off so
+every lookup runs the model. Printed: p50/p99 of the whole lookup, and of each part alone, for
+the embedded default (InProcessIndex) and, for comparison, Qdrant local mode. Results are
+printed, not asserted.
+
+    .venv/bin/python -m bench.semantic_cache [--entries 100000] [--qdrant-entries 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cache.embedder import ModelEmbedder, load_embedder
+from cache.guards import first_difference
+from cache.semantic import Key, Request, SemanticCachePolicy, SemanticLibrary
+from cache.vectors import InProcessIndex, QdrantStore, VectorStore
+
+PAIRS = Path(__file__).resolve().parents[1] / "data" / "cache_eval" / "traps.jsonl"
+
+
+def ms(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    return f"p50 {statistics.median(ordered) * 1e3:6.2f} ms   p99 {p99 * 1e3:6.2f} ms"
+
+
+async def timed(fn: Callable[[], Awaitable[object]], rounds: int) -> list[float]:
+    out = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        await fn()
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def request(text: str) -> Request:
+    return Request("bench", "bench", "v1", [{"role": "user", "content": text}], {"temperature": 0})
+
+
+async def fill(
+    store: VectorStore, library: SemanticLibrary, keys: list[Key], entries: int, dim: int
+) -> None:
+    vectors = await library.embedder.embed([k.text for k in keys])
+    scope = keys[0].scope
+    rows = [
+        (f"p{i}", v, {**k.labels, "text": k.text, "body": "{}"}, scope)
+        for i, (k, v) in enumerate(zip(keys, vectors, strict=True))
+    ]
+    rng = np.random.default_rng(7)
+    chunk = 10_000
+    for start in range(0, entries - len(rows), chunk):
+        n = min(chunk, entries - len(rows) - start)
+        filler = rng.standard_normal((n, dim)).astype(np.float32)
+        filler /= np.linalg.norm(filler, axis=1, keepdims=True)
+        await store.upsert_many(
+            [
+                (f"f{start + i}", v, {"text": "filler", "body": "{}"}, scope)
+                for i, v in enumerate(filler)
+            ]
+        )
+    await store.upsert_many(rows)
+
+
+async def measure(
+    name: str,
+    store: VectorStore,
+    embedder: ModelEmbedder,
+    args: argparse.Namespace,
+    entries: int,
+    queries: int,
+) -> None:
+    policy = SemanticCachePolicy(enabled=True)
+    library = SemanticLibrary(embedder, store)
+    pairs = [json.loads(line) for line in PAIRS.read_text().splitlines()]
+    planted = [library.key(request(p["a"]), policy) for p in pairs]
+    asked = [library.key(request(p["b"]), policy) for p in pairs]
+    keys_a = [k for k in planted if isinstance(k, Key)]
+    keys_b = [k for k in asked if isinstance(k, Key)][:queries]
+    started = time.perf_counter()
+    await fill(store, library, keys_a, entries, embedder.dim)
+    filled_s = time.perf_counter() - started
+    print(f"\n{name}: {await store.count()} entries in one scope (filled in {filled_s:.1f} s)")
+    await library.lookup(keys_b[0], policy)  # warm-up
+    it = iter(range(10**9))
+    hits = 0
+
+    async def lookup() -> None:
+        nonlocal hits
+        key = keys_b[next(it) % len(keys_b)]
+        fresh = library.key(request(key.text), policy)  # key building (features) is part of it
+        assert isinstance(fresh, Key)
+        hits += (await library.lookup(fresh, policy)).hit is not None
+
+    total = await timed(lookup, len(keys_b))
+    print(f"  lookup (embed + search + guards)  {ms(total)}   ({hits}/{len(keys_b)} served)")
+    vector = (await embedder.embed([keys_b[0].text]))[0]
+    texts = iter([k.text for k in keys_b] * 2)
+    embeds = await timed(lambda: embedder.embed([next(texts)]), len(keys_b))
+    print(f"  embed only                        {ms(embeds)}")
+    scope = keys_b[0].scope
+    searches = await timed(lambda: store.search(vector, scope, policy.candidates), len(keys_b))
+    print(f"  search only                       {ms(searches)}")
+    guard_times = []
+    for k, a in zip(keys_b, keys_a, strict=False):
+        start = time.perf_counter()
+        first_difference(k.text, a.text)
+        guard_times.append(time.perf_counter() - start)
+    print(f"  guards only (one candidate)       {ms(guard_times)}")
+
+
+async def main(args: argparse.Namespace) -> None:
+    embedder = load_embedder(
+        backend=args.backend, threads=args.threads, lru_size=0, cache_dir=Path(args.models)
+    )
+    print(f"embedder: {args.backend}, {args.threads} threads; lookups: {args.queries}")
+    index = InProcessIndex(embedder.dim, max_entries=args.entries)
+    await measure(
+        "embedded default (InProcessIndex)", index, embedder, args, args.entries, args.queries
+    )
+    if args.qdrant_entries:
+        qdrant = QdrantStore(embedder.dim, ":memory:", max_entries=args.qdrant_entries)
+        await measure(
+            "Qdrant local mode (:memory:)", qdrant, embedder, args, args.qdrant_entries, 30
+        )
+        await qdrant.aclose()
+    await embedder.aclose()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--entries", type=int, default=100_000)
+    parser.add_argument("--qdrant-entries", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--backend", choices=["onnx-int8", "onnx", "torch"], default="onnx-int8")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--models", default="var/models", help="ONNX export cache")
+    asyncio.run(main(parser.parse_args()))

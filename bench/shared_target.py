@@ -1,0 +1,68 @@
+"""Start Tiergate as a target of the shared gateway benchmark (``../shared/bench/bench.py``).
+
+    python -m bench.shared_target --mock-base {mock_base} --port {port} [--src DIR]
+
+Writes a rules file (one target, model ``mock`` at the mock's OpenAI base; alias ``mock``; the
+public demo key ``tg-demo-local-only-0123456789abcdef``) into a fresh temporary directory and
+execs ``python -m gateway serve`` there, as shipped: auth, validation, metrics and the JSON
+request log (stdout) on, embedded Valkey under the temporary directory. Exec keeps the process
+(and its session) the gateway itself, so the harness measures and stops only the gateway and its
+Valkey child. ``--src`` runs the gateway from another source tree (a snapshot of a commit).
+
+    ./bench.py --targets direct,tiergate \\
+      --add-target tiergate http://127.0.0.1:{port}/v1 \\
+        'cd /work/main && .venv/bin/python -m bench.shared_target \\
+           --mock-base {mock_base} --port {port}' \\
+      --target-header tiergate 'authorization: Bearer tg-demo-local-only-0123456789abcdef' \\
+      --target-cpus tiergate 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+KEY_SHA256 = "0834a7b8c434d0eab84314abc95dd04d5e80d018e057af941749b9d18b525dc5"
+
+
+def rules_yaml(mock_base: str) -> str:
+    return (
+        "version: shared-bench\n"
+        "targets:\n"
+        f'  m: {{provider: openai, model: mock, api_base: "{mock_base}"}}\n'
+        "aliases:\n"
+        "  mock: {targets: [m]}\n"
+        "keys:\n"
+        f"  - {{id: bench, sha256: {KEY_SHA256}}}\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--mock-base", required=True, help="the mock's OpenAI base, http://.../v1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--src", type=Path, help="run the gateway from this source tree")
+    a = ap.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="tiergate-shared-bench-"))
+    rules = work / "rules.yaml"
+    rules.write_text(rules_yaml(a.mock_base.rstrip("/")))
+    env = dict(os.environ)
+    env.update(
+        GATEWAY_RULES=str(rules),
+        GATEWAY_PORT=str(a.port),
+        GATEWAY_HOST=a.host,
+        GATEWAY_DATA_DIR=str(work / "data"),
+    )
+    if a.src:
+        env["PYTHONPATH"] = str(a.src.resolve())
+    print(f"bench.shared_target: rules {rules}, gateway on {a.host}:{a.port}", flush=True)
+    os.chdir(work)
+    os.execve(sys.executable, [sys.executable, "-m", "gateway", "serve"], env)
+
+
+if __name__ == "__main__":
+    main()

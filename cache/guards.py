@@ -1,0 +1,381 @@
+"""Near-miss guards: tell apart two questions that an embedding scores as near-identical.
+
+When to use: after a vector search found a cached entry above the threshold, before serving it.
+A cosine threshold cannot see these (all-MiniLM-L6-v2 scores "Cancel my subscription" vs
+"Don't cancel my subscription" at 0.967), so each guard compares one kind of detail that
+changes the answer and vetoes the hit when it differs. A veto only costs a miss (a fresh answer);
+a missed veto serves a wrong answer, so every guard leans towards vetoing.
+
+Guards, in the order they are checked (``first_difference`` returns the first that fires):
+
+- ``negation``: one text is negated, the other not.
+  "Cancel my subscription" / "Don't cancel my subscription".
+- ``polarity``: opposite words or prefixes. "How do I enable 2FA" / "How do I disable 2FA",
+  "pros of remote work" / "cons of remote work", "install" / "uninstall", "log in" / "log out".
+- ``numbers``: different numbers, amounts, versions, ordinals (words count too).
+  "Is 100 mg of ibuprofen safe" / "Is 800 mg of ibuprofen safe", "Python 3.11" / "Python 3.12".
+- ``dates``: different dates, months, weekdays, relative days or periods.
+  "weather tomorrow" / "weather today", "sales in March" / "sales in April".
+- ``entities``: different named entities (capitalised names, acronyms, a gazetteer of places,
+  languages, platforms and brands), or one text naming a place/platform the other lacks.
+  "VAT rules in the EU" / "VAT rules in the US", "Reverse a list in Python" / "... in Java".
+- ``order``: the same entities or content words in another order.
+  "flights from Paris to Rome" / "flights from Rome to Paris", "convert pdf to word" /
+  "convert word to pdf".
+- ``scope``: a qualifier phrase with a different object, or one text's qualifier absent from
+  the other. "vaccines for children" / "vaccines for adults", "best diet" / "best diet for
+  diabetics".
+- ``question``: a different specific question word (who / when / where / why / how many ...).
+  "When did the Berlin wall fall" / "Why did the Berlin wall fall".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from cache.lexicon import (
+    ANTONYMS,
+    AUDIENCES,
+    BREAKS,
+    CASE_SENSITIVE,
+    CURRENCIES,
+    DAYS,
+    DETERMINERS,
+    DIGITS,
+    GAZETTEER,
+    HOW,
+    IDIOMS,
+    LONG_TEXT,
+    MONTH_ABBR,
+    MONTHS,
+    MULTIWORD,
+    NEGATING_PREFIXES,
+    NEGATIONS,
+    NOT_NAMES,
+    NUMBER_WORDS,
+    ORDINALS,
+    PERIOD,
+    PHRASES,
+    RELATIVE,
+    ROMAN,
+    SCALES,
+    SCOPE_PREPS,
+    SCOPES,
+    SEASONS,
+    STOP,
+    TIME_UNITS,
+    TOKEN,
+    WH,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """What the guards compare, extracted once per text."""
+
+    words: tuple[str, ...]
+    wordset: frozenset[str]  # words and their light stems
+    negated: bool
+    numbers: frozenset[str]
+    dates: frozenset[str]
+    entities: tuple[str, ...]  # canonical names, in order of first mention
+    places: frozenset[str]  # the gazetteer's subset of entities
+    acronyms: frozenset[str]  # initials of multi-word names and camel-case words
+    audiences: frozenset[str]
+    qualifiers: frozenset[tuple[str, tuple[str, ...]]]
+    wh: frozenset[str]
+    content: tuple[str, ...]
+    relations: tuple[str, ...]  # words without determiners: what the swap check compares
+
+
+def features(text: str) -> Features:
+    text = PHRASES.sub(r"\1_\2", " ".join(text.split()))
+    text = MULTIWORD.sub(lambda m: m.group(1).replace(" ", "_"), text)  # "New York" is one word
+    lowered = text.lower().replace("\u2019", "'")
+    raw = [re.sub(r"['\u2019]s$", "", w) for w in TOKEN.findall(text)]  # "Chrome's" names Chrome
+    words = tuple(_split_contraction(w) for w in TOKEN.findall(lowered))
+    negated = any(w in NEGATIONS or w.endswith("n't") for w in TOKEN.findall(lowered))
+    content = tuple(w for w in words if w not in STOP and w not in NEGATIONS)
+    entities, places, acronyms = _entities(raw)
+    return Features(
+        words=words,
+        wordset=frozenset(f for w in words for f in _forms(w)),
+        negated=negated,
+        numbers=_numbers(raw, words, lowered),
+        dates=_dates(raw, words, lowered),
+        entities=tuple(entities),
+        places=frozenset(places),
+        acronyms=frozenset(acronyms),
+        audiences=frozenset(AUDIENCES[w] for w in words if w in AUDIENCES),
+        qualifiers=_qualifiers(lowered),
+        wh=_wh(words),
+        content=content,
+        relations=tuple(w for w in words if w not in DETERMINERS),
+    )
+
+
+def _split_contraction(word: str) -> str:
+    head, _, tail = word.partition("'")
+    return head if tail in ("s", "re", "ve", "ll", "d", "m") else word.replace("'", "")
+
+
+def _forms(word: str) -> set[str]:
+    """The word and its light stems: "included" -> include, "cheapest" -> cheap, "eggs" -> egg."""
+    forms = {word}
+    endings = (("ies", "y"), ("ier", "y"), ("iest", "y"), ("es", ""), ("s", ""), ("ed", ""))
+    for suffix, repl in (*endings, ("ed", "e"), ("d", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not word.endswith("ss"):
+            forms.add(word[: -len(suffix)] + repl)
+    for suffix in ("ing", "est", "er"):
+        stem = word[: -len(suffix)]
+        if word.endswith(suffix) and len(stem) >= 3:
+            forms |= {stem, stem + "e"} | ({stem[:-1]} if stem[-1] == stem[-2] else set())
+    return forms
+
+
+def _numbers(raw: list[str], words: tuple[str, ...], lowered: str) -> frozenset[str]:
+    found: set[str] = set()
+    for m in DIGITS.finditer(lowered):
+        value = (m.group(1) or m.group(3)).replace(",", "")
+        if "." in value:
+            value = value.rstrip("0").rstrip(".")
+        scale = {"k": 1000, "m": 10**6, "bn": 10**9}.get(m.group(2) or "")
+        found.add(str(int(float(value) * scale)) if scale else value)
+    run: int | None = None  # a run of number words: "twenty five", "two hundred"
+    for word in (*words, ""):
+        if word in NUMBER_WORDS:
+            run = (run or 0) + NUMBER_WORDS[word]
+        elif word in SCALES:
+            run = (run or 1) * SCALES[word]
+        else:
+            if run is not None:
+                found.add(str(run))
+            run = None
+            if word in ORDINALS:
+                found.add(str(ORDINALS[word]))
+    found |= {str(ROMAN[w]) for w in raw if w in ROMAN}
+    return frozenset(found - {"1"})  # "a cup" and "1 cup" are the same question
+
+
+def _dates(raw: list[str], words: tuple[str, ...], lowered: str) -> frozenset[str]:
+    found = {w for w in words if w in DAYS or w in RELATIVE or w in SEASONS}
+    found |= {"now" for w in words if w in ("currently", "nowadays")}
+    for word in raw:  # "may" and "march" are months only when capitalised
+        low = word.lower()
+        if low in MONTHS and (low not in ("may", "march") or word[0].isupper()):
+            found.add(low)
+        elif low in MONTH_ABBR and word[0].isupper():
+            found.add(MONTH_ABBR[low])
+    found |= {f"{m.group(1)} {m.group(2)}" for m in PERIOD.finditer(lowered)}
+    return frozenset(found)
+
+
+def _entities(raw: list[str]) -> tuple[list[str], set[str], set[str]]:
+    """Names in order (consecutive capitalised words are one name), the places among them, and
+    the acronyms they could be written as ("machine learning" -> ml, "TypeScript" -> ts)."""
+    found: list[str] = []
+    places: set[str] = set()
+    acronyms: set[str] = set()
+    run: list[str] = []
+    for i, word in enumerate((*raw, ".")):
+        low = word.lower().replace("_", " ")
+        name = i < len(raw) and _looks_like_name(word, i == 0) and low not in NOT_NAMES
+        if run and (not name or low in GAZETTEER):
+            found.append(" ".join(run))
+            if len(run) > 1:
+                acronyms.add("".join(w[0] for w in run))
+            run = []
+        if low in GAZETTEER and not (low in CASE_SENSITIVE and word.islower()):
+            found.append(GAZETTEER[low])
+            if low in SCOPES:
+                places.add(GAZETTEER[low])
+        elif low in ("u.s", "u.s.a"):
+            found.append("us")
+            places.add("us")
+        elif word in CURRENCIES:
+            found.append(CURRENCIES[word])
+        elif low in MONTHS or low in DAYS or word in ROMAN:
+            pass  # the dates and numbers guards compare these
+        elif name:
+            run.append(re.sub(r"[^a-z0-9+#]", "", low))
+            capitals = "".join(c for c in word if c.isupper()).lower()
+            if len(capitals) > 1 and not word.isupper():
+                acronyms.add(capitals)
+    return list(dict.fromkeys(found)), places, acronyms
+
+
+def _looks_like_name(word: str, sentence_start: bool) -> bool:
+    if len(word) > 1 and word.isupper() and word.isalpha():
+        return True  # acronym
+    if any(c.isdigit() for c in word) and any(c.isalpha() for c in word):
+        return True  # GPT-4, PS5
+    if word[1:] != word[1:].lower():
+        return True  # iPhone, macOS, OpenAI
+    return word[0].isupper() and not sentence_start and word.lower() not in STOP
+
+
+def _qualifiers(lowered: str) -> frozenset[tuple[str, tuple[str, ...]]]:
+    """(preposition, the content words of its object up to a break): ("for", ("office", "party"))"""
+    found = set()
+    for clause in BREAKS.split(lowered):
+        words = [_split_contraction(w) for w in TOKEN.findall(clause or "")]
+        for i, word in enumerate(words):
+            if word not in SCOPE_PREPS:
+                continue
+            rest: list[str] = []
+            for w in words[i + 1 :]:
+                if w in SCOPE_PREPS or (w in STOP and w not in DETERMINERS):
+                    break
+                if w not in DETERMINERS and not w.isdigit():
+                    rest.append(w)
+            if rest and rest[0] not in IDIOMS:
+                found.add((word, tuple(rest[:3])))
+    return frozenset(found)
+
+
+def _wh(words: tuple[str, ...]) -> frozenset[str]:
+    found = {WH[w] for w in words if w in WH}
+    padded = (*words, "", "")
+    for i, word in enumerate(words):
+        if word == "how":  # "how was it discovered" is not "who discovered it"
+            kind = HOW.get(padded[i + 1], "manner")
+            if kind == "amount" and padded[i + 2] in TIME_UNITS:
+                kind = "duration"  # "how many days" / "how much time" is "how long"
+            found.add(kind)
+    return frozenset(found)
+
+
+# --- the guards: (a, b) -> True when they tell the texts apart ------------------------------
+
+
+def negation(a: Features, b: Features) -> bool:
+    return a.negated != b.negated
+
+
+def polarity(a: Features, b: Features) -> bool:
+    only_a, only_b = a.wordset - b.wordset, b.wordset - a.wordset
+    for group in ANTONYMS:
+        if (only_a & group) and (only_b & group) and not (only_a & only_b & group):
+            return True
+    return _prefixed(only_a, b.wordset) or _prefixed(only_b, a.wordset)
+
+
+def _prefixed(words: frozenset[str], other: frozenset[str]) -> bool:
+    """ "uninstall" / "install", "non-refundable" / "refundable", "unpin" / "pin"."""
+    for word in words:
+        for prefix in NEGATING_PREFIXES:
+            stem = word[len(prefix) :].lstrip("-")
+            shortest = 3 if prefix in ("un", "dis", "non") else 4
+            if word.startswith(prefix) and len(stem) >= shortest and stem in other:
+                return True
+    return False
+
+
+def numbers(a: Features, b: Features) -> bool:
+    return a.numbers != b.numbers
+
+
+def dates(a: Features, b: Features) -> bool:
+    return a.dates != b.dates
+
+
+def entities(a: Features, b: Features) -> bool:
+    only_a, only_b = _unnamed(a, b), _unnamed(b, a)
+    if only_a and only_b:
+        return True  # a substitution: EU / US, Python / Java
+    # One text names a place or platform the other does not mention at all.
+    return bool((only_a & a.places) or (only_b & b.places))
+
+
+def _unnamed(x: Features, y: Features) -> set[str]:
+    """Names of ``x`` that ``y`` has in no form: not as a name, not word by word, not as an
+    acronym or the expansion of one."""
+    initials = {"".join(w[0] for w in e.split()) for e in y.entities if " " in e}
+    return {
+        e
+        for e in set(x.entities) - set(y.entities)
+        if not all(w in y.wordset for w in e.split())
+        and e not in y.acronyms
+        and e not in initials
+        and not (" " in e and "".join(w[0] for w in e.split()) in y.entities)
+    }
+
+
+def order(a: Features, b: Features) -> bool:
+    shared_a = [e for e in a.entities if e in b.entities]
+    short = max(len(a.content), len(b.content)) <= LONG_TEXT
+    if short and len(shared_a) >= 2 and shared_a != [e for e in b.entities if e in a.entities]:
+        return True  # long statements reorder their clauses freely
+    return _swapped(a.relations, b.relations)
+
+
+def _swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
+    """``x`` reads "P M Q" where ``y`` reads "Q M P" (P, Q content words, M the same 1-4 words):
+    "dog smarter than cat" / "cat smarter than dog"; reordered paraphrases ("last git commit" /
+    "last commit in git") change M as well."""
+    where = {w: i for i, w in enumerate(y)}
+    for i, p in enumerate(x):
+        if p in STOP or p not in where:
+            continue
+        for j in range(i + 2, min(len(x), i + 6)):
+            q = x[j]
+            if q in STOP or q == p or q not in where:
+                continue
+            yq, yp = where[q], where[p]
+            if yq < yp and x[i + 1 : j] == y[yq + 1 : yp]:
+                return True
+    return False
+
+
+def scope(a: Features, b: Features) -> bool:
+    if a.audiences != b.audiences:
+        return True
+    if max(len(a.content), len(b.content)) > LONG_TEXT:
+        # Long statements rephrase their qualifiers ("in a few lines" / "with a few lines"):
+        # only the same preposition with another object on both sides counts.
+        preps = {p for p, _ in a.qualifiers} & {p for p, _ in b.qualifiers}
+        return any(_unmatched(a, b, p) and _unmatched(b, a, p) for p in preps)
+    return _unmatched(a, b) or _unmatched(b, a)
+
+
+def _unmatched(x: Features, y: Features, prep: str | None = None) -> bool:
+    """A qualifier of ``x`` (with ``prep``) with a word that ``y`` does not have in any form."""
+    return any(
+        not (_forms(w) & y.wordset) and GAZETTEER.get(w) not in y.entities
+        for p, words in x.qualifiers
+        if prep is None or p == prep
+        for w in words
+    )
+
+
+def question(a: Features, b: Features) -> bool:
+    # "how do I find X" and "where do I find X" ask the same thing; who/when/why do not.
+    wa, wb = (
+        {"where" if w == "manner" else w for w in a.wh},
+        {"where" if w == "manner" else w for w in b.wh},
+    )
+    return bool(wa) and bool(wb) and wa != wb
+
+
+GUARDS: tuple[tuple[str, Callable[[Features, Features], bool]], ...] = (
+    ("negation", negation),
+    ("polarity", polarity),
+    ("numbers", numbers),
+    ("dates", dates),
+    ("entities", entities),
+    ("order", order),
+    ("scope", scope),
+    ("question", question),
+)
+
+
+def first_difference(a: str | Features, b: str | Features) -> str | None:
+    """The name of the first guard that tells ``a`` and ``b`` apart; None: no guard objects."""
+    fa = a if isinstance(a, Features) else features(a)
+    fb = b if isinstance(b, Features) else features(b)
+    for name, guard in GUARDS:
+        if guard(fa, fb):
+            return name
+    return None

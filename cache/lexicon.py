@@ -1,0 +1,172 @@
+"""The words the near-miss guards (cache.guards) know: negations, opposites, numbers, dates,
+places and platforms, audiences, question words. Data, not logic: extend a list, then run
+``tiergate eval cache`` on the trap sets to see what it changes.
+"""
+
+from __future__ import annotations
+
+import re
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+NEGATIONS = _words(
+    "not no never none nothing nobody nowhere neither nor without cannot unable dont doesnt "
+    "didnt isnt arent wasnt werent wont wouldnt cant couldnt shouldnt hasnt havent hadnt aint"
+)
+ANTONYM_TEXT = (
+    "enable disable|increase decrease reduce lower|best worst|most least|more less fewer|pro con|"
+    "advantage disadvantage drawback|benefit risk|before after|first last|start stop end finish|"
+    "begin end|open close|allow block deny prevent forbid|add remove delete subtract|buy sell|"
+    "import export|upload download|input output|send receive|win lose|gain lose|raise lower|"
+    "hot cold|warm cool|wet dry|early late|young old|new old used|long short|high low|rich poor|"
+    "strong weak|positive negative|accept reject decline|include exclude|encrypt decrypt|"
+    "connect disconnect|subscribe unsubscribe|good bad|better worse|easy hard difficult|"
+    "safe dangerous unsafe|true false|legal illegal|cheap expensive|fast slow|big small little|"
+    "large small|heavy light|maximum minimum|max min|male female|men women|man woman|boy girl|"
+    "husband wife|mother father|mom dad|son daughter|brother sister|push pull|above below|"
+    "over under|inside outside|upstairs downstairs|upper lower|top bottom|inner outer|love hate|"
+    "like dislike|up down|left right|north south|east west|always never sometimes|all some|"
+    "private public|log_in log_out|sign_in sign_out|opt_in opt_out|check_in check_out|"
+    "turn_on turn_off|switch_on switch_off|speed_up slow_down|scale_up scale_down|"
+    "zoom_in zoom_out|power_on power_off|warm_up cool_down|sunrise sunset|arrival departure|"
+    "debit credit|asset liability|profit loss|income expense|borrow lend|teach learn|give take|"
+    "ascending descending|multiply divide|plus minus|entry exit|pass fail|cause prevent|"
+    "bright dark dim|light dark|expand collapse|strength weakness|show hide|rise fall|"
+    "attach detach|fill empty|full empty|thick thin|wide narrow|deep shallow|loud quiet|"
+    "clean dirty|success failure|right wrong|approve reject|friend enemy|hire fire|"
+    "promote demote|inbound outbound|incoming outgoing|upstream downstream|uppercase lowercase|"
+    "horizontal vertical|internal external|online offline|sync async|static dynamic|"
+    "freeze thaw melt|heat cool|arrive leave depart|join quit leave"
+)
+ANTONYMS = [_words(group) for group in ANTONYM_TEXT.split("|")]
+PHRASES = re.compile(
+    r"\b(log|sign|opt|check|turn|switch|speed|slow|scale|zoom|power|shut|calm|cool|warm)"
+    r"\s+(in|out|on|off|up|down)\b"
+)
+NEGATING_PREFIXES = ("un", "dis", "non", "de", "in", "im", "il", "ir", "anti")
+_UNITS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen"
+_TEENS = "fifteen sixteen seventeen eighteen nineteen"
+NUMBER_WORDS = {w: i for i, w in enumerate(f"{_UNITS} {_TEENS}".split())} | {
+    w: 10 * (i + 2)
+    for i, w in enumerate(
+        ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+    )
+}
+SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "dozen": 12}
+ORDINALS = {
+    w: i + 1
+    for i, w in enumerate(
+        [
+            "first",
+            "second",
+            "third",
+            "fourth",
+            "fifth",
+            "sixth",
+            "seventh",
+            "eighth",
+            "ninth",
+            "tenth",
+        ]
+    )
+}
+ROMAN = {"II": 2, "III": 3, "IV": 4, "VI": 6, "VII": 7, "VIII": 8, "IX": 9, "XI": 11, "XII": 12}
+DIGITS = re.compile(r"(\d[\d,]*(?:\.\d+)?)(k|m|bn)?(?![a-z])|(\d[\d,]*(?:\.\d+)?)")
+MONTHS = _words(
+    "january february march april may june july august september october november december"
+)
+MONTH_ABBR = {m[:3]: m for m in MONTHS} | {"sept": "september"}
+DAYS = _words("monday tuesday wednesday thursday friday saturday sunday weekend weekday weekdays")
+RELATIVE = _words("today tonight tomorrow yesterday now morning afternoon evening noon midnight")
+SEASONS = _words("spring summer autumn winter christmas easter")
+PERIOD = re.compile(
+    r"\b(this|next|last|past|coming|previous|current)\s+"
+    r"(week|weekend|month|year|quarter|decade|century|season|semester|day|night|time)\b"
+)
+CURRENCIES = {"$": "usd", "€": "eur", "£": "gbp", "¥": "jpy", "₹": "inr"}
+GAZETTEER_TEXT = (
+    # places (countries, regions, big cities) and their adjectives
+    "eu|european union=eu|europe|european=europe|asia|asian=asia|africa|african=africa|"
+    "america=us|american=us|usa=us|united states=us|north america|south america|"
+    "latin america|uk|united kingdom=uk|britain=uk|great britain=uk|british=uk|england|"
+    "scotland|wales|ireland|irish=ireland|canada|canadian=canada|mexico|mexican=mexico|"
+    "brazil|brazilian=brazil|argentina|chile|colombia|peru|france|french=france|germany|"
+    "german=germany|italy|italian=italy|spain|spanish=spain|portugal|portuguese=portugal|"
+    "netherlands|dutch=netherlands|belgium|switzerland|swiss=switzerland|austria|sweden|"
+    "swedish=sweden|norway|denmark|finland|poland|polish=poland|russia|russian=russia|"
+    "ukraine|turkey|turkish=turkey|greece|greek=greece|israel|iran|iraq|egypt|nigeria|kenya|"
+    "south africa|ethiopia|morocco|india|indian=india|pakistan|bangladesh|china|"
+    "chinese=china|japan|japanese=japan|korea|korean=korea|south korea|north korea|taiwan|"
+    "vietnam|thailand|indonesia|malaysia|singapore|philippines|australia|"
+    "australian=australia|new zealand|saudi arabia|uae|dubai|qatar|london|paris|berlin|"
+    "madrid|rome|tokyo|beijing|shanghai|delhi|mumbai|bangalore|new york|nyc=new york|"
+    "los angeles|san francisco|chicago|boston|seattle|texas|california|florida|toronto|"
+    "sydney|hong kong|moscow|istanbul|amsterdam|lisbon|munich|"
+    # platforms and stacks
+    "windows|mac|macos=mac|linux|ubuntu|android|ios|"
+    "aws|azure|gcp|docker|kubernetes|postgres|postgresql=postgres|mysql|sqlite|mongodb|redis|"
+    "python|java|javascript|js=javascript|typescript|c++|cpp=c++|c#|csharp=c#|golang|rust|ruby|"
+    "php|swift|kotlin|scala|perl|haskell|matlab|r|sql|html|css|react|angular|vue|django|"
+    "flask|node|nodejs=node|pandas|numpy|pytorch|tensorflow|"
+    # faiths, currencies, languages
+    "christianity|islam|judaism|hinduism|buddhism|bitcoin|ethereum|dollar=usd|usd|euro=eur|"
+    "eur|pound=gbp|gbp|yen=jpy|rupee=inr|english|mandarin|hindi|arabic"
+)
+# Names that are not a scope: "Google Chrome" and "Chrome" ask the same thing.
+BRANDS_TEXT = (
+    "iphone|ipad|chrome|firefox|safari|excel|word|powerpoint|outlook|gmail|whatsapp|facebook|"
+    "instagram|twitter|tiktok|youtube|linkedin|reddit|amazon|google|apple|microsoft|netflix|"
+    "spotify|tesla|slack|zoom|teams|jira|github|openai|chatgpt|samsung|huawei|uber|airbnb"
+)
+SCOPES = {
+    name.strip(): (canon or name).strip()
+    for item in GAZETTEER_TEXT.split("|")
+    for name, _, canon in [item.partition("=")]
+}
+GAZETTEER = SCOPES | {name: name for name in BRANDS_TEXT.split("|")}
+MULTIWORD = re.compile(
+    r"\b("
+    + "|".join(sorted((re.escape(n) for n in GAZETTEER if " " in n), key=len, reverse=True))
+    + r")\b",
+    re.IGNORECASE,
+)
+CASE_SENSITIVE = _words("us word r go swift rust node")  # names only when written as such
+NOT_NAMES = _words("i i'm i've i'd i'll ok okay hi hello please thanks")
+AUDIENCE_TEXT = (
+    "children=child,children,kid,kids,toddler,toddlers|adults=adult,adults,grownups|"
+    "teenagers=teen,teens,teenager,teenagers|seniors=senior,seniors,elderly,retirees,retiree|"
+    "beginners=beginner,beginners,novice,novices,newbie|experts=expert,experts,advanced|"
+    "students=student,students|teachers=teacher,teachers|parents=parent,parents|"
+    "employees=employee,employees,staff,workers|managers=manager,managers|"
+    "customers=customer,customers,clients|patients=patient,patients|doctors=doctor,doctors|"
+    "women=woman,women,female,females|men=man,men,male,males|vegans=vegan,vegans|"
+    "vegetarians=vegetarian,vegetarians|dogs=dog,dogs,puppy,puppies|cats=cat,cats,kitten"
+)
+AUDIENCES = {
+    w: canon
+    for group in AUDIENCE_TEXT.split("|")
+    for canon, _, members in [group.partition("=")]
+    for w in members.split(",")
+}
+SCOPE_PREPS = _words("for in on at during under without near inside outside within among per as")
+IDIOMS = _words(
+    "order example instance general fact all least most case addition particular short detail "
+    "advance total terms regards front place touch time way use world practice reality brief"
+)
+DETERMINERS = _words("the a an my your our their his her its this that these those some any every")
+WH = {"who": "who", "whom": "who", "whose": "who", "when": "when", "where": "where", "why": "why"}
+HOW = {"many": "amount", "much": "amount", "long": "duration", "old": "age", "far": "distance"}
+HOW |= {"often": "frequency", "big": "size", "tall": "size"}
+TIME_UNITS = _words("time seconds minutes hours days weeks months years")
+LONG_TEXT = 12  # content words; above this a text is a statement rather than a question
+STOP = _words(
+    "a an the is are was were be been being do does did to of and or in on at for with by from "
+    "as it its this that these those i you he she we they me my your our their what which who "
+    "how why when where can could should would will shall may might must there here than then "
+    "so if about into out up over under any some all get got s"
+)
+TOKEN = re.compile(r"[$€£¥₹]|[A-Za-z0-9][A-Za-z0-9+#]*(?:[.'\u2019_/:-][A-Za-z0-9+#]+)*")
+BREAKS = re.compile(r"[,;:!?()]|\b(and|or|but|because|so|if|when|while|that|which)\b")

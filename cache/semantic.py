@@ -1,0 +1,240 @@
+"""The semantic cache: answer a paraphrase of a question already answered, and nothing else.
+
+When to use: ``SemanticLibrary`` is built once per process (embedder + vector store) and used by
+the ``SemanticCache`` stage and by ``tiergate eval cache``; ``SemanticCachePolicy`` is the rules'
+per-alias configuration.
+
+Policy (a wrong cached answer is worse than a slow correct one):
+- What is embedded: the last user message alone. Everything before it (system prompt, earlier
+  turns, assistant answers) must be identical, so it is part of the scope: a follow-up such as
+  "and what about in 2023?" can only hit an entry with the same conversation so far
+  (``conversation: whole`` embeds the whole conversation instead; measured worse, see
+  docs/caching.md). Conversations with more than ``max_turns`` user turns, tool messages,
+  non-text content, or a last message too long to embed whole are not semantically cached.
+- Scope (a filter in the store, never applied after the search): tenant, alias, rules version,
+  namespace, the system prompt and earlier turns, and every other request field that can shape
+  the answer (tools, response_format, max_tokens, seed, ..., default-deny as in cache.keys).
+- A hit needs cosine >= ``threshold`` AND no near-miss guard objecting (cache.guards).
+- Entries live ``ttl_s`` (per alias, checked on read) inside the store's own TTL and size bound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field
+
+from cache.embedder import Embedder
+from cache.guards import Features, features, first_difference
+from cache.keys import TRANSPORT_FIELDS
+from cache.vectors import Clock, Hit, InProcessIndex, QdrantStore, Vector, VectorStore
+
+SCOPE_VERSION = 1
+CONTENT_FIELDS = frozenset({"messages"})
+
+
+class SemanticCachePolicy(BaseModel):
+    """The semantic cache for an alias (rules: ``semantic_cache`` and ``aliases.X.semantic_cache``).
+
+    Off unless enabled: a paraphrase hit is only right for aliases whose answers depend on the
+    meaning of a question (FAQ, support), never on its exact text (extraction, translation,
+    classification of the input). The defaults below are the calibrated ones (docs/caching.md).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    # Cosine similarity a hit needs (all-MiniLM-L6-v2); pick from `tiergate eval cache --sweep`.
+    threshold: Annotated[float, Field(ge=0.5, le=1.0)] = 0.9
+    guards: bool = True  # near-miss guards (cache.guards); off only to measure them
+    conversation: Literal["last_turn", "whole"] = "last_turn"
+    max_turns: Annotated[int, Field(ge=1, le=100)] = 4  # user turns; longer chats are not cached
+    max_chars: Annotated[int, Field(ge=1, le=100_000)] = 2000  # longer prompts are not cached
+    ttl_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 86400.0
+    # Store-wide (taken from the rules' top-level policy): entries kept, oldest evicted first.
+    max_entries: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
+    candidates: Annotated[int, Field(ge=1, le=32)] = 4  # nearest entries the guards may check
+    # A lookup slower than this (an overloaded embedder) is skipped: a miss, never a wait.
+    lookup_timeout_ms: Annotated[int, Field(ge=1, le=10_000)] = 250
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What the semantic cache needs of a chat request."""
+
+    tenant: str
+    alias: str
+    rules_version: str
+    messages: Sequence[Mapping[str, Any]]
+    params: Mapping[str, Any]  # the request's other fields
+    namespace: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Key:
+    """A cacheable request: the text to embed and the scope its entries live in."""
+
+    text: str
+    scope: str
+    features: Features
+    labels: Mapping[str, str]  # tenant / alias / namespace, for purges
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    vector: Vector
+    hit: Hit | None  # the best entry no guard objected to, at or above the floor
+    vetoes: tuple[str, ...] = ()  # guards that rejected better-scored entries
+
+    @property
+    def similarity(self) -> float | None:
+        return None if self.hit is None else self.hit.score
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    body: bytes  # the chat.completion JSON as the upstream sent it
+    model: str | None
+    target: str | None
+
+
+def message_text(message: Mapping[str, Any]) -> str | None:
+    """The text of a message; None when it carries anything else (images, audio, files)."""
+    content = message.get("content")
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if not isinstance(part, Mapping) or part.get("type") != "text":
+                return None
+            parts.append(str(part.get("text", "")))
+        return "\n".join(parts)
+    return None
+
+
+def _digest(*parts: bytes) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(len(part).to_bytes(8, "little"))
+        h.update(part)
+    return h.hexdigest()
+
+
+def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
+    """The request's key, or why it is not semantically cacheable."""
+    messages = list(request.messages)
+    if not messages or messages[-1].get("role") != "user":
+        return "last-message-not-user"
+    texts: list[tuple[str, str]] = []
+    for message in messages:
+        role = str(message.get("role"))
+        text = message_text(message)
+        if role in ("tool", "function") or message.get("tool_calls") or text is None:
+            return "tools-or-media"
+        texts.append((role, " ".join(text.split())))
+    turns = sum(1 for role, _ in texts if role == "user")
+    if turns > policy.max_turns:
+        return "too-many-turns"
+    system = [t for t in texts if t[0] in ("system", "developer")]
+    chat = [t for t in texts if t[0] not in ("system", "developer")]
+    if policy.conversation == "whole":
+        text, history = "\n".join(content for _, content in chat), []
+    else:
+        text, history = chat[-1][1], chat[:-1]
+    if not text or len(text) > policy.max_chars:
+        return "empty-or-too-long"
+    params = {k: v for k, v in request.params.items() if k not in TRANSPORT_FIELDS}
+    params = {k: v for k, v in params.items() if k not in CONTENT_FIELDS and k != "model"}
+    scope = _digest(
+        f"{SCOPE_VERSION}\0{policy.conversation}".encode(),
+        request.tenant.encode(),
+        request.alias.encode(),
+        request.rules_version.encode(),
+        request.namespace.encode(),
+        orjson.dumps(system),
+        orjson.dumps(history),
+        orjson.dumps(params, option=orjson.OPT_SORT_KEYS),
+    )
+    labels = {"tenant": request.tenant, "alias": request.alias, "namespace": request.namespace}
+    return Key(text, scope, features(text), labels)
+
+
+class SemanticLibrary:
+    """Embed, search within the scope, check the guards; store complete answers."""
+
+    def __init__(self, embedder: Embedder, store: VectorStore, clock: Clock = time.time) -> None:
+        self.embedder = embedder
+        self.store = store
+        self._clock = clock
+
+    def key(self, request: Request, policy: SemanticCachePolicy) -> Key | str:
+        key = make_key(request, policy)
+        if isinstance(key, Key) and not self.embedder.fits(key.text):
+            return "too-long-for-model"
+        return key
+
+    async def lookup(
+        self, key: Key, policy: SemanticCachePolicy, floor: float | None = None
+    ) -> Lookup:
+        """The best entry at or above ``floor`` (default: the threshold) that passes the guards.
+
+        The eval passes a low floor to see every pair's score once and draw the whole curve."""
+        vector = (await self.embedder.embed([key.text]))[0]
+        hits = await self.store.search(vector, key.scope, policy.candidates)
+        floor = policy.threshold if floor is None else floor
+        oldest = self._clock() - policy.ttl_s
+        vetoes: list[str] = []
+        for hit in hits:
+            if hit.score < floor:
+                break
+            if hit.stored_at < oldest:
+                continue
+            text = str(hit.payload.get("text", ""))
+            veto = first_difference(key.features, text) if policy.guards else None
+            if veto is None:
+                return Lookup(vector, hit, tuple(vetoes))
+            vetoes.append(veto)
+        return Lookup(vector, None, tuple(vetoes))
+
+    async def put(self, key: Key, vector: Vector, answer: Answer) -> None:
+        payload = {
+            **key.labels,
+            "text": key.text,
+            "body": answer.body.decode(),
+            "model": answer.model or "",
+            "target": answer.target or "",
+        }
+        entry_id = _digest(key.scope.encode(), key.text.encode())[:32]
+        await self.store.upsert(entry_id, vector, payload, key.scope)
+
+    async def purge(
+        self, tenant: str | None = None, alias: str | None = None, namespace: str | None = None
+    ) -> int:
+        match = {
+            k: v
+            for k, v in {"tenant": tenant, "alias": alias, "namespace": namespace}.items()
+            if v is not None
+        }
+        return await self.store.delete(match=match) if match else 0
+
+
+def open_store(
+    dim: int,
+    location: str | None,
+    snapshot: Path | None,
+    max_entries: int = 100_000,
+    ttl_s: float = 86_400.0,
+) -> VectorStore:
+    """The store for a deployment: no location, the embedded default (InProcessIndex,
+    snapshot file ``snapshot``); an ``http(s)://`` URL, a Qdrant server (several replicas share
+    it); anything else, a Qdrant local-mode path (or ``:memory:``)."""
+    if location is None:
+        return InProcessIndex(dim, max_entries=max_entries, ttl_s=ttl_s, path=snapshot)
+    return QdrantStore(dim, location, max_entries=max_entries, ttl_s=ttl_s)

@@ -1,0 +1,196 @@
+"""The ``tiergate`` command line: serve, check-config, sim, hash-key."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tiergate LLM gateway.")
+
+
+eval_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Evaluations.")
+
+
+@eval_app.command("cache")
+def eval_cache(
+    pairs: Annotated[str, typer.Option(help="JSONL of {a, b, same, category} pairs.")],
+    rules: Annotated[str | None, typer.Option(help="Routing rules (cache policy).")] = None,
+    threshold: Annotated[float | None, typer.Option(help="Similarity threshold.")] = None,
+    sweep: Annotated[bool, typer.Option(help="Print the curve over thresholds.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Only the first N pairs.")] = None,
+) -> None:
+    """Fill a fresh semantic cache with each pair's a, look up its b; print hit/false-hit rates."""
+    from gateway.eval.cache_eval import run_cache_eval
+
+    raise typer.Exit(run_cache_eval(pairs, rules, threshold, sweep, limit))
+
+
+def _add_subcommands() -> None:
+    from gateway.keys_cli import keys_app
+
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(eval_app, name="eval")
+
+
+def raise_file_limit() -> None:
+    """Each client connection, upstream connection and Redis connection is a file descriptor:
+    the default soft limit (often 1024) is below what one busy gateway holds."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else 65536
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Listen address (GATEWAY_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Listen port (GATEWAY_PORT).")] = None,
+    rules: Annotated[Path | None, typer.Option(help="Routing rules (GATEWAY_RULES).")] = None,
+    demo: Annotated[
+        bool, typer.Option(help="Start the simulated provider beside the gateway; print the key.")
+    ] = False,
+) -> None:
+    """Run the gateway (uvicorn, uvloop, httptools)."""
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.rules import RulesInvalid, load_rules
+    from gateway.settings import Settings
+
+    overrides = {k: v for k, v in {"host": host, "port": port, "rules": rules}.items() if v}
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    configure_logging(settings.log_level)
+    raise_file_limit()
+    try:
+        loaded = load_rules(settings.rules)
+    except RulesInvalid as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+    sim = None
+    if demo:
+        from gateway import demo as demo_mod
+
+        sim = demo_mod.start_sim()
+    try:
+        base = f"http://{settings.host}:{settings.port}/v1"
+        typer.echo(f"Tiergate {loaded.config_version}: base URL {base}")
+        if demo:
+            from gateway.demo import DEMO_ADMIN_KEY, DEMO_KEY
+
+            typer.echo(f"key: {DEMO_KEY}")
+            typer.echo(f"admin key: {DEMO_ADMIN_KEY}")
+        uvicorn.run(
+            create_app(settings, loaded),
+            host=settings.host,
+            port=settings.port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            server_header=False,
+            proxy_headers=False,  # no trusted proxy in front by default; saves a middleware
+            log_level=settings.log_level,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if sim is not None:
+            from gateway.demo import stop_sim
+
+            stop_sim(sim)
+
+
+@app.command("check-config")
+def check_config(path: Annotated[Path, typer.Argument(help="A routing rules YAML file.")]) -> None:
+    """Validate routing rules; print each problem by dotted path (exit 1) or a summary."""
+    from gateway.rules import RulesInvalid, load_rules
+
+    try:
+        rules = load_rules(path)
+    except RulesInvalid as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{path}: OK (config version {rules.config_version})")
+    for name, target in rules.targets.items():
+        typer.echo(f"  target {name}: {target.provider} {target.model} at {target.api_base}")
+    for name, alias in rules.aliases.items():
+        chain = " -> ".join(
+            f"{e.target}" + (f" (w{e.weight}, p{e.priority})" if e.weight != 1 else "")
+            for e in alias.entries()
+        )
+        typer.echo(f"  alias {name} ({alias.kind}): {chain}")
+    typer.echo(f"  keys: {len(rules.keys)}")
+
+
+@app.command()
+def sim(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 9100,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    config: Annotated[Path | None, typer.Option(help="Simulator config (sim.yaml).")] = None,
+) -> None:
+    """Run the simulated LLM provider (OpenAI and Anthropic wire formats, injected faults)."""
+    from gateway.sim import SimConfigError, run_sim
+
+    try:
+        run_sim(host, port, str(config) if config else None)
+    except SimConfigError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def drill(
+    gateway: Annotated[str, typer.Option(help="Base URL of a running gateway.")],
+    key: Annotated[str, typer.Option(help="An API key allowed to use --alias.")],
+    admin_key: Annotated[
+        str | None, typer.Option(help="Admin key: breaker states and config (recommended).")
+    ] = None,
+    sim: Annotated[str, typer.Option(help="The simulated provider behind the targets.")] = (
+        "http://127.0.0.1:9100"
+    ),
+    scenario: Annotated[
+        list[str] | None, typer.Option(help="Scenario to run (repeat); see docs/drills.md.")
+    ] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Run every scenario.")] = False,
+    alias: Annotated[str, typer.Option(help="The alias to drill.")] = "fast",
+    rate: Annotated[float, typer.Option(help="Offered load, requests per second.")] = 200.0,
+    duration: Annotated[float, typer.Option(help="Seconds of load per scenario.")] = 30.0,
+    quick: Annotated[bool, typer.Option(help="Short, light runs (a first look, tests).")] = False,
+) -> None:
+    """Fault drills: inject provider faults through the sim and report how the gateway held."""
+    from gateway.drill import run_drill
+
+    code = run_drill(gateway, key, admin_key, sim, scenario, all_, alias, rate, duration, quick)
+    raise typer.Exit(code)
+
+
+@app.command("hash-key")
+def hash_key_cmd(
+    key: Annotated[str, typer.Argument(help="An API key to store in the rules.")],
+) -> None:
+    """Print the SHA-256 to put in the rules' ``keys`` section (keys are stored hashed)."""
+    from gateway.governance.keystore import hash_key
+
+    typer.echo(hash_key(key))
+
+
+def main() -> None:
+    _add_subcommands()
+    app()
+
+
+if __name__ == "__main__":
+    main()

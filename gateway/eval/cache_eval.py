@@ -1,0 +1,256 @@
+"""``tiergate eval cache``: measure the semantic cache's hit rate and false hits on labeled pairs.
+
+Each line of the pairs file is ``{"a": ..., "b": ..., "same": bool, "category": optional}``;
+``a`` and ``b`` are a string (one user message) or a list of chat messages. For every pair a
+fresh cache is filled with ``a`` (its answer: a unique marker) through the real cache code
+(embedder, scope, guards, store) and ``b`` is looked up. Printed, per category and overall:
+should-hit served (share of ``same`` pairs answered from the cache), wrong-hit rate (share of
+not-``same`` pairs answered from it) and the precision of served hits; the last line is one JSON
+object with the overall figures. ``--sweep`` also prints the curve over thresholds.
+
+``shared=True`` is GPTCache's protocol instead: one cache holds every ``a``, every ``b`` is
+looked up in it, and a hit is right only when it returns its own pair's ``a``.
+
+Every pair is looked up once with a low floor; the similarity of the best guard-approved entry
+then says whether it would be served at any threshold, so the curve costs no extra lookups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cache.embedder import Backend, Embedder, load_embedder
+from cache.semantic import Answer, Key, Request, SemanticCachePolicy, SemanticLibrary
+from cache.vectors import InProcessIndex
+
+SWEEP = [round(0.70 + 0.01 * i, 2) for i in range(30)]
+PREWARM_CHUNK = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    a: str | list[dict[str, Any]]
+    b: str | list[dict[str, Any]]
+    same: bool
+    category: str
+
+
+@dataclass(slots=True)
+class Outcome:
+    pair: Pair
+    score: float | None = None  # similarity of the entry that would be served (any threshold)
+    own: bool = False  # that entry is this pair's own ``a``
+    why_not: str = ""  # not cacheable, or the guards that vetoed
+
+
+@dataclass(slots=True)
+class Figures:
+    pairs: int = 0
+    same: int = 0
+    served_same: int = 0
+    different: int = 0
+    served_different: int = 0
+    served: int = 0
+    right: int = 0
+    vetoes: dict[str, int] = field(default_factory=dict)
+
+    def add(self, o: Outcome, threshold: float) -> None:
+        served = o.score is not None and o.score >= threshold
+        self.pairs += 1
+        self.same += o.pair.same
+        self.different += not o.pair.same
+        if served:
+            self.served += 1
+            self.served_same += o.pair.same and o.own
+            self.served_different += not o.pair.same
+            self.right += o.pair.same and o.own
+        elif o.why_not:
+            for reason in o.why_not.split(","):
+                self.vetoes[reason] = self.vetoes.get(reason, 0) + 1
+
+    @property
+    def should_hit_served(self) -> float:
+        return self.served_same / self.same if self.same else 0.0
+
+    @property
+    def wrong_hit_rate(self) -> float:
+        return self.served_different / self.different if self.different else 0.0
+
+    @property
+    def precision(self) -> float:
+        return self.right / self.served if self.served else 1.0
+
+
+def load_pairs(source: str, limit: int | None = None) -> list[Pair]:
+    """A JSONL file of pairs, or the name of a shared set converted on the fly."""
+    from gateway.eval.convert import SETS, convert
+
+    rows: Iterable[dict[str, Any]]
+    if source in SETS:
+        rows = convert(source)
+    else:
+        rows = (orjson.loads(line) for line in Path(source).read_bytes().splitlines() if line)
+    pairs: list[Pair] = []
+    for row in rows:
+        if limit is not None and len(pairs) >= limit:
+            break
+        pairs.append(Pair(row["a"], row["b"], bool(row["same"]), str(row.get("category") or "-")))
+    return pairs
+
+
+def as_request(side: str | list[dict[str, Any]]) -> Request:
+    messages = [{"role": "user", "content": side}] if isinstance(side, str) else side
+    return Request("eval", "eval", "eval", messages, {"temperature": 0})
+
+
+def marker(i: int) -> bytes:
+    return orjson.dumps({"marker": i})
+
+
+async def evaluate(
+    pairs: Sequence[Pair],
+    policy: SemanticCachePolicy,
+    embedder: Embedder,
+    shared: bool,
+    floor: float,
+) -> list[Outcome]:
+    keyer = SemanticLibrary(embedder, InProcessIndex(embedder.dim, 1))
+    keys = [(keyer.key(as_request(p.a), policy), keyer.key(as_request(p.b), policy)) for p in pairs]
+    texts = list(dict.fromkeys(k.text for ka, kb in keys for k in (ka, kb) if isinstance(k, Key)))
+    for i in range(0, len(texts), PREWARM_CHUNK):  # fills the embedder's LRU in big batches
+        await embedder.embed(texts[i : i + PREWARM_CHUNK])
+    outcomes = [Outcome(p) for p in pairs]
+    store = InProcessIndex(embedder.dim, max_entries=len(pairs) + 1, ttl_s=policy.ttl_s)
+    library = SemanticLibrary(embedder, store)
+    owner: dict[str, int] = {}  # shared mode: entry text -> first pair that stored it
+    if shared:
+        for i, (ka, _) in enumerate(keys):
+            if isinstance(ka, Key) and ka.text not in owner:
+                owner[ka.text] = i
+                await _fill(library, ka, policy, i)
+    for i, (ka, kb) in enumerate(keys):
+        out = outcomes[i]
+        if isinstance(ka, str) or isinstance(kb, str):
+            out.why_not = f"uncacheable:{ka if isinstance(ka, str) else kb}"
+            continue
+        if not shared:
+            library = SemanticLibrary(embedder, InProcessIndex(embedder.dim, 4, policy.ttl_s))
+            await _fill(library, ka, policy, i)
+        look = await library.lookup(kb, policy, floor=floor)
+        out.why_not = ",".join(look.vetoes)
+        if look.hit is not None:
+            out.score = look.hit.score
+            j = int(orjson.loads(str(look.hit.payload["body"]))["marker"])
+            out.own = j == i or (isinstance(pairs[j].a, str) and pairs[j].a == pairs[i].a)
+    return outcomes
+
+
+async def _fill(library: SemanticLibrary, key: Key, policy: SemanticCachePolicy, i: int) -> None:
+    look = await library.lookup(key, policy)  # what the stage does first: a miss
+    await library.put(key, look.vector, Answer(marker(i), None, None))
+
+
+def tally(outcomes: Sequence[Outcome], threshold: float) -> tuple[Figures, dict[str, Figures]]:
+    overall, per = Figures(), defaultdict[str, Figures](Figures)
+    for o in outcomes:
+        overall.add(o, threshold)
+        per[o.pair.category].add(o, threshold)
+    return overall, dict(sorted(per.items()))
+
+
+def _row(name: str, f: Figures) -> str:
+    same = f"{f.should_hit_served:6.1%} of {f.same:<5}" if f.same else " " * 15
+    diff = f"{f.wrong_hit_rate:6.1%} of {f.different:<5}" if f.different else " " * 15
+    return f"{name:<28} {f.pairs:>6}  {same}  {diff}  {f.precision:7.2%}"
+
+
+def report(outcomes: Sequence[Outcome], threshold: float, sweep: bool, out: Any) -> dict[str, Any]:
+    if sweep:
+        print("threshold  should-hit served  wrong-hit rate  precision", file=out)
+        for t in sorted({*SWEEP, threshold}):
+            f, _ = tally(outcomes, t)
+            mark = "  <- chosen" if t == threshold else ""
+            rates = f"{f.should_hit_served:17.1%}  {f.wrong_hit_rate:14.1%}  {f.precision:9.2%}"
+            line = f"{t:9.2f}  {rates}"
+            print(line + mark, file=out)
+        print(file=out)
+    overall, per = tally(outcomes, threshold)
+    print(f"threshold {threshold:.2f}", file=out)
+    print(
+        f"{'category':<28} {'pairs':>6}  {'should-hit served':<15}  "
+        f"{'wrong-hit rate':<15}  precision",
+        file=out,
+    )
+    for name, f in per.items():
+        print(_row(name, f), file=out)
+    print(_row("overall", overall), file=out)
+    if overall.vetoes:
+        vetoes = ", ".join(
+            f"{k} {v}" for k, v in sorted(overall.vetoes.items(), key=lambda kv: -kv[1])
+        )
+        print(f"not served because of: {vetoes}", file=out)
+    result = {
+        "pairs": overall.pairs,
+        "should_hit_served": round(overall.should_hit_served, 4),
+        "wrong_hit_rate": round(overall.wrong_hit_rate, 4),
+        "precision": round(overall.precision, 4),
+    }
+    print(json.dumps(result), file=out)
+    return result
+
+
+def policy_from_rules(rules: str | None) -> SemanticCachePolicy:
+    if rules is None:
+        return SemanticCachePolicy(enabled=True)
+    from gateway.rules import load_rules
+
+    loaded: Any = load_rules(rules)
+    policy = getattr(loaded, "semantic_cache", None)
+    return policy if isinstance(policy, SemanticCachePolicy) else SemanticCachePolicy(enabled=True)
+
+
+def run_cache_eval(
+    pairs: str,
+    rules: str | None,
+    threshold: float | None,
+    sweep: bool,
+    limit: int | None,
+    *,
+    shared: bool = False,
+    guards: bool = True,
+    conversation: str | None = None,
+    backend: Backend = "onnx-int8",
+    embedder: Embedder | None = None,
+) -> int:
+    """The command: print the figures; 0 on success, 2 when the pairs cannot be read."""
+    policy = policy_from_rules(rules)
+    update: dict[str, Any] = {"guards": guards}
+    if conversation is not None:
+        update["conversation"] = conversation
+    policy = policy.model_copy(update=update)
+    chosen = policy.threshold if threshold is None else threshold
+    try:
+        loaded = load_pairs(pairs, limit)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"cannot read pairs from {pairs}: {exc}", file=sys.stderr)
+        return 2
+    floor = min([*SWEEP, chosen]) if sweep else chosen
+    if embedder is None:
+        from gateway.settings import Settings
+
+        models = Settings().data_dir / "models"
+        size = 4 * len(loaded) + 16
+        embedder = load_embedder(backend=backend, cache_dir=models, lru_size=size, threads=2)
+    model = embedder
+    outcomes = asyncio.run(evaluate(loaded, policy, model, shared, floor))
+    report(outcomes, chosen, sweep, sys.stdout)
+    return 0

@@ -1,0 +1,341 @@
+"""The HTTP edge of the hot routes: HTTP <-> Call/Reply, as a raw ASGI app.
+
+``POST /v1/chat/completions`` and ``POST /v1/embeddings`` are served here directly; every other
+route goes to the FastAPI app. Why not FastAPI for these two as well: Starlette's routing,
+request objects and response classes cost about as much CPU per request as the whole rest of the
+gateway (uvicorn + raw ASGI serves about twice the requests/s of uvicorn + Starlette on one core
+here), and these two routes are the product's hot path. The same validation (pydantic) and the
+same error shapes apply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.calls import Call, CallKind, Reply
+from gateway.errors import (
+    GatewayError,
+    InvalidRequest,
+    MethodNotAllowed,
+    StreamInterrupted,
+)
+from gateway.governance.usage import UsageBook, UsageRow
+from gateway.http.bodies import parse_json, read_body
+from gateway.http.errors import JSON, error_body, error_headers, sse_error_event
+from gateway.requests import ChatRequest, EmbeddingsRequest
+from gateway.runtime import Runtime
+from gateway.telemetry import Outcome, Telemetry, cost_usd, response_headers
+
+log = logging.getLogger("tiergate.edge")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SSE_HEADERS = (
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+)
+DONE_EVENT = b"data: [DONE]\n\n"
+
+
+class RuntimeHolder:
+    """The one reference that a reload swaps; in-flight calls keep the runtime they started with."""
+
+    def __init__(self) -> None:
+        self.current: Runtime | None = None
+        self.usage: UsageBook | None = None  # process-wide, set in the lifespan
+
+
+@dataclass(slots=True)
+class Incoming:
+    """The few request headers the hot path reads, picked from the ASGI header list once."""
+
+    authorization: str | None = None
+    request_id: str | None = None
+    content_length: int | None = None
+    # Request headers stages read (cache directives, namespace, later idempotency and feature).
+    stage_headers: dict[str, str] = field(default_factory=dict)
+
+
+def pick_headers(raw: list[tuple[bytes, bytes]]) -> Incoming:
+    inc = Incoming()
+    for name, value in raw:
+        if name == b"authorization":
+            inc.authorization = value.decode("latin-1")
+        elif name == b"x-request-id":
+            rid = value.decode("latin-1")
+            # Accept the caller's id only if it is short and printable: it goes into logs.
+            if 0 < len(rid) <= 128 and rid.isprintable():
+                inc.request_id = rid
+        elif name == b"content-length":
+            try:
+                inc.content_length = int(value)
+            except ValueError:
+                inc.content_length = None
+        elif name == b"idempotency-key":
+            inc.stage_headers["x-tiergate-idempotency-key"] = value.decode("latin-1")[:256]
+        elif name == b"cache-control" or name.startswith(b"x-tiergate-"):
+            inc.stage_headers[name.decode("latin-1")] = value.decode("latin-1")[:256]
+    return inc
+
+
+def new_request_id() -> str:
+    return "req_" + os.urandom(12).hex()
+
+
+class Edge:
+    """ASGI entry point: hot routes here, the rest to ``other`` (the FastAPI app)."""
+
+    def __init__(self, holder: RuntimeHolder, telemetry: Telemetry, other: ASGIApp) -> None:
+        self._holder = holder
+        self._telemetry = telemetry
+        self._other = other
+        self._routes: dict[str, tuple[CallKind, type[ChatRequest] | type[EmbeddingsRequest]]] = {
+            "/v1/chat/completions": (CallKind.CHAT, ChatRequest),
+            "/chat/completions": (CallKind.CHAT, ChatRequest),
+            "/v1/embeddings": (CallKind.EMBEDDINGS, EmbeddingsRequest),
+            "/embeddings": (CallKind.EMBEDDINGS, EmbeddingsRequest),
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            route = self._routes.get(scope["path"])
+            if route is not None:
+                await self._serve(scope, receive, send, *route)
+                return
+        await self._other(scope, receive, send)
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        kind: CallKind,
+        model: type[ChatRequest] | type[EmbeddingsRequest],
+    ) -> None:
+        started_ns = time.perf_counter_ns()
+        inc = pick_headers(scope["headers"])
+        request_id = inc.request_id or new_request_id()
+        runtime = self._holder.current
+        call: Call | None = None
+        try:
+            if scope["method"] != "POST":
+                raise MethodNotAllowed(f"{scope['method']} is not allowed here; use POST.")
+            if runtime is None:
+                raise GatewayError("The gateway is starting; try again.", status=503)
+            principal = await runtime.keys.authenticate(inc.authorization)
+            body = await read_body(receive, inc.content_length, runtime.rules.limits.max_body_bytes)
+            request = parse_json(body, model)
+            call = Call(
+                request_id=request_id,
+                principal=principal,
+                kind=kind,
+                alias=request.model,
+                request=request,
+                started_ns=started_ns,
+                config_version=runtime.config_version,
+                headers=inc.stage_headers,
+            )
+            reply = await runtime.pipeline(call)
+        except GatewayError as err:
+            await self._send_error(send, err, request_id)
+            self._finish_error(call, err, request_id, started_ns)
+            return
+        except Exception as exc:
+            log.exception("unexpected error in request %s", request_id)
+            internal = GatewayError(f"Internal error ({type(exc).__name__}); id {request_id}.")
+            await self._send_error(send, internal, request_id)
+            self._finish_error(call, internal, request_id, started_ns)
+            return
+        if call.stream:
+            await self._send_stream(call, reply, receive, send, started_ns)
+        else:
+            await self._send_whole(call, reply, send, started_ns)
+
+    async def _send_error(self, send: Send, err: GatewayError, request_id: str) -> None:
+        body = error_body(err)
+        headers = error_headers(err, request_id)
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": err.status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _headers(self, call: Call, reply: Reply, started_ns: int) -> tuple[list[Any], float]:
+        elapsed_s = (time.perf_counter_ns() - started_ns) / 1e9
+        overhead_s = max(0.0, elapsed_s - reply.stats.upstream_first_s)
+        headers = response_headers(
+            reply.notes, reply.stats.model, call.config_version, overhead_s * 1000
+        )
+        headers.append((b"x-request-id", call.request_id.encode()))
+        return headers, overhead_s
+
+    async def _send_whole(self, call: Call, reply: Reply, send: Send, started_ns: int) -> None:
+        try:
+            body = await anext(reply.chunks)
+        except (GatewayError, StopAsyncIteration) as exc:
+            # The fallback chain has already read the first (only) chunk; this cannot fail.
+            err = exc if isinstance(exc, GatewayError) else InvalidRequest("empty answer")
+            await self._send_error(send, err, call.request_id)
+            self._finish_error(call, err, call.request_id, started_ns)
+            return
+        finally:
+            await reply.chunks.aclose()  # type: ignore[attr-defined]
+        headers, overhead_s = self._headers(call, reply, started_ns)
+        headers.append(JSON)
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        self._finish(call, reply, 200, "ok", None, started_ns, None, overhead_s)
+
+    async def _send_stream(
+        self, call: Call, reply: Reply, receive: Receive, send: Send, started_ns: int
+    ) -> None:
+        headers, overhead_s = self._headers(call, reply, started_ns)
+        headers.extend(SSE_HEADERS)
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        ttft_s: float | None = None
+        outcome, error_kind = "ok", None
+        task = asyncio.current_task()
+        watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, task))
+        try:
+            async for chunk in reply.chunks:
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": b"data: " + chunk + b"\n\n",
+                        "more_body": True,
+                    }
+                )
+                if ttft_s is None:
+                    ttft_s = (time.perf_counter_ns() - started_ns) / 1e9
+            tail = DONE_EVENT
+        except GatewayError as err:
+            # After the first chunk there is no failover: tell the client, end the stream
+            # cleanly, and never send [DONE] for an answer that is not complete.
+            if not isinstance(err, StreamInterrupted):
+                err = StreamInterrupted(err.message)
+            outcome, error_kind = "stream_error", err.kind
+            tail = sse_error_event(err)
+        except asyncio.CancelledError:
+            if not watcher.done() or watcher.cancelled():
+                raise
+            if task is not None:
+                task.uncancel()  # the cancel was ours, not the server's
+            outcome, error_kind = "client_disconnected", "ClientDisconnected"
+            self._finish(call, reply, 499, outcome, error_kind, started_ns, ttft_s, overhead_s)
+            return
+        finally:
+            watcher.cancel()
+            await reply.chunks.aclose()  # type: ignore[attr-defined]
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+        self._finish(call, reply, 200, outcome, error_kind, started_ns, ttft_s, overhead_s)
+
+    def _finish(
+        self,
+        call: Call,
+        reply: Reply,
+        status: int,
+        outcome: str,
+        error_kind: str | None,
+        started_ns: int,
+        ttft_s: float | None,
+        overhead_s: float | None,
+    ) -> None:
+        target = attempts = None
+        for note in reply.notes:
+            if note.key == "target":
+                target = note.value
+            elif note.key == "attempts":
+                attempts = note.value
+        stats = reply.stats
+        cost = cost_usd(self._telemetry.price(target), stats.prompt_tokens, stats.completion_tokens)
+        usage = self._holder.usage
+        if usage is not None and (stats.prompt_tokens or stats.completion_tokens):
+            row = UsageRow(
+                call.principal.key_id,
+                call.principal.team,
+                call.headers.get("x-tiergate-feature", "-"),
+                call.alias,
+                stats.model or "-",
+            )
+            usage.add(row, stats.prompt_tokens, stats.completion_tokens, cost)
+        runtime = self._holder.current
+        threshold = runtime.rules.governance.alert_request_usd if runtime else None
+        if threshold is not None and cost > threshold:
+            self._telemetry.alert(
+                "request_cost",
+                {
+                    "request_id": call.request_id,
+                    "key_id": call.principal.key_id,
+                    "usd": round(cost, 6),
+                    "threshold_usd": threshold,
+                },
+            )
+        self._telemetry.record(
+            Outcome(
+                request_id=call.request_id,
+                key_id=call.principal.key_id,
+                alias=call.alias,
+                kind=call.kind.value,
+                stream=call.stream,
+                status=status,
+                outcome=outcome,
+                error_kind=error_kind,
+                target=target,
+                model=stats.model,
+                attempts=int(attempts) if attempts else 1,
+                prompt_tokens=stats.prompt_tokens,
+                completion_tokens=stats.completion_tokens,
+                cost_usd=cost,
+                latency_s=(time.perf_counter_ns() - started_ns) / 1e9,
+                ttft_s=ttft_s,
+                overhead_s=overhead_s,
+                notes=reply.notes,
+            )
+        )
+
+    def _finish_error(
+        self, call: Call | None, err: GatewayError, request_id: str, started_ns: int
+    ) -> None:
+        attempts = len(getattr(err, "attempts", ())) or (0 if call is None else 1)
+        self._telemetry.record(
+            Outcome(
+                request_id=request_id,
+                key_id=call.principal.key_id if call else "-",
+                alias=call.alias if call else "-",
+                kind=call.kind.value if call else "-",
+                stream=call.stream if call else False,
+                status=err.status,
+                outcome="error",
+                error_kind=err.kind,
+                target=None,
+                model=None,
+                attempts=attempts,
+                prompt_tokens=0,
+                completion_tokens=0,
+                cost_usd=0.0,
+                latency_s=(time.perf_counter_ns() - started_ns) / 1e9,
+                ttft_s=None,
+                overhead_s=None,
+                notes=(),
+            )
+        )
+
+
+async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any] | None) -> None:
+    """Cancel the streaming task when the client goes away, so the upstream call is closed."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            if task is not None:
+                task.cancel()
+            return

@@ -1,0 +1,339 @@
+"""The routing policy (``routing_rules/*.yaml``): pydantic models, loading and cross-checks.
+
+Invalid rules stop the process at start, never at request time: ``load_rules`` raises
+``RulesInvalid`` with one message per problem, each naming its dotted path
+(``aliases.fast.targets[1]: unknown target 'sonet'``). Model names live here, never in code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.targets.upstream import Origin
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Price(Rule):
+    input_usd_per_mtok: Annotated[float, Field(ge=0)] = 0.0
+    output_usd_per_mtok: Annotated[float, Field(ge=0)] = 0.0
+
+
+class Timeouts(Rule):
+    connect_s: Annotated[float, Field(gt=0, le=60)] = 3.0
+    first_token_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    total_s: Annotated[float, Field(gt=0, le=3600)] = 120.0
+
+
+class Breaker(Rule):
+    """When a target is ejected (circuit breaker). See gateway/targets/ejection.py for why."""
+
+    window_s: Annotated[float, Field(gt=0, le=600)] = 10.0  # sliding window for the ratio
+    min_calls: Annotated[int, Field(ge=1)] = 10  # no ratio verdict on fewer calls than this
+    failure_ratio: Annotated[float, Field(gt=0, le=1)] = 0.5
+    consecutive_failures: Annotated[int, Field(ge=1)] = 5
+    open_s: Annotated[float, Field(gt=0, le=3600)] = 5.0  # then half-open
+    half_open_probes: Annotated[int, Field(ge=1, le=100)] = 1  # concurrent probes when half-open
+    # Credentials or quota refused (401/402/403, insufficient_quota): will not heal in seconds.
+    auth_failure_open_s: Annotated[float, Field(gt=0, le=86400)] = 300.0
+
+
+class TargetLimits(Rule):
+    """The provider's own rate limits for this deployment (the throttle's buckets)."""
+
+    rpm: Annotated[int, Field(ge=1)] | None = None
+    tpm: Annotated[int, Field(ge=1)] | None = None
+
+
+class Target(Rule):
+    """One deployment of one model at one provider."""
+
+    provider: Literal["openai", "litellm"]
+    model: Annotated[str, Field(min_length=1)]
+    api_base: Annotated[str, Field(min_length=1)]
+    api_key_env: str | None = None  # name of the env var holding the key; never the key itself
+    price: Price = Price()
+    context_window: Annotated[int, Field(ge=1)] = 128_000
+    timeouts: Timeouts = Timeouts()
+    headers: dict[str, str] = {}  # static extra headers (e.g. Azure api-version), no secrets
+    limits: TargetLimits = TargetLimits()
+    breaker: Breaker | None = None  # None: resilience.breaker
+    retries: Annotated[int, Field(ge=0, le=5)] = 0  # extra tries on this target before the next
+
+
+class AliasTarget(Rule):
+    """One entry of an alias: a target with a weight inside its priority group."""
+
+    target: str
+    weight: Annotated[int, Field(ge=1, le=10_000)] = 1
+    # Lower runs first. Unset: the entry's position in the list (a plain ordered chain).
+    priority: Annotated[int, Field(ge=0)] | None = None
+
+
+class Hedge(Rule):
+    """Start the next target when the first has not produced a token by its observed p95 TTFT."""
+
+    enabled: bool = True
+    min_delay_s: Annotated[float, Field(ge=0, le=60)] = 0.05  # never hedge sooner than this
+    max_delay_s: Annotated[float, Field(gt=0, le=600)] = 5.0  # hedge by then at the latest
+
+
+class ExactCachePolicy(Rule):
+    """The exact cache for an alias. Safe by default: only complete, deterministic answers."""
+
+    enabled: bool = True
+    ttl_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 3600.0  # served fresh this long
+    # Kept this long for degraded mode (stale answers when every target fails); >= ttl_s.
+    stale_ttl_s: Annotated[float, Field(gt=0, le=90 * 86400)] = 86400.0
+    store_truncated: bool = False  # also store finish_reason "length" answers
+    # Also cache sampled answers (temperature > 0 or unset, n > 1): opt-in, they vary by design.
+    sampled: bool = False
+
+
+class Alias(Rule):
+    """A name clients ask for. Its targets are tried by priority (list order unless set);
+    entries sharing a priority share the load by weight (e.g. 60/40 across two providers)."""
+
+    kind: Literal["chat", "embeddings"] = "chat"
+    targets: Annotated[list[str | AliasTarget], Field(min_length=1)]
+    description: str = ""
+    hedge: Hedge | None = None
+    # When every target fails, answer from the last good cached answer (x-tiergate-cache: stale).
+    stale_on_failure: bool = False
+    cache: ExactCachePolicy | None = None  # None: the rules' exact_cache
+
+    def entries(self) -> list[AliasTarget]:
+        out = []
+        for i, item in enumerate(self.targets):
+            entry = AliasTarget(target=item) if isinstance(item, str) else item
+            if entry.priority is None:
+                entry = entry.model_copy(update={"priority": i})
+            out.append(entry)
+        return out
+
+    def target_names(self) -> list[str]:
+        return [e.target for e in self.entries()]
+
+
+class Budgets(Rule):
+    """Spend limits; None: no limit. Periods are UTC days and months."""
+
+    calls_per_day: Annotated[int, Field(ge=0)] | None = None
+    tokens_per_day: Annotated[int, Field(ge=0)] | None = None
+    tokens_per_month: Annotated[int, Field(ge=0)] | None = None
+    usd_per_day: Annotated[float, Field(ge=0)] | None = None
+    usd_per_month: Annotated[float, Field(ge=0)] | None = None
+
+
+class Quota(Rule):
+    """Limits of a key or a team: request and token rates, and budgets."""
+
+    rpm: Annotated[int, Field(ge=1)] | None = None
+    tpm: Annotated[int, Field(ge=1)] | None = None
+    budgets: Budgets = Budgets()
+
+
+class Key(Rule):
+    """A key declared in the rules (GitOps); keys can also be managed through the admin API."""
+
+    id: Annotated[str, Field(pattern=NAME)]
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    team: str = "default"
+    aliases: list[str] | None = None  # None: every alias
+    quota: Quota = Quota()
+    on_exhausted: Literal["reject", "downgrade"] = "reject"
+    priority: Literal["interactive", "standard", "batch"] = "standard"
+    clearance: str = "public"
+
+
+class Limits(Rule):
+    max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
+
+
+class Resilience(Rule):
+    max_attempts: Annotated[int, Field(ge=1, le=20)] = 4  # upstream calls per request, in all
+    # Retries (attempts after a request's first) may add at most this share to upstream calls,
+    # plus a floor so a quiet gateway can still retry: an outage never becomes a retry storm.
+    retry_budget_ratio: Annotated[float, Field(ge=0, le=1)] = 0.2
+    retry_budget_min_per_s: Annotated[float, Field(ge=0)] = 5.0
+    backoff_base_s: Annotated[float, Field(ge=0, le=10)] = 0.05
+    backoff_max_s: Annotated[float, Field(ge=0, le=60)] = 1.0
+    breaker: Breaker = Breaker()
+    share_breakers: bool = False  # share ejections across replicas through Redis
+    content_policy: Literal["return", "fallback"] = "return"
+
+
+class Admin(Rule):
+    """The admin API's credential: never a user key (the governance issue adds managed ones)."""
+
+    key_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None  # None: no admin API
+
+
+class Idempotency(Rule):
+    ttl_s: Annotated[float, Field(ge=60, le=7 * 86400)] = 86400.0
+    in_flight: Literal["conflict", "wait"] = "conflict"  # a duplicate of a running request
+    wait_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+
+
+class SessionCaps(Rule):
+    """Caps per ``x-tiergate-session`` (per key): stop a runaway agent loop."""
+
+    max_calls: Annotated[int, Field(ge=1)] | None = None
+    max_usd: Annotated[float, Field(ge=0)] | None = None
+
+
+class Governance(Rule):
+    teams: dict[str, Quota] = {}
+    # Per x-tiergate-feature budgets and limits (a feature without an entry is only counted).
+    features: dict[str, Quota] = {}
+    session: SessionCaps = SessionCaps()
+    global_quota: Quota = Quota()
+    # Output tokens reserved when a client sets no max_tokens (also sent upstream as the cap).
+    default_output_cap_tokens: Annotated[int, Field(ge=1)] = 1024
+    # A reservation of a replica that died is returned after this long.
+    reservation_ttl_s: Annotated[float, Field(gt=0, le=3600)] = 300.0
+    # The alias a key with on_exhausted: downgrade is moved to when a budget runs out.
+    downgrade_alias: str | None = None
+    idempotency: Idempotency = Idempotency()
+    # Backpressure: how long a call may wait for a target at capacity, and how many may wait.
+    queue_max_wait_s: Annotated[float, Field(ge=0, le=600)] = 5.0
+    queue_max_waiting: Annotated[int, Field(ge=0)] = 10_000
+    # Alert (log event + metric) when one request costs more than this.
+    alert_request_usd: Annotated[float, Field(gt=0)] | None = None
+
+
+class Rules(Rule):
+    version: str | None = None
+    targets: Annotated[dict[str, Target], Field(min_length=1)]
+    aliases: Annotated[dict[str, Alias], Field(min_length=1)]
+    keys: list[Key] = []
+    limits: Limits = Limits()
+    resilience: Resilience = Resilience()
+    exact_cache: ExactCachePolicy = ExactCachePolicy()
+    governance: Governance = Governance()
+    admin: Admin = Admin()
+
+    @property
+    def config_version(self) -> str:
+        assert self.version is not None  # load_rules always sets it
+        return self.version
+
+
+class RulesInvalid(ValueError):
+    """The rules file is invalid; ``problems`` are ``dotted.path: message`` lines."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        super().__init__(f"{source}: invalid routing rules\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+def dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(root)"
+
+
+def cross_check(rules: Rules, env: Mapping[str, str]) -> list[str]:
+    """Problems pydantic cannot see alone: references between sections, URLs, secrets."""
+    problems: list[str] = []
+    name_re = re.compile(NAME)
+    for name, target in rules.targets.items():
+        where = f"targets.{name}"
+        if not name_re.match(name):
+            problems.append(f"{where}: invalid target name")
+        try:
+            Origin.parse(target.api_base)
+        except ValueError as exc:
+            problems.append(f"{where}.api_base: {exc}")
+        if target.api_key_env is not None and target.api_key_env not in env:
+            problems.append(
+                f"{where}.api_key_env: environment variable {target.api_key_env} is not set"
+            )
+        if target.provider == "litellm" and "/" not in target.model:
+            problems.append(
+                f"{where}.model: a litellm target names its wire format, "
+                f"e.g. 'anthropic/{target.model}'"
+            )
+    for name, alias in rules.aliases.items():
+        if not name_re.match(name):
+            problems.append(f"aliases.{name}: invalid alias name")
+        names = alias.target_names()
+        for i, target_name in enumerate(names):
+            if target_name not in rules.targets:
+                problems.append(f"aliases.{name}.targets[{i}]: unknown target '{target_name}'")
+            elif alias.kind == "embeddings" and rules.targets[target_name].provider != "openai":
+                problems.append(
+                    f"aliases.{name}.targets[{i}]: embeddings need an OpenAI-compatible target"
+                )
+        if len(set(names)) != len(names):
+            problems.append(f"aliases.{name}.targets: a target is listed twice")
+    seen: set[str] = set()
+    if rules.admin.key_sha256 is not None and any(
+        k.sha256 == rules.admin.key_sha256 for k in rules.keys
+    ):
+        problems.append("admin.key_sha256: the admin key must not also be a user key")
+    for i, key in enumerate(rules.keys):
+        if key.id in seen:
+            problems.append(f"keys[{i}].id: duplicate key id '{key.id}'")
+        seen.add(key.id)
+        for j, alias_name in enumerate(key.aliases or ()):
+            if alias_name not in rules.aliases:
+                problems.append(f"keys[{i}].aliases[{j}]: unknown alias '{alias_name}'")
+    return problems
+
+
+def parse_rules(text: str, source: str, env: Mapping[str, str] | None = None) -> Rules:
+    """Validate rules from YAML text; raise ``RulesInvalid`` listing every problem."""
+    try:
+        raw: Any = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RulesInvalid(source, [f"(root): not valid YAML: {exc}"]) from None
+    if not isinstance(raw, dict):
+        raise RulesInvalid(source, ["(root): expected a mapping"])
+    try:
+        rules = Rules.model_validate(raw)
+    except ValidationError as exc:
+        problems = [f"{dotted(e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise RulesInvalid(source, problems) from None
+    problems = cross_check(rules, os.environ if env is None else env)
+    for name, alias in rules.aliases.items():
+        policy = alias.cache or rules.exact_cache
+        if policy.stale_ttl_s < policy.ttl_s:
+            where = f"aliases.{name}.cache" if alias.cache else "exact_cache"
+            problems.append(f"{where}.stale_ttl_s: must be >= ttl_s")
+    downgrade = rules.governance.downgrade_alias
+    if downgrade is not None and downgrade not in rules.aliases:
+        problems.append(f"governance.downgrade_alias: unknown alias '{downgrade}'")
+    if rules.resilience.backoff_max_s < rules.resilience.backoff_base_s:
+        problems.append("resilience.backoff_max_s: must be >= backoff_base_s")
+    if problems:
+        raise RulesInvalid(source, problems)
+    if rules.version is None:
+        digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+        rules = rules.model_copy(update={"version": digest})
+    return rules
+
+
+def load_rules(path: str | Path, env: Mapping[str, str] | None = None) -> Rules:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RulesInvalid(str(p), [f"(root): cannot read file: {exc.strerror}"]) from None
+    return parse_rules(text, str(p), env)

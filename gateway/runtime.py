@@ -1,0 +1,208 @@
+"""Runtime: everything built from one version of the rules, swapped as one reference on reload.
+
+``build_runtime`` runs at start-up (and on reload): it builds the key table, one stack per target
+and the request pipeline. Nothing here runs per request.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from cache.exact import ExactStore
+from gateway.governance.keystore import Keys
+from gateway.governance.ledger import Ledger
+from gateway.pipeline import (
+    Next,
+    RequestStages,
+    TargetStages,
+    build_pipeline,
+    build_target_stack,
+)
+from gateway.rules import Alias, Price, Rules, Target
+from gateway.rules import Breaker as BreakerPolicy
+from gateway.stages.admission import Admission
+from gateway.stages.budget import Budget
+from gateway.stages.exact_cache import ExactCache
+from gateway.stages.fallback import FallbackChain
+from gateway.stages.idempotency import IdempotencyStage
+from gateway.stages.observed import Observations
+from gateway.stages.queueing import CapacityQueue
+from gateway.stages.retry_budget import RetryBudget
+from gateway.stages.router import AliasRouter
+from gateway.targets.breaker import Breaker
+from gateway.targets.ejection import Ejection, OnTransition
+from gateway.targets.openai_provider import OpenAIProvider
+from gateway.targets.throttle import Throttle
+from gateway.targets.timeout import Timeout
+from gateway.targets.upstream import UpstreamPool
+from gateway.tasks import Spawner
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    rules: Rules
+    keys: Keys
+    pipeline: Next
+    chain: FallbackChain
+    breakers: Mapping[str, Breaker]
+    throttles: Mapping[str, Throttle]
+    exact_store: ExactStore
+
+    @property
+    def config_version(self) -> str:
+        return self.rules.config_version
+
+    def target_status(self, name: str) -> dict[str, Any]:
+        """One target's health for the admin API: breaker state and what was observed."""
+        target = self.rules.targets[name]
+        now = time.monotonic()
+        to_epoch = time.time() - now  # monotonic -> wall clock, for humans and other hosts
+        snap = self.breakers[name].snapshot(now)
+        seen = self.chain.observations.view(name)
+        return {
+            "name": name,
+            "model": target.model,
+            "provider": target.provider,
+            "api_base": target.api_base,
+            "timeouts": target.timeouts.model_dump(),
+            "limits": target.limits.model_dump(),
+            "state": snap.state,
+            "reason": snap.reason,
+            "opened_at": None if snap.opened_at is None else snap.opened_at + to_epoch,
+            "open_until": None if snap.open_until is None else snap.open_until + to_epoch,
+            "calls": seen.calls,
+            "failures": seen.failures,
+            "error_ratio": seen.error_ratio,
+            "window_calls": snap.calls,
+            "window_failures": snap.failures,
+            "ttft_p50_ms": seen.ttft_p50_ms,
+            "ttft_p95_ms": seen.ttft_p95_ms,
+            "ttft_p99_ms": seen.ttft_p99_ms,
+            "transitions": snap.transitions,
+            "last_error": seen.last_error,
+        }
+
+    def eject(self, name: str, for_s: float, reason: str) -> None:
+        now = time.monotonic()
+        self.breakers[name].eject(now, now + for_s, reason)
+
+    def restore(self, name: str) -> None:
+        self.breakers[name].restore(time.monotonic())
+
+
+def build_provider(name: str, target: Target, pool: UpstreamPool) -> Next:
+    api_key = os.environ.get(target.api_key_env) if target.api_key_env else None
+    if target.provider == "openai":
+        return OpenAIProvider(name, target, pool, api_key)
+    from gateway.targets.litellm_provider import LiteLLMProvider  # only when configured
+
+    return LiteLLMProvider(name, target, api_key)
+
+
+@dataclass(frozen=True, slots=True)
+class Deps:
+    """Clients a runtime is built with; they outlive any one version of the rules."""
+
+    pool: UpstreamPool
+    redis: aioredis.Redis
+    spawner: Spawner
+    on_transition: OnTransition | None = None
+    alert: Callable[[str, dict[str, object]], None] | None = None
+
+
+def carried_breaker(
+    name: str, target: Target, policy: BreakerPolicy, previous: Runtime | None
+) -> Breaker:
+    """A reload keeps a target's breaker (and what it learned) when its policy is unchanged."""
+    if previous is not None:
+        old = previous.breakers.get(name)
+        if old is not None and old.policy == policy:
+            return old
+    # A probe that never reports (a reply nobody closed) frees its slot after its deadlines.
+    lease_s = target.timeouts.connect_s + target.timeouts.total_s + 5.0
+    return Breaker(policy, probe_lease_s=lease_s)
+
+
+def carried_throttle(name: str, target: Target, previous: Runtime | None) -> Throttle:
+    """A reload keeps what a throttle learned from its upstream when its limits are unchanged."""
+    if previous is not None:
+        old = previous.throttles.get(name)
+        if old is not None and previous.rules.targets.get(name, target).limits == target.limits:
+            return old
+    return Throttle(name, target.limits)
+
+
+def worst_price(rules: Rules, alias: Alias) -> Price:
+    """The most a token can cost on this alias: what a reservation must assume."""
+    prices = [rules.targets[t].price for t in alias.target_names()]
+    return Price(
+        input_usd_per_mtok=max(p.input_usd_per_mtok for p in prices),
+        output_usd_per_mtok=max(p.output_usd_per_mtok for p in prices),
+    )
+
+
+def build_runtime(rules: Rules, deps: Deps, previous: Runtime | None = None) -> Runtime:
+    pool = deps.pool
+    stacks: dict[str, Next] = {}
+    breakers: dict[str, Breaker] = {}
+    throttles: dict[str, Throttle] = {}
+    for name, target in rules.targets.items():
+        breaker = carried_breaker(
+            name, target, target.breaker or rules.resilience.breaker, previous
+        )
+        breakers[name] = breaker
+        throttles[name] = carried_throttle(name, target, previous)
+        stages = TargetStages(
+            ejection=Ejection(name, breaker, on_transition=deps.on_transition),
+            throttle=throttles[name],
+            timeout=Timeout(name, target.timeouts.first_token_s, target.timeouts.total_s),
+        )
+        stacks[name] = build_target_stack(stages, build_provider(name, target, pool))
+    exact_store = ExactStore(deps.redis)
+    request_stages = RequestStages(
+        admission=Admission(rules.aliases),
+        idempotency=IdempotencyStage(deps.redis, rules.governance.idempotency),
+        exact_cache=ExactCache(
+            exact_store,
+            {name: a.cache or rules.exact_cache for name, a in rules.aliases.items()},
+            frozenset(name for name, a in rules.aliases.items() if a.stale_on_failure),
+            deps.spawner,
+        ),
+        semantic_cache=None,
+        budget=Budget(
+            Ledger(deps.redis),
+            rules.governance,
+            worst_price={name: worst_price(rules, a) for name, a in rules.aliases.items()},
+            target_price={name: t.price for name, t in rules.targets.items()},
+            spawner=deps.spawner,
+            alert=deps.alert,
+        ),
+        router=AliasRouter(rules.aliases),
+        escalation=None,
+    )
+    policy = rules.resilience
+    chain = FallbackChain(
+        stacks,
+        windows={name: t.context_window for name, t in rules.targets.items()},
+        policy=policy,
+        budget=RetryBudget(policy.retry_budget_ratio, policy.retry_budget_min_per_s),
+        observations=previous.chain.observations if previous else Observations(),
+        hedges={name: a.hedge for name, a in rules.aliases.items() if a.hedge is not None},
+        retries={name: t.retries for name, t in rules.targets.items()},
+        queue=CapacityQueue(rules.governance.queue_max_waiting, rules.governance.queue_max_wait_s),
+    )
+    return Runtime(
+        rules=rules,
+        keys=Keys(rules.keys, deps.redis),
+        pipeline=build_pipeline(request_stages, chain),
+        chain=chain,
+        breakers=breakers,
+        throttles=throttles,
+        exact_store=exact_store,
+    )

@@ -1,0 +1,318 @@
+"""Budget: per key and per team rate limits and budgets, reserved before the call, settled after.
+
+Policy:
+- What applies: the key's quota, its team's (rules ``governance.teams``) and the global one:
+  RPM and TPM as exact sliding windows; tokens and USD per UTC day and month as budgets.
+- Before the call, the worst case is reserved in every budget at once (prompt estimate + output
+  cap, the cap being the client's ``max_tokens`` or ``governance.default_output_cap_tokens``,
+  which is then also sent upstream so the provider cannot exceed what was reserved; USD at the
+  most expensive target of the route). After the call, the actual usage is charged and the rest
+  released, also when the client went away or the call failed (then nothing is charged).
+- A refused rate window: 429 ``rate_limit_exceeded`` with Retry-After. An exhausted budget: 429
+  ``insufficient_quota`` naming the budget and its reset time, or, for keys with
+  ``on_exhausted: downgrade``, the call continues on ``governance.downgrade_alias`` (rate limits
+  still apply; the spend is still recorded against the budgets).
+- Redis unreachable: fail closed with 503 and Retry-After (never a 401, never unmetered spend).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from redis.exceptions import RedisError
+
+from gateway.calls import Call, Note, Reply
+from gateway.errors import GatewayError, QuotaExhausted, RateLimited, StateUnavailable
+from gateway.governance.ledger import (
+    USD_SCALE,
+    Charge,
+    Fill,
+    Headroom,
+    Ledger,
+    Refusal,
+    Reservation,
+    Window,
+    period_ends,
+)
+from gateway.pipeline import Next
+from gateway.requests import ChatRequest
+from gateway.rules import Budgets, Governance, Price, Quota
+from gateway.tasks import Spawner
+
+log = logging.getLogger("tiergate.budget")
+FEATURE_HEADER = "x-tiergate-feature"
+ALERT_FILL = 0.8
+SESSION_HEADER = "x-tiergate-session"
+
+
+def estimate_prompt_tokens(call: Call) -> int:
+    request = call.request
+    if isinstance(request, ChatRequest):
+        chars = 0
+        for message in request.messages:
+            content = message.content
+            if isinstance(content, str):
+                chars += len(content)
+            elif isinstance(content, list):
+                chars += sum(len(str(p.get("text", ""))) for p in content)
+        return math.ceil(chars / 4) + 4 * len(request.messages)
+    text = request.input
+    if isinstance(text, str):
+        return math.ceil(len(text) / 4) + 1
+    return sum(math.ceil(len(str(t)) / 4) + 1 for t in text)
+
+
+def is_empty(q: Quota) -> bool:
+    b = q.budgets
+    return (
+        q.rpm is None
+        and q.tpm is None
+        and b.calls_per_day is None
+        and b.tokens_per_day is None
+        and b.tokens_per_month is None
+        and b.usd_per_day is None
+        and b.usd_per_month is None
+    )
+
+
+def rate_limit_notes(headroom: list[Headroom]) -> list[Note]:
+    """OpenAI-style x-ratelimit-* headers: the tightest window of each kind."""
+    notes: list[Note] = []
+    for kind, suffix in (("rpm", "requests"), ("tpm", "tokens")):
+        rooms = [h for h in headroom if h.window.name.endswith(":" + kind)]
+        if not rooms:
+            continue
+        tight = min(rooms, key=lambda h: h.remaining)
+        notes += [
+            Note(f"x-ratelimit-limit-{suffix}", str(tight.window.limit)),
+            Note(f"x-ratelimit-remaining-{suffix}", str(max(0, tight.remaining))),
+            Note(f"x-ratelimit-reset-{suffix}", f"{max(0.0, tight.reset_s):.3f}s"),
+        ]
+    return notes
+
+
+@dataclass(frozen=True, slots=True)
+class Scoped:
+    scope: str  # "key:<id>" | "team:<name>" | "global"
+    quota: Quota
+
+
+class Budget:
+    name = "budget"
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        governance: Governance,
+        worst_price: Mapping[str, Price],  # alias -> max input and output prices of its targets
+        target_price: Mapping[str, Price],  # target -> its price, for the actual spend
+        spawner: Spawner,
+        alert: Callable[[str, dict[str, object]], None] | None = None,
+    ) -> None:
+        self._alert = alert
+        gov = governance
+        # No team, feature, session or global limits configured: only keys can have quotas.
+        self._nothing_but_keys = (
+            not gov.teams
+            and not gov.features
+            and gov.session.max_calls is None
+            and gov.session.max_usd is None
+            and is_empty(gov.global_quota)
+        )
+        self._alerted: set[str] = set()  # budgets (per period) already reported past 80%
+        self._ledger = ledger
+        self._gov = governance
+        self._price = dict(worst_price)
+        self._target_price = dict(target_price)
+        self._spawner = spawner
+        self._pid = f"{os.getpid():x}"
+        self._seq = 0
+
+    def _quotas(self, call: Call) -> list[Scoped]:
+        if self._nothing_but_keys and is_empty(call.principal.quota):
+            return []  # the common case, decided without building anything
+        out = [Scoped(f"key:{call.principal.key_id}", call.principal.quota)]
+        team = self._gov.teams.get(call.principal.team)
+        if team is not None:
+            out.append(Scoped(f"team:{call.principal.team}", team))
+        feature = call.headers.get(FEATURE_HEADER)
+        if feature is not None and feature in self._gov.features:
+            out.append(Scoped(f"feature:{feature}", self._gov.features[feature]))
+        out.append(Scoped("global", self._gov.global_quota))
+        scoped = [s for s in out if not is_empty(s.quota)]
+        session = call.headers.get(SESSION_HEADER)
+        caps = self._gov.session
+        if session and (caps.max_calls is not None or caps.max_usd is not None):
+            budgets = Budgets(calls_per_day=caps.max_calls, usd_per_day=caps.max_usd)
+            scope = f"session:{call.principal.key_id}:{session[:128]}"
+            scoped.append(Scoped(scope, Quota(budgets=budgets)))
+        return scoped
+
+    async def __call__(self, call: Call, next_: Next) -> Reply:
+        scoped = self._quotas(call)
+        if not scoped:
+            return await next_(call)
+        request = call.request
+        cap = self._gov.default_output_cap_tokens
+        n = 1
+        if isinstance(request, ChatRequest):
+            n = request.n or 1
+            if request.output_cap is None:
+                # The reserved cap is also the upstream's cap: it cannot spend more than reserved.
+                request = request.model_copy(update={"max_tokens": cap})
+                call = call.with_request(request)
+            else:
+                cap = request.output_cap
+        else:
+            cap = 0
+        prompt = estimate_prompt_tokens(call)
+        tokens = prompt + cap * n
+        price = self._price.get(call.alias, Price())
+        usd = math.ceil(
+            (prompt * price.input_usd_per_mtok + cap * n * price.output_usd_per_mtok)
+            * USD_SCALE
+            / 1_000_000
+        )
+        reservation, windows = self._plan(scoped, tokens, usd)
+        verdict = await self._reserve(reservation, windows)
+        if isinstance(verdict, Refusal):
+            call = self._on_refusal(call, verdict)
+            reservation, windows = self._plan(scoped, tokens, usd, budgets=False)
+            verdict = await self._reserve(reservation, windows)
+            if isinstance(verdict, Refusal):
+                raise self._error(verdict)
+        try:
+            reply = await next_(call)
+        except BaseException:
+            self._spawner.spawn(self._settle(reservation, 0, 0), "budget-release")
+            raise
+        rooms, fills = verdict
+        self._check_fill(fills)
+        notes = (Note("budget-reserved-tokens", str(tokens)), *rate_limit_notes(rooms))
+        return reply.with_chunks(self._settling(reply, reservation)).noted(*notes)
+
+    def _plan(
+        self, scoped: list[Scoped], tokens: int, usd: int, budgets: bool = True
+    ) -> tuple[Reservation, tuple[Window, ...]]:
+        self._seq += 1
+        rid = f"{self._pid}-{time.monotonic_ns():x}-{self._seq:x}"
+        ends = period_ends(datetime.now(UTC))
+        charges: list[Charge] = []
+        windows: list[Window] = []
+        for s in scoped:
+            q = s.quota
+            if q.rpm is not None:
+                windows.append(Window(f"{s.scope}:rpm", q.rpm, 1))
+            if q.tpm is not None:
+                windows.append(Window(f"{s.scope}:tpm", q.tpm, tokens))
+            if not budgets:
+                continue
+            b = q.budgets
+            for unit, period, limit, amount in (
+                ("calls", "day", b.calls_per_day, 1),
+                ("tokens", "day", b.tokens_per_day, tokens),
+                ("tokens", "month", b.tokens_per_month, tokens),
+                ("usd", "day", b.usd_per_day, usd),
+                ("usd", "month", b.usd_per_month, usd),
+            ):
+                if limit is None:
+                    continue
+                scaled = int(limit * USD_SCALE) if unit == "usd" else int(limit)
+                charges.append(Charge(f"{s.scope}:{unit}:{period}", scaled, amount, ends[period]))
+        return Reservation(rid, tuple(charges)), tuple(windows)
+
+    def _check_fill(self, fills: list[Fill]) -> None:
+        """Alert once per budget and period when a daily budget passes 80%."""
+        if self._alert is None:
+            return
+        for fill in fills:
+            key = fill.charge.hash_key
+            if ":day" in fill.charge.name and fill.ratio >= ALERT_FILL and key not in self._alerted:
+                if len(self._alerted) > 10_000:
+                    self._alerted.clear()
+                self._alerted.add(key)
+                self._alert(
+                    "budget_80pct",
+                    {
+                        "budget": fill.charge.name,
+                        "used_or_reserved": fill.total,
+                        "limit": fill.charge.limit,
+                    },
+                )
+
+    async def _reserve(
+        self, r: Reservation, windows: tuple[Window, ...]
+    ) -> Refusal | tuple[list[Headroom], list[Fill]]:
+        if not r.charges and not windows:
+            return [], []
+        now_ms = int(time.time() * 1000)
+        expiry_ms = now_ms + int(self._gov.reservation_ttl_s * 1000)
+        try:
+            return await self._ledger.reserve(r, windows, now_ms, expiry_ms)
+        except (RedisError, OSError) as exc:
+            log.warning("ledger unreachable: %s: %s", type(exc).__name__, exc)
+            raise StateUnavailable(
+                "Budgets and limits cannot be checked right now; try again shortly.",
+                retry_after_s=1.0,
+            ) from exc
+
+    def _on_refusal(self, call: Call, refusal: Refusal) -> Call:
+        downgrade = self._gov.downgrade_alias
+        if refusal.kind == "budget" and call.principal.on_exhausted == "downgrade" and downgrade:
+            return call.with_alias(downgrade)
+        raise self._error(refusal)
+
+    @staticmethod
+    def _error(refusal: Refusal) -> GatewayError:
+        if refusal.kind == "rate":
+            return RateLimited(
+                f"Rate limit '{refusal.name}' reached ({refusal.current}/{refusal.limit} in the "
+                "last minute).",
+                retry_after_s=max(0.001, refusal.retry_after_s),
+            )
+        resets = datetime.now(UTC).timestamp() + refusal.retry_after_s
+        when = datetime.fromtimestamp(resets, UTC).isoformat(timespec="seconds")
+        return QuotaExhausted(
+            f"Budget '{refusal.name}' is exhausted ({refusal.current} of {refusal.limit}); "
+            f"it resets at {when}.",
+            retry_after_s=refusal.retry_after_s,
+        )
+
+    async def _settling(self, reply: Reply, reservation: Reservation) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in reply.chunks:
+                yield chunk
+        finally:
+            stats = reply.stats
+            target = next((n.value for n in reply.notes if n.key == "target"), None)
+            price = self._target_price.get(target or "", Price())
+            usd = math.ceil(
+                (
+                    stats.prompt_tokens * price.input_usd_per_mtok
+                    + stats.completion_tokens * price.output_usd_per_mtok
+                )
+                * USD_SCALE
+                / 1_000_000
+            )
+            tokens = stats.prompt_tokens + stats.completion_tokens
+            self._spawner.spawn(self._settle(reservation, tokens, usd), "budget-settle")
+
+    async def _settle(self, reservation: Reservation, tokens: int, usd: int) -> None:
+        if not reservation.charges:
+            return
+        actuals = tuple(
+            tokens if ":tokens:" in c.name else 1 if ":calls:" in c.name else usd
+            for c in reservation.charges
+        )
+        try:
+            await self._ledger.settle(reservation, actuals, 2 * 86400)
+        except (RedisError, OSError) as exc:
+            # The reservation expires on its own; the actual spend of this call is then lost
+            # from the books (under-counted, never over-counted).
+            log.warning("budget settle failed (reservation %s): %s", reservation.id, exc)

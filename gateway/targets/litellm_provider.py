@@ -1,0 +1,149 @@
+"""Provider for wire formats other than OpenAI's (Anthropic Messages, Gemini, Bedrock, ...).
+
+The one module that imports litellm. litellm costs about 4 s and 180 MB to import and 5-7 ms of
+Python per call here, so it is imported only when a ``provider: litellm`` target is configured and
+is never used for OpenAI-compatible upstreams. It translates the OpenAI-shaped request to the
+provider's format and the answer back; we serialise its objects to the same JSON chunks the
+OpenAI path relays.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from gateway.calls import Call, Reply, ReplyStats
+from gateway.errors import (
+    ContentPolicyRejected,
+    ContextWindowExceeded,
+    GatewayError,
+    InvalidRequest,
+    ProviderAuthFailed,
+    ProviderBadResponse,
+    ProviderRateLimited,
+    ProviderTimeout,
+    ProviderUnavailable,
+    UpstreamRejected,
+)
+from gateway.requests import ChatRequest
+from gateway.rules import Target
+
+
+def load_litellm() -> Any:
+    # No network at import (the cost map ships inside the wheel) and no telemetry.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True
+    litellm.telemetry = False
+    litellm.drop_params = True
+    return litellm
+
+
+def _usage(stats: ReplyStats, data: dict[str, Any]) -> None:
+    usage = data.get("usage")
+    if isinstance(usage, dict):
+        stats.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        stats.completion_tokens = int(usage.get("completion_tokens") or 0)
+
+
+class LiteLLMProvider:
+    name = "provider"
+
+    def __init__(self, target_name: str, target: Target, api_key: str | None) -> None:
+        self._litellm = load_litellm()
+        self._target_name = target_name
+        self._target = target
+        self._api_key = api_key or "unused"
+        self._timeout_s = target.timeouts.total_s
+
+    def _error(self, exc: Exception) -> GatewayError:
+        status = getattr(exc, "status_code", None)
+        text = f"target '{self._target_name}': {type(exc).__name__}: {str(exc)[:300]}"
+        exceptions = self._litellm.exceptions
+        if isinstance(exc, exceptions.ContextWindowExceededError):
+            return ContextWindowExceeded(str(exc)[:500], status=400)
+        if isinstance(exc, exceptions.ContentPolicyViolationError):
+            return ContentPolicyRejected(str(exc)[:500], status=400)
+        if isinstance(exc, exceptions.Timeout):
+            return ProviderTimeout(text)
+        if isinstance(exc, exceptions.RateLimitError):
+            return ProviderRateLimited(text)
+        if isinstance(exc, exceptions.AuthenticationError | exceptions.PermissionDeniedError):
+            return ProviderAuthFailed(text)
+        if isinstance(exc, exceptions.APIConnectionError) or status is None:
+            return ProviderUnavailable(text)
+        if status in (401, 402, 403):
+            return ProviderAuthFailed(text)
+        if status == 408 or status >= 500:
+            return ProviderUnavailable(text)
+        return UpstreamRejected(str(exc)[:500], status=status)
+
+    async def __call__(self, call: Call) -> Reply:
+        if not isinstance(call.request, ChatRequest):
+            raise InvalidRequest("embeddings are served by OpenAI-compatible targets only")
+        params = call.request.model_dump(exclude_unset=True)
+        params.pop("model", None)
+        stream = bool(params.pop("stream", False))
+        params.pop("stream_options", None)
+        started = time.perf_counter()
+        stats = ReplyStats(model=self._target.model)
+        try:
+            result = await self._litellm.acompletion(
+                model=self._target.model,
+                api_base=self._target.api_base,
+                api_key=self._api_key,
+                stream=stream,
+                stream_options={"include_usage": True} if stream else None,
+                timeout=self._timeout_s,
+                num_retries=0,
+                **params,
+            )
+        except Exception as exc:
+            raise self._error(exc) from None
+        if stream:
+            chunks = self._stream(result, stats, call.wants_usage_chunk, started)
+        else:
+            chunks = self._whole(result, stats, started)
+        return Reply(chunks=chunks, stats=stats)
+
+    async def _whole(self, result: Any, stats: ReplyStats, started: float) -> AsyncIterator[bytes]:
+        stats.upstream_first_s = time.perf_counter() - started
+        data = result.model_dump()
+        _usage(stats, data)
+        choices = data.get("choices") or []
+        if not choices:
+            raise ProviderBadResponse(f"target '{self._target_name}' sent no choices")
+        stats.finish_reason = choices[0].get("finish_reason")
+        yield orjson.dumps(data)
+
+    async def _stream(
+        self, result: Any, stats: ReplyStats, client_wants_usage: bool, started: float
+    ) -> AsyncIterator[bytes]:
+        first = True
+        try:
+            async for chunk in result:
+                data = chunk.model_dump(exclude_none=True)
+                if first:
+                    stats.upstream_first_s = time.perf_counter() - started
+                    first = False
+                if data.get("usage"):
+                    _usage(stats, data)
+                choices = data.get("choices") or []
+                if choices:
+                    reason = choices[0].get("finish_reason")
+                    if reason:
+                        stats.finish_reason = reason
+                elif not client_wants_usage:
+                    continue
+                if not client_wants_usage:
+                    data.pop("usage", None)
+                yield orjson.dumps(data)
+        except GatewayError:
+            raise
+        except Exception as exc:
+            raise self._error(exc) from None

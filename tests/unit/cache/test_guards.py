@@ -1,0 +1,126 @@
+"""Near-miss guards: each one vetoes its kind of trap and lets paraphrases through."""
+
+from __future__ import annotations
+
+import pytest
+
+from cache.guards import (
+    dates,
+    entities,
+    features,
+    first_difference,
+    negation,
+    numbers,
+    order,
+    polarity,
+    question,
+    scope,
+)
+
+TRAPS = [
+    # (guard that must fire, a, b)
+    ("negation", "Cancel my subscription", "Don't cancel my subscription"),
+    (
+        "negation",
+        "Can I return an item that was opened?",
+        "Can I return an item that was never opened?",
+    ),
+    ("negation", "Get a loan with a credit history", "Get a loan without a credit history"),
+    ("polarity", "How do I enable 2FA?", "How do I disable 2FA?"),
+    ("polarity", "What are the pros of remote work?", "What are the cons of remote work?"),
+    ("polarity", "How do I install Docker?", "How do I uninstall Docker?"),
+    ("polarity", "How do I log in to Gmail?", "How do I log out of Gmail?"),
+    ("polarity", "Which cities have the highest rents?", "Which cities have the lowest rents?"),
+    ("polarity", "Is the toll included in the fare?", "Is the toll excluded from the fare?"),
+    ("polarity", "Make the text bigger", "Make the text smaller"),
+    ("numbers", "Is 200 mg of ibuprofen safe?", "Is 800 mg of ibuprofen safe?"),
+    ("numbers", "New features in Python 3.12", "New features in Python 3.13"),
+    ("numbers", "Book two tickets", "Book five tickets"),
+    ("numbers", "Is 120/80 blood pressure normal?", "Is 140/90 blood pressure normal?"),
+    ("numbers", "What is the 3rd amendment?", "What is the fifth amendment?"),
+    ("numbers", "Does it support 8k context?", "Does it support 32k context?"),
+    ("dates", "Weather forecast for tomorrow", "Weather forecast for today"),
+    ("dates", "Sales in March", "Sales in April"),
+    ("dates", "Agenda for next week", "Agenda for last week"),
+    ("dates", "Is the office open on Saturday?", "Is the office open on Sunday?"),
+    ("entities", "VAT rules in the EU", "VAT rules in the US"),
+    ("entities", "How do I reverse a list in Python?", "How do I reverse a list in Java?"),
+    ("entities", "Who founded Microsoft?", "Who founded Apple?"),
+    ("entities", "Return policy at Walmart", "Return policy at Target"),
+    ("entities", "Documents to rent a flat in Germany", "Documents to rent a flat"),
+    ("order", "Flights from Paris to Rome", "Flights from Rome to Paris"),
+    ("order", "convert pdf to word", "convert word to pdf"),
+    ("order", "Is a dog smarter than a cat?", "Is a cat smarter than a dog?"),
+    ("order", "Trains from Boston to New York", "Trains from New York to Boston"),
+    ("scope", "Vaccines for children", "Vaccines for adults"),
+    ("scope", "What is the best diet?", "What is the best diet for diabetics?"),
+    ("scope", "Dress code for the office", "Dress code for the office party"),
+    ("scope", "How can teachers use ChatGPT?", "How can students use ChatGPT?"),
+    ("question", "When did the Berlin Wall fall?", "Why did the Berlin Wall fall?"),
+    ("question", "Who discovered penicillin?", "How was penicillin discovered?"),
+    ("question", "How old is the universe?", "How big is the universe?"),
+]
+
+PARAPHRASES = [
+    ("How do I reset my password?", "How can I reset my password?"),
+    ("What is the capital of France?", "Which city is the capital of France?"),
+    ("Why can't I sleep at night?", "Why am I unable to sleep at night?"),
+    ("Why doesn't my phone charge?", "Why won't my phone charge?"),
+    ("What is 15% of 80?", "How much is 15 percent of 80?"),
+    ("How many ounces are in a cup?", "How many ounces are in 1 cup?"),
+    ("twenty five dollars", "25 dollars"),
+    ("When did World War II end?", "When did the Second World War end?"),
+    ("Who is the CEO of Microsoft?", "Who's the CEO of Microsoft?"),
+    ("How do I connect my printer to Wi-Fi?", "How can I connect my printer to WiFi?"),
+    ("How do I get a work visa for Canada?", "How can I get a Canadian work visa?"),
+    ("How do I undo the last commit in git?", "How can I undo my last git commit?"),
+    ("Is it safe to drink tap water in Mexico?", "Is tap water safe to drink in Mexico?"),
+    ("What can I substitute for eggs in baking?", "What is a good egg substitute for baking?"),
+    ("What vaccines do children need?", "Which vaccines do kids need?"),
+    ("What is the population of Canada?", "How many people live in Canada?"),
+]
+
+
+@pytest.mark.parametrize(("guard", "a", "b"), TRAPS)
+def test_each_trap_is_vetoed_by_its_guard(guard: str, a: str, b: str) -> None:
+    assert first_difference(a, b) == guard
+    assert first_difference(b, a) == guard  # guards are symmetric
+
+
+@pytest.mark.parametrize(("a", "b"), PARAPHRASES)
+def test_paraphrases_pass_every_guard(a: str, b: str) -> None:
+    assert first_difference(a, b) is None
+
+
+def test_identical_texts_always_pass() -> None:
+    for _, a, b in TRAPS:
+        assert first_difference(a, a) is None and first_difference(b, b) is None
+
+
+def test_guards_are_pure_functions_of_features() -> None:
+    fa, fb = features("Is 2 better than 3?"), features("Is 3 better than 2?")
+    assert numbers(fa, fb) is False  # the same numbers ...
+    assert order(fa, fb) is True  # ... in swapped roles
+    assert not negation(fa, fb) and not polarity(fa, fb) and not dates(fa, fb)
+    assert not entities(fa, fb) and not scope(fa, fb) and not question(fa, fb)
+
+
+def test_months_that_are_also_words_only_count_when_capitalised() -> None:
+    assert features("You may march on").dates == frozenset()
+    assert features("Sales in May").dates == {"may"}
+
+
+def test_lowercase_pronoun_us_is_not_the_country() -> None:
+    assert "us" not in features("Tell us about pricing").entities
+    assert "us" in features("Pricing in the US").entities
+
+
+def test_number_words_and_digits_agree() -> None:
+    assert features("two hundred people").numbers == features("200 people").numbers
+    assert features("the first prize").numbers == features("the 1st prize").numbers
+
+
+def test_empty_and_odd_inputs() -> None:
+    assert first_difference("", "") is None
+    assert first_difference("???", "!!!") is None
+    assert first_difference("how", "") is None

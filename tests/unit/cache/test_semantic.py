@@ -1,0 +1,200 @@
+"""The semantic cache library with the deterministic HashEmbedder: scope, keys, guards, TTL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from cache.embedder import HashEmbedder
+from cache.semantic import (
+    Answer,
+    Key,
+    Request,
+    SemanticCachePolicy,
+    SemanticLibrary,
+    make_key,
+    open_store,
+)
+from cache.vectors import InProcessIndex
+
+POLICY = SemanticCachePolicy(enabled=True, threshold=0.8)
+
+
+def req(content: Any = "How do I reset my password?", **kw: Any) -> Request:
+    messages = kw.pop("messages", [{"role": "user", "content": content}])
+    params = kw.pop("params", {"model": "fast", "messages": messages, "temperature": 0})
+    fields = {"tenant": "t1", "alias": "fast", "rules_version": "v1", **kw}
+    return Request(messages=messages, params=params, **fields)
+
+
+def key(request: Request, policy: SemanticCachePolicy = POLICY) -> Key:
+    k = make_key(request, policy)
+    assert isinstance(k, Key), k
+    return k
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 10_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def library(clock: Clock | None = None) -> SemanticLibrary:
+    clock = clock or Clock()
+    embedder = HashEmbedder()
+    return SemanticLibrary(embedder, InProcessIndex(embedder.dim, clock=clock), clock=clock)
+
+
+def answer(text: str) -> Answer:
+    return Answer(orjson.dumps({"choices": [{"message": {"content": text}}]}), "m", "t")
+
+
+# --- keys and scope --------------------------------------------------------------------------
+
+
+def test_scope_separates_everything_that_can_change_the_answer() -> None:
+    base = key(req()).scope
+    system = [{"role": "system", "content": "Answer in French."}, {"role": "user", "content": "x"}]
+    different = [
+        req(tenant="t2"),
+        req(alias="smart"),
+        req(rules_version="v2"),
+        req(namespace="other"),
+        req(params={"temperature": 0, "max_tokens": 5}),
+        req(params={"temperature": 0, "tools": [{"type": "function", "function": {"name": "f"}}]}),
+        req(params={"temperature": 0, "response_format": {"type": "json_object"}}),
+        req(messages=[*system[:1], {"role": "user", "content": "How do I reset my password?"}]),
+    ]
+    scopes = [key(r).scope for r in different]
+    assert base not in scopes
+    assert len(set(scopes)) == len(scopes)
+
+
+def test_transport_fields_and_whitespace_do_not_change_the_key() -> None:
+    params = {"temperature": 0, "stream": True, "user": "u7", "stream_options": {}}
+    a = key(req())
+    b = key(req("  How do I   reset my password?\n", params={**params}))
+    assert (a.scope, a.text) == (b.scope, b.text)
+
+
+def test_earlier_turns_are_part_of_the_scope_and_only_the_last_is_embedded() -> None:
+    def chat(first: str) -> Request:
+        turns = [
+            {"role": "user", "content": first},
+            {"role": "assistant", "content": "Paris."},
+            {"role": "user", "content": "What is its population?"},
+        ]
+        return req(messages=turns)
+
+    a, b = key(chat("Capital of France?")), key(chat("Capital of Germany?"))
+    assert a.text == b.text == "What is its population?"
+    assert a.scope != b.scope
+    whole = SemanticCachePolicy(enabled=True, conversation="whole")
+    assert "Capital of France?" in key(chat("Capital of France?"), whole).text
+
+
+@pytest.mark.parametrize(
+    ("request_", "reason"),
+    [
+        (req(messages=[{"role": "assistant", "content": "hi"}]), "last-message-not-user"),
+        (
+            req(messages=[{"role": "tool", "content": "42"}, {"role": "user", "content": "ok?"}]),
+            "tools-or-media",
+        ),
+        (req([{"type": "image_url", "image_url": {"url": "x"}}]), "tools-or-media"),
+        (req("x" * 3000), "empty-or-too-long"),
+        (req(""), "empty-or-too-long"),
+        (req(messages=[{"role": "user", "content": f"q{i}"} for i in range(5)]), "too-many-turns"),
+    ],
+)
+def test_what_is_not_semantically_cached(request_: Request, reason: str) -> None:
+    assert make_key(request_, POLICY) == reason
+
+
+def test_text_parts_are_joined() -> None:
+    parts = [{"type": "text", "text": "How do I"}, {"type": "text", "text": "reset it?"}]
+    assert key(req(parts)).text == "How do I reset it?"
+
+
+# --- lookups ---------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_a_stored_answer_is_found_again_and_only_in_its_scope() -> None:
+    lib = library()
+    k = key(req())
+    first = await lib.lookup(k, POLICY)
+    assert first.hit is None
+    await lib.put(k, first.vector, answer("Click 'Forgot password'."))
+    again = await lib.lookup(key(req("how do I reset my password")), POLICY)
+    assert again.hit is not None and again.similarity is not None and again.similarity > 0.95
+    assert b"Forgot password" in str(again.hit.payload["body"]).encode()
+    assert (await lib.lookup(key(req(tenant="t2")), POLICY)).hit is None
+
+
+@pytest.mark.asyncio
+async def test_guards_veto_a_near_miss_the_threshold_lets_through() -> None:
+    lib = library()
+    policy = SemanticCachePolicy(enabled=True, threshold=0.5)
+    k = key(req("Cancel my subscription"), policy)
+    await lib.put(k, (await lib.lookup(k, policy)).vector, answer("Cancelled."))
+    trap = key(req("Don't cancel my subscription"), policy)
+    vetoed = await lib.lookup(trap, policy)
+    assert vetoed.hit is None and vetoed.vetoes == ("negation",)
+    unguarded = policy.model_copy(update={"guards": False})
+    assert (await lib.lookup(trap, unguarded)).hit is not None
+
+
+@pytest.mark.asyncio
+async def test_below_the_threshold_is_a_miss() -> None:
+    lib = library()
+    k = key(req("How do I reset my password?"))
+    await lib.put(k, (await lib.lookup(k, POLICY)).vector, answer("..."))
+    assert (await lib.lookup(key(req("What is the capital of France?")), POLICY)).hit is None
+
+
+@pytest.mark.asyncio
+async def test_entries_older_than_the_alias_ttl_are_not_served() -> None:
+    clock = Clock()
+    lib = library(clock)
+    policy = SemanticCachePolicy(enabled=True, ttl_s=60)
+    k = key(req(), policy)
+    await lib.put(k, (await lib.lookup(k, policy)).vector, answer("..."))
+    clock.now += 59
+    assert (await lib.lookup(k, policy)).hit is not None
+    clock.now += 2
+    assert (await lib.lookup(k, policy)).hit is None
+
+
+@pytest.mark.asyncio
+async def test_storing_the_same_question_twice_keeps_one_entry() -> None:
+    lib = library()
+    k = key(req())
+    vector = (await lib.lookup(k, POLICY)).vector
+    await lib.put(k, vector, answer("one"))
+    await lib.put(k, vector, answer("two"))
+    assert await lib.store.count() == 1
+
+
+@pytest.mark.asyncio
+async def test_purge_by_tenant() -> None:
+    lib = library()
+    for tenant in ("t1", "t2"):
+        k = key(req(tenant=tenant))
+        await lib.put(k, (await lib.lookup(k, POLICY)).vector, answer(tenant))
+    assert await lib.purge(tenant="t1") == 1
+    assert (await lib.lookup(key(req(tenant="t1")), POLICY)).hit is None
+    assert (await lib.lookup(key(req(tenant="t2")), POLICY)).hit is not None
+    assert await lib.purge() == 0  # no filter: nothing
+
+
+@pytest.mark.asyncio
+async def test_open_store_picks_the_implementation(tmp_path: Any) -> None:
+    assert isinstance(open_store(8, None, tmp_path / "s.npz"), InProcessIndex)
+    qdrant = open_store(8, ":memory:", None)
+    assert type(qdrant).__name__ == "QdrantStore"
+    await qdrant.aclose()

@@ -1,0 +1,180 @@
+"""The SemanticCache stage with a fake next_ and the deterministic HashEmbedder."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pytest
+
+from cache.embedder import HashEmbedder, Vectors
+from cache.semantic import SemanticCachePolicy, SemanticLibrary
+from cache.vectors import InProcessIndex
+from gateway.calls import Call, Note, Principal, Reply, ReplyStats
+from gateway.stages.replay import iterate
+from gateway.stages.semantic_cache import SemanticCache
+from gateway.tasks import Spawner
+
+QUESTION = "How do I reset my password?"
+PARAPHRASE = "how do I reset my password"
+POLICY = SemanticCachePolicy(enabled=True, threshold=0.8)
+
+
+def completion(text: str, finish: str = "stop", **message: Any) -> bytes:
+    choice = {"index": 0, "message": {"role": "assistant", "content": text, **message}}
+    return orjson.dumps(
+        {"id": "c1", "object": "chat.completion", "choices": [choice | {"finish_reason": finish}]}
+    )
+
+
+class Upstream:
+    """A fake next_: answers with ``body`` and counts calls."""
+
+    def __init__(self, body: bytes, finish: str = "stop") -> None:
+        self.body, self.finish, self.calls = body, finish, 0
+
+    async def __call__(self, call: Call) -> Reply:
+        self.calls += 1
+        stats = ReplyStats(finish_reason=self.finish, model="sim-model")
+        return Reply(iterate([self.body]), stats, notes=(Note("target", "sim"),))
+
+
+def chat(make_call: Callable[..., Call], text: str = QUESTION, team: str = "t1", **kw: Any) -> Call:
+    headers = kw.pop("headers", {})
+    call = make_call(
+        "fast", messages=[{"role": "user", "content": text}], **{"temperature": 0, **kw}
+    )
+    principal = Principal(key_id="k", team=team, aliases=None)
+    return dataclasses.replace(call, principal=principal, headers=headers)
+
+
+async def drain(reply: Reply) -> list[bytes]:
+    return [c async for c in reply.chunks]
+
+
+async def settle() -> None:
+    for _ in range(5):  # let the spawned write run
+        await asyncio.sleep(0)
+
+
+def stage(policy: SemanticCachePolicy = POLICY, embedder: Any = None) -> SemanticCache:
+    embedder = embedder or HashEmbedder()
+    library = SemanticLibrary(embedder, InProcessIndex(embedder.dim))
+    return SemanticCache(library, {"fast": policy}, Spawner())
+
+
+def notes(reply: Reply) -> dict[str, str]:
+    return {n.key: n.value for n in reply.notes}
+
+
+@pytest.mark.asyncio
+async def test_a_paraphrase_is_answered_from_the_cache(make_call) -> None:
+    cache, upstream = stage(), Upstream(completion("Click 'Forgot password'."))
+    first = await cache(chat(make_call), upstream)
+    assert notes(first)["semantic"] == "miss"
+    assert await drain(first) == [upstream.body]
+    await settle()
+    hit = await cache(chat(make_call, PARAPHRASE), upstream)
+    assert upstream.calls == 1
+    assert notes(hit)["cache"] == "semantic_hit" and float(notes(hit)["similarity"]) > 0.8
+    assert await drain(hit) == [upstream.body]
+    assert hit.stats.model == "sim-model" and hit.stats.finish_reason == "stop"
+
+
+@pytest.mark.asyncio
+async def test_a_streaming_request_gets_the_cached_answer_as_chunks(make_call) -> None:
+    cache, upstream = stage(), Upstream(completion("Click 'Forgot password'."))
+    await drain(await cache(chat(make_call), upstream))
+    await settle()
+    hit = await cache(chat(make_call, PARAPHRASE, stream=True), upstream)
+    chunks = [orjson.loads(c) for c in await drain(hit)]
+    assert chunks[0]["object"] == "chat.completion.chunk"
+    assert chunks[0]["choices"][0]["delta"]["content"] == "Click 'Forgot password'."
+
+
+@pytest.mark.asyncio
+async def test_other_tenants_never_see_the_answer(make_call) -> None:
+    cache, upstream = stage(), Upstream(completion("secret"))
+    await drain(await cache(chat(make_call, team="t1"), upstream))
+    await settle()
+    other = await cache(chat(make_call, team="t2"), upstream)
+    assert "cache" not in notes(other) and upstream.calls == 2
+
+
+@pytest.mark.asyncio
+async def test_a_guarded_near_miss_goes_upstream(make_call) -> None:
+    cache = stage(SemanticCachePolicy(enabled=True, threshold=0.5))
+    upstream = Upstream(completion("Cancelled."))
+    await drain(await cache(chat(make_call, "Cancel my subscription"), upstream))
+    await settle()
+    trap = await cache(chat(make_call, "Don't cancel my subscription"), upstream)
+    assert upstream.calls == 2
+    assert notes(trap)["semantic-veto"] == "negation"
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("body", "finish"),
+    [
+        (completion("cut o", "length"), "length"),
+        (completion("", "tool_calls", tool_calls=[{"id": "t", "type": "function"}]), "tool_calls"),
+    ],
+)
+async def test_incomplete_answers_and_tool_calls_are_not_stored(make_call, body, finish) -> None:
+    cache, upstream = stage(), Upstream(body, finish)
+    await drain(await cache(chat(make_call), upstream))
+    await settle()
+    await drain(await cache(chat(make_call), upstream))
+    assert upstream.calls == 2
+
+
+@pytest.mark.asyncio
+async def test_sampled_requests_bypass_the_cache(make_call) -> None:
+    cache, upstream = stage(), Upstream(completion("x"))
+    reply = await cache(chat(make_call, temperature=0.7), upstream)
+    assert notes(reply)["semantic"] == "bypass"
+    await drain(reply)
+    await settle()
+    assert "cache" not in notes(await cache(chat(make_call, temperature=0.7), upstream))
+
+
+@pytest.mark.asyncio
+async def test_cache_control_no_cache_and_no_store(make_call) -> None:
+    cache, upstream = stage(), Upstream(completion("x"))
+    await drain(await cache(chat(make_call, headers={"cache-control": "no-store"}), upstream))
+    await settle()
+    await drain(await cache(chat(make_call), upstream))  # stores now
+    await settle()
+    skipped = await cache(chat(make_call, headers={"cache-control": "no-cache"}), upstream)
+    assert "cache" not in notes(skipped) and upstream.calls == 3
+
+
+@pytest.mark.asyncio
+async def test_disabled_or_unknown_alias_passes_through_untouched(make_call) -> None:
+    cache, upstream = stage(SemanticCachePolicy(enabled=False)), Upstream(completion("x"))
+    assert notes(await cache(chat(make_call), upstream)) == {"target": "sim"}
+
+
+class BrokenEmbedder(HashEmbedder):
+    async def embed(self, texts: list[str]) -> Vectors:
+        raise RuntimeError("model crashed")
+
+
+class SlowEmbedder(HashEmbedder):
+    async def embed(self, texts: list[str]) -> Vectors:
+        await asyncio.sleep(1)
+        return await super().embed(texts)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("embedder", [BrokenEmbedder(), SlowEmbedder()])
+async def test_embedder_trouble_never_fails_the_request(make_call, embedder, caplog) -> None:
+    policy = SemanticCachePolicy(enabled=True, lookup_timeout_ms=20)
+    cache, upstream = stage(policy, embedder), Upstream(completion("fine"))
+    reply = await cache(chat(make_call), upstream)
+    assert await drain(reply) == [upstream.body]
+    assert notes(reply)["semantic"] == "error"
+    assert "semantic cache lookup skipped" in caplog.text
