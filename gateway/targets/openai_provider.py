@@ -160,14 +160,19 @@ class OpenAIProvider:
     ) -> AsyncIterator[bytes]:
         """Relay SSE ``data:`` payloads as they arrive, as the upstream's own bytes."""
         buffer = b""
+        held_cr = False  # a piece ended in "\r": its "\n" may open the next piece
         first = True
         try:
-            async for piece in response.iter_chunks():
+            async for received in response.iter_chunks():
+                piece = b"\r" + received if held_cr else received
+                held_cr = piece.endswith(b"\r")
+                if held_cr:
+                    piece = piece[:-1]
+                if b"\r\n" in piece:
+                    piece = piece.replace(b"\r\n", b"\n")
                 buffer += piece
-                if b"\n\n" not in buffer and b"\r\n\r\n" not in buffer:
+                if b"\n\n" not in buffer:
                     continue
-                if b"\r\n" in buffer:
-                    buffer = buffer.replace(b"\r\n", b"\n")
                 *events, buffer = buffer.split(b"\n\n")
                 for event in events:
                     payload = _data_of(event)

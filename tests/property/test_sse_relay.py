@@ -99,3 +99,14 @@ def test_an_error_event_fails_the_stream() -> None:
     body = sse([chunk("a"), {"error": {"message": "overloaded"}}])
     with pytest.raises(Exception, match="overloaded"):
         relay(body, [], False)
+
+
+@pytest.mark.parametrize("crlf", [False, True])
+def test_every_single_cut_point_gives_the_same_events(crlf: bool) -> None:
+    """Exhaustive over one cut: includes a cut between the "\\r" and "\\n" of a separator."""
+    events = [chunk("a"), chunk("bc"), USAGE]
+    body = sse(events, crlf=crlf)
+    expected = [orjson.dumps(e) for e in events]
+    for cut in range(len(body) + 1):
+        got, _, _ = relay(body, [cut], True)
+        assert got == expected, cut
