@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cache.embedder import ModelEmbedder, load_embedder
 from cache.guards import first_difference
-from cache.semantic import Key, Request, SemanticCachePolicy, SemanticLibrary
+from cache.policy import SemanticCachePolicy
+from cache.semantic import Key, Request, SemanticLibrary
 from cache.vectors import InProcessIndex, QdrantStore, VectorStore
 
 PAIRS = Path(__file__).resolve().parents[1] / "data" / "cache_eval" / "traps.jsonl"

@@ -35,14 +35,15 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from cache.policy import Backend
+
 log = logging.getLogger("tiergate.cache.embedder")
 Vectors = npt.NDArray[np.float32]
-Backend = Literal["onnx", "onnx-int8", "torch"]
 ENCODE_CHUNK = 64  # texts per model call inside one batch
 
 
@@ -216,7 +217,7 @@ class TorchEncoder:
 
     def __init__(self, model_dir: Path, threads: int) -> None:
         import torch
-        from sentence_transformers import SentenceTransformer  # noqa: TID251 (the owner)
+        from sentence_transformers import SentenceTransformer
 
         torch.set_num_threads(threads)
         self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
@@ -301,7 +302,7 @@ def export_onnx(model_dir: Path, export_dir: Path) -> Path:
     import warnings
 
     import torch
-    from sentence_transformers import SentenceTransformer  # noqa: TID251 (the owner)
+    from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True).eval()
     sample = model.preprocess(["an example sentence", "two"])

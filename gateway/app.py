@@ -16,6 +16,7 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
@@ -31,6 +32,9 @@ from gateway.targets.upstream import UpstreamPool
 from gateway.tasks import Spawner
 from gateway.telemetry import Telemetry
 
+if TYPE_CHECKING:
+    from cache.semantic import SemanticLibrary
+
 log = logging.getLogger("tiergate.app")
 
 
@@ -38,8 +42,53 @@ log = logging.getLogger("tiergate.app")
 class Services:
     """Clients built in the lifespan and closed on shutdown (no module-level state)."""
 
+    settings: Settings
+    telemetry: Telemetry
+    spawner: Spawner
     state: StateStore | None = None
     pool: UpstreamPool | None = None
+    semantic: SemanticLibrary | None = None  # only when an alias enables the semantic cache
+
+    def deps(self) -> Deps:
+        assert self.pool is not None and self.state is not None
+        return Deps(
+            pool=self.pool,
+            redis=self.state.redis,
+            spawner=self.spawner,
+            on_transition=self.telemetry.breaker_transition,
+            alert=self.telemetry.alert,
+            semantic=self.semantic,
+        )
+
+    async def ensure_semantic(self, rules: Rules) -> None:
+        """Open the semantic cache's model and store the first time some alias enables it
+        (off the event loop). The model and store settings are read once: a restart changes
+        them."""
+        if self.semantic is None and rules.semantic_policies():
+            loop = asyncio.get_running_loop()
+            log.info("semantic cache: loading the embedding model")
+            self.semantic = await loop.run_in_executor(None, open_semantic, rules, self.settings)
+
+    async def aclose(self) -> None:
+        if self.pool is not None:
+            await self.pool.aclose()
+        if self.state is not None:
+            await self.state.aclose()
+        if self.semantic is not None:
+            await self.semantic.aclose()  # the embedded index writes its snapshot
+
+
+def open_semantic(rules: Rules, settings: Settings) -> SemanticLibrary:
+    """The embedding model and the vector store (blocking, seconds; once per process)."""
+    from cache.semantic import open_library
+
+    return open_library(
+        rules.embedding,
+        rules.semantic_cache,
+        settings.qdrant_url,
+        settings.data_dir,
+        settings.model_cache,
+    )
 
 
 async def share_breakers(
@@ -65,29 +114,25 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Edge:
     """Build the app. ``rules`` may be passed pre-validated (the CLI validates before serving)."""
     initial = rules if rules is not None else load_rules(settings.rules)
     holder = RuntimeHolder()
-    services = Services()
     spawner = Spawner()
     telemetry = Telemetry({n: t.price for n, t in initial.targets.items()}, settings.request_log)
-
-    def deps() -> Deps:
-        assert services.pool is not None and services.state is not None
-        return Deps(
-            pool=services.pool,
-            redis=services.state.redis,
-            spawner=spawner,
-            on_transition=telemetry.breaker_transition,
-            alert=telemetry.alert,
-        )
+    services = Services(settings, telemetry, spawner)
 
     def reload() -> None:
-        assert services.pool is not None
+        spawner.spawn(reload_now(), "reload-rules")
+
+    async def reload_now() -> None:
+        current = holder.current.config_version if holder.current else None
         try:
             fresh = load_rules(settings.rules)
+            await services.ensure_semantic(fresh)
         except RulesInvalid as exc:
-            current = holder.current.config_version if holder.current else None
             log.error("reload rejected, keeping config %s: %s", current, exc)
             return
-        holder.current = build_runtime(fresh, deps(), previous=holder.current)
+        except Exception as exc:  # the model or the store could not be opened
+            log.error("reload rejected, keeping config %s: semantic cache: %s", current, exc)
+            return
+        holder.current = build_runtime(fresh, services.deps(), previous=holder.current)
         telemetry.use_prices({n: t.price for n, t in fresh.targets.items()})
         log.info("reloaded rules: config version %s", fresh.config_version)
 
@@ -98,7 +143,8 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Edge:
             None, StateStore, settings.redis_url, settings.data_dir
         )
         services.pool = UpstreamPool()
-        holder.current = build_runtime(initial, deps())
+        await services.ensure_semantic(initial)
+        holder.current = build_runtime(initial, services.deps())
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(signal.SIGHUP, reload)
         usage = UsageBook(services.state.redis)
@@ -122,8 +168,7 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Edge:
             telemetry.flush()
             await usage.flush()
             holder.current = None
-            await services.pool.aclose()
-            await services.state.aclose()
+            await services.aclose()
 
     api = FastAPI(
         title="Tiergate",

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from cache.policy import EmbeddingModel, SemanticCachePolicy
 from gateway.targets.upstream import Origin
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
@@ -113,6 +114,8 @@ class Alias(Rule):
     # When every target fails, answer from the last good cached answer (x-tiergate-cache: stale).
     stale_on_failure: bool = False
     cache: ExactCachePolicy | None = None  # None: the rules' exact_cache
+    # None: the rules' semantic_cache (off unless enabled; opt in per alias, see docs/caching.md)
+    semantic_cache: SemanticCachePolicy | None = None
 
     def entries(self) -> list[AliasTarget]:
         out = []
@@ -222,6 +225,8 @@ class Rules(Rule):
     limits: Limits = Limits()
     resilience: Resilience = Resilience()
     exact_cache: ExactCachePolicy = ExactCachePolicy()
+    semantic_cache: SemanticCachePolicy = SemanticCachePolicy()
+    embedding: EmbeddingModel = EmbeddingModel()  # the semantic cache's model
     governance: Governance = Governance()
     admin: Admin = Admin()
 
@@ -229,6 +234,15 @@ class Rules(Rule):
     def config_version(self) -> str:
         assert self.version is not None  # load_rules always sets it
         return self.version
+
+    def semantic_policies(self) -> dict[str, SemanticCachePolicy]:
+        """The chat aliases whose semantic cache is on, with their policy."""
+        return {
+            name: policy
+            for name, alias in self.aliases.items()
+            if alias.kind == "chat"
+            and (policy := alias.semantic_cache or self.semantic_cache).enabled
+        }
 
 
 class RulesInvalid(ValueError):
@@ -283,6 +297,12 @@ def cross_check(rules: Rules, env: Mapping[str, str]) -> list[str]:
                 )
         if len(set(names)) != len(names):
             problems.append(f"aliases.{name}.targets: a target is listed twice")
+    for name, alias in rules.aliases.items():
+        if alias.kind != "chat" and alias.semantic_cache and alias.semantic_cache.enabled:
+            problems.append(f"aliases.{name}.semantic_cache: only chat aliases have one")
+    model_dir = rules.embedding.model_dir
+    if model_dir is not None and not Path(model_dir).is_dir():
+        problems.append(f"embedding.model_dir: no directory at {model_dir}")
     seen: set[str] = set()
     if rules.admin.key_sha256 is not None and any(
         k.sha256 == rules.admin.key_sha256 for k in rules.keys

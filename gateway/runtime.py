@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio as aioredis
 
@@ -20,6 +20,7 @@ from gateway.governance.ledger import Ledger
 from gateway.pipeline import (
     Next,
     RequestStages,
+    Stage,
     TargetStages,
     build_pipeline,
     build_target_stack,
@@ -43,6 +44,9 @@ from gateway.targets.timeout import Timeout
 from gateway.targets.upstream import UpstreamPool
 from gateway.tasks import Spawner
 
+if TYPE_CHECKING:  # numpy and the model load only when an alias enables the semantic cache
+    from cache.semantic import SemanticLibrary
+
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
@@ -53,6 +57,7 @@ class Runtime:
     breakers: Mapping[str, Breaker]
     throttles: Mapping[str, Throttle]
     exact_store: ExactStore
+    semantic: SemanticLibrary | None = None
 
     @property
     def config_version(self) -> str:
@@ -114,6 +119,7 @@ class Deps:
     spawner: Spawner
     on_transition: OnTransition | None = None
     alert: Callable[[str, dict[str, object]], None] | None = None
+    semantic: SemanticLibrary | None = None  # required when an alias enables the semantic cache
 
 
 def carried_breaker(
@@ -147,6 +153,18 @@ def worst_price(rules: Rules, alias: Alias) -> Price:
     )
 
 
+def semantic_stage(rules: Rules, deps: Deps) -> Stage | None:
+    """The semantic cache stage, when an alias enables it (imported only then)."""
+    policies = rules.semantic_policies()
+    if not policies:
+        return None
+    if deps.semantic is None:
+        raise RuntimeError("an alias enables the semantic cache but no library was opened")
+    from gateway.stages.semantic_cache import SemanticCache
+
+    return SemanticCache(deps.semantic, policies, deps.spawner)
+
+
 def build_runtime(rules: Rules, deps: Deps, previous: Runtime | None = None) -> Runtime:
     pool = deps.pool
     stacks: dict[str, Next] = {}
@@ -174,7 +192,7 @@ def build_runtime(rules: Rules, deps: Deps, previous: Runtime | None = None) -> 
             frozenset(name for name, a in rules.aliases.items() if a.stale_on_failure),
             deps.spawner,
         ),
-        semantic_cache=None,
+        semantic_cache=semantic_stage(rules, deps),
         budget=Budget(
             Ledger(deps.redis),
             rules.governance,
@@ -205,4 +223,5 @@ def build_runtime(rules: Rules, deps: Deps, previous: Runtime | None = None) -> 
         breakers=breakers,
         throttles=throttles,
         exact_store=exact_store,
+        semantic=deps.semantic,
     )

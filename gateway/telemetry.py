@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TextIO
+from typing import Any, TextIO
 
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -22,7 +22,16 @@ from gateway.rules import Price
 
 # Notes that become response headers, as x-tiergate-<key>. Others stay in logs and metrics only.
 HEADER_NOTES = frozenset(
-    {"target", "attempts", "failed", "hedged", "cache", "cache-age", "idempotent-replay"}
+    {
+        "target",
+        "attempts",
+        "failed",
+        "hedged",
+        "cache",
+        "cache-age",
+        "similarity",
+        "idempotent-replay",
+    }
 )
 
 LATENCY_BUCKETS_S = (
@@ -169,6 +178,13 @@ class Telemetry:
             buckets=LATENCY_BUCKETS_S,
             registry=r,
         )
+        self._cache = Counter(
+            "tiergate_cache",
+            "Cache outcomes (hit, miss, bypass, stale, semantic_hit; semantic: miss, veto, ...)",
+            ["alias", "layer", "outcome"],
+            registry=r,
+        )
+        self._cache_children: dict[tuple[str, str, str], Any] = {}
         self._retry_budget_refusals = Counter(
             "tiergate_retry_budget_refusals", "Attempts refused by the retry budget", registry=r
         )
@@ -242,10 +258,27 @@ class Telemetry:
                 self._retry_budget_refusals.inc()
             elif note.key == "queued-ms":
                 self._queue_wait.observe(float(note.value) / 1000)
+            elif note.key in ("cache", "semantic", "semantic-veto"):
+                self._count_cache(o.alias, note)
         if failed and o.target is not None:
             self._fallbacks.labels(o.alias, o.target).inc()
         if self._log is not None:
             self._log.write(self.log_line(o) + "\n")
+
+    def _count_cache(self, alias: str, note: Note) -> None:
+        if note.key == "cache":
+            layer, outcome = "exact", note.value
+            if outcome == "semantic_hit":
+                layer = "semantic"
+        elif note.key == "semantic-veto":
+            layer, outcome = "semantic", "veto"
+        else:
+            layer, outcome = "semantic", note.value.partition(":")[0]
+        key = (alias, layer, outcome)
+        child = self._cache_children.get(key)
+        if child is None:
+            child = self._cache_children[key] = self._cache.labels(*key)
+        child.inc()
 
     def flush(self) -> None:
         if self._log is not None:
@@ -273,5 +306,9 @@ class Telemetry:
             "ttft_ms": None if o.ttft_s is None else round(o.ttft_s * 1000, 3),
             "overhead_ms": None if o.overhead_s is None else round(o.overhead_s * 1000, 3),
             "failed": [n.value for n in o.notes if n.key == "failed"] or None,
+            "cache": next((n.value for n in o.notes if n.key == "cache"), None),
         }
+        similarity = next((n.value for n in o.notes if n.key == "similarity"), None)
+        if similarity is not None:
+            line["similarity"] = float(similarity)
         return orjson.dumps(line).decode()

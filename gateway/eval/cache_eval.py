@@ -28,8 +28,9 @@ from typing import Any
 
 import orjson
 
-from cache.embedder import Backend, Embedder, load_embedder
-from cache.semantic import Answer, Key, Request, SemanticCachePolicy, SemanticLibrary
+from cache.embedder import Embedder, load_embedder
+from cache.policy import Backend, SemanticCachePolicy
+from cache.semantic import Answer, Key, Request, SemanticLibrary
 from cache.vectors import InProcessIndex
 
 SWEEP = [round(0.70 + 0.01 * i, 2) for i in range(30)]
@@ -208,14 +209,20 @@ def report(outcomes: Sequence[Outcome], threshold: float, sweep: bool, out: Any)
     return result
 
 
-def policy_from_rules(rules: str | None) -> SemanticCachePolicy:
+def policy_from_rules(rules: str | None, alias: str | None = None) -> SemanticCachePolicy:
+    """The policy to evaluate: an alias's (``alias``), else the rules' top-level one, always
+    enabled (the evaluation is how an operator decides whether to enable it)."""
     if rules is None:
         return SemanticCachePolicy(enabled=True)
     from gateway.rules import load_rules
 
-    loaded: Any = load_rules(rules)
-    policy = getattr(loaded, "semantic_cache", None)
-    return policy if isinstance(policy, SemanticCachePolicy) else SemanticCachePolicy(enabled=True)
+    loaded = load_rules(rules)
+    policy = loaded.semantic_cache
+    if alias is not None:
+        if alias not in loaded.aliases:
+            raise ValueError(f"no alias named {alias!r} in {rules}")
+        policy = loaded.aliases[alias].semantic_cache or policy
+    return policy.model_copy(update={"enabled": True})
 
 
 def run_cache_eval(
@@ -230,9 +237,14 @@ def run_cache_eval(
     conversation: str | None = None,
     backend: Backend = "onnx-int8",
     embedder: Embedder | None = None,
+    alias: str | None = None,
 ) -> int:
     """The command: print the figures; 0 on success, 2 when the pairs cannot be read."""
-    policy = policy_from_rules(rules)
+    try:
+        policy = policy_from_rules(rules, alias)
+    except ValueError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     update: dict[str, Any] = {"guards": guards}
     if conversation is not None:
         update["conversation"] = conversation
@@ -247,7 +259,7 @@ def run_cache_eval(
     if embedder is None:
         from gateway.settings import Settings
 
-        models = Settings().data_dir / "models"
+        models = Settings().model_cache
         size = 4 * len(loaded) + 16
         embedder = load_embedder(backend=backend, cache_dir=models, lru_size=size, threads=2)
     model = embedder

@@ -89,7 +89,8 @@ def admin_router(holder: RuntimeHolder, json_response: Callable[..., Response]) 
         runtime = authorized(authorization)
         pattern = purge_pattern(body.tenant, body.alias, body.namespace)
         removed = await runtime.exact_store.purge(pattern)
-        return json_response({"purged": removed, "pattern": pattern})
+        semantic = await purge_semantic(runtime, body)
+        return json_response({"purged": removed, "pattern": pattern, "semantic_purged": semantic})
 
     @router.get("/usage")
     async def usage(
@@ -130,3 +131,12 @@ class PurgeBody(BaseModel):
     tenant: str | None = None
     alias: str | None = None
     namespace: str | None = None
+
+
+async def purge_semantic(runtime: Runtime, body: PurgeBody) -> int:
+    """The semantic cache's share of a purge: the same tenant / alias / namespace match."""
+    if runtime.semantic is None:
+        return 0
+    if body.tenant is None and body.alias is None and body.namespace is None:
+        return await runtime.semantic.clear()
+    return await runtime.semantic.purge(body.tenant, body.alias, body.namespace)

@@ -115,6 +115,8 @@ class ExactCache:
             if entry is None or entry.age_s() > policy.stale_ttl_s:
                 raise
             return self._replay(call, entry, "stale", entry.age_s())
+        if any(note.key == "cache" for note in reply.notes):
+            return reply  # answered by the semantic cache: not this request's own answer
         if not d.store:
             return reply.noted(Note("cache", "miss"))
         chunks = self._recording(reply, call, key, policy)

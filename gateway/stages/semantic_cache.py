@@ -22,7 +22,8 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from cache.semantic import Answer, Key, Lookup, Request, SemanticCachePolicy, SemanticLibrary
+from cache.policy import SemanticCachePolicy
+from cache.semantic import Answer, Key, Lookup, Request, SemanticLibrary
 from cache.vectors import Hit, Vector
 from gateway.calls import Call, Note, Reply, ReplyStats
 from gateway.pipeline import Next

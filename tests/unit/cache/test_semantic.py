@@ -8,11 +8,11 @@ import orjson
 import pytest
 
 from cache.embedder import HashEmbedder
+from cache.policy import SemanticCachePolicy
 from cache.semantic import (
     Answer,
     Key,
     Request,
-    SemanticCachePolicy,
     SemanticLibrary,
     make_key,
     open_store,

@@ -141,6 +141,17 @@ async def test_delete_by_id_and_by_payload(store: VectorStore) -> None:
 
 
 @pytest.mark.asyncio
+async def test_clear_drops_everything_and_the_store_stays_usable(store: VectorStore) -> None:
+    await store.upsert("a", unit(1, 0), {"tenant": "t1"}, "s1")
+    await store.upsert("b", unit(1, 1), {"tenant": "t2"}, "s2")
+    assert await store.clear() == 2
+    assert await store.count() == 0
+    assert await store.search(unit(1, 0), "s1", 5) == []
+    await store.upsert("c", unit(1, 0), {"tenant": "t1"}, "s1")
+    assert [h.id for h in await store.search(unit(1, 0), "s1", 5)] == ["c"]
+
+
+@pytest.mark.asyncio
 async def test_bulk_load_is_the_same_as_upserts(store: VectorStore) -> None:
     rows = [(f"e{i}", unit(1, i), {"i": i}, "s") for i in range(10)]
     await store.upsert_many(rows)

