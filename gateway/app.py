@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from gateway.governance.alerts import AlertWebhook, SpendWatch
 from gateway.governance.usage import UsageBook
 from gateway.http.edge import Edge, RuntimeHolder
 from gateway.http.routes import add_routes
-from gateway.rules import Rules, RulesInvalid, load_rules
+from gateway.rules import Governance, Rules, RulesInvalid, load_rules
 from gateway.runtime import Deps, build_runtime
 from gateway.settings import Settings
 from gateway.state import StateStore
@@ -48,6 +49,7 @@ class Services:
     state: StateStore | None = None
     pool: UpstreamPool | None = None
     semantic: SemanticLibrary | None = None  # only when an alias enables the semantic cache
+    webhook: AlertWebhook | None = None
 
     def deps(self) -> Deps:
         assert self.pool is not None and self.state is not None
@@ -110,6 +112,22 @@ async def flush_every(telemetry: Telemetry, usage: UsageBook, period_s: float) -
         await usage.flush()
 
 
+def start_background(holder: RuntimeHolder, services: Services, usage: UsageBook) -> None:
+    """The periodic work of a process: log and usage flushes, shared breakers, alerts."""
+    assert services.state is not None and services.webhook is not None
+    telemetry, spawner, redis = services.telemetry, services.spawner, services.state.redis
+
+    def governance() -> Governance | None:
+        return holder.current.rules.governance if holder.current else None
+
+    telemetry.forward_alert = services.webhook
+    spawner.spawn(services.webhook.deliver_forever(), "alert-webhook")
+    spawner.spawn(SpendWatch(redis, telemetry.alert, governance).run_forever(60.0), "spend-watch")
+    spawner.spawn(flush_every(telemetry, usage, 1.0), "flush-logs-and-usage")
+    board = BreakerBoard(redis)
+    spawner.spawn(share_breakers(holder, board, telemetry, 0.25), "breaker-board")
+
+
 def create_app(settings: Settings, rules: Rules | None = None) -> Edge:
     """Build the app. ``rules`` may be passed pre-validated (the CLI validates before serving)."""
     initial = rules if rules is not None else load_rules(settings.rules)
@@ -133,6 +151,8 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Edge:
             log.error("reload rejected, keeping config %s: semantic cache: %s", current, exc)
             return
         holder.current = build_runtime(fresh, services.deps(), previous=holder.current)
+        if services.webhook is not None:
+            services.webhook.use(fresh.governance.alert_webhook_url)
         telemetry.use_prices({n: t.price for n, t in fresh.targets.items()})
         log.info("reloaded rules: config version %s", fresh.config_version)
 
@@ -143,15 +163,14 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Edge:
             None, StateStore, settings.redis_url, settings.data_dir
         )
         services.pool = UpstreamPool()
+        services.webhook = AlertWebhook(services.pool, initial.governance.alert_webhook_url)
         await services.ensure_semantic(initial)
         holder.current = build_runtime(initial, services.deps())
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(signal.SIGHUP, reload)
         usage = UsageBook(services.state.redis)
         holder.usage = usage
-        spawner.spawn(flush_every(telemetry, usage, 1.0), "flush-logs-and-usage")
-        board = BreakerBoard(services.state.redis)
-        spawner.spawn(share_breakers(holder, board, telemetry, 0.25), "breaker-board")
+        start_background(holder, services, usage)
         # Everything built so far lives as long as the process: move it out of the cyclic
         # collector's sight so full collections under load stay short.
         gc.collect()

@@ -203,6 +203,14 @@ class StreamInterrupted(ProviderError):
     retryable = False
 
 
+class ReservationReached(StreamInterrupted):
+    """A stream's output reached what its budget reservation allowed: the gateway cut it."""
+
+    status = 429
+    type = "insufficient_quota"
+    code = "budget_reservation_reached"
+
+
 @dataclass(frozen=True, slots=True)
 class Attempt:
     """One try of one target, kept in order by the fallback chain."""

@@ -215,6 +215,12 @@ class Governance(Rule):
     queue_max_waiting: Annotated[int, Field(ge=0)] = 10_000
     # Alert (log event + metric) when one request costs more than this.
     alert_request_usd: Annotated[float, Field(gt=0)] | None = None
+    # Alert when an hour's spend (per team and overall) passes this many times the trailing
+    # 7-day mean hourly spend, and at least anomaly_min_usd; checked once a minute.
+    anomaly_factor: Annotated[float, Field(gt=1)] = 2.0
+    anomaly_min_usd: Annotated[float, Field(ge=0)] = 1.0
+    # Every alert is also POSTed here as JSON (optional; operator's URL, never a client's).
+    alert_webhook_url: str | None = None
 
 
 class Rules(Rule):
@@ -300,6 +306,12 @@ def cross_check(rules: Rules, env: Mapping[str, str]) -> list[str]:
     for name, alias in rules.aliases.items():
         if alias.kind != "chat" and alias.semantic_cache and alias.semantic_cache.enabled:
             problems.append(f"aliases.{name}.semantic_cache: only chat aliases have one")
+    webhook = rules.governance.alert_webhook_url
+    if webhook is not None:
+        try:
+            Origin.parse(webhook)
+        except ValueError as exc:
+            problems.append(f"governance.alert_webhook_url: {exc}")
     model_dir = rules.embedding.model_dir
     if model_dir is not None and not Path(model_dir).is_dir():
         problems.append(f"embedding.model_dir: no directory at {model_dir}")

@@ -72,6 +72,6 @@ class StateStore:
             return False
 
     async def aclose(self) -> None:
-        await self.redis.aclose()
+        await self.redis.aclose(close_connection_pool=True)
         if self._embedded is not None:
             self._embedded.stop()

@@ -10,7 +10,7 @@ Metric label children are cached per label tuple so a request pays a dict lookup
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -119,6 +119,8 @@ class Telemetry:
         # logging module (about 8% of the hot path's CPU when it went through a Logger) and
         # without a flush per line: ``flush()`` runs once a second and at shutdown.
         self._log: TextIO | None = (stream or sys.stdout) if request_log else None
+        # Where alerts go after the log and the metric (the webhook), set in the lifespan.
+        self.forward_alert: Callable[[str, dict[str, object]], None] | None = None
         r = self.registry
         self._requests = Counter(
             "tiergate_requests", "Requests finished", ["alias", "target", "status"], registry=r
@@ -190,11 +192,13 @@ class Telemetry:
         )
 
     def alert(self, kind: str, details: dict[str, object]) -> None:
-        """A cost anomaly or similar: a metric and one structured log line."""
+        """A cost anomaly or similar: a metric, one structured log line, and the webhook."""
         self._alerts.labels(kind).inc()
         if self._log is not None:
             line = {"event": "alert", "kind": kind, **details}
             self._log.write(orjson.dumps(line).decode() + "\n")
+        if self.forward_alert is not None:
+            self.forward_alert(kind, details)
 
     def breaker_transition(self, target: str, old: str, new: str, reason: str) -> None:
         """A breaker changed state: a metric and one structured log line (never prompt text)."""

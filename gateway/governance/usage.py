@@ -8,7 +8,8 @@ and longer ranges are sums of hours. Several replicas add to the same hashes, so
 one (at most ``MAX_PENDING`` groups, then the oldest are dropped and a warning is logged).
 
 Alerts (one log event each and a metric): a single request costing more than
-``alert_request_usd``.
+``alert_request_usd``. The flush also keeps hourly spend totals per team and overall
+(``tg:spend:<YYYYMMDDHH>``) for the spend anomaly check (``gateway.governance.alerts``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ DIMENSIONS = ("key", "team", "feature", "alias", "model")
 MEASURES = ("requests", "tokens_in", "tokens_out", "usd")
 TTL_S = 400 * 86400
 MAX_PENDING = 100_000
+SPEND_PREFIX = "tg:spend:"  # hourly spend per "all" and "team:<team>" (gateway.governance.alerts)
+SPEND_TTL_S = 9 * 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class UsageBook:
         batch, self._pending = self._pending, defaultdict(lambda: [0, 0, 0, 0.0])
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
+                spend: dict[tuple[str, str], float] = defaultdict(float)
                 for (hour, dims), (requests, tin, tout, usd) in batch.items():
                     key = PREFIX + hour
                     pipe.hincrby(key, f"{dims}|requests", int(requests))
@@ -76,6 +80,12 @@ class UsageBook:
                     pipe.hincrby(key, f"{dims}|tokens_out", int(tout))
                     pipe.hincrbyfloat(key, f"{dims}|usd", usd)
                     pipe.expire(key, TTL_S)
+                    if usd:
+                        spend[(hour, "all")] += usd
+                        spend[(hour, "team:" + dims.split("|", 2)[1])] += usd
+                for (hour, scope), usd in spend.items():  # hourly totals for anomaly alerts
+                    pipe.hincrbyfloat(SPEND_PREFIX + hour, scope, usd)
+                    pipe.expire(SPEND_PREFIX + hour, SPEND_TTL_S)
                 await pipe.execute()
         except (RedisError, OSError) as exc:
             for group, tally in batch.items():

@@ -276,6 +276,8 @@ class Edge:
                 {
                     "request_id": call.request_id,
                     "key_id": call.principal.key_id,
+                    "team": call.principal.team,
+                    "alias": call.alias,
                     "usd": round(cost, 6),
                     "threshold_usd": threshold,
                 },

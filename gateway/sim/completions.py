@@ -246,7 +246,9 @@ class CompletionService:
         order = prepared.order
         ask = order.ask
         voice = self._voices[turn.key]
-        if ask.tool is None and turn.overrides.completion_tokens is None:
+        if turn.kind is FaultKind.IGNORE_MAX_TOKENS:
+            ask = ask._replace(cap=None)
+        elif ask.tool is None and turn.overrides.completion_tokens is None:
             if prepared.answers is None:
                 prepared.answers = tuple(
                     answer(voice, order.prompt, ask, i, "") for i in range(order.n)

@@ -34,6 +34,7 @@ class FaultKind(StrEnum):
     QUOTA = "quota"
     CONTEXT = "context"
     CONTENT_POLICY = "content-policy"
+    IGNORE_MAX_TOKENS = "ignore-max-tokens"  # answers past max_tokens (a misbehaving upstream)
 
 
 class _Frozen(BaseModel):

@@ -28,7 +28,13 @@ from datetime import UTC, datetime
 from redis.exceptions import RedisError
 
 from gateway.calls import Call, Note, Reply
-from gateway.errors import GatewayError, QuotaExhausted, RateLimited, StateUnavailable
+from gateway.errors import (
+    GatewayError,
+    QuotaExhausted,
+    RateLimited,
+    ReservationReached,
+    StateUnavailable,
+)
 from gateway.governance.ledger import (
     USD_SCALE,
     Charge,
@@ -48,6 +54,9 @@ from gateway.tasks import Spawner
 log = logging.getLogger("tiergate.budget")
 FEATURE_HEADER = "x-tiergate-feature"
 ALERT_FILL = 0.8
+# A stream may carry this many chunks beyond its reserved output tokens (role, finish and usage
+# chunks) before the gateway cuts it.
+STREAM_SLACK_CHUNKS = 8
 SESSION_HEADER = "x-tiergate-session"
 
 
@@ -195,7 +204,9 @@ class Budget:
         rooms, fills = verdict
         self._check_fill(fills)
         notes = (Note("budget-reserved-tokens", str(tokens)), *rate_limit_notes(rooms))
-        return reply.with_chunks(self._settling(reply, reservation)).noted(*notes)
+        limit = cap * n + STREAM_SLACK_CHUNKS if call.stream and cap else None
+        chunks = self._settling(reply, reservation, limit, (tokens, usd))
+        return reply.with_chunks(chunks).noted(*notes)
 
     def _plan(
         self, scoped: list[Scoped], tokens: int, usd: int, budgets: bool = True
@@ -284,10 +295,33 @@ class Budget:
             retry_after_s=refusal.retry_after_s,
         )
 
-    async def _settling(self, reply: Reply, reservation: Reservation) -> AsyncIterator[bytes]:
+    async def _settling(
+        self,
+        reply: Reply,
+        reservation: Reservation,
+        limit: int | None,
+        reserved: tuple[int, int],
+    ) -> AsyncIterator[bytes]:
+        """Relay; settle once the reply ends. A stream is cut when its chunk count (a token
+        each, for OpenAI-style streams) passes what was reserved: an upstream that ignores
+        max_tokens cannot spend past the reservation through the gateway."""
+        cut = False
         try:
-            async for chunk in reply.chunks:
-                yield chunk
+            if limit is None:
+                async for chunk in reply.chunks:
+                    yield chunk
+            else:
+                sent = 0
+                async for chunk in reply.chunks:
+                    sent += 1
+                    if sent > limit:
+                        cut = True
+                        await reply.chunks.aclose()  # type: ignore[attr-defined]
+                        raise ReservationReached(
+                            f"The answer reached this request's budget reservation "
+                            f"({limit - STREAM_SLACK_CHUNKS} output tokens); the stream was cut."
+                        )
+                    yield chunk
         finally:
             stats = reply.stats
             target = next((n.value for n in reply.notes if n.key == "target"), None)
@@ -301,6 +335,8 @@ class Budget:
                 / 1_000_000
             )
             tokens = stats.prompt_tokens + stats.completion_tokens
+            if cut:  # the usage chunk never came: charge what was reserved
+                tokens, usd = max(tokens, reserved[0]), max(usd, reserved[1])
             self._spawner.spawn(self._settle(reservation, tokens, usd), "budget-settle")
 
     async def _settle(self, reservation: Reservation, tokens: int, usd: int) -> None:

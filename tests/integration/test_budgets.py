@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import time
 import uuid
 from collections import Counter
@@ -233,3 +234,44 @@ governance: {{reservation_ttl_s: 2}}
     assert response.status_code == 200
     time.sleep(0.5)
     assert used_tokens(shared_redis_url, f"key:{key_id}") == (29, 0)
+
+
+def test_a_stream_past_its_reservation_is_cut_with_a_clear_error(spawn_gateway, sim_port):
+    """An upstream that ignores max_tokens cannot spend past the reservation through us."""
+    key = f"tg-budget-{uuid.uuid4().hex}"
+    text = f"""
+targets:
+  greedy:
+    provider: openai
+    model: sim-fast
+    api_base: "http://127.0.0.1:{sim_port}/v1"
+    headers: {{x-sim-fault: ignore-max-tokens, x-sim-completion-tokens: "40"}}
+aliases:
+  fast: {{targets: [greedy]}}
+keys:
+  - {{id: greedy-key, sha256: {hashlib.sha256(key.encode()).hexdigest()},
+     quota: {{budgets: {{tokens_per_day: 100000}}}}}}
+"""
+    gw = spawn_gateway(text)
+    payload = {
+        "model": "fast",
+        "messages": [{"role": "user", "content": PROMPT}],
+        "max_tokens": 4,
+        "stream": True,
+    }
+    events = []
+    with httpx.stream(
+        "POST",
+        f"{gw.base_url}/chat/completions",
+        json=payload,
+        headers={"authorization": f"Bearer {key}"},
+        timeout=10,
+    ) as response:
+        assert response.status_code == 200
+        events = [line[6:] for line in response.iter_lines() if line.startswith("data: ")]
+    assert events[-1] != "[DONE]"
+    error = json.loads(events[-1])["error"]
+    assert error["code"] == "budget_reservation_reached"
+    assert error["type"] == "insufficient_quota"
+    content = [e for e in events[:-1] if json.loads(e).get("choices")]
+    assert len(content) <= 4 + 8  # reserved output tokens + slack, never the 40 offered
