@@ -221,6 +221,10 @@ class Governance(Rule):
     anomaly_min_usd: Annotated[float, Field(ge=0)] = 1.0
     # Every alert is also POSTed here as JSON (optional; operator's URL, never a client's).
     alert_webhook_url: str | None = None
+    # Redis unreachable: "closed" answers 503 + Retry-After; "open" keeps serving with each
+    # replica enforcing local_share of every rate limit by itself, budgets unchecked meanwhile.
+    state_outage: Literal["closed", "open"] = "closed"
+    local_share: Annotated[float, Field(gt=0, le=1)] = 1.0
 
 
 class Rules(Rule):

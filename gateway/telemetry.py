@@ -31,6 +31,7 @@ HEADER_NOTES = frozenset(
         "cache-age",
         "similarity",
         "idempotent-replay",
+        "degraded",
     }
 )
 

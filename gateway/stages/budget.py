@@ -46,6 +46,7 @@ from gateway.governance.ledger import (
     Window,
     period_ends,
 )
+from gateway.governance.local_limits import LocalLimits
 from gateway.pipeline import Next
 from gateway.requests import ChatRequest
 from gateway.rules import Budgets, Governance, Price, Quota
@@ -57,6 +58,8 @@ ALERT_FILL = 0.8
 # A stream may carry this many chunks beyond its reserved output tokens (role, finish and usage
 # chunks) before the gateway cuts it.
 STREAM_SLACK_CHUNKS = 8
+# The verdict of a call admitted by local limits while Redis is unreachable (fail-open mode).
+FAILED_OPEN: tuple[list[Headroom], list[Fill]] = ([], [])
 SESSION_HEADER = "x-tiergate-session"
 
 
@@ -141,6 +144,8 @@ class Budget:
         self._target_price = dict(target_price)
         self._spawner = spawner
         self._pid = f"{os.getpid():x}"
+        self._local = LocalLimits(governance.local_share)
+        self._outage_since: float | None = None  # fail-open mode: when Redis went away
         self._seq = 0
 
     def _quotas(self, call: Call) -> list[Scoped]:
@@ -204,6 +209,8 @@ class Budget:
         rooms, fills = verdict
         self._check_fill(fills)
         notes = (Note("budget-reserved-tokens", str(tokens)), *rate_limit_notes(rooms))
+        if verdict is FAILED_OPEN:
+            notes = (*notes, Note("degraded", "local-limits"))
         limit = cap * n + STREAM_SLACK_CHUNKS if call.stream and cap else None
         chunks = self._settling(reply, reservation, limit, (tokens, usd))
         return reply.with_chunks(chunks).noted(*notes)
@@ -265,13 +272,34 @@ class Budget:
         now_ms = int(time.time() * 1000)
         expiry_ms = now_ms + int(self._gov.reservation_ttl_s * 1000)
         try:
-            return await self._ledger.reserve(r, windows, now_ms, expiry_ms)
+            verdict = await self._ledger.reserve(r, windows, now_ms, expiry_ms)
         except (RedisError, OSError) as exc:
+            if self._gov.state_outage == "open":
+                return self._fail_open(windows, exc)
             log.warning("ledger unreachable: %s: %s", type(exc).__name__, exc)
             raise StateUnavailable(
                 "Budgets and limits cannot be checked right now; try again shortly.",
                 retry_after_s=1.0,
             ) from exc
+        if self._outage_since is not None:
+            log.warning("ledger reachable again: shared budgets and limits resume")
+            self._outage_since = None
+            self._local.reset()
+        return verdict
+
+    def _fail_open(
+        self, windows: tuple[Window, ...], exc: Exception
+    ) -> Refusal | tuple[list[Headroom], list[Fill]]:
+        """Redis is unreachable and the rules say serve anyway: local limits only."""
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            log.warning(
+                "ledger unreachable (%s): failing open, local rate limits at %.0f%%, "
+                "budgets unchecked until it returns",
+                type(exc).__name__,
+                self._gov.local_share * 100,
+            )
+        return self._local.admit(windows) or FAILED_OPEN
 
     def _on_refusal(self, call: Call, refusal: Refusal) -> Call:
         downgrade = self._gov.downgrade_alias
@@ -351,4 +379,5 @@ class Budget:
         except (RedisError, OSError) as exc:
             # The reservation expires on its own; the actual spend of this call is then lost
             # from the books (under-counted, never over-counted).
-            log.warning("budget settle failed (reservation %s): %s", reservation.id, exc)
+            if self._outage_since is None:  # fail-open mode logs the outage once instead
+                log.warning("budget settle failed (reservation %s): %s", reservation.id, exc)
