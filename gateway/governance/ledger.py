@@ -15,6 +15,7 @@ exceed the limit, across replicas.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,7 +39,7 @@ class Charge:
 
     @property
     def hash_key(self) -> str:
-        return f"{PREFIX}:b:{self.name}:{self.period_end:%Y%m%d}"
+        return f"{PREFIX}:b:{self.name}:{_day_label(self.period_end)}"
 
     @property
     def zset_key(self) -> str:
@@ -46,7 +47,16 @@ class Charge:
 
     @property
     def ttl_s(self) -> int:
-        return int((self.period_end - datetime.now(UTC)).total_seconds()) + 86400
+        return self.ttl_at(datetime.now(UTC))
+
+    def ttl_at(self, now: datetime) -> int:
+        return int((self.period_end - now).total_seconds()) + 86400
+
+
+@functools.lru_cache(maxsize=64)
+def _day_label(end: datetime) -> str:
+    """``YYYYMMDD`` of a period's end (a handful of distinct values: formatted once each)."""
+    return f"{end:%Y%m%d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,13 +136,12 @@ class Ledger:
     ) -> Refusal | tuple[list[Headroom], list[Fill]]:
         charges = reservation.charges
         keys = [c.hash_key for c in charges] + [c.zset_key for c in charges]
-        args: list[Any] = [now_ms, reservation.id, expiry_ms, len(charges)]
-        for c in charges:
-            args += [c.limit, c.amount, c.ttl_s]
-        args.append(len(windows))
         for w in windows:
             keys += [w.zset_key, w.sum_key]
-            args += [w.limit, w.cost, w.window_ms]
+        now = datetime.now(UTC)
+        budgets = " ".join(f"{c.limit} {c.amount} {c.ttl_at(now)}" for c in charges)
+        rates = " ".join(f"{w.limit} {w.cost} {w.window_ms}" for w in windows)
+        args = (now_ms, reservation.id, expiry_ms, len(charges), budgets, len(windows), rates)
         result = await self._reserve(keys=keys, args=args)
         verdict = result[0].decode() if isinstance(result[0], bytes) else str(result[0])
         if verdict == "ok":
@@ -157,9 +166,8 @@ class Ledger:
         charges = reservation.charges
         keys = [c.hash_key for c in charges] + [c.zset_key for c in charges]
         keys.append(f"{PREFIX}:settled:{reservation.id}")
-        args: list[Any] = [reservation.id, len(charges), marker_ttl_s]
-        for c, actual in zip(charges, actuals, strict=True):
-            args += [c.amount, actual]
+        amounts = " ".join(f"{c.amount} {a}" for c, a in zip(charges, actuals, strict=True))
+        args = (reservation.id, len(charges), marker_ttl_s, amounts)
         return bool(await self._settle(keys=keys, args=args))
 
     async def usage(self, charge: Charge) -> tuple[int, int]:

@@ -6,7 +6,8 @@
 --       reservations (member "<id>:<amount>", score = expiry ms);
 --       for each window w (1..nw): KEYS[2nb+2w-1] = zset of entries (member "<id>:<cost>",
 --       score = time ms), KEYS[2nb+2w] = string: the sum of costs in the window.
--- ARGV: now_ms, id, expiry_ms, nb, {limit, amount, ttl_s} * nb, nw, {limit, cost, window_ms} * nw
+-- ARGV: now_ms, id, expiry_ms, nb, "limit amount ttl_s ..." (nb triples), nw,
+--       "limit cost window_ms ..." (nw triples)
 -- Returns {"ok", remaining_1, reset_ms_1, ... (per window), total_1, ... (per budget, after
 -- this reservation)} or {"budget", b, current, limit}
 -- or {"rate", w, current, limit, wait_ms}.
@@ -19,17 +20,23 @@ local now = tonumber(ARGV[1])
 local id = ARGV[2]
 local expiry = tonumber(ARGV[3])
 local nb = tonumber(ARGV[4])
-local i = 5
+local nw = tonumber(ARGV[6])
+
+-- The numbers of budgets and windows come as one space-separated string each (fewer arguments
+-- to pack and parse per call than one argument per number).
+local function numbers(spec)
+  local out = {}
+  for n in string.gmatch(spec, "%d+") do out[#out + 1] = tonumber(n) end
+  return out
+end
+local bspec, wspec = numbers(ARGV[5]), numbers(ARGV[7])
 local blimit, bamount, bttl = {}, {}, {}
 for b = 1, nb do
-  blimit[b] = tonumber(ARGV[i]); bamount[b] = tonumber(ARGV[i + 1]); bttl[b] = tonumber(ARGV[i + 2])
-  i = i + 3
+  blimit[b] = bspec[3 * b - 2]; bamount[b] = bspec[3 * b - 1]; bttl[b] = bspec[3 * b]
 end
-local nw = tonumber(ARGV[i]); i = i + 1
 local wlimit, wcost, wlen = {}, {}, {}
 for w = 1, nw do
-  wlimit[w] = tonumber(ARGV[i]); wcost[w] = tonumber(ARGV[i + 1]); wlen[w] = tonumber(ARGV[i + 2])
-  i = i + 3
+  wlimit[w] = wspec[3 * w - 2]; wcost[w] = wspec[3 * w - 1]; wlen[w] = wspec[3 * w]
 end
 
 -- Reservations of replicas that died (or never settled) are returned when they expire.
