@@ -43,6 +43,7 @@ class Evidence:
     upstream_calls: Mapping[str, int]  # per model, over the run (the sim's counters)
     baseline_p99_s: float | None  # the secondary's own p99 (primary-down)
     epoch_t0: float  # wall clock at t0, to compare with the admin API's epoch times
+    fault_full_s: float  # since t0: once every fault was in place (several targets)
     deadline_s: float  # no answer may take longer than this (service time)
     admin: bool
     notes: Sequence[str] = ()

@@ -178,7 +178,8 @@ def judge_flapping(ev: Evidence, s: Summary) -> list[Check]:
 
 
 def judge_all_down(ev: Evidence, s: Summary) -> list[Check]:
-    start, end = ev.fault_on_s + 0.1, ev.fault_off_s - 0.05
+    # From once the last target's fault is set: they are set one after the other.
+    start, end = max(ev.fault_on_s, ev.fault_full_s) + 0.1, ev.fault_off_s - 0.05
     during = [o for o in ev.load.outcomes if start <= o.scheduled_s < end]
     stale = [o for o in during if o.status == 200 and o.cache == "stale"]
     refused = [o for o in during if o.status == 503]

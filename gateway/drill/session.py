@@ -218,6 +218,7 @@ class Session:
             samples=samples,
             faults=plans,
             fault_on_s=timeline.on_s,
+            fault_full_s=timeline.full_s,
             fault_off_s=timeline.off_s,
             run_s=timeline.end_s,
             rate=self.settings.rate,
@@ -249,7 +250,7 @@ class Timeline:
         self.driver = driver
         self.t0 = t0
         self.rule_ids: list[int] = []
-        self.on_s = self.off_s = self.end_s = 0.0
+        self.on_s = self.full_s = self.off_s = self.end_s = 0.0
 
     def now_s(self) -> float:
         return asyncio.get_running_loop().time() - self.t0
@@ -274,6 +275,7 @@ class Timeline:
         await self.until(duration * scenario.on_at)
         self.on_s = self.now_s()
         await self.inject()
+        self.full_s = self.now_s()  # faults are set one target at a time
         off_at = duration * scenario.off_at
         if scenario.flap:
             down = True

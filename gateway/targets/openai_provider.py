@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -79,7 +80,7 @@ class OpenAIProvider:
         self._target_name = target_name
         self._model = target.model
         self._pool = pool
-        self._origin = Origin.parse(target.api_base)
+        self._origin = replace(Origin.parse(target.api_base), partition=target_name)
         self._paths = {
             CallKind.CHAT: self._origin.base_path + "/chat/completions",
             CallKind.EMBEDDINGS: self._origin.base_path + "/embeddings",

@@ -65,6 +65,9 @@ class Origin:
     host: str
     port: int
     base_path: str  # e.g. "/v1", no trailing slash; "" for none
+    # Connections are pooled per (origin, partition): targets give their own name, so one
+    # target's hung calls can never take the connections another target on the same host needs.
+    partition: str = ""
 
     @classmethod
     def parse(cls, url: str) -> Origin:

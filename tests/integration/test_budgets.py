@@ -275,3 +275,41 @@ keys:
     assert error["type"] == "insufficient_quota"
     content = [e for e in events[:-1] if json.loads(e).get("choices")]
     assert len(content) <= 4 + 8  # reserved output tokens + slack, never the 40 offered
+
+
+def test_a_team_budget_shared_by_three_keys_holds_exactly(
+    spawn_gateway, sim_port, shared_redis_url
+):
+    team = f"t{uuid.uuid4().hex[:10]}"
+    keys = [f"tg-team-{uuid.uuid4().hex}" for _ in range(3)]
+    entries = "\n".join(
+        f"  - {{id: {team}-k{i}, team: {team}, sha256: {hashlib.sha256(k.encode()).hexdigest()}}}"
+        for i, k in enumerate(keys)
+    )
+    text = f"""
+targets:
+  ok:
+    provider: openai
+    model: sim-fast
+    api_base: "http://127.0.0.1:{sim_port}/v1"
+aliases:
+  fast: {{targets: [ok]}}
+keys:
+{entries}
+governance:
+  teams: {{{team}: {{budgets: {{tokens_per_day: 3000}}}}}}
+"""
+    ports = [spawn_gateway(text, GATEWAY_REDIS_URL=shared_redis_url).port for _ in range(2)]
+
+    async def all_keys() -> list[int]:
+        results = await asyncio.gather(*(fire(ports, k, 100) for k in keys))
+        return [s for r in results for s in r]
+
+    statuses = asyncio.run(all_keys())
+    time.sleep(1.0)
+    served = statuses.count(200)
+    used, reserved = used_tokens(shared_redis_url, f"team:{team}")
+    print(f"team of 3 keys: served {served}, settled {used}, overshoot {max(0, used - 3000)}")
+    assert set(statuses) <= {200, 429}, Counter(statuses)
+    assert used <= 3000 and reserved == 0 and used == served * 29
+    assert 3000 // 30 <= served <= 3000 // 29

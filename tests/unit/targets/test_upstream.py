@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -484,6 +485,42 @@ async def test_waiting_for_a_free_connection_times_out_as_connect_timeout() -> N
         with pytest.raises(asyncio.CancelledError):
             await busy
         assert pool.stats(srv.origin) == pool.stats(srv.origin).__class__(0, 0, 0)
+        await pool.aclose()
+
+
+@pytest.mark.asyncio
+async def test_one_targets_hung_calls_never_take_another_targets_connections() -> None:
+    """Two targets on one host (two models of one server): partitions have their own bound."""
+
+    async def handler(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter, srv: Server
+    ) -> None:
+        request = await srv.read_request(reader)
+        if request is not None and request.body == b"hang":
+            await asyncio.sleep(30)
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await writer.drain()
+        await srv.read_request(reader)
+
+    async with Server(handler) as srv:
+        pool = UpstreamPool(max_connections_per_origin=1)
+        hung_target = replace(srv.origin, partition="primary")
+        other_target = replace(srv.origin, partition="secondary")
+        hung = asyncio.create_task(
+            pool.request(hung_target, "POST", "/v1/x", (), b"hang", **TIMEOUTS)
+        )
+        await asyncio.sleep(0.05)
+        assert pool.stats(hung_target).connections == 1
+        response = await pool.request(other_target, "POST", "/v1/x", (), b"{}", **TIMEOUTS)
+        assert response.status == 200 and await response.read() == b"ok"
+        with pytest.raises(ConnectTimeout):  # the hung target's own bound still holds
+            await pool.request(
+                hung_target, "POST", "/v1/x", (), b"{}", connect_timeout_s=0.1, read_timeout_s=1
+            )
+        hung.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await hung
         await pool.aclose()
 
 
