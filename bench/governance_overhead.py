@@ -6,8 +6,10 @@ Starts the simulated provider (no delay) and one gateway as shipped (embedded Va
 ``GATEWAY_REDIS_URL``) with two keys that differ only in their quotas:
 
 - ``plain``: no limits (the budget stage passes the call through);
-- ``governed``: RPM and TPM windows, token and USD budgets per day and per month on the key,
-  and a team budget: one Lua reserve before the upstream call and one settle after it.
+- ``governed``: with ``--quota full`` (default), RPM and TPM windows, token and USD budgets per
+  day and per month on the key, and a team budget; with ``--quota typical``, an RPM window and
+  a daily token budget on the key, and the team budget. Either way one Lua reserve before the
+  upstream call and one settle after it.
 
 Requests alternate between the keys (same body, same connection pool), so both see the same
 machine load. For each key it prints the gateway's own overhead (``x-tiergate-overhead-ms``:
@@ -54,8 +56,18 @@ def sha(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def rules(sim_port: int) -> str:
+QUOTAS = {
+    # every kind of limit at once: 2 windows and 5 key budgets, plus a team budget
+    "full": "{{rpm: {big}, tpm: {big}, budgets: {{tokens_per_day: {big}, "
+    "tokens_per_month: {big}, usd_per_day: {big}, usd_per_month: {big}}}}}",
+    # what most keys carry: a request rate and a daily token budget, plus the team budget
+    "typical": "{{rpm: {big}, budgets: {{tokens_per_day: {big}}}}}",
+}
+
+
+def rules(sim_port: int, quota: str = "full") -> str:
     big = 10**12
+    key_quota = QUOTAS[quota].format(big=big)
     return f"""
 version: bench-governance
 targets:
@@ -71,11 +83,7 @@ keys:
   - id: governed
     team: paid
     sha256: {sha(GOVERNED_KEY)}
-    quota:
-      rpm: {big}
-      tpm: {big}
-      budgets: {{tokens_per_day: {big}, tokens_per_month: {big}, usd_per_day: {big},
-                usd_per_month: {big}}}
+    quota: {key_quota}
 governance:
   teams:
     paid: {{budgets: {{tokens_per_day: {big}}}}}
@@ -116,13 +124,14 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=3000, help="per key and rep")
     ap.add_argument("--concurrency", type=int, default=8)
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--quota", choices=sorted(QUOTAS), default="full")
     a = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tg-gov-bench-"))
     sport, gport = free_port(), free_port()
     (work / "sim.yaml").write_text(
         "models: {default: {latency_ms: 0, ttft_ms: 0, completion_tokens: 16}}\n"
     )
-    (work / "rules.yaml").write_text(rules(sport))
+    (work / "rules.yaml").write_text(rules(sport, a.quota))
     py = sys.executable
     sim = op.Service(
         "sim",
@@ -179,7 +188,7 @@ def main() -> int:
     print(f"  client latency   p50 added: {added['latency_ms_p50']:.3f} ms")
     print(f"  client latency   p99 added: {added['latency_ms_p99']:.3f} ms")
     state = "redis" if os.environ.get("GATEWAY_REDIS_URL") else "embedded valkey"
-    print(json.dumps({"state": state, "requests_per_key": a.requests, **added}))
+    print(json.dumps({"state": state, "quota": a.quota, "requests_per_key": a.requests, **added}))
     return 0
 
 
