@@ -72,6 +72,9 @@ class Target(Rule):
     limits: TargetLimits = TargetLimits()
     breaker: Breaker | None = None  # None: resilience.breaker
     retries: Annotated[int, Field(ge=0, le=5)] = 0  # extra tries on this target before the next
+    # Counts prompt tokens for budget reservations (gateway.governance.tokens); auto: from the
+    # model name (OpenAI models), else an estimate of 4 characters a token.
+    tokenizer: Literal["auto", "o200k_base", "cl100k_base", "estimate"] = "auto"
 
 
 class AliasTarget(Rule):

@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from cache.exact import ExactStore
 from gateway.governance.keystore import Keys
 from gateway.governance.ledger import Ledger
+from gateway.governance.tokens import build_counters, tokenizer_for
 from gateway.pipeline import (
     Next,
     RequestStages,
@@ -200,6 +201,10 @@ def build_runtime(rules: Rules, deps: Deps, previous: Runtime | None = None) -> 
             target_price={name: t.price for name, t in rules.targets.items()},
             spawner=deps.spawner,
             alert=deps.alert,
+            prompt_counters=build_counters(
+                {name: a.target_names() for name, a in rules.aliases.items()},
+                {n: tokenizer_for(t.model, t.tokenizer) for n, t in rules.targets.items()},
+            ),
         ),
         router=AliasRouter(rules.aliases),
         escalation=None,

@@ -47,6 +47,7 @@ from gateway.governance.ledger import (
     period_ends,
 )
 from gateway.governance.local_limits import LocalLimits
+from gateway.governance.tokens import Counter, estimate
 from gateway.pipeline import Next
 from gateway.requests import ChatRequest
 from gateway.rules import Budgets, Governance, Price, Quota
@@ -61,23 +62,6 @@ STREAM_SLACK_CHUNKS = 8
 # The verdict of a call admitted by local limits while Redis is unreachable (fail-open mode).
 FAILED_OPEN: tuple[list[Headroom], list[Fill]] = ([], [])
 SESSION_HEADER = "x-tiergate-session"
-
-
-def estimate_prompt_tokens(call: Call) -> int:
-    request = call.request
-    if isinstance(request, ChatRequest):
-        chars = 0
-        for message in request.messages:
-            content = message.content
-            if isinstance(content, str):
-                chars += len(content)
-            elif isinstance(content, list):
-                chars += sum(len(str(p.get("text", ""))) for p in content)
-        return math.ceil(chars / 4) + 4 * len(request.messages)
-    text = request.input
-    if isinstance(text, str):
-        return math.ceil(len(text) / 4) + 1
-    return sum(math.ceil(len(str(t)) / 4) + 1 for t in text)
 
 
 def is_empty(q: Quota) -> bool:
@@ -126,8 +110,10 @@ class Budget:
         target_price: Mapping[str, Price],  # target -> its price, for the actual spend
         spawner: Spawner,
         alert: Callable[[str, dict[str, object]], None] | None = None,
+        prompt_counters: Mapping[str, Counter] | None = None,  # alias -> its tokenizer
     ) -> None:
         self._alert = alert
+        self._count = dict(prompt_counters or {})
         gov = governance
         # No team, feature, session or global limits configured: only keys can have quotas.
         self._nothing_but_keys = (
@@ -185,7 +171,7 @@ class Budget:
                 cap = request.output_cap
         else:
             cap = 0
-        prompt = estimate_prompt_tokens(call)
+        prompt = self._count.get(call.alias, estimate)(call)
         tokens = prompt + cap * n
         price = self._price.get(call.alias, Price())
         usd = math.ceil(
