@@ -36,6 +36,11 @@ class SemanticCachePolicy(BaseModel):
     candidates: Annotated[int, Field(ge=1, le=32)] = 4  # nearest entries the guards may check
     # A lookup slower than this (an overloaded embedder) is skipped: a miss, never a wait.
     lookup_timeout_ms: Annotated[int, Field(ge=1, le=10_000)] = 250
+    # Share of semantic hits re-asked upstream in the background (charged like any call) to
+    # measure the false-hit rate: the fresh answer is embedded next to the cached one, and a
+    # similarity under verify_agreement counts as a disagreement (tiergate_semantic_verified).
+    verify_sample: Annotated[float, Field(ge=0, le=1)] = 0.0
+    verify_agreement: Annotated[float, Field(ge=0, le=1)] = 0.8
 
 
 class EmbeddingModel(BaseModel):

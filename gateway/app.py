@@ -60,6 +60,7 @@ class Services:
             on_transition=self.telemetry.breaker_transition,
             alert=self.telemetry.alert,
             semantic=self.semantic,
+            on_semantic_verified=self.telemetry.semantic_verified,
         )
 
     async def ensure_semantic(self, rules: Rules) -> None:

@@ -121,6 +121,7 @@ class Deps:
     on_transition: OnTransition | None = None
     alert: Callable[[str, dict[str, object]], None] | None = None
     semantic: SemanticLibrary | None = None  # required when an alias enables the semantic cache
+    on_semantic_verified: Callable[[str, bool, float], None] | None = None
 
 
 def carried_breaker(
@@ -163,7 +164,7 @@ def semantic_stage(rules: Rules, deps: Deps) -> Stage | None:
         raise RuntimeError("an alias enables the semantic cache but no library was opened")
     from gateway.stages.semantic_cache import SemanticCache
 
-    return SemanticCache(deps.semantic, policies, deps.spawner)
+    return SemanticCache(deps.semantic, policies, deps.spawner, deps.on_semantic_verified)
 
 
 def build_runtime(rules: Rules, deps: Deps, previous: Runtime | None = None) -> Runtime:

@@ -188,6 +188,12 @@ class Telemetry:
             registry=r,
         )
         self._cache_children: dict[tuple[str, str, str], Any] = {}
+        self._verified = Counter(
+            "tiergate_semantic_verified",
+            "Sampled semantic hits checked against a fresh answer (agree / disagree)",
+            ["alias", "outcome"],
+            registry=r,
+        )
         self._retry_budget_refusals = Counter(
             "tiergate_retry_budget_refusals", "Attempts refused by the retry budget", registry=r
         )
@@ -269,6 +275,18 @@ class Telemetry:
             self._fallbacks.labels(o.alias, o.target).inc()
         if self._log is not None:
             self._log.write(self.log_line(o) + "\n")
+
+    def semantic_verified(self, alias: str, agreed: bool, similarity: float) -> None:
+        """A sampled semantic hit was compared with a fresh answer (background, not per call)."""
+        self._verified.labels(alias, "agree" if agreed else "disagree").inc()
+        if self._log is not None:
+            line = {
+                "event": "semantic_verified",
+                "alias": alias,
+                "agreed": agreed,
+                "similarity": round(similarity, 4),
+            }
+            self._log.write(orjson.dumps(line).decode() + "\n")
 
     def _count_cache(self, alias: str, note: Note) -> None:
         if note.key == "cache":

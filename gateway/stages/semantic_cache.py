@@ -12,15 +12,22 @@ Policy (safe by default; the exact cache runs first and answers identical reques
   ``lookup_timeout_ms`` skips the cache with a log line (note ``semantic: error``).
 - Notes: ``cache: semantic_hit``, ``similarity``, ``cache-age`` on a hit; ``semantic: miss`` and
   the vetoing guards (``semantic-veto``) otherwise, for logs and metrics.
+- Verification (``verify_sample`` > 0): that share of hits is re-asked upstream in the
+  background (after the hit was answered; charged like any call); the fresh and cached answers
+  are embedded and compared, and the outcome is reported (``on_verified``: a metric), so the
+  false-hit rate is observed in production, not only in the evaluation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
+
+import orjson
 
 from cache.policy import SemanticCachePolicy
 from cache.semantic import Answer, Key, Lookup, Request, SemanticLibrary
@@ -36,6 +43,7 @@ from gateway.tasks import Spawner
 log = logging.getLogger("tiergate.cache")
 DETERMINISTIC = ExactCachePolicy(sampled=False)  # semantic hits never serve sampled answers
 SEMANTIC_FINISH = STORABLE_FINISH & {"stop"}
+OnVerified = Callable[[str, bool, float], None]  # alias, agreed, similarity of the answers
 
 
 class SemanticCache:
@@ -46,10 +54,14 @@ class SemanticCache:
         library: SemanticLibrary,
         policies: Mapping[str, SemanticCachePolicy],
         spawner: Spawner,
+        on_verified: OnVerified | None = None,
+        roll: Callable[[], float] = random.random,
     ) -> None:
         self._library = library
         self._policies = dict(policies)
         self._spawner = spawner
+        self._on_verified = on_verified
+        self._roll = roll
 
     async def __call__(self, call: Call, next_: Next) -> Reply:
         policy = self._policies.get(call.alias)
@@ -67,6 +79,10 @@ class SemanticCache:
             age = max(0.0, time.time() - found.hit.stored_at)
             limit = policy.ttl_s if d.max_age_s is None else min(policy.ttl_s, d.max_age_s)
             if age <= limit:
+                if policy.verify_sample and self._roll() < policy.verify_sample:
+                    self._spawner.spawn(
+                        self._verify(call, next_, found.hit, policy), "semantic-verify"
+                    )
                 return self._replay(call, found.hit, age)
         reply = await next_(call)
         if found is None:
@@ -90,6 +106,36 @@ class SemanticCache:
         except Exception as exc:  # the embedder or the store: never the request's failure
             log.warning("semantic cache lookup skipped: %s: %s", type(exc).__name__, exc)
         return None
+
+    async def _verify(self, call: Call, next_: Next, hit: Hit, policy: SemanticCachePolicy) -> None:
+        """Ask upstream what the cached answer stood in for; compare the two answers' meaning."""
+        try:
+            request = call.request
+            if isinstance(request, ChatRequest) and request.stream:
+                call = call.with_request(
+                    request.model_copy(update={"stream": False, "stream_options": None})
+                )
+            reply = await next_(call)
+            body = b"".join([chunk async for chunk in reply.chunks])
+            fresh, cached = answer_text(body), answer_text(str(hit.payload.get("body", "")))
+            if fresh is None or cached is None:
+                return
+            vectors = await self._library.embedder.embed([fresh, cached])
+            similarity = float(vectors[0] @ vectors[1])
+        except Exception as exc:  # a failed verification is only a missing sample
+            log.info("semantic hit verification skipped: %s", type(exc).__name__)
+            return
+        agreed = similarity >= policy.verify_agreement
+        if not agreed:
+            log.warning(
+                "semantic hit disagreed with a fresh answer (alias %s, similarity %.3f, "
+                "hit similarity %.3f)",
+                call.alias,
+                similarity,
+                hit.score,
+            )
+        if self._on_verified is not None:
+            self._on_verified(call.alias, agreed, similarity)
 
     def _replay(self, call: Call, hit: Hit, age_s: float) -> Reply:
         body = str(hit.payload.get("body", "")).encode()
@@ -124,6 +170,16 @@ class SemanticCache:
             await self._library.put(key, vector, answer)
         except Exception as exc:  # never the request's failure
             log.warning("semantic cache write skipped: %s: %s", type(exc).__name__, exc)
+
+
+def answer_text(body: bytes | str) -> str | None:
+    """The first choice's text of a chat.completion body; None if there is none."""
+    try:
+        data = orjson.loads(body)
+        content = data["choices"][0]["message"]["content"]
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError):
+        return None
+    return content if isinstance(content, str) and content else None
 
 
 def as_request(call: Call, request: ChatRequest, namespace: str) -> Request:

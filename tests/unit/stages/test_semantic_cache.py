@@ -179,3 +179,51 @@ async def test_embedder_trouble_never_fails_the_request(make_call, embedder, cap
     assert await drain(reply) == [upstream.body]
     assert notes(reply)["semantic"] == "error"
     assert "semantic cache lookup skipped" in caplog.text
+
+
+class Verifications:
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, bool, float]] = []
+
+    def __call__(self, alias: str, agreed: bool, similarity: float) -> None:
+        self.seen.append((alias, agreed, similarity))
+
+
+async def verified_hit(
+    make_call, cached: str, fresh: str, sample: float, stream: bool = False
+) -> tuple[Verifications, Upstream, Reply]:
+    policy = SemanticCachePolicy(enabled=True, threshold=0.8, verify_sample=sample)
+    embedder = HashEmbedder()
+    library = SemanticLibrary(embedder, InProcessIndex(embedder.dim))
+    seen = Verifications()
+    cache = SemanticCache(library, {"fast": policy}, Spawner(), seen, roll=lambda: 0.5)
+    await drain(await cache(chat(make_call), Upstream(completion(cached))))
+    await settle()
+    upstream = Upstream(completion(fresh))
+    hit = await cache(chat(make_call, PARAPHRASE, stream=stream), upstream)
+    await drain(hit)
+    await settle()
+    return seen, upstream, hit
+
+
+@pytest.mark.asyncio
+async def test_a_sampled_hit_is_checked_against_a_fresh_answer(make_call) -> None:
+    same = "Click 'Forgot password' on the sign-in page."
+    seen, upstream, hit = await verified_hit(make_call, same, same, sample=1.0, stream=True)
+    assert notes(hit)["cache"] == "semantic_hit"  # the client got the hit at once
+    assert upstream.calls == 1  # and the check asked upstream in the background
+    assert seen.seen == [("fast", True, pytest.approx(1.0))]
+
+
+@pytest.mark.asyncio
+async def test_a_hit_whose_fresh_answer_differs_is_a_disagreement(make_call) -> None:
+    seen, _, _ = await verified_hit(
+        make_call, "Click 'Forgot password'.", "Our offices are closed on Sundays.", sample=1.0
+    )
+    assert len(seen.seen) == 1 and seen.seen[0][1] is False
+
+
+@pytest.mark.asyncio
+async def test_hits_outside_the_sample_are_not_checked(make_call) -> None:
+    seen, upstream, _ = await verified_hit(make_call, "a", "a", sample=0.4)  # roll 0.5
+    assert upstream.calls == 0 and seen.seen == []
