@@ -8,6 +8,7 @@ and the gateway listens on 127.0.0.1 only. Replace the ``keys`` section for anyt
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -20,11 +21,33 @@ SIM_PORT = 9100
 SIM_CONFIG = Path("routing_rules/sim.yaml")
 
 
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+def _die_with_parent() -> None:
+    """In the sim's process: get SIGTERM when the gateway dies, however it dies (uvicorn
+    re-raises SIGTERM after its shutdown, so the gateway's own clean-up may never run)."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def start_sim(port: int = SIM_PORT, config: Path = SIM_CONFIG) -> subprocess.Popen[bytes]:
     cmd = [sys.executable, "-m", "gateway", "sim", "--port", str(port)]
     if config.exists():
         cmd += ["--config", str(config)]
-    proc = subprocess.Popen(cmd)
+    if _listening(port):
+        raise RuntimeError(
+            f"port {port} is already in use (another `tiergate serve --demo`?); stop it first"
+        )
+    proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent)  # noqa: PLW1509 (start-up only)
     deadline = time.monotonic() + 10.0
     while time.monotonic() < deadline:
         if proc.poll() is not None:
