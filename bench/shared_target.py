@@ -11,10 +11,12 @@ Valkey child. ``--src`` runs the gateway from another source tree (a snapshot of
 
     ./bench.py --targets direct,tiergate \\
       --add-target tiergate http://127.0.0.1:{port}/v1 \\
-        'cd /work/main && .venv/bin/python -m bench.shared_target \\
-           --mock-base {mock_base} --port {port}' \\
+        'sh -c "cd /work/main && exec .venv/bin/python -m bench.shared_target \\
+           --mock-base {mock_base} --port {port}"' \\
       --target-header tiergate 'authorization: Bearer tg-demo-local-only-0123456789abcdef' \\
       --target-cpus tiergate 1
+
+The harness runs the command under taskset without a shell, hence ``sh -c`` for the ``cd``.
 """
 
 from __future__ import annotations
