@@ -15,17 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
-from bench import overhead_procs as op
-from bench.governance_overhead import free_port, pct, sha
+from bench.stack import Stack, pct, sha
 
 KEY = "tg-bench-cache-0123456789abcdef"
 BODY = {
@@ -66,50 +61,22 @@ def main() -> int:
     ap.add_argument("--requests", type=int, default=3000)
     ap.add_argument("--reps", type=int, default=3)
     a = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="tg-cache-bench-"))
-    sport, gport = free_port(), free_port()
-    (work / "sim.yaml").write_text(
-        "models: {default: {latency_ms: 0, ttft_ms: 0, completion_tokens: 16}}\n"
-    )
-    (work / "rules.yaml").write_text(
-        "version: bench-cache\n"
-        f'targets:\n  m: {{provider: openai, model: mock, api_base: "http://127.0.0.1:{sport}/v1"}}\n'
-        "aliases:\n  mock: {targets: [m]}\n"
-        f"keys:\n  - {{id: bench, sha256: {sha(KEY)}}}\n"
-    )
-    py = sys.executable
-    sim = op.Service(
-        "sim",
-        [py, "-m", "gateway", "sim", "--port", str(sport), "--config", str(work / "sim.yaml")],
-        cpus=None,
-        env={},
-        cwd=work,
-        stdout=work / "sim.log",
-        stderr=work / "sim.log",
-    )
-    env = {
-        "GATEWAY_RULES": str(work / "rules.yaml"),
-        "GATEWAY_PORT": str(gport),
-        "GATEWAY_DATA_DIR": str(work / "data"),
-        "GATEWAY_REQUEST_LOG": "false",
-    }
-    if os.environ.get("GATEWAY_REDIS_URL"):
-        env["GATEWAY_REDIS_URL"] = os.environ["GATEWAY_REDIS_URL"]
-    gw = op.Service(
-        "gateway",
-        [py, "-m", "gateway", "serve"],
-        cpus=None,
-        env=env,
-        cwd=work,
-        stdout=work / "gateway.log",
-        stderr=work / "gateway.log",
-    )
+
+    def rules(sim_port: int) -> str:
+        return (
+            "version: bench-cache\n"
+            "targets:\n"
+            f'  m: {{provider: openai, model: mock, api_base: "http://127.0.0.1:{sim_port}/v1"}}\n'
+            "aliases:\n  mock: {targets: [m]}\n"
+            f"keys:\n  - {{id: bench, sha256: {sha(KEY)}}}\n"
+        )
+
+    stack = Stack.start(rules, "tg-cache-bench-")
+    gport = stack.port
     auth = {"authorization": f"Bearer {KEY}"}
     stream = {**BODY, "stream": True}
     rows: dict[str, list[dict[str, float]]] = {"hit": [], "hit_stream": [], "miss": []}
     try:
-        op.wait_ready(sim, sport, "/health", timeout=30)
-        op.wait_ready(gw, gport, "/readyz", timeout=60)
         measure(gport, 300, BODY, auth)  # the first stores the answer; then warm up
         measure(gport, 100, BODY, {**auth, "cache-control": "no-cache"})
         for rep in range(a.reps):
@@ -120,8 +87,7 @@ def main() -> int:
             )
             print(f"rep {rep + 1}: " + json.dumps({k: v[-1] for k, v in rows.items()}))
     finally:
-        gw.stop()
-        sim.stop()
+        stack.stop()
     summary = {
         kind: {
             m: round(statistics.median(float(r[m]) for r in reps), 3)

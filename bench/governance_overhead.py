@@ -23,19 +23,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import json
 import os
-import socket
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import httpx
 
-from bench import overhead_procs as op
+from bench.stack import Stack, pct, sha
 
 PLAIN_KEY = "tg-bench-plain-0123456789abcdef"
 GOVERNED_KEY = "tg-bench-governed-0123456789abcdef"
@@ -44,16 +39,6 @@ BODY = {
     "messages": [{"role": "user", "content": "Say hello in one short sentence."}],
     "max_tokens": 16,
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def sha(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
 
 
 QUOTAS = {
@@ -90,11 +75,6 @@ governance:
 """
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 async def drive(port: int, requests: int, concurrency: int) -> dict[str, dict[str, list[float]]]:
     url = f"http://127.0.0.1:{port}/v1/chat/completions"
     seen: dict[str, dict[str, list[float]]] = {
@@ -126,42 +106,9 @@ def main() -> int:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--quota", choices=sorted(QUOTAS), default="full")
     a = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="tg-gov-bench-"))
-    sport, gport = free_port(), free_port()
-    (work / "sim.yaml").write_text(
-        "models: {default: {latency_ms: 0, ttft_ms: 0, completion_tokens: 16}}\n"
-    )
-    (work / "rules.yaml").write_text(rules(sport, a.quota))
-    py = sys.executable
-    sim = op.Service(
-        "sim",
-        [py, "-m", "gateway", "sim", "--port", str(sport), "--config", str(work / "sim.yaml")],
-        cpus=None,
-        env={},
-        cwd=work,
-        stdout=work / "sim.log",
-        stderr=work / "sim.log",
-    )
-    env = {
-        "GATEWAY_RULES": str(work / "rules.yaml"),
-        "GATEWAY_PORT": str(gport),
-        "GATEWAY_DATA_DIR": str(work / "data"),
-        "GATEWAY_REQUEST_LOG": "false",
-    }
-    if os.environ.get("GATEWAY_REDIS_URL"):
-        env["GATEWAY_REDIS_URL"] = os.environ["GATEWAY_REDIS_URL"]
-    gw = op.Service(
-        "gateway",
-        [py, "-m", "gateway", "serve"],
-        cpus=None,
-        env=env,
-        cwd=work,
-        stdout=work / "gateway.log",
-        stderr=work / "gateway.log",
-    )
+    stack = Stack.start(lambda sim_port: rules(sim_port, a.quota), "tg-gov-bench-")
+    gport = stack.port
     try:
-        op.wait_ready(sim, sport, "/health", timeout=30)
-        op.wait_ready(gw, gport, "/readyz", timeout=60)
         asyncio.run(drive(gport, 200, a.concurrency))  # warm-up: connections, Lua scripts
         reps = []
         for rep in range(a.reps):
@@ -178,8 +125,7 @@ def main() -> int:
             reps.append(row)
             print(f"rep {rep + 1}: {json.dumps(row)}")
     finally:
-        gw.stop()
-        sim.stop()
+        stack.stop()
     added = {k: round(statistics.median(r["added"][k] for r in reps), 3) for k in reps[0]["added"]}
     print()
     print("governance (admission + reserve + settle), governed key - plain key, median of reps:")
