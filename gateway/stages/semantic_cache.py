@@ -9,7 +9,9 @@ Policy (safe by default; the exact cache runs first and answers identical reques
 - ``Cache-Control: no-cache`` skips the lookup, ``no-store`` the write, ``max-age=N`` accepts only
   younger entries; ``x-tiergate-cache-namespace`` picks a namespace (as for the exact cache).
 - The embedder and the store never fail a request: an error or a lookup slower than
-  ``lookup_timeout_ms`` skips the cache with a log line (note ``semantic: error``).
+  ``lookup_timeout_ms`` skips the cache with a log line (note ``semantic: error``); after 3
+  such failures in a row the stage skips lookups for 10 s, so an outage of a Qdrant server
+  costs requests nothing, not a timeout each.
 - Notes: ``cache: semantic_hit``, ``similarity``, ``cache-age`` on a hit; ``semantic: miss`` and
   the vetoing guards (``semantic-veto``) otherwise, for logs and metrics.
 - Verification (``verify_sample`` > 0): that share of hits is re-asked upstream in the
@@ -44,6 +46,7 @@ log = logging.getLogger("tiergate.cache")
 DETERMINISTIC = ExactCachePolicy(sampled=False)  # semantic hits never serve sampled answers
 SEMANTIC_FINISH = STORABLE_FINISH & {"stop"}
 OnVerified = Callable[[str, bool, float], None]  # alias, agreed, similarity of the answers
+REST_AFTER, REST_S = 3, 10.0  # failed lookups in a row; then seconds without lookups
 
 
 class SemanticCache:
@@ -62,6 +65,8 @@ class SemanticCache:
         self._spawner = spawner
         self._on_verified = on_verified
         self._roll = roll
+        self._failures = 0  # lookups failed in a row
+        self._resting_until = 0.0  # monotonic time until which lookups are skipped
 
     async def __call__(self, call: Call, next_: Next) -> Reply:
         policy = self._policies.get(call.alias)
@@ -95,17 +100,36 @@ class SemanticCache:
         return reply.with_chunks(self._recording(reply, call, key, found.vector)).noted(*notes)
 
     async def _lookup(self, key: Key, policy: SemanticCachePolicy) -> Lookup | None:
+        now = time.monotonic()
+        if now < self._resting_until:
+            return None  # the store or the embedder keeps failing: do not wait on it each call
         try:
-            return await asyncio.wait_for(
+            found = await asyncio.wait_for(
                 self._library.lookup(key, policy), policy.lookup_timeout_ms / 1000
             )
         except TimeoutError:
-            log.warning(
-                "semantic cache lookup skipped: slower than %d ms", policy.lookup_timeout_ms
-            )
+            self._failed(now, f"slower than {policy.lookup_timeout_ms} ms")
+            return None
         except Exception as exc:  # the embedder or the store: never the request's failure
-            log.warning("semantic cache lookup skipped: %s: %s", type(exc).__name__, exc)
-        return None
+            self._failed(now, f"{type(exc).__name__}: {exc}")
+            return None
+        self._failures = 0
+        return found
+
+    def _failed(self, now: float, why: str) -> None:
+        """After REST_AFTER failures in a row, skip the semantic cache for REST_S seconds."""
+        self._failures += 1
+        if self._failures >= REST_AFTER:
+            self._resting_until = now + REST_S
+            self._failures = 0
+            log.warning(
+                "semantic cache lookup skipped (%s); %d failures in a row: off for %.0f s",
+                why,
+                REST_AFTER,
+                REST_S,
+            )
+        else:
+            log.warning("semantic cache lookup skipped: %s", why)
 
     async def _verify(self, call: Call, next_: Next, hit: Hit, policy: SemanticCachePolicy) -> None:
         """Ask upstream what the cached answer stood in for; compare the two answers' meaning."""

@@ -181,6 +181,30 @@ async def test_embedder_trouble_never_fails_the_request(make_call, embedder, cap
     assert "semantic cache lookup skipped" in caplog.text
 
 
+class CountingBroken(HashEmbedder):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    async def embed(self, texts: list[str]) -> Vectors:
+        self.calls += 1
+        raise ConnectionError("store unreachable")
+
+
+@pytest.mark.asyncio
+async def test_repeated_failures_rest_the_cache_instead_of_waiting_each_call(make_call) -> None:
+    embedder = CountingBroken()
+    cache, upstream = stage(POLICY, embedder), Upstream(completion("fine"))
+    for _ in range(10):
+        reply = await cache(chat(make_call), upstream)
+        assert await drain(reply) == [upstream.body]
+    assert embedder.calls == 3  # then skipped for the rest period
+    assert upstream.calls == 10
+    cache._resting_until = 0.0  # the rest period is over: it tries again
+    await drain(await cache(chat(make_call), upstream))
+    assert embedder.calls == 4
+
+
 class Verifications:
     def __init__(self) -> None:
         self.seen: list[tuple[str, bool, float]] = []
