@@ -283,3 +283,29 @@ def test_entries_survive_a_restart(
         assert text(raw) == answer
     finally:
         stop(second.proc)
+
+
+def test_a_reload_can_turn_the_semantic_cache_on(
+    sim_port: int, models_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    work = tmp_path_factory.mktemp("reload")
+    path = work / "rules.yaml"
+    path.write_text(rules(sim_port).replace("semantic_cache: {enabled: true}", "description: x"))
+    gw = start(path, work / "data", models_dir, work / "gateway.log")
+    try:
+        ns = namespace()
+        ask(gw, PARAPHRASES[0], ns)
+        assert ask(gw, PARAPHRASES[1], ns, store=False).headers["x-tiergate-cache"] == "miss"
+        path.write_text(rules(sim_port))
+        gw.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while "reloaded rules" not in gw.log.read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "reloaded rules" in gw.log.read_text()
+        ns2 = namespace()
+        answer = filled(gw, PARAPHRASES[0], ns2)
+        raw = ask(gw, PARAPHRASES[1], ns2)
+        assert raw.headers["x-tiergate-cache"] == "semantic_hit"
+        assert text(raw) == answer
+    finally:
+        stop(gw.proc)
