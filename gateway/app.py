@@ -122,6 +122,7 @@ def start_background(holder: RuntimeHolder, services: Services, usage: UsageBook
         return holder.current.rules.governance if holder.current else None
 
     telemetry.forward_alert = services.webhook
+    telemetry.watch_queue(lambda: holder.current.chain.queued if holder.current else 0)
     spawner.spawn(services.webhook.deliver_forever(), "alert-webhook")
     spawner.spawn(SpendWatch(redis, telemetry.alert, governance).run_forever(60.0), "spend-watch")
     spawner.spawn(flush_every(telemetry, usage, 1.0), "flush-logs-and-usage")

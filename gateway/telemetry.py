@@ -194,6 +194,11 @@ class Telemetry:
             ["alias", "outcome"],
             registry=r,
         )
+        self._queue_length = Gauge(
+            "tiergate_queue_waiting",
+            "Calls waiting in the capacity queue for a target with capacity",
+            registry=r,
+        )
         self._retry_budget_refusals = Counter(
             "tiergate_retry_budget_refusals", "Attempts refused by the retry budget", registry=r
         )
@@ -275,6 +280,10 @@ class Telemetry:
             self._fallbacks.labels(o.alias, o.target).inc()
         if self._log is not None:
             self._log.write(self.log_line(o) + "\n")
+
+    def watch_queue(self, length: Callable[[], int]) -> None:
+        """Read the capacity queue's length when metrics are scraped (nothing per call)."""
+        self._queue_length.set_function(length)
 
     def semantic_verified(self, alias: str, agreed: bool, similarity: float) -> None:
         """A sampled semantic hit was compared with a fresh answer (background, not per call)."""

@@ -157,6 +157,11 @@ class FallbackChain:
     def observations(self) -> Observations:
         return self._observed
 
+    @property
+    def queued(self) -> int:
+        """Calls waiting for a target with capacity right now (a gauge, read at scrape time)."""
+        return 0 if self._queue is None else self._queue.waiting
+
     async def attempt(self, target: str, call: Call, tally: Tally) -> Success:
         """One try of one target, up to its first chunk. Raises the target's GatewayError."""
         started = time.perf_counter()

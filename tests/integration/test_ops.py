@@ -66,6 +66,8 @@ def test_metrics(gateway) -> None:
         "tiergate_time_to_first_token_seconds_bucket",
         "tiergate_tokens_total",
         "tiergate_gateway_overhead_seconds_bucket",
+        "tiergate_queue_waiting 0.0",
+        "tiergate_cache_total",
     ):
         assert name in text, name
     assert 'target="ok"' in text
