@@ -318,6 +318,15 @@ class Telemetry:
 
     @staticmethod
     def log_line(o: Outcome) -> str:
+        failed: list[str] = []
+        cache = similarity = None
+        for note in o.notes:  # one pass over the notes
+            if note.key == "failed":
+                failed.append(note.value)
+            elif note.key == "cache":
+                cache = note.value
+            elif note.key == "similarity":
+                similarity = note.value
         line = {
             "event": "request",
             "request_id": o.request_id,
@@ -337,10 +346,9 @@ class Telemetry:
             "latency_ms": round(o.latency_s * 1000, 3),
             "ttft_ms": None if o.ttft_s is None else round(o.ttft_s * 1000, 3),
             "overhead_ms": None if o.overhead_s is None else round(o.overhead_s * 1000, 3),
-            "failed": [n.value for n in o.notes if n.key == "failed"] or None,
-            "cache": next((n.value for n in o.notes if n.key == "cache"), None),
+            "failed": failed or None,
+            "cache": cache,
         }
-        similarity = next((n.value for n in o.notes if n.key == "similarity"), None)
         if similarity is not None:
             line["similarity"] = float(similarity)
         return orjson.dumps(line).decode()

@@ -10,6 +10,7 @@ import pytest
 
 from gateway.calls import Call, CallKind, Principal, Reply, ReplyStats, Route
 from gateway.requests import ChatRequest
+from tests.webhook import receiver  # noqa: F401 (a fixture, registered here for every test)
 
 CallFactory = Callable[..., Call]
 

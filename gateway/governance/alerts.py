@@ -28,7 +28,7 @@ import orjson
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gateway.governance.usage import SPEND_PREFIX
+from gateway.governance.usage import SPEND_PREFIX, hour_of
 from gateway.rules import Governance
 from gateway.targets.upstream import Origin, UpstreamPool
 from gateway.targets.upstream_errors import UpstreamError
@@ -97,10 +97,6 @@ class AlertWebhook:
         return True
 
 
-def hour_label(t: datetime) -> str:
-    return t.strftime("%Y%m%d%H")
-
-
 class SpendWatch:
     """Hourly spend against the trailing 7-day hourly mean, per team and overall."""
 
@@ -117,7 +113,7 @@ class SpendWatch:
     async def check(self, now: datetime | None = None) -> list[str]:
         """One check; returns the scopes alerted on (by this replica)."""
         now = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
-        hours = [hour_label(now - timedelta(hours=i)) for i in range(TRAILING_HOURS + 1)]
+        hours = [hour_of(now - timedelta(hours=i)) for i in range(TRAILING_HOURS + 1)]
         async with self._redis.pipeline(transaction=False) as pipe:
             for label in hours:
                 pipe.hgetall(SPEND_PREFIX + label)

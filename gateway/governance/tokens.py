@@ -122,11 +122,12 @@ def build_counters(
                 encoding = load_encoding(name)
                 encodings[name] = estimate if encoding is None else encoding_counter(encoding)
             counters.append(encodings[name])
-        out[alias] = counters[0] if len(counters) == 1 else _largest(counters)
+        out[alias] = _largest(counters)
     return out
 
 
 def _largest(counters: list[Counter]) -> Counter:
+    """The largest of the counts (one counter: itself, with no wrapper on the hot path)."""
     unique = list(dict.fromkeys(counters))
     if len(unique) == 1:
         return unique[0]

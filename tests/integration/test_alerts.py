@@ -4,46 +4,19 @@ webhook (a real HTTP server) as JSON, with no prompt text, and the request is un
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import openai
 import pytest
 
 from tests.integration.conftest import KEY, key_hash
+from tests.webhook import Receiver
 
 pytestmark = pytest.mark.integration
 SECRET_PROMPT = "my card number is 4111 1111 1111 1111"
 
 
-class Receiver(BaseHTTPRequestHandler):
-    bodies: list[bytes] = []
-
-    def do_POST(self) -> None:
-        type(self).bodies.append(self.rfile.read(int(self.headers["content-length"])))
-        self.send_response(204)
-        self.send_header("content-length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        return
-
-
-@pytest.fixture
-def webhook() -> Iterator[str]:
-    Receiver.bodies = []
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/alerts"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def test_an_expensive_request_alerts_through_the_webhook(spawn_gateway, sim_port, webhook) -> None:
+def test_an_expensive_request_alerts_through_the_webhook(spawn_gateway, sim_port, receiver) -> None:
     rules = f"""
 targets:
   ok:
@@ -57,7 +30,7 @@ keys:
   - {{id: spender, team: t, sha256: {key_hash(KEY)}}}
 governance:
   alert_request_usd: 0.001
-  alert_webhook_url: "{webhook}"
+  alert_webhook_url: "{receiver}"
 """
     gw = spawn_gateway(rules)
     client = openai.OpenAI(base_url=gw.base_url, api_key=KEY, max_retries=0)

@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
-from gateway.governance.alerts import TRAILING_HOURS, AlertWebhook, SpendWatch, hour_label
-from gateway.governance.usage import SPEND_PREFIX, UsageBook, UsageRow
+from gateway.governance.alerts import TRAILING_HOURS, AlertWebhook, SpendWatch
+from gateway.governance.usage import SPEND_PREFIX, UsageBook, UsageRow, hour_of
 from gateway.rules import Governance
 from gateway.state import StateStore
 from gateway.targets.upstream import UpstreamPool
+from tests.webhook import Receiver
 
 NOW = datetime(2026, 11, 23, 15, 20, tzinfo=UTC)
 
@@ -36,11 +35,9 @@ async def redis(tmp_path: Path) -> AsyncIterator[aioredis.Redis]:
 async def seed(redis: aioredis.Redis, scope: str, per_hour: float, current: float) -> None:
     hour = NOW.replace(minute=0)
     for i in range(1, TRAILING_HOURS + 1):
-        await redis.hincrbyfloat(
-            SPEND_PREFIX + hour_label(hour - timedelta(hours=i)), scope, per_hour
-        )
+        await redis.hincrbyfloat(SPEND_PREFIX + hour_of(hour - timedelta(hours=i)), scope, per_hour)
     if current:
-        await redis.hincrbyfloat(SPEND_PREFIX + hour_label(hour), scope, current)
+        await redis.hincrbyfloat(SPEND_PREFIX + hour_of(hour), scope, current)
 
 
 @pytest.mark.asyncio
@@ -71,38 +68,10 @@ async def test_usage_flush_keeps_hourly_spend_per_team_and_overall(redis: aiored
     book.add(UsageRow("k3", "beta", "-", "fast", "m"), 10, 20, 1.0)
     book.add(UsageRow("k3", "beta", "-", "fast", "m"), 10, 20, 0.0)
     await book.flush()
-    hour = hour_label(datetime.now(UTC))
+    hour = hour_of(datetime.now(UTC))
     totals = await redis.hgetall(SPEND_PREFIX + hour)
     got = {k.decode(): float(v) for k, v in totals.items()}
     assert got == pytest.approx({"all": 1.75, "team:alpha": 0.75, "team:beta": 1.0})
-
-
-class Receiver(BaseHTTPRequestHandler):
-    bodies: list[bytes] = []
-    status = 204
-
-    def do_POST(self) -> None:
-        length = int(self.headers["content-length"])
-        type(self).bodies.append(self.rfile.read(length))
-        self.send_response(type(self).status)
-        self.send_header("content-length", "0")
-        self.end_headers()
-
-    def log_message(self, *args: object) -> None:
-        return
-
-
-@pytest.fixture
-def receiver() -> Iterator[str]:
-    Receiver.bodies = []
-    server = HTTPServer(("127.0.0.1", 0), Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hooks/tiergate"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.mark.asyncio
