@@ -54,11 +54,26 @@ def eval_cache(
     raise typer.Exit(code)
 
 
+@eval_app.command("escalation")
+def eval_escalation(
+    data: Annotated[Path, typer.Option(help="JSONL of {prompt, weak, strong, weak_response}.")],
+    rules: Annotated[Path | None, typer.Option(help="Routing rules (the alias's gates).")] = None,
+    alias: Annotated[str | None, typer.Option(help="Evaluate this alias's gates.")] = None,
+    split: Annotated[str, typer.Option(help="all, train or test (the held-out split).")] = "all",
+) -> None:
+    """Gap recovered by an alias's escalation gates on weak/strong labeled answers."""
+    from gateway.eval.escalation_eval import main as run
+
+    raise typer.Exit(run(data, rules, alias, split))
+
+
 def _add_subcommands() -> None:
     from gateway.keys_cli import keys_app
+    from gateway.train_cli import train_app
 
     app.add_typer(keys_app, name="keys")
     app.add_typer(eval_app, name="eval")
+    app.add_typer(train_app, name="train")
 
 
 def raise_file_limit() -> None:
