@@ -140,6 +140,14 @@ def test_extraction_escalates_an_answer_that_is_not_json(extraction: str) -> Non
     assert json.loads(raw.parse().choices[0].message.content) == {"name": "Tom Becker", "age": 51}
 
 
+def test_extraction_escalates_json_that_breaks_the_schema(extraction: str) -> None:
+    row = next(r for r in dataset_rows("extraction") if "Aiko Tanaka" in r["prompt"])
+    assert json.loads(row["weak_response"])["age"] == "twenty-nine"  # valid JSON, wrong type
+    raw = extract(extraction, row["prompt"])
+    assert raw.headers["x-tiergate-escalated"] == "schema"
+    assert json.loads(raw.parse().choices[0].message.content) == {"name": "Aiko Tanaka", "age": 29}
+
+
 def test_a_streamed_extraction_is_gated_before_its_first_chunk(extraction: str) -> None:
     row = next(r for r in dataset_rows("extraction") if "Lena Fischer" in r["prompt"])
     with client(extraction, EXTRACT_KEY).chat.completions.with_streaming_response.create(
