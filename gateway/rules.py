@@ -473,6 +473,22 @@ def check_tiers(where: str, alias: Alias, rules: Rules) -> list[str]:
                 problems.append(f"{where}.router.artifact: no directory at {router.artifact}")
     if escalation is not None and len(alias.tiers) < 2:
         problems.append(f"{where}.escalation: escalation needs at least two tiers")
+    if escalation is not None:
+        from gateway.escalation.gates import build_gates
+
+        try:  # loads the learned gates' artifacts: a bad one stops the rules here, not later
+            build_gates(escalation.gates, rules.base_dir)
+        except ValueError as exc:
+            problems.append(f"{where}.escalation.gates: {exc}")
+    for i, spec in enumerate(escalation.gates if escalation is not None else ()):
+        if spec.kind != "verifier":
+            continue
+        verifier = rules.aliases.get(spec.alias)
+        if verifier is None or verifier.tiers or verifier.kind != "chat":
+            problems.append(
+                f"{where}.escalation.gates[{i}].alias: '{spec.alias}' is not a chat alias "
+                "without tiers"
+            )
     return problems
 
 

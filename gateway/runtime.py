@@ -207,7 +207,17 @@ def escalation_stage(rules: Rules) -> Escalation | None:
     }
     if not plans:
         return None
-    return Escalation(plans, {name: t.price for name, t in rules.targets.items()})
+    from gateway.stages.router import route_of
+
+    verifier_aliases = {
+        spec.alias
+        for a in rules.aliases.values()
+        if a.escalation is not None
+        for spec in a.escalation.gates
+        if spec.kind == "verifier"
+    }
+    routes = {name: route_of(name, rules.aliases[name]) for name in verifier_aliases}
+    return Escalation(plans, {name: t.price for name, t in rules.targets.items()}, routes)
 
 
 def calls_per_request(rules: Rules) -> dict[str, int]:
@@ -221,7 +231,8 @@ def calls_per_request(rules: Rules) -> dict[str, int]:
 
         gates = build_gates(alias.escalation.gates, rules.base_dir)
         samples = max((g.samples for g in gates), default=0)
-        out[name] = (len(alias.tiers) - 1) * (1 + samples) + 1
+        verifiers = sum(1 for spec in alias.escalation.gates if spec.kind == "verifier")
+        out[name] = (len(alias.tiers) - 1) * (1 + samples + verifiers) + 1
     return out
 
 

@@ -16,6 +16,9 @@ Policy:
 - Every upstream call draws from the call's one ``Allowance`` (``max_attempts``) and, after the
   request's first, from the retry budget, like fallback and hedging: with nothing left, the
   cheaper answer is served and the notes say why (``escalation: no-allowance``).
+- Verifier gates (``kind: verifier``) run last, only when every other gate passed: one call to
+  the verifier alias's targets, from the same allowance; a verifier that cannot be reached lets
+  the answer pass (its outage must not double every call's cost).
 - Tokens and cost of the judged answers are carried on the served reply (``earlier_*``), so
   budgets settle what was really spent; the reservation assumed every tier (runtime).
 """
@@ -23,20 +26,22 @@ Policy:
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
 
 from gateway.calls import Call, Note, Reply, Route
-from gateway.errors import AllTargetsFailed
+from gateway.errors import AllTargetsFailed, GatewayError
 from gateway.escalation.gates import Answer, Gate, Verdict
+from gateway.escalation.verifier_prompt import VerifierModelGate
 from gateway.pipeline import Next
 from gateway.requests import ChatRequest
 from gateway.routing.signals import last_user_text
 from gateway.rules import Price
 
 TOP_LOGPROBS = 5
+VERIFIER_MAX_TOKENS = 2  # "yes" or "no"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,14 +52,18 @@ class Plan:
     streaming: str  # buffer | off
     needs_logprobs: bool
     samples: int
+    verifiers: tuple[VerifierModelGate, ...] = ()  # asked after the other gates pass
 
 
 def plan_of(gates: Sequence[Gate], streaming: str) -> Plan:
+    verifiers = tuple(g for g in gates if isinstance(g, VerifierModelGate))
+    local = tuple(g for g in gates if not isinstance(g, VerifierModelGate))
     return Plan(
-        tuple(gates),
+        local,
         streaming,
-        any(g.needs_logprobs for g in gates),
-        max((g.samples for g in gates), default=0),
+        any(g.needs_logprobs for g in local),
+        max((g.samples for g in local), default=0),
+        verifiers,
     )
 
 
@@ -75,9 +84,15 @@ async def replay(chunks: Sequence[bytes]) -> AsyncIterator[bytes]:
 class Escalation:
     name = "escalation"
 
-    def __init__(self, plans: Mapping[str, Plan], target_price: Mapping[str, Price]) -> None:
+    def __init__(
+        self,
+        plans: Mapping[str, Plan],
+        target_price: Mapping[str, Price],
+        verifier_routes: Mapping[str, Route] | None = None,  # verifier alias -> its route
+    ) -> None:
         self._plans = dict(plans)
         self._price = dict(target_price)
+        self._verifier_routes = dict(verifier_routes or {})
 
     async def __call__(self, call: Call, next_: Next) -> Reply:
         plan = self._plans.get(call.alias)
@@ -116,6 +131,10 @@ class Escalation:
                 continue
             collected = await self._collect(reply, call, asked)
             verdict = first_failure(plan.gates, collected.answer)
+            if verdict is None and plan.verifiers:
+                verdict, spent = await self._verify(current, plan, collected.answer, next_)
+                earlier_tokens += spent[0]
+                earlier_usd += spent[1]
             chunks = rewritten(collected, call) if collected.rewrite else collected.chunks
             if verdict is None:
                 notes.append(Note("gate", f"{route.tier}:pass"))
@@ -133,6 +152,39 @@ class Escalation:
             earlier_tokens += stats.prompt_tokens + stats.completion_tokens + stats.earlier_tokens
             earlier_usd += self._usd(reply) + stats.earlier_usd
             current = current.routed(route.higher[0])
+
+    async def _verify(
+        self, call: Call, plan: Plan, answer: Answer, next_: Next
+    ) -> tuple[Verdict | None, tuple[int, float]]:
+        """Ask each verifier gate's model about the answer: one upstream call each, from the
+        same allowance. A verifier that cannot be reached lets the answer pass."""
+        tokens, usd = 0, 0.0
+        for gate in plan.verifiers:
+            route = self._verifier_routes.get(gate.alias)
+            if route is None or not self._may_climb(call):
+                continue
+            request = ChatRequest.model_validate(
+                {
+                    "model": gate.alias,
+                    "messages": gate.messages(answer),
+                    "max_tokens": VERIFIER_MAX_TOKENS,
+                    "temperature": 0,
+                    "logprobs": True,
+                }
+            )
+            try:
+                reply = await next_(replace(call, request=request, route=route))
+                chunks = [chunk async for chunk in reply.chunks]
+            except GatewayError:
+                continue
+            said = whole_answer(chunks, "", None)
+            first = said.token_logprobs[0] if said.token_logprobs else None
+            tokens += reply.stats.prompt_tokens + reply.stats.completion_tokens
+            usd += self._usd(reply)
+            verdict = gate.verdict(said.text, first)
+            if not verdict.passed:
+                return verdict, (tokens, usd)
+        return None, (tokens, usd)
 
     def _may_climb(self, call: Call) -> bool:
         left = call.allowance.left

@@ -191,3 +191,45 @@ async def test_allowance_left() -> None:
     allowance.limit = 2
     allowance.used = 3
     assert allowance.left == 0
+
+
+VERIFIER_ROUTE = Route("checker", ("judge",))
+
+
+def verifier_stage() -> Escalation:
+    from gateway.escalation.verifier_prompt import VerifierModelGate
+
+    gates = [NeedsWord("Paris"), VerifierModelGate("checker", 0.5)]
+    return Escalation({"auto": plan_of(gates, "buffer")}, PRICES, {"checker": VERIFIER_ROUTE})
+
+
+@pytest.mark.parametrize(("said", "tiers"), [("yes", ["small"]), ("no", ["small", "big"])])
+async def test_a_verifier_model_is_asked_after_the_other_gates_pass(
+    make_call, said: str, tiers: list[str]
+) -> None:
+    log: list[Call] = []
+    answers: dict[str, list[bytes] | Exception] = {
+        "cheap": [completion("Paris")],
+        "judge": [completion(said)],
+        "strong": [completion("Paris, France")],
+    }
+    reply = await verifier_stage()(tiered(make_call), upstream(answers, log))
+    asked = [c for c in log if c.route is not None and c.route.alias == "checker"]
+    assert len(asked) == 1
+    question = asked[0].request.messages[-1].content  # type: ignore[union-attr]
+    assert "Paris" in str(question)
+    assert [c.route.tier for c in log if c.route and c.route.alias == "auto"] == tiers
+    assert notes(reply)["tier"] == tiers[-1]
+    assert reply.stats.earlier_tokens >= 110  # the verifier's call is charged too
+
+
+async def test_a_verifier_is_not_asked_when_a_local_gate_already_failed(make_call) -> None:
+    log: list[Call] = []
+    answers: dict[str, list[bytes] | Exception] = {
+        "cheap": [completion("Lyon")],
+        "judge": [completion("yes")],
+        "strong": [completion("Paris")],
+    }
+    reply = await verifier_stage()(tiered(make_call), upstream(answers, log))
+    assert all(c.route is not None and c.route.alias == "auto" for c in log)
+    assert notes(reply)["escalated"] == "word"
