@@ -150,6 +150,10 @@ class Telemetry:
             "tiergate_tokens", "Tokens", ["alias", "target", "direction"], registry=r
         )
         self._cost = Counter("tiergate_cost_usd", "Spend in USD", ["alias", "target"], registry=r)
+        self._spend = Counter(
+            "tiergate_spend_usd", "Spend in USD by team and model", ["team", "model"], registry=r
+        )
+        self._spend_children: dict[tuple[str, str], Any] = {}
         self._errors = Counter("tiergate_errors", "Errors by kind", ["kind"], registry=r)
         self._attempt_failures = Counter(
             "tiergate_target_failures", "Failed attempts per target", ["target", "kind"], registry=r
@@ -225,6 +229,14 @@ class Telemetry:
                 "reason": reason,
             }
             self._log.write(orjson.dumps(line).decode() + "\n")
+
+    def spend(self, team: str, model: str, usd: float) -> None:
+        """Spend by team and real model (the dashboard's cost panel); label children cached."""
+        key = (team, model)
+        child = self._spend_children.get(key)
+        if child is None:
+            child = self._spend_children[key] = self._spend.labels(team, model)
+        child.inc(usd)
 
     def use_prices(self, prices: Mapping[str, Price]) -> None:
         """Called when new rules are loaded; one reference swap."""
