@@ -25,6 +25,7 @@ from gateway.governance.usage import UsageBook
 from gateway.http.edge import Edge, RuntimeHolder
 from gateway.http.routes import add_routes
 from gateway.rules import Governance, Rules, RulesInvalid, load_rules
+from gateway.rules_watch import stamp, watch_rules
 from gateway.runtime import Deps, build_runtime
 from gateway.settings import Settings
 from gateway.state import StateStore
@@ -130,33 +131,48 @@ def start_background(holder: RuntimeHolder, services: Services, usage: UsageBook
     spawner.spawn(share_breakers(holder, board, telemetry, 0.25), "breaker-board")
 
 
+async def reload_rules(holder: RuntimeHolder, services: Services) -> None:
+    """Read and validate the rules file again and swap in a runtime built from it (SIGHUP or a
+    change on disk). In-flight calls finish on the runtime they started with; a bad file is
+    logged and counted, and the running rules stay."""
+    settings, telemetry = services.settings, services.telemetry
+    current = holder.current.config_version if holder.current else None
+    try:
+        fresh = load_rules(settings.rules)
+        await services.ensure_semantic(fresh)
+    except RulesInvalid as exc:
+        log.error("reload rejected, keeping config %s: %s", current, exc)
+        telemetry.reloaded(ok=False)
+        return
+    except Exception as exc:  # the model or the store could not be opened
+        log.error("reload rejected, keeping config %s: semantic cache: %s", current, exc)
+        telemetry.reloaded(ok=False)
+        return
+    holder.current = build_runtime(fresh, services.deps(), previous=holder.current)
+    if services.webhook is not None:
+        services.webhook.use(fresh.governance.alert_webhook_url)
+    telemetry.use_prices({n: t.price for n, t in fresh.targets.items()})
+    telemetry.reloaded(ok=True)
+    log.info("reloaded rules: config version %s", fresh.config_version)
+
+
 def create_app(settings: Settings, rules: Rules | None = None) -> Edge:
     """Build the app. ``rules`` may be passed pre-validated (the CLI validates before serving)."""
+    initial_stamp = stamp(settings.rules)  # before reading, so no change is missed
     initial = rules if rules is not None else load_rules(settings.rules)
     holder = RuntimeHolder()
     spawner = Spawner()
     telemetry = Telemetry({n: t.price for n, t in initial.targets.items()}, settings.request_log)
     services = Services(settings, telemetry, spawner)
 
+    reloading = asyncio.Lock()  # a SIGHUP and a file change never build two runtimes at once
+
     def reload() -> None:
         spawner.spawn(reload_now(), "reload-rules")
 
     async def reload_now() -> None:
-        current = holder.current.config_version if holder.current else None
-        try:
-            fresh = load_rules(settings.rules)
-            await services.ensure_semantic(fresh)
-        except RulesInvalid as exc:
-            log.error("reload rejected, keeping config %s: %s", current, exc)
-            return
-        except Exception as exc:  # the model or the store could not be opened
-            log.error("reload rejected, keeping config %s: semantic cache: %s", current, exc)
-            return
-        holder.current = build_runtime(fresh, services.deps(), previous=holder.current)
-        if services.webhook is not None:
-            services.webhook.use(fresh.governance.alert_webhook_url)
-        telemetry.use_prices({n: t.price for n, t in fresh.targets.items()})
-        log.info("reloaded rules: config version %s", fresh.config_version)
+        async with reloading:
+            await reload_rules(holder, services)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -173,6 +189,9 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Edge:
         usage = UsageBook(services.state.redis)
         holder.usage = usage
         start_background(holder, services, usage)
+        if settings.watch_rules_s > 0:
+            watch = watch_rules(settings.rules, reload_now, settings.watch_rules_s, initial_stamp)
+            spawner.spawn(watch, "watch-rules")
         # Everything built so far lives as long as the process: move it out of the cyclic
         # collector's sight so full collections under load stay short.
         gc.collect()

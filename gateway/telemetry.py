@@ -203,6 +203,12 @@ class Telemetry:
             "Calls waiting in the capacity queue for a target with capacity",
             registry=r,
         )
+        self._reloads = Counter(
+            "tiergate_config_reloads",
+            "Rules reloads (SIGHUP or file change): ok, or rejected (old rules kept)",
+            ["outcome"],
+            registry=r,
+        )
         self._retry_budget_refusals = Counter(
             "tiergate_retry_budget_refusals", "Attempts refused by the retry budget", registry=r
         )
@@ -229,6 +235,9 @@ class Telemetry:
                 "reason": reason,
             }
             self._log.write(orjson.dumps(line).decode() + "\n")
+
+    def reloaded(self, ok: bool) -> None:
+        self._reloads.labels("ok" if ok else "rejected").inc()
 
     def spend(self, team: str, model: str, usd: float) -> None:
         """Spend by team and real model (the dashboard's cost panel); label children cached."""
