@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,7 +23,7 @@ from fastapi import FastAPI
 
 from gateway.governance.alerts import AlertWebhook, SpendWatch
 from gateway.governance.usage import UsageBook
-from gateway.http.edge import Edge, RuntimeHolder
+from gateway.http.edge import ASGIApp, Edge, RuntimeHolder
 from gateway.http.routes import add_routes
 from gateway.rules import Governance, Rules, RulesInvalid, load_rules
 from gateway.rules_watch import stamp, watch_rules
@@ -33,9 +34,11 @@ from gateway.targets.board import BreakerBoard
 from gateway.targets.upstream import UpstreamPool
 from gateway.tasks import Spawner
 from gateway.telemetry import Telemetry
+from gateway.tracing import open_tracing
 
 if TYPE_CHECKING:
     from cache.semantic import SemanticLibrary
+    from gateway.tracing import Tracing
 
 log = logging.getLogger("tiergate.app")
 
@@ -51,6 +54,7 @@ class Services:
     pool: UpstreamPool | None = None
     semantic: SemanticLibrary | None = None  # only when an alias enables the semantic cache
     webhook: AlertWebhook | None = None
+    tracing: Tracing | None = None  # OpenTelemetry, only when OTEL_* asks for it
 
     def deps(self) -> Deps:
         assert self.pool is not None and self.state is not None
@@ -62,6 +66,7 @@ class Services:
             alert=self.telemetry.alert,
             semantic=self.semantic,
             on_semantic_verified=self.telemetry.semantic_verified,
+            tracing=self.tracing,
         )
 
     async def ensure_semantic(self, rules: Rules) -> None:
@@ -156,14 +161,16 @@ async def reload_rules(holder: RuntimeHolder, services: Services) -> None:
     log.info("reloaded rules: config version %s", fresh.config_version)
 
 
-def create_app(settings: Settings, rules: Rules | None = None) -> Edge:
+def create_app(settings: Settings, rules: Rules | None = None) -> ASGIApp:
     """Build the app. ``rules`` may be passed pre-validated (the CLI validates before serving)."""
     initial_stamp = stamp(settings.rules)  # before reading, so no change is missed
     initial = rules if rules is not None else load_rules(settings.rules)
     holder = RuntimeHolder()
     spawner = Spawner()
     telemetry = Telemetry({n: t.price for n, t in initial.targets.items()}, settings.request_log)
-    services = Services(settings, telemetry, spawner)
+    services = Services(settings, telemetry, spawner, tracing=open_tracing(os.environ))
+    if services.tracing is not None:
+        telemetry.on_outcome = services.tracing.on_outcome
 
     reloading = asyncio.Lock()  # a SIGHUP and a file change never build two runtimes at once
 
@@ -209,6 +216,8 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Edge:
             await usage.flush()
             holder.current = None
             await services.aclose()
+            if services.tracing is not None:
+                await loop.run_in_executor(None, services.tracing.shutdown)
 
     api = FastAPI(
         title="Tiergate",
@@ -218,4 +227,5 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Edge:
         openapi_url=None,
     )
     add_routes(api, holder, telemetry, lambda: services.state)
-    return Edge(holder, telemetry, api)
+    edge = Edge(holder, telemetry, api)
+    return edge if services.tracing is None else services.tracing.edge(edge)

@@ -120,6 +120,8 @@ class Telemetry:
         # logging module (about 8% of the hot path's CPU when it went through a Logger) and
         # without a flush per line: ``flush()`` runs once a second and at shutdown.
         self._log: TextIO | None = (stream or sys.stdout) if request_log else None
+        # Only when tracing is on (gateway.tracing): each Outcome onto its request span.
+        self.on_outcome: Callable[[Outcome], None] | None = None
         # Where alerts go after the log and the metric (the webhook), set in the lifespan.
         self.forward_alert: Callable[[str, dict[str, object]], None] | None = None
         r = self.registry
@@ -301,6 +303,8 @@ class Telemetry:
             self._fallbacks.labels(o.alias, o.target).inc()
         if self._log is not None:
             self._log.write(self.log_line(o) + "\n")
+        if self.on_outcome is not None:
+            self.on_outcome(o)
 
     def watch_queue(self, length: Callable[[], int]) -> None:
         """Read the capacity queue's length when metrics are scraped (nothing per call)."""
