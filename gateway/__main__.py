@@ -171,7 +171,15 @@ def serve(
 
 
 @app.command("check-config")
-def check_config(path: Annotated[Path, typer.Argument(help="A routing rules YAML file.")]) -> None:
+def check_config(
+    path: Annotated[Path, typer.Argument(help="A routing rules YAML file.")],
+    diff: Annotated[
+        str | None, typer.Option(help="Show what changes against this file or gateway URL.")
+    ] = None,
+    admin_key: Annotated[
+        str | None, typer.Option(envvar="TIERGATE_ADMIN_KEY", help="For --diff against a URL.")
+    ] = None,
+) -> None:
     """Validate routing rules; print each problem by dotted path (exit 1) or a summary."""
     from gateway.rules import RulesInvalid, load_rules
 
@@ -180,6 +188,11 @@ def check_config(path: Annotated[Path, typer.Argument(help="A routing rules YAML
     except RulesInvalid as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+    if diff is not None:
+        from gateway.rules_diff import compare
+
+        typer.echo(f"{path}: OK (config version {rules.config_version})")
+        raise typer.Exit(compare(rules, diff, admin_key, typer.echo))
     typer.echo(f"{path}: OK (config version {rules.config_version})")
     for name, target in rules.targets.items():
         typer.echo(f"  target {name}: {target.provider} {target.model} at {target.api_base}")

@@ -48,6 +48,7 @@ from gateway.tasks import Spawner
 
 if TYPE_CHECKING:  # numpy and the model load only when an alias enables the semantic cache
     from cache.semantic import SemanticLibrary
+    from gateway.tracing import Tracing
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +104,13 @@ class Runtime:
         self.breakers[name].restore(time.monotonic())
 
 
-def build_provider(name: str, target: Target, pool: UpstreamPool) -> Next:
+def build_provider(
+    name: str, target: Target, pool: UpstreamPool, tracing: Tracing | None = None
+) -> Next:
     api_key = os.environ.get(target.api_key_env) if target.api_key_env else None
     if target.provider == "openai":
-        return OpenAIProvider(name, target, pool, api_key)
+        inject = tracing.inject if tracing is not None else None
+        return OpenAIProvider(name, target, pool, api_key, inject)
     from gateway.targets.litellm_provider import LiteLLMProvider  # only when configured
 
     return LiteLLMProvider(name, target, api_key)
@@ -124,6 +128,7 @@ class Deps:
     semantic: SemanticLibrary | None = None  # required when an alias enables the semantic cache
     # or uses a learned router that reads the prompt's embedding
     on_semantic_verified: Callable[[str, bool, float], None] | None = None
+    tracing: Tracing | None = None  # only when OTEL_* asks for traces: spans are composed in
 
 
 def carried_breaker(
@@ -252,7 +257,8 @@ def build_runtime(rules: Rules, deps: Deps, previous: Runtime | None = None) -> 
             throttle=throttles[name],
             timeout=Timeout(name, target.timeouts.first_token_s, target.timeouts.total_s),
         )
-        stacks[name] = build_target_stack(stages, build_provider(name, target, pool))
+        stack = build_target_stack(stages, build_provider(name, target, pool, deps.tracing))
+        stacks[name] = stack if deps.tracing is None else deps.tracing.attempt(name, target, stack)
     exact_store = ExactStore(deps.redis)
     request_stages = RequestStages(
         admission=Admission(rules.aliases),
@@ -280,6 +286,8 @@ def build_runtime(rules: Rules, deps: Deps, previous: Runtime | None = None) -> 
         router=router_stage(rules, deps),
         escalation=escalation_stage(rules),
     )
+    if deps.tracing is not None:
+        request_stages = deps.tracing.stages(request_stages)
     policy = rules.resilience
     chain = FallbackChain(
         stacks,

@@ -132,6 +132,8 @@ class Telemetry:
         # logging module (about 8% of the hot path's CPU when it went through a Logger) and
         # without a flush per line: ``flush()`` runs once a second and at shutdown.
         self._log: TextIO | None = (stream or sys.stdout) if request_log else None
+        # Only when tracing is on (gateway.tracing): each Outcome onto its request span.
+        self.on_outcome: Callable[[Outcome], None] | None = None
         # Where alerts go after the log and the metric (the webhook), set in the lifespan.
         self.forward_alert: Callable[[str, dict[str, object]], None] | None = None
         r = self.registry
@@ -162,6 +164,10 @@ class Telemetry:
             "tiergate_tokens", "Tokens", ["alias", "target", "direction"], registry=r
         )
         self._cost = Counter("tiergate_cost_usd", "Spend in USD", ["alias", "target"], registry=r)
+        self._spend = Counter(
+            "tiergate_spend_usd", "Spend in USD by team and model", ["team", "model"], registry=r
+        )
+        self._spend_children: dict[tuple[str, str], Any] = {}
         self._errors = Counter("tiergate_errors", "Errors by kind", ["kind"], registry=r)
         self._attempt_failures = Counter(
             "tiergate_target_failures", "Failed attempts per target", ["target", "kind"], registry=r
@@ -229,6 +235,12 @@ class Telemetry:
             ["alias", "reason"],
             registry=r,
         )
+        self._reloads = Counter(
+            "tiergate_config_reloads",
+            "Rules reloads (SIGHUP or file change): ok, or rejected (old rules kept)",
+            ["outcome"],
+            registry=r,
+        )
         self._retry_budget_refusals = Counter(
             "tiergate_retry_budget_refusals", "Attempts refused by the retry budget", registry=r
         )
@@ -255,6 +267,17 @@ class Telemetry:
                 "reason": reason,
             }
             self._log.write(orjson.dumps(line).decode() + "\n")
+
+    def reloaded(self, ok: bool) -> None:
+        self._reloads.labels("ok" if ok else "rejected").inc()
+
+    def spend(self, team: str, model: str, usd: float) -> None:
+        """Spend by team and real model (the dashboard's cost panel); label children cached."""
+        key = (team, model)
+        child = self._spend_children.get(key)
+        if child is None:
+            child = self._spend_children[key] = self._spend.labels(team, model)
+        child.inc(usd)
 
     def use_prices(self, prices: Mapping[str, Price]) -> None:
         """Called when new rules are loaded; one reference swap."""
@@ -317,6 +340,8 @@ class Telemetry:
             self._fallbacks.labels(o.alias, o.target).inc()
         if self._log is not None:
             self._log.write(self.log_line(o) + "\n")
+        if self.on_outcome is not None:
+            self.on_outcome(o)
 
     def watch_queue(self, length: Callable[[], int]) -> None:
         """Read the capacity queue's length when metrics are scraped (nothing per call)."""

@@ -2,7 +2,8 @@
 
 ``GET /admin/targets``: each target's breaker state, why it is open, recent error ratio and
 time-to-first-chunk percentiles, plus the aliases. ``POST /admin/targets/{name}/eject`` and
-``/restore``: manual control, e.g. to drain a provider before maintenance.
+``/restore``: manual control, e.g. to drain a provider before maintenance. ``GET /admin/rules``:
+the rules this replica runs (``tiergate check-config --diff`` compares a file with them).
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def admin_router(holder: RuntimeHolder, json_response: Callable[..., Response]) 
 
     add_key_routes(router, authorized, json_response)
 
-    return router
+    return with_rules_route(router, authorized, json_response)
 
 
 class PurgeBody(BaseModel):
@@ -140,3 +141,22 @@ async def purge_semantic(runtime: Runtime, body: PurgeBody) -> int:
     if body.tenant is None and body.alias is None and body.namespace is None:
         return await runtime.semantic.clear()
     return await runtime.semantic.purge(body.tenant, body.alias, body.namespace)
+
+
+def with_rules_route(
+    router: APIRouter,
+    authorized: Callable[[str | None], Runtime],
+    json_response: Callable[..., Response],
+) -> APIRouter:
+    """Add ``GET /admin/rules`` (the validated rules this replica runs, defaults filled in)."""
+
+    @router.get("/rules")
+    async def rules(authorization: Annotated[str | None, Header()] = None) -> Response:
+        runtime = authorized(authorization)
+        body = {
+            "config_version": runtime.config_version,
+            "rules": runtime.rules.model_dump(mode="json"),
+        }
+        return json_response(body)
+
+    return router
