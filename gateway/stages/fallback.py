@@ -68,7 +68,10 @@ async def _rest(first: bytes, chunks: AsyncIterator[bytes]) -> AsyncIterator[byt
     except GatewayError as exc:
         if isinstance(exc, StreamInterrupted):
             raise
-        raise StreamInterrupted(f"the upstream failed mid-stream: {exc.message}") from exc
+        raise StreamInterrupted(
+            f"the upstream failed mid-stream: {exc.message}",
+            detail=f"the upstream failed mid-stream: {exc.detail}",
+        ) from exc
 
 
 async def close_chunks(chunks: AsyncIterator[bytes]) -> None:
@@ -121,6 +124,7 @@ class Tally:
                 message=exc.message,
                 elapsed_ms=(time.perf_counter() - started) * 1000.0,
                 retry_after_s=exc.retry_after_s,
+                detail=exc.detail,
             )
         )
         self.notes.append(Note("failed", f"{target}:{exc.kind}"))
