@@ -46,6 +46,7 @@ async def test_concurrent_calls_share_one_reserve_and_one_settle(redis_url: str)
         while settler.pending:
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)
+        assert await script_calls(client) - before == 2  # one reserve and one settle, for 50
 
         assert await ledger.usage(Charge(name, 1000, 0, end)) == (1 + 33 * 29, 0)
     finally:
