@@ -39,7 +39,7 @@ imports: $(VENV)/.dev-installed
 	$(BIN)/lint-imports
 
 unit: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest -q tests/unit tests/property tests/rules
+	$(BIN)/python -m pytest -q tests/unit tests/property
 
 integration: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -q tests/integration

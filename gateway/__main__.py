@@ -116,6 +116,7 @@ def serve(
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.http.protocol import guarded_protocol
     from gateway.rules import RulesInvalid, load_rules
     from gateway.settings import Settings
 
@@ -155,7 +156,7 @@ def serve(
             host=settings.host,
             port=settings.port,
             loop="uvloop",
-            http="httptools",
+            http=guarded_protocol(settings.max_header_bytes, settings.header_timeout_s),
             lifespan="on",
             access_log=False,
             server_header=False,

@@ -108,6 +108,10 @@ class ExactCachePolicy(Rule):
     store_truncated: bool = False  # also store finish_reason "length" answers
     # Also cache sampled answers (temperature > 0 or unset, n > 1): opt-in, they vary by design.
     sampled: bool = False
+    # Size caps: an answer larger than max_entry_bytes is not stored; a tenant (team) stores at
+    # most max_tenant_bytes per stale_ttl_s window, so it holds at most about twice that.
+    max_entry_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    max_tenant_bytes: Annotated[int, Field(ge=1024, le=64 * 1024**3)] = 256 * 1024 * 1024
 
 
 class Tier(Rule):
@@ -245,6 +249,8 @@ class Key(Rule):
 
 class Limits(Rule):
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
+    # A request body must be complete this long after it started (408 otherwise).
+    body_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
 
 
 class Resilience(Rule):

@@ -25,6 +25,10 @@ from gateway.http.admin_keys import add_key_routes
 from gateway.http.edge import RuntimeHolder
 from gateway.runtime import Runtime
 
+# The usage report walks hours between from and to: far-off dates would overflow the calendar.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
 
 class EjectBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -104,13 +108,7 @@ def admin_router(holder: RuntimeHolder, json_response: Callable[..., Response]) 
         book = holder.usage
         if book is None:
             raise GatewayError("The gateway is starting; try again.", status=503)
-        now = datetime.now(UTC)
-        try:
-            since = datetime.fromisoformat(start) if start else now - timedelta(days=1)
-            until = datetime.fromisoformat(end) if end else now + timedelta(hours=1)
-        except ValueError:
-            raise InvalidRequest("from/to must be ISO 8601 times.", param="from") from None
-        since, until = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (since, until))
+        since, until = report_span(start, end)
         dims = [d.strip() for d in group_by.split(",") if d.strip()]
         unknown = [d for d in dims if d not in DIMENSIONS]
         if unknown:
@@ -122,6 +120,22 @@ def admin_router(holder: RuntimeHolder, json_response: Callable[..., Response]) 
     add_key_routes(router, authorized, json_response)
 
     return with_rules_route(router, authorized, json_response)
+
+
+def report_span(start: str | None, end: str | None) -> tuple[datetime, datetime]:
+    """The usage report's [from, to): ISO 8601, UTC unless stated, within EARLIEST..LATEST."""
+    now = datetime.now(UTC)
+    try:
+        since = datetime.fromisoformat(start) if start else now - timedelta(days=1)
+        until = datetime.fromisoformat(end) if end else now + timedelta(hours=1)
+    except ValueError:
+        raise InvalidRequest("from/to must be ISO 8601 times.", param="from") from None
+    since, until = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (since, until))
+    if not (EARLIEST <= since <= LATEST and EARLIEST <= until <= LATEST):
+        raise InvalidRequest(
+            f"from/to must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}.", param="from"
+        )
+    return since, until
 
 
 class PurgeBody(BaseModel):

@@ -50,6 +50,7 @@ class Tally:
                 message=exc.message,
                 elapsed_ms=(time.perf_counter() - started) * 1000.0,
                 retry_after_s=exc.retry_after_s,
+                detail=exc.detail,
             )
         )
         self.notes.append(Note("failed", f"{target}:{exc.kind}"))

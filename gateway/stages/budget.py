@@ -17,6 +17,7 @@ Policy:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -35,6 +36,7 @@ from gateway.errors import (
     ReservationReached,
     StateUnavailable,
 )
+from gateway.governance.admitter import Admitter
 from gateway.governance.ledger import (
     USD_SCALE,
     Charge,
@@ -47,6 +49,7 @@ from gateway.governance.ledger import (
     period_ends,
 )
 from gateway.governance.local_limits import LocalLimits
+from gateway.governance.settler import Settler
 from gateway.governance.tokens import Counter, estimate
 from gateway.pipeline import Next
 from gateway.requests import ChatRequest
@@ -135,6 +138,8 @@ class Budget:
         self._local = LocalLimits(governance.local_share)
         self._outage_since: float | None = None  # fail-open mode: when Redis went away
         self._seq = 0
+        self._settler = Settler(ledger, spawner, quiet=lambda: self._outage_since is not None)
+        self._admitter = Admitter(ledger, spawner)
 
     def _quotas(self, call: Call) -> list[Scoped]:
         if self._nothing_but_keys and is_empty(call.principal.quota):
@@ -196,7 +201,7 @@ class Budget:
         try:
             reply = await next_(call)
         except BaseException:
-            self._spawner.spawn(self._settle(reservation, 0, 0), "budget-release")
+            self._settle(reservation, 0, 0)  # nothing spent: release the reservation
             raise
         rooms, fills = verdict
         self._check_fill(fills)
@@ -261,10 +266,12 @@ class Budget:
     ) -> Refusal | tuple[list[Headroom], list[Fill]]:
         if not r.charges and not windows:
             return [], []
-        now_ms = int(time.time() * 1000)
-        expiry_ms = now_ms + int(self._gov.reservation_ttl_s * 1000)
+        expiry_ms = int(time.time() * 1000) + int(self._gov.reservation_ttl_s * 1000)
         try:
-            verdict = await self._ledger.reserve(r, windows, now_ms, expiry_ms)
+            verdict = await self._admitter.reserve(r, windows, expiry_ms)
+        except asyncio.CancelledError:
+            self._settle(r, 0, 0)  # the client went away: release whatever was reserved
+            raise
         except (RedisError, OSError) as exc:
             if self._gov.state_outage == "open":
                 return self._fail_open(windows, exc)
@@ -358,19 +365,14 @@ class Budget:
             tokens = stats.prompt_tokens + stats.completion_tokens + stats.earlier_tokens
             if cut:  # the usage chunk never came: charge what was reserved
                 tokens, usd = max(tokens, reserved[0]), max(usd, reserved[1])
-            self._spawner.spawn(self._settle(reservation, tokens, usd), "budget-settle")
+            self._settle(reservation, tokens, usd)
 
-    async def _settle(self, reservation: Reservation, tokens: int, usd: int) -> None:
+    def _settle(self, reservation: Reservation, tokens: int, usd: int) -> None:
+        """Queue the settle (batched, off the request path: ``gateway/governance/settler.py``)."""
         if not reservation.charges:
             return
         actuals = tuple(
             tokens if ":tokens:" in c.name else 1 if ":calls:" in c.name else usd
             for c in reservation.charges
         )
-        try:
-            await self._ledger.settle(reservation, actuals, 2 * 86400)
-        except (RedisError, OSError) as exc:
-            # The reservation expires on its own; the actual spend of this call is then lost
-            # from the books (under-counted, never over-counted).
-            if self._outage_since is None:  # fail-open mode logs the outage once instead
-                log.warning("budget settle failed (reservation %s): %s", reservation.id, exc)
+        self._settler.add(reservation, actuals)

@@ -67,7 +67,10 @@ async def _rest(first: bytes, chunks: AsyncIterator[bytes]) -> AsyncIterator[byt
     except GatewayError as exc:
         if isinstance(exc, StreamInterrupted):
             raise
-        raise StreamInterrupted(f"the upstream failed mid-stream: {exc.message}") from exc
+        raise StreamInterrupted(
+            f"the upstream failed mid-stream: {exc.message}",
+            detail=f"the upstream failed mid-stream: {exc.detail}",
+        ) from exc
 
 
 def weighted_order(group: tuple[tuple[str, int], ...], rng: random.Random) -> list[str]:

@@ -139,10 +139,10 @@ class OpenAIProvider:
         if isinstance(exc, ReadTimeout):
             return ProviderTimeout(f"{where}: read timed out")
         if isinstance(exc, ConnectError):
-            return ProviderUnavailable(f"{where}: cannot connect ({exc})")
+            return ProviderUnavailable(f"{where}: cannot connect", detail=f"{where}: {exc}")
         if isinstance(exc, ProtocolError):
-            return ProviderUnavailable(f"{where}: broken response ({exc})")
-        return ProviderUnavailable(f"{where}: {exc}")
+            return ProviderUnavailable(f"{where}: broken response", detail=f"{where}: {exc}")
+        return ProviderUnavailable(f"{where}: transport error", detail=f"{where}: {exc}")
 
     async def _whole(self, response: Response, stats: ReplyStats, started: float) -> bytes:
         try:
@@ -219,7 +219,10 @@ class OpenAIProvider:
             raise ProviderBadResponse(f"target '{self._target_name}' sent an unexpected event")
         if "error" in data:
             message, _, _ = upstream_message(payload)
-            raise ProviderUnavailable(f"target '{self._target_name}' stream error: {message}")
+            where = f"target '{self._target_name}'"
+            raise ProviderUnavailable(
+                f"{where} sent an error event.", detail=f"{where} stream error: {message}"
+            )
         usage = data.get("usage")
         if usage:
             record_usage(stats, usage)
