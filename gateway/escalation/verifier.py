@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -57,11 +56,6 @@ class LearnedModel:
         high = min(low + 1, len(self.quantiles) - 1)
         frac = position - low
         return self.quantiles[low] * (1 - frac) + self.quantiles[high] * frac
-
-    def share_above(self, threshold: float) -> float:
-        """The share of training answers scoring at or above ``threshold`` (for reports)."""
-        index = bisect_left(self.quantiles, threshold)
-        return 1.0 - index / (len(self.quantiles) - 1) if self.quantiles else 0.0
 
 
 def _floats(raw: Any, where: str) -> tuple[float, ...]:
