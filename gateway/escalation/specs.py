@@ -32,6 +32,8 @@ def _check_regex(value: str | None) -> str | None:
 class SchemaGateSpec(_Spec):
     """The answer is JSON; valid against the request's ``json_schema`` (or ``schema`` here)."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True)
+
     kind: Literal["schema"]
     # A schema to apply to every answer of the alias, whatever the request says (optional).
     json_schema: dict[str, Any] | None = Field(default=None, alias="schema")

@@ -111,3 +111,9 @@ def test_the_shipped_default_gates_build(tmp_path: Path) -> None:
     specs = gates_for(root / "routing_rules/default.yaml", "auto")
     gates = build_gates(specs, root / "routing_rules")
     assert "learned" in [g.name for g in gates]
+
+
+def test_schema_spec_by_field_name_or_yaml_key() -> None:
+    by_key = SchemaGateSpec.model_validate({"kind": "schema", "schema": {"type": "object"}})
+    by_name = SchemaGateSpec(kind="schema", json_schema={"type": "object"})
+    assert by_key == by_name
