@@ -112,6 +112,10 @@ class TestAnswerPresentGate:
     def test_forms(self, form: str, text: str) -> None:
         assert judge({"kind": "answer_present", "form": form}, text).passed
 
+    @pytest.mark.parametrize("text", ["I do not know", "A cat sat on the mat.", "Hmm."])
+    def test_choice_letter_needs_a_letter_answer(self, text: str) -> None:
+        assert not judge({"kind": "answer_present", "form": "choice_letter"}, text).passed
+
     def test_no_final_answer(self) -> None:
         verdict = judge({"kind": "answer_present"}, "We add the apples together and that is it.")
         assert (verdict.passed, verdict.reason) == (False, "no-final-answer")
