@@ -62,3 +62,10 @@ def test_evaluate_is_plain_arithmetic_only() -> None:
     assert evaluate("2 ** 1000") is None  # no huge powers
     assert evaluate("1 / 0") is None
     assert evaluate("(1 + 2") is None
+
+
+def test_pathological_answers_are_bounded() -> None:
+    # One huge sum before "=": only its tail is read, so it is judged by that tail (or skipped).
+    checks = find_checks("1 + " * 20_000 + "1 = 5")
+    assert all(len(c.expression) <= 160 for c in checks)
+    assert find_checks("= " * 50_000) == ()
