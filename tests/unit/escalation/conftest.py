@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,3 @@ def artifact_dir(tmp_path: Path) -> Path:
     (tmp_path / "artifacts").mkdir()
     (tmp_path / "artifacts" / "gate.json").write_text(json.dumps(tiny_artifact()))
     return tmp_path
-
-
-AnswerFactory = Callable[..., Answer]
