@@ -128,7 +128,7 @@ def serve(
     except RulesInvalid as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    missing = missing_embedding_packages() if loaded.semantic_policies() else []
+    missing = missing_embedding_packages() if loaded.needs_embedder() else []
     if missing:
         typer.echo(
             f"the semantic cache is enabled but {', '.join(missing)} is not installed: "
@@ -184,11 +184,23 @@ def check_config(path: Annotated[Path, typer.Argument(help="A routing rules YAML
     for name, target in rules.targets.items():
         typer.echo(f"  target {name}: {target.provider} {target.model} at {target.api_base}")
     for name, alias in rules.aliases.items():
-        chain = " -> ".join(
-            f"{e.target}" + (f" (w{e.weight}, p{e.priority})" if e.weight != 1 else "")
-            for e in alias.entries()
+        chain = " | ".join(
+            (f"[{tier}] " if alias.tiers else "")
+            + " -> ".join(
+                f"{e.target}" + (f" (w{e.weight}, p{e.priority})" if e.weight != 1 else "")
+                for e in entries
+            )
+            for tier, entries in alias.tier_entries()
         )
         typer.echo(f"  alias {name} ({alias.kind}): {chain}")
+        if alias.router is not None:
+            r = alias.router
+            cut = f"strong_share {r.strong_share}" if r.kind == "learned" else ""
+            cut = f"strong_points {r.signals.strong_points}" if r.kind == "rules" else cut
+            typer.echo(f"    router: {r.kind} {cut}".rstrip())
+        if alias.escalation is not None:
+            gates = ", ".join(g.kind for g in alias.escalation.gates)
+            typer.echo(f"    escalation gates: {gates} (streams: {alias.escalation.streaming})")
     typer.echo(f"  keys: {len(rules.keys)}")
 
 

@@ -67,7 +67,7 @@ class Services:
         """Open the semantic cache's model and store the first time some alias enables it
         (off the event loop). The model and store settings are read once: a restart changes
         them."""
-        if self.semantic is None and rules.semantic_policies():
+        if self.semantic is None and rules.needs_embedder():
             loop = asyncio.get_running_loop()
             log.info("semantic cache: loading the embedding model")
             self.semantic = await loop.run_in_executor(None, open_semantic, rules, self.settings)

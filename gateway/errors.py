@@ -23,6 +23,7 @@ with ``Retry-After`` where ``retry_after_s`` is set.
     ├── QuotaExhausted                    429 insufficient_quota   a token or USD budget is spent
     ├── AuthError                         401 invalid_api_key
     ├── Forbidden                         403 model not allowed for this key
+    │   └── NotCleared                    403  no target may see the call's data class
     ├── ProviderError                     502  a provider failed; another target may help
     │   ├── ProviderUnavailable           503  connection refused, 5xx
     │   ├── ProviderTimeout               504  connect, first-token or total deadline passed
@@ -161,6 +162,12 @@ class Forbidden(GatewayError):
     status = 403
     type = "invalid_request_error"
     code = "model_not_allowed"
+
+
+class NotCleared(Forbidden):
+    """No target of the alias is approved for the call's data class: the call fails closed."""
+
+    code = "data_class_not_allowed"
 
 
 class ProviderError(GatewayError):

@@ -32,8 +32,20 @@ HEADER_NOTES = frozenset(
         "similarity",
         "idempotent-replay",
         "degraded",
+        "tier",
+        "escalated",
     }
 )
+
+# Router and escalation notes, as request log fields (tier served, why, scores, data classes).
+ROUTING_LOG_NOTES = {
+    "tier": "tier",
+    "escalated": "escalated",
+    "escalation": "escalation",
+    "route-reason": "route_reason",
+    "route-score": "route_score",
+    "data-class": "data_class",
+}
 
 LATENCY_BUCKETS_S = (
     0.001,
@@ -199,6 +211,24 @@ class Telemetry:
             "Calls waiting in the capacity queue for a target with capacity",
             registry=r,
         )
+        self._tiers = Counter(
+            "tiergate_tier_served",
+            "Requests answered per tier of an alias (router start plus escalations)",
+            ["alias", "tier"],
+            registry=r,
+        )
+        self._escalations = Counter(
+            "tiergate_escalations",
+            "Escalations to a stronger tier, by the gate (or outage) that caused them",
+            ["alias", "reason"],
+            registry=r,
+        )
+        self._route_reasons = Counter(
+            "tiergate_router_decisions",
+            "How the starting tier was chosen (learned, rules, header, feature, fixed, ...)",
+            ["alias", "reason"],
+            registry=r,
+        )
         self._retry_budget_refusals = Counter(
             "tiergate_retry_budget_refusals", "Attempts refused by the retry budget", registry=r
         )
@@ -276,6 +306,13 @@ class Telemetry:
                 self._queue_wait.observe(float(note.value) / 1000)
             elif note.key in ("cache", "semantic", "semantic-veto"):
                 self._count_cache(o.alias, note)
+            elif note.key == "tier":
+                self._tiers.labels(o.alias, note.value).inc()
+            elif note.key == "escalated":
+                for reason in note.value.split(","):
+                    self._escalations.labels(o.alias, reason).inc()
+            elif note.key == "route-reason":
+                self._route_reasons.labels(o.alias, note.value).inc()
         if failed and o.target is not None:
             self._fallbacks.labels(o.alias, o.target).inc()
         if self._log is not None:
@@ -319,7 +356,9 @@ class Telemetry:
     @staticmethod
     def log_line(o: Outcome) -> str:
         failed: list[str] = []
+        gates: list[str] = []
         cache = similarity = None
+        routing: dict[str, str] = {}
         for note in o.notes:  # one pass over the notes
             if note.key == "failed":
                 failed.append(note.value)
@@ -327,6 +366,10 @@ class Telemetry:
                 cache = note.value
             elif note.key == "similarity":
                 similarity = note.value
+            elif note.key == "gate":
+                gates.append(note.value)
+            elif note.key in ROUTING_LOG_NOTES:
+                routing[ROUTING_LOG_NOTES[note.key]] = note.value
         line = {
             "event": "request",
             "request_id": o.request_id,
@@ -351,4 +394,8 @@ class Telemetry:
         }
         if similarity is not None:
             line["similarity"] = float(similarity)
+        if routing:
+            line.update(routing)
+        if gates:
+            line["gates"] = gates
         return orjson.dumps(line).decode()

@@ -61,6 +61,7 @@ class KeyRecord(BaseModel):
     on_exhausted: Literal["reject", "downgrade"] = "reject"
     priority: Literal["interactive", "standard", "batch"] = "standard"
     clearance: str = "public"
+    tier_header: bool = False
     metadata: dict[str, str] = {}
     created_at: str = ""
     revoked: bool = False
@@ -75,6 +76,7 @@ class KeyRecord(BaseModel):
             on_exhausted=self.on_exhausted,
             priority=self.priority,
             clearance=self.clearance,
+            tier_header=self.tier_header,
         )
 
     def public(self) -> dict[str, Any]:
@@ -92,6 +94,7 @@ def record_of_config(key: Key) -> KeyRecord:
         on_exhausted=key.on_exhausted,
         priority=key.priority,
         clearance=key.clearance,
+        tier_header=key.tier_header,
         source="config",
     )
 

@@ -258,6 +258,7 @@ class Edge:
                 attempts = note.value
         stats = reply.stats
         cost = cost_usd(self._telemetry.price(target), stats.prompt_tokens, stats.completion_tokens)
+        cost += stats.earlier_usd  # cheaper tiers asked before an escalation
         usage = self._holder.usage
         if usage is not None and (stats.prompt_tokens or stats.completion_tokens):
             row = UsageRow(

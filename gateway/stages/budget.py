@@ -111,8 +111,10 @@ class Budget:
         spawner: Spawner,
         alert: Callable[[str, dict[str, object]], None] | None = None,
         prompt_counters: Mapping[str, Counter] | None = None,  # alias -> its tokenizer
+        calls_per_request: Mapping[str, int] | None = None,  # alias -> most upstream answers
     ) -> None:
         self._alert = alert
+        self._calls = dict(calls_per_request or {})
         self._count = dict(prompt_counters or {})
         gov = governance
         # No team, feature, session or global limits configured: only keys can have quotas.
@@ -172,10 +174,14 @@ class Budget:
         else:
             cap = 0
         prompt = self._count.get(call.alias, estimate)(call)
-        tokens = prompt + cap * n
+        # An alias that escalates may call a cheaper tier (with its samples) and then the next:
+        # the worst case is every one of those calls at the alias's worst price.
+        calls = self._calls.get(call.alias, 1)
+        tokens = (prompt + cap * n) * calls
         price = self._price.get(call.alias, Price())
         usd = math.ceil(
             (prompt * price.input_usd_per_mtok + cap * n * price.output_usd_per_mtok)
+            * calls
             * USD_SCALE
             / 1_000_000
         )
@@ -348,7 +354,8 @@ class Budget:
                 * USD_SCALE
                 / 1_000_000
             )
-            tokens = stats.prompt_tokens + stats.completion_tokens
+            usd += math.ceil(stats.earlier_usd * USD_SCALE)
+            tokens = stats.prompt_tokens + stats.completion_tokens + stats.earlier_tokens
             if cut:  # the usage chunk never came: charge what was reserved
                 tokens, usd = max(tokens, reserved[0]), max(usd, reserved[1])
             self._spawner.spawn(self._settle(reservation, tokens, usd), "budget-settle")
