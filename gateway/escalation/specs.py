@@ -107,7 +107,7 @@ class LearnedGateSpec(_Spec):
     answers like the training data's fail (the threshold is calibrated from that data)."""
 
     kind: Literal["learned"]
-    artifact: str  # relative to the rules file's directory
+    artifact: str  # gate.json or its directory, relative to the rules file's directory
     escalate_share: Annotated[float, Field(ge=0, le=1)] = 0.3
     # Judge only prompts matching this regex (e.g. math word problems); others pass.
     when_prompt_matches: str | None = None

@@ -85,8 +85,14 @@ def model_from_dict(raw: dict[str, Any], source: str = "artifact") -> LearnedMod
     return model
 
 
+ARTIFACT_FILE = "gate.json"
+
+
 def load_model(path: Path) -> LearnedModel:
-    """Load a learned gate artifact (``gate.json``); ValueError when missing or malformed."""
+    """Load a learned gate artifact: ``gate.json`` or the directory holding it (what ``tiergate
+    train escalation --out DIR`` wrote); ValueError when missing or malformed."""
+    if path.is_dir():
+        path = path / ARTIFACT_FILE
     try:
         raw = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:

@@ -50,3 +50,19 @@ def artifact_dir(tmp_path: Path) -> Path:
     (tmp_path / "artifacts").mkdir()
     (tmp_path / "artifacts" / "gate.json").write_text(json.dumps(tiny_artifact()))
     return tmp_path
+
+
+def rules_yaml(gates: str | None) -> str:
+    """Valid routing rules with a two-tier ``auto`` alias; ``gates`` is its YAML gate list."""
+    escalation = f"    escalation:\n      gates: {gates}\n" if gates is not None else ""
+    return (
+        "targets:\n"
+        "  cheap: {provider: openai, model: m1, api_base: 'http://127.0.0.1:1/v1',"
+        " api_key_env: TIERGATE_TEST_UNSET_KEY}\n"
+        "  strong: {provider: openai, model: m2, api_base: 'http://127.0.0.1:2/v1'}\n"
+        "aliases:\n"
+        "  auto:\n"
+        "    tiers:\n"
+        "      - {name: cheap, targets: [cheap]}\n"
+        "      - {name: strong, targets: [strong]}\n" + escalation
+    )

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.unit.escalation.conftest import rules_yaml
+
 ROOT = Path(__file__).resolve().parents[3]
 
 
@@ -16,9 +18,7 @@ def test_eval_escalation_command_prints_json_last(tmp_path: Path) -> None:
     ]
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     rules = tmp_path / "rules.yaml"
-    rules.write_text(
-        "aliases:\n  auto:\n    targets: [a]\n    escalation:\n      gates: [{kind: arithmetic}]\n"
-    )
+    rules.write_text(rules_yaml("[{kind: arithmetic}]"))
     done = subprocess.run(
         [
             sys.executable,

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from gateway.eval.escalation_eval import main, run_escalation_eval
+from tests.unit.escalation.conftest import rules_yaml
 
 RIGHT = "3 + 4 = <<3+4=7>>7\n#### 7"
 SLIP = "3 + 4 = <<3+4=8>>8\n#### 8"
@@ -33,7 +34,7 @@ def _write(tmp_path: Path, rows: list[tuple[str, int, int]]) -> Path:
 
 def _rules(tmp_path: Path, gates: str) -> Path:
     path = tmp_path / "rules.yaml"
-    path.write_text("aliases:\n  auto:\n    targets: [a]\n    escalation:\n      gates:\n" + gates)
+    path.write_text(rules_yaml(gates))
     return path
 
 
@@ -41,7 +42,7 @@ ROWS = [(RIGHT, 1, 1), (SLIP, 0, 1), (CUT, 0, 1), (WORDS, 0, 0), (RIGHT, 1, 0)]
 
 
 def test_rule_gates_operating_point(tmp_path: Path) -> None:
-    rules = _rules(tmp_path, "        - kind: arithmetic\n        - kind: answer_present\n")
+    rules = _rules(tmp_path, "[{kind: arithmetic}, {kind: answer_present}]")
     lines, figures = run_escalation_eval(_write(tmp_path, ROWS), rules, "auto")
     # escalated: SLIP (arithmetic), CUT and WORDS (no answer) -> 3 of 5
     # accuracy: 1 + 1 + 1 + 0 + 1 = 4/5; weak 2/5, strong 3/5 -> (0.8 - 0.4) / 0.2 = 2.0:
@@ -54,9 +55,9 @@ def test_rule_gates_operating_point(tmp_path: Path) -> None:
 def test_learned_gate_adds_the_sweep(tmp_path: Path, artifact_dir: Path) -> None:
     rules = artifact_dir / "rules.yaml"
     rules.write_text(
-        "aliases:\n  auto:\n    targets: [a]\n    escalation:\n      gates:\n"
-        "        - kind: arithmetic\n"
-        "        - {kind: learned, artifact: artifacts/gate.json, escalate_share: 0.2}\n"
+        rules_yaml(
+            "[{kind: arithmetic}, {kind: learned, artifact: artifacts, escalate_share: 0.2}]"
+        )
     )
     lines, figures = run_escalation_eval(_write(tmp_path, ROWS), rules, None)
     assert any("+ learned never" in line for line in lines)
@@ -65,7 +66,7 @@ def test_learned_gate_adds_the_sweep(tmp_path: Path, artifact_dir: Path) -> None
 
 
 def test_main_prints_the_json_last(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rules = _rules(tmp_path, "        - kind: arithmetic\n")
+    rules = _rules(tmp_path, "[{kind: arithmetic}]")
     assert main(_write(tmp_path, ROWS), rules, "auto", "all") == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert json.loads(last) == {
@@ -79,7 +80,7 @@ def test_main_prints_the_json_last(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "x"}\n')
-    rules = _rules(tmp_path, "        - kind: arithmetic\n")
+    rules = _rules(tmp_path, "[{kind: arithmetic}]")
     assert main(bad, rules, "auto", "all") == 2
     assert "bad.jsonl:1: bad row" in capsys.readouterr().out
 
@@ -93,6 +94,6 @@ def test_split_test_keeps_only_held_out_prompts(tmp_path: Path) -> None:
     assert held
     assert all(in_test_split(r.prompt) for r in held)
     assert len(held) + len(select(read_rows(data), "train")) == 40
-    rules = _rules(tmp_path, "        - kind: arithmetic\n")
+    rules = _rules(tmp_path, "[{kind: arithmetic}]")
     _, figures = run_escalation_eval(data, rules, "auto", "test")
     assert figures["prompts"] == len(held)

@@ -248,6 +248,10 @@ class TestLearnedGate:
         verdict = gate(spec, artifact_dir).judge(answer("hello", prompt="Say hi"))
         assert (verdict.passed, verdict.reason) == (True, "not-applicable")
 
+    def test_the_artifact_may_be_its_directory(self, artifact_dir: Path) -> None:
+        spec = {"kind": "learned", "artifact": "artifacts", "escalate_share": 0.2}
+        assert not gate(spec, artifact_dir).judge(answer("no answer here")).passed
+
     def test_missing_artifact_fails_at_build(self, tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="cannot load"):
             gate({"kind": "learned", "artifact": "nope.json"}, tmp_path)

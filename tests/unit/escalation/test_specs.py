@@ -14,6 +14,7 @@ from gateway.escalation.specs import (
     SelfConsistencyGateSpec,
 )
 from gateway.eval.escalation_eval import DEFAULT_GATES, gates_for
+from tests.unit.escalation.conftest import rules_yaml
 
 SPECS: TypeAdapter[list[GateSpec]] = TypeAdapter(list[GateSpec])
 
@@ -79,29 +80,29 @@ def test_specs_are_frozen() -> None:
         spec.max_failures = 3  # type: ignore[misc, union-attr]
 
 
-def _rules(tmp_path: Path, alias_block: str) -> Path:
+def _rules(tmp_path: Path, gates: str | None) -> Path:
     path = tmp_path / "rules.yaml"
-    path.write_text("targets: {}\naliases:\n  auto:\n    targets: [a]\n" + alias_block)
+    path.write_text(rules_yaml(gates))
     return path
 
 
-def test_gates_for_reads_the_alias_block(tmp_path: Path) -> None:
-    path = _rules(tmp_path, "    escalation:\n      gates:\n        - kind: arithmetic\n")
-    specs = gates_for(path, "auto")
+def test_gates_for_reads_the_validated_alias_block(tmp_path: Path) -> None:
+    # The cheap target's key variable is unset: the evaluation calls no provider, so it passes.
+    specs = gates_for(_rules(tmp_path, "[{kind: arithmetic}]"), "auto")
     assert [s.kind for s in specs] == ["arithmetic"]
 
 
 def test_gates_for_defaults_without_a_block(tmp_path: Path) -> None:
-    specs = gates_for(_rules(tmp_path, ""), "auto")
+    specs = gates_for(_rules(tmp_path, None), "auto")
     assert [s.kind for s in specs] == [g["kind"] for g in DEFAULT_GATES]
 
 
 def test_gates_for_names_problems_by_dotted_path(tmp_path: Path) -> None:
-    path = _rules(tmp_path, "    escalation:\n      gates:\n        - kind: pattern\n")
+    path = _rules(tmp_path, "[{kind: pattern}]")
     with pytest.raises(ValueError, match=r"aliases\.auto\.escalation\.gates\[0\]"):
         gates_for(path, "auto")
     with pytest.raises(ValueError, match="no alias 'smart'"):
-        gates_for(path, "smart")
+        gates_for(_rules(tmp_path, None), "smart")
 
 
 def test_the_shipped_default_gates_build(tmp_path: Path) -> None:
