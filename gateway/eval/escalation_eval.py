@@ -37,7 +37,6 @@ DEFAULT_GATES: tuple[dict[str, Any], ...] = (
     {"kind": "schema"},
     {"kind": "answer_present", "form": "auto"},
     {"kind": "arithmetic"},
-    {"kind": "logprob", "min_mean": -0.6},
     {
         "kind": "learned",
         "artifact": "artifacts/escalation/gate.json",
