@@ -195,6 +195,14 @@ class TestAnswerProbGate:
         close = (("B", math.log(0.5)), ("C", math.log(0.4)))
         assert not judge(spec, "B", first_token_top=close).passed
 
+    def test_the_label_said_is_read_as_a_whole_token(self) -> None:
+        spec = {"kind": "answer_prob", "min_prob": 0.7, "labels": ["A", "B"]}
+        top = (("A", math.log(0.2)), ("B", math.log(0.6)))
+        said_a = judge(spec, "(A) because", first_token_top=top)
+        assert said_a.score == pytest.approx(0.25)
+        # "Answer: ..." does not start with a label: the likeliest label's share is used.
+        assert judge(spec, "Answer: B", first_token_top=top).score == pytest.approx(0.75)
+
     def test_top_alternatives_alone(self) -> None:
         spec = {"kind": "answer_prob", "min_prob": 0.5}
         assert judge(spec, "B", first_token_top=(("B", math.log(0.6)),)).passed
