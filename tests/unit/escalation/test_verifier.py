@@ -93,7 +93,8 @@ def test_verifier_gate_verdicts() -> None:
     assert gate.judge(answer("#### 7")).reason == "needs-verifier-call"
     assert gate.verdict("yes").passed
     assert not gate.verdict("no").passed
-    assert gate.verdict("hmm").reason == "verifier-unclear"
+    unclear = gate.verdict("hmm", token_logprob=math.log(0.9))
+    assert (unclear.passed, unclear.reason) == (True, "verifier-unclear")
     unsure = gate.verdict("yes", token_logprob=math.log(0.6))
     assert (unsure.passed, unsure.score) == (False, pytest.approx(0.6))
     assert gate.verdict("no", token_logprob=math.log(0.1)).passed  # P(yes) ~ 0.9
