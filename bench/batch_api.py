@@ -8,7 +8,8 @@ Starts the simulated provider (every answer takes ``--latency-ms``) and one gate
 1. Interactive alone: chat calls at ``--rate`` per second (open loop, each prompt unique so the
    exact cache never answers) for ``--calls`` calls; p50/p99 latency at the client.
 2. The batch: uploads ``--lines`` chat requests with ``client.files.create``, starts them with
-   ``client.batches.create``, and runs the same interactive load until the batch is completed.
+   ``client.batches.create``, and runs the same interactive load until the batch is completed
+   (only calls sent while it runs).
    Prints the batch's completion time (create -> completed, as the client polls it), its lines
    per second, and the interactive p50/p99 measured while it ran.
 3. The output file: downloaded with ``client.files.content`` and every line parsed into the
@@ -157,7 +158,7 @@ async def measure(port: int, args: argparse.Namespace) -> dict[str, object]:
     print(f"interactive alone:       {alone}")
     done = asyncio.Event()
     (elapsed, output_id, counts), during = await asyncio.gather(
-        run_batch(data, args.lines, done), interactive(app, args.rate, args.calls, done)
+        run_batch(data, args.lines, done), interactive(app, args.rate, 0, done)
     )
     beside = summary(*during)
     print(f"interactive beside batch: {beside}")

@@ -174,9 +174,14 @@ class BatchRun:
         now = self._deps.clock()
         if self._stop or now - self._status_read < STATUS_EVERY_S:
             return self._stop
-        self._status_read = now
         stored = await self._store.get_batch(self.batch_id)
-        self._stop = stored is None or stored.status != "in_progress" or expired(stored, int(now))
+        self._status_read = now  # after the read: a worker arriving meanwhile reads too
+        self._stop = (
+            self._stop
+            or stored is None
+            or stored.status != "in_progress"
+            or expired(stored, int(now))
+        )
         return self._stop
 
     async def _spare_capacity(self) -> None:

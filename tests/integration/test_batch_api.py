@@ -219,6 +219,14 @@ def test_batch_runs_to_completion_with_output_and_error_files(gw: BatchGateway) 
     assert errors["bad-body"]["response"]["status_code"] == 400
     assert "messages" in errors["bad-body"]["response"]["body"]["error"]["message"]
     assert client.files.retrieve(batch.output_file_id or "").purpose == "batch_output"
+    # The lines are booked like calls of the key, under the feature "batch".
+    usage = httpx.get(
+        f"http://127.0.0.1:{gw.port}/admin/usage",
+        params={"group_by": "key,feature"},
+        headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+    ).json()["data"]
+    booked = [row for row in usage if (row["key"], row["feature"]) == ("itest", "batch")]
+    assert booked and booked[0]["requests"] >= 6 and booked[0]["tokens_out"] > 0
 
 
 def test_embeddings_batch(gw: BatchGateway) -> None:
