@@ -11,13 +11,13 @@ key, sees it; to any other key it does not exist (404, the same answer as for a 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import EmailMessage
-from email.parser import BytesParser
+from email.parser import HeaderParser
 from email.policy import HTTP
 from typing import Annotated, Any, Literal
 
@@ -74,20 +74,26 @@ def new_id(prefix: str) -> str:
 
 
 def multipart_fields(content_type: str, body: bytes) -> dict[str, tuple[str | None, bytes]]:
-    """The parts of a ``multipart/form-data`` body: name -> (filename, bytes). The standard
-    library's MIME parser reads it (no extra dependency for one route off the hot path)."""
-    if not content_type.lower().startswith("multipart/form-data"):
+    """The parts of a ``multipart/form-data`` body: name -> (filename, bytes). The body is cut
+    at the boundary by hand (a 16 MB file in milliseconds; the standard MIME parser takes
+    seconds) and each part's few header lines are read with the standard library's parser."""
+    head = HeaderParser(policy=HTTP).parsestr(f"Content-Type: {content_type}\r\n\r\n")
+    boundary = (
+        head.get_param("boundary") if head.get_content_type() == "multipart/form-data" else None
+    )
+    if not isinstance(boundary, str) or not boundary:
         raise InvalidRequest("Upload the file as multipart/form-data (fields 'file', 'purpose').")
-    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
-    message = BytesParser(policy=HTTP).parsebytes(head + body)
-    if not isinstance(message, EmailMessage) or not message.is_multipart():
-        raise InvalidRequest("The multipart body could not be read.")
     fields: dict[str, tuple[str | None, bytes]] = {}
-    for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
+    for part in body.split(b"--" + boundary.encode("latin-1"))[1:]:
+        if part.startswith(b"--"):
+            break  # the closing delimiter
+        raw_headers, sep, content = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        if not sep:
+            raise InvalidRequest("The multipart body could not be read.")
+        headers = HeaderParser(policy=HTTP).parsestr(raw_headers.decode("utf-8", "replace"))
+        name = headers.get_param("name", header="content-disposition")
         if isinstance(name, str):
-            payload = part.get_payload(decode=True)
-            fields[name] = (part.get_filename(), payload if isinstance(payload, bytes) else b"")
+            fields[name] = (headers.get_filename(), content.removesuffix(b"\r\n"))
     return fields
 
 
@@ -179,7 +185,11 @@ async def stored_upload(
     """Read, check and store one ``POST /v1/files`` upload."""
     limit = settings.batch_file_max_bytes
     raw = await read_limited(request, limit + 64 * 1024)  # room for the multipart framing
-    fields = multipart_fields(request.headers.get("content-type", ""), raw)
+    loop = asyncio.get_running_loop()  # large bodies are cut and checked off the event loop
+    fields = await loop.run_in_executor(
+        None, multipart_fields, request.headers.get("content-type", ""), raw
+    )
+    del raw
     purpose = fields.get("purpose", (None, b""))[1].decode("utf-8", "replace").strip()
     if purpose != "batch":
         raise InvalidRequest(
@@ -190,7 +200,8 @@ async def stored_upload(
     filename, body = fields["file"]
     if len(body) > limit:
         raise BodyTooLarge(f"The file of {len(body)} bytes exceeds the {limit} byte limit.")
-    parse_batch_file(body, settings.batch_max_lines)  # refuse a bad file before storing it
+    # Refuse a bad file before storing it (seconds for a 50,000-line file).
+    await loop.run_in_executor(None, parse_batch_file, body, settings.batch_max_lines)
     record = FileRecord(
         id=new_id("file-"),
         owner=who.owner,

@@ -131,7 +131,10 @@ class BatchRun:
             ]
         else:
             try:
-                lines = parse_batch_file(body, self._deps.max_lines)
+                loop = asyncio.get_running_loop()
+                lines = await loop.run_in_executor(
+                    None, parse_batch_file, body, self._deps.max_lines
+                )
                 problems = endpoint_problems(lines, record.endpoint)
             except GatewayError as err:
                 line = getattr(err, "line", None)
