@@ -1,9 +1,12 @@
 """The Batch API on a live gateway: a 1,000-line batch, and interactive latency beside it.
 
     python -m bench.batch_api [--lines 1000] [--rate 10] [--latency-ms 100] [--concurrency 4]
+                              [--rpm N] [--headroom 0.2]
 
 Starts the simulated provider (every answer takes ``--latency-ms``) and one gateway as shipped
-(embedded Valkey, or ``GATEWAY_REDIS_URL``; ``GATEWAY_BATCH_CONCURRENCY=--concurrency``). Then:
+(embedded Valkey, or ``GATEWAY_REDIS_URL``; ``GATEWAY_BATCH_CONCURRENCY=--concurrency``,
+``GATEWAY_BATCH_HEADROOM=--headroom``; with ``--rpm`` the target has that RPM limit, so the batch
+and the interactive calls compete for it). Then:
 
 1. Interactive alone: chat calls at ``--rate`` per second (open loop, each prompt unique so the
    exact cache never answers) for ``--calls`` calls; p50/p99 latency at the client.
@@ -26,6 +29,7 @@ import json
 import os
 import time
 import uuid
+from collections.abc import Callable
 
 import openai
 import orjson
@@ -37,17 +41,20 @@ KEY = "tg-bench-batch-0123456789abcdef"
 INTERACTIVE_KEY = "tg-bench-interactive-0123456789"
 
 
-def rules_for(sim_port: int) -> str:
-    return f"""
+def rules_for(rpm: int | None) -> Callable[[int], str]:
+    limits = f", limits: {{rpm: {rpm}}}" if rpm else ""
+    return lambda sim_port: (
+        f"""
 version: bench-batch-api
 targets:
-  sim: {{provider: openai, model: sim-fast, api_base: "http://127.0.0.1:{sim_port}/v1"}}
+  sim: {{provider: openai, model: sim-fast, api_base: "http://127.0.0.1:{sim_port}/v1"{limits}}}
 aliases:
   fast: {{targets: [sim]}}
 keys:
   - {{id: batch-team, team: data, sha256: {sha(KEY)}}}
   - {{id: app-team, team: app, sha256: {sha(INTERACTIVE_KEY)}, priority: interactive}}
 """
+    )
 
 
 def sim_config(latency_ms: int) -> str:
@@ -179,6 +186,8 @@ async def measure(port: int, args: argparse.Namespace) -> dict[str, object]:
         "rate_per_s": args.rate,
         "sim_latency_ms": args.latency_ms,
         "batch_concurrency": args.concurrency,
+        "target_rpm": args.rpm,
+        "batch_headroom": args.headroom,
     }
 
 
@@ -189,9 +198,12 @@ def main() -> int:
     ap.add_argument("--calls", type=int, default=200, help="interactive calls per phase (min)")
     ap.add_argument("--latency-ms", type=int, default=100, help="the sim's answer time")
     ap.add_argument("--concurrency", type=int, default=4, help="GATEWAY_BATCH_CONCURRENCY")
+    ap.add_argument("--rpm", type=int, default=None, help="the target's RPM limit (default none)")
+    ap.add_argument("--headroom", type=float, default=0.2, help="GATEWAY_BATCH_HEADROOM")
     args = ap.parse_args()
     os.environ["GATEWAY_BATCH_CONCURRENCY"] = str(args.concurrency)
-    stack = Stack.start(rules_for, "tg-bench-batch-", sim_config(args.latency_ms))
+    os.environ["GATEWAY_BATCH_HEADROOM"] = str(args.headroom)
+    stack = Stack.start(rules_for(args.rpm), "tg-bench-batch-", sim_config(args.latency_ms))
     try:
         figures = asyncio.run(measure(stack.port, args))
     finally:

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     batch_file_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
     batch_max_lines: int = Field(default=50_000, ge=1)
     batch_concurrency: int = Field(default=4, ge=1, le=256)
+    # A batch line starts only while a target of its alias has more than this share of its
+    # RPM/TPM free: the rest is kept for interactive calls (0: batch lines may use it all).
+    batch_headroom: float = Field(default=0.2, ge=0.0, lt=1.0)
 
     @property
     def model_cache(self) -> Path:

@@ -7,8 +7,10 @@ Policy:
   ``batch``: when targets are at their RPM/TPM limit, the capacity queue serves interactive and
   standard callers first (``gateway/stages/queueing.py``).
 - Inside spare capacity only: a line does not start while any call waits in the capacity queue,
-  and the process runs at most ``GATEWAY_BATCH_CONCURRENCY`` lines at a time across all batches
-  (a semaphore shared by every run), so a 1,000-line batch cannot crowd out interactive calls.
+  nor while every target of its alias has less than ``GATEWAY_BATCH_HEADROOM`` (20%) of its
+  RPM/TPM left (``Throttle.headroom``): that last share stays free for interactive bursts. The
+  process runs at most ``GATEWAY_BATCH_CONCURRENCY`` lines at a time across all batches (a
+  semaphore shared by every run), so a 1,000-line batch cannot crowd out interactive calls.
 - A line that is refused for capacity (429 at capacity, the key's own rate limit, 503) is tried
   again later with full-jitter backoff (1-2-4-8-16 s, or the Retry-After if longer), up to
   ``MAX_TRIES``; a refusal that another try cannot fix (bad body, unknown model, budget spent)
@@ -85,6 +87,7 @@ class RunDeps:
     record: Recorder
     concurrency: int
     max_lines: int
+    headroom: float = 0.0  # the share of a target's RPM/TPM batch lines leave free
     clock: Callable[[], float] = time.time
 
 
@@ -166,7 +169,9 @@ class BatchRun:
 
     async def _worker(self, record: BatchRecord, pending: deque[BatchLine]) -> None:
         while pending and not await self._should_stop(record):
-            await self._spare_capacity()
+            if not pending:
+                return  # another worker took the last line meanwhile
+            await self._spare_capacity(pending[0])
             async with self._deps.slots:
                 if not pending or self._stop:
                     return
@@ -187,13 +192,26 @@ class BatchRun:
         )
         return self._stop
 
-    async def _spare_capacity(self) -> None:
-        """Wait while interactive calls queue for capacity: a batch only uses what is spare."""
+    async def _spare_capacity(self, line: BatchLine) -> None:
+        """Wait while interactive calls queue for capacity, or while every target of the line's
+        alias is down to its reserved headroom: a batch only uses what is spare."""
         while True:
             runtime = self._deps.runtime()
-            if runtime is not None and runtime.chain.queued == 0:
+            if (
+                runtime is not None
+                and runtime.chain.queued == 0
+                and self._has_headroom(runtime, line.body.get("model"))
+            ):
                 return
             await asyncio.sleep(YIELD_POLL_S)
+
+    def _has_headroom(self, runtime: Runtime, alias_name: object) -> bool:
+        reserve = self._deps.headroom
+        alias = runtime.rules.aliases.get(alias_name) if isinstance(alias_name, str) else None
+        if reserve <= 0 or alias is None:
+            return True  # an unknown alias is the pipeline's to refuse
+        throttles = [runtime.throttles[t] for t in alias.target_names() if t in runtime.throttles]
+        return not throttles or max(t.headroom() for t in throttles) > reserve
 
     async def _run_line(self, record: BatchRecord, line: BatchLine) -> None:
         tries = 0

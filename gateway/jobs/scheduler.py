@@ -91,6 +91,7 @@ def start_batches(
         record=recorder,
         concurrency=settings.batch_concurrency,
         max_lines=settings.batch_max_lines,
+        headroom=settings.batch_headroom,
     )
     scheduler = BatchScheduler(deps, spawner)
     spawner.spawn(scheduler.run_forever(), "batch-scheduler")

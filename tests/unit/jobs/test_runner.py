@@ -21,7 +21,9 @@ from gateway.jobs.keyspace import owner_of
 from gateway.jobs.records import BatchRecord, FileRecord
 from gateway.jobs.runner import BatchRun, RunDeps
 from gateway.jobs.store import JobStore
+from gateway.rules import TargetLimits
 from gateway.state import StateStore
+from gateway.targets.throttle import Throttle
 
 T0 = int(time.time())
 
@@ -42,9 +44,11 @@ async def answer(body: bytes) -> AsyncIterator[bytes]:
 class FakeRuntime:
     """What a run reads from the runtime: the key table, the pipeline, the capacity queue."""
 
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, throttle: Throttle | None = None) -> None:
         self.config_version = "test"
         self.chain = SimpleNamespace(queued=0)
+        self.rules = SimpleNamespace(aliases={"fast": SimpleNamespace(target_names=lambda: ["t"])})
+        self.throttles = {} if throttle is None else {"t": throttle}
         self.keys = SimpleNamespace(get=self._key)
         self.calls: list[Call] = []
         self.fail_first = fail_first
@@ -99,7 +103,9 @@ async def stored_batch(store: JobStore, n: int) -> BatchRecord:
     return record
 
 
-def deps(store: JobStore, runtime: FakeRuntime, clock: Callable[[], float]) -> RunDeps:
+def deps(
+    store: JobStore, runtime: FakeRuntime, clock: Callable[[], float], headroom: float = 0.0
+) -> RunDeps:
     recorded: list[Any] = []
     return RunDeps(
         store=store,
@@ -109,6 +115,7 @@ def deps(store: JobStore, runtime: FakeRuntime, clock: Callable[[], float]) -> R
         concurrency=2,
         max_lines=100,
         clock=clock,
+        headroom=headroom,
     )
 
 
@@ -195,3 +202,26 @@ async def test_a_cancelled_batch_that_never_started_ends_cancelled(
     final = await store.get_batch("batch_t")
     assert final is not None and final.status == "cancelled"
     assert runtime.calls == [] and final.output_file_id is None
+
+
+@pytest.mark.asyncio
+async def test_lines_leave_the_last_share_of_a_limit_to_interactive_calls(
+    redis: aioredis.Redis, make_call: Callable[..., Call]
+) -> None:
+    store = JobStore(redis)
+    await stored_batch(store, 1)
+    now = [1000.0]
+    throttle = Throttle("t", TargetLimits(rpm=10), lambda: now[0])
+
+    async def upstream(call: Call) -> Reply:
+        return Reply(answer(b"{}"), ReplyStats())
+
+    for _ in range(8):  # interactive calls took 8 of 10: 20% left, the reserve
+        await throttle(make_call(), upstream)
+    runtime = FakeRuntime(throttle=throttle)
+    run = asyncio.create_task(BatchRun("batch_t", deps(store, runtime, time.time, 0.2)).run())
+    await asyncio.sleep(0.3)
+    assert runtime.calls == [] and not run.done()
+    now[0] += 6.0  # one request refilled: 30% free
+    await asyncio.wait_for(run, 10)
+    assert len(runtime.calls) == 1
