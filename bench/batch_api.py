@@ -1,12 +1,13 @@
 """The Batch API on a live gateway: a 1,000-line batch, and interactive latency beside it.
 
     python -m bench.batch_api [--lines 1000] [--rate 10] [--latency-ms 100] [--concurrency 4]
-                              [--rpm N] [--headroom 0.2]
+                              [--rpm N] [--headroom 0.2] [--burst N]
 
 Starts the simulated provider (every answer takes ``--latency-ms``) and one gateway as shipped
 (embedded Valkey, or ``GATEWAY_REDIS_URL``; ``GATEWAY_BATCH_CONCURRENCY=--concurrency``,
 ``GATEWAY_BATCH_HEADROOM=--headroom``; with ``--rpm`` the target has that RPM limit, so the batch
-and the interactive calls compete for it). Then:
+and the interactive calls compete for it; ``--burst N`` adds N interactive calls at once every
+10 s, the traffic a reserved headroom is for). Then:
 
 1. Interactive alone: chat calls at ``--rate`` per second (open loop, each prompt unique so the
    exact cache never answers) for ``--calls`` calls; p50/p99 latency at the client.
@@ -39,6 +40,7 @@ from bench.stack import Stack, pct, sha
 
 KEY = "tg-bench-batch-0123456789abcdef"
 INTERACTIVE_KEY = "tg-bench-interactive-0123456789"
+BURST_EVERY_S = 10.0
 
 
 def rules_for(rpm: int | None) -> Callable[[int], str]:
@@ -79,13 +81,19 @@ async def one_call(client: openai.AsyncOpenAI, latencies: list[float], errors: l
 
 
 async def interactive(
-    client: openai.AsyncOpenAI, rate: float, calls: int, until: asyncio.Event | None
+    client: openai.AsyncOpenAI,
+    rate: float,
+    calls: int,
+    until: asyncio.Event | None,
+    burst: int = 0,
 ) -> tuple[list[float], list[str]]:
     """Open-loop load: one call every 1/rate s, ``calls`` of them (or until ``until`` is set
-    and at least ``calls`` were sent)."""
+    and at least ``calls`` were sent); with ``burst``, that many more at once every
+    ``BURST_EVERY_S`` (the first after half a period)."""
     latencies: list[float] = []
     errors: list[str] = []
     started = time.perf_counter()
+    next_burst = BURST_EVERY_S / 2
     async with asyncio.TaskGroup() as group:
         i = 0
         while i < calls or (until is not None and not until.is_set()):
@@ -93,6 +101,10 @@ async def interactive(
             if delay > 0:
                 await asyncio.sleep(delay)
             group.create_task(one_call(client, latencies, errors))
+            if burst and time.perf_counter() - started >= next_burst:
+                next_burst += BURST_EVERY_S
+                for _ in range(burst):
+                    group.create_task(one_call(client, latencies, errors))
             i += 1
     return latencies, errors
 
@@ -161,11 +173,11 @@ async def measure(port: int, args: argparse.Namespace) -> dict[str, object]:
     app = openai.AsyncOpenAI(base_url=base, api_key=INTERACTIVE_KEY, max_retries=0, timeout=30)
     data = openai.AsyncOpenAI(base_url=base, api_key=KEY, max_retries=0, timeout=60)
     await interactive(app, args.rate, 20, None)  # warm-up
-    alone = summary(*await interactive(app, args.rate, args.calls, None))
+    alone = summary(*await interactive(app, args.rate, args.calls, None, args.burst))
     print(f"interactive alone:       {alone}")
     done = asyncio.Event()
     (elapsed, output_id, counts), during = await asyncio.gather(
-        run_batch(data, args.lines, done), interactive(app, args.rate, 0, done)
+        run_batch(data, args.lines, done), interactive(app, args.rate, 0, done, args.burst)
     )
     beside = summary(*during)
     print(f"interactive beside batch: {beside}")
@@ -188,6 +200,7 @@ async def measure(port: int, args: argparse.Namespace) -> dict[str, object]:
         "batch_concurrency": args.concurrency,
         "target_rpm": args.rpm,
         "batch_headroom": args.headroom,
+        "burst": args.burst,
     }
 
 
@@ -199,6 +212,9 @@ def main() -> int:
     ap.add_argument("--latency-ms", type=int, default=100, help="the sim's answer time")
     ap.add_argument("--concurrency", type=int, default=4, help="GATEWAY_BATCH_CONCURRENCY")
     ap.add_argument("--rpm", type=int, default=None, help="the target's RPM limit (default none)")
+    ap.add_argument(
+        "--burst", type=int, default=0, help="extra interactive calls at once, every 10 s"
+    )
     ap.add_argument("--headroom", type=float, default=0.2, help="GATEWAY_BATCH_HEADROOM")
     args = ap.parse_args()
     os.environ["GATEWAY_BATCH_CONCURRENCY"] = str(args.concurrency)

@@ -31,6 +31,7 @@ from gateway.errors import (
     GatewayError,
     InvalidRequest,
     NoSuchObject,
+    StateConflict,
 )
 from gateway.governance.keystore import hash_key
 from gateway.http.edge import RuntimeHolder
@@ -75,7 +76,7 @@ def new_id(prefix: str) -> str:
 
 def multipart_fields(content_type: str, body: bytes) -> dict[str, tuple[str | None, bytes]]:
     """The parts of a ``multipart/form-data`` body: name -> (filename, bytes). The body is cut
-    at the boundary by hand (a 16 MB file in milliseconds; the standard MIME parser takes
+    at the boundary by hand (a 17 MB file in about 0.1 s; the standard MIME parser takes
     seconds) and each part's few header lines are read with the standard library's parser."""
     head = HeaderParser(policy=HTTP).parsestr(f"Content-Type: {content_type}\r\n\r\n")
     boundary = (
@@ -147,7 +148,10 @@ class Access:
     async def creator(self, authorization: str | None) -> tuple[Caller, JobStore]:
         who, store = await self.caller(authorization)
         if who.key_id is None:
-            raise Forbidden("The admin key cannot own files or batches; use a virtual key.")
+            raise Forbidden(
+                "The admin key cannot own files or batches; use a virtual key.",
+                code="admin_key_not_allowed",
+            )
         return who, store
 
     @staticmethod
@@ -253,6 +257,13 @@ def add_file_routes(
     async def delete_file(file_id: str, authorization: Auth = None) -> Response:
         who, store = await access.caller(authorization)
         record = await access.file(who, store, file_id)
+        users = [b.id for b in await store.active_batches() if b.input_file_id == record.id]
+        if users:
+            # A batch reads its input again when it resumes after a restart.
+            raise StateConflict(
+                f"File {record.id} is the input of batch {users[0]}, which has "
+                "not finished; cancel it or wait."
+            )
         await store.delete_file(record)
         return json_response({"id": record.id, "object": "file", "deleted": True})
 

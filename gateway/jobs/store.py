@@ -143,6 +143,11 @@ class JobStore:
             ok, bad = await pipe.execute()
         return Counts(total=record.request_counts.total, completed=int(ok), failed=int(bad))
 
+    async def active_batches(self) -> list[BatchRecord]:
+        ids = await self.active_ids()
+        raws = await self._redis.mget([ks.batch_key(i) for i in ids]) if ids else []
+        return [BatchRecord.model_validate_json(r) for r in raws if r is not None]
+
     async def active_ids(self) -> list[str]:
         return sorted(_text(i) for i in await self._redis.smembers(ks.ACTIVE))
 

@@ -360,6 +360,8 @@ def test_cancel(gw: BatchGateway) -> None:
         input_file_id=upload(client, lines), endpoint=CHAT, completion_window="24h"
     )
     wait_until(client, batch.id, lambda b: b.request_counts and b.request_counts.completed >= 2)
+    with pytest.raises(openai.ConflictError):
+        client.files.delete(batch.input_file_id)  # a resumed batch reads it again
     cancelling = client.batches.cancel(batch.id)
     assert cancelling.status in ("cancelling", "cancelled")
     assert client.batches.cancel(batch.id).status in ("cancelling", "cancelled")
@@ -368,6 +370,7 @@ def test_cancel(gw: BatchGateway) -> None:
     assert done.request_counts is not None
     assert 2 <= done.request_counts.completed < 30
     assert len(lines_of(client, done.output_file_id)) == done.request_counts.completed
+    assert client.files.delete(done.input_file_id).deleted  # finished: the input may go
     with pytest.raises(openai.ConflictError):
         ended = client.batches.create(
             input_file_id=upload(client, [chat_line("x")]), endpoint=CHAT, completion_window="24h"
