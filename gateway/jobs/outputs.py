@@ -62,3 +62,26 @@ def expired_line(custom_id: str) -> bytes:
 
 def jsonl(lines: list[bytes]) -> bytes:
     return b"".join(line + b"\n" for line in lines)
+
+
+def usage_of(lines: list[bytes]) -> dict[str, Any]:
+    """OpenAI's ``BatchUsage`` summed over output lines (chat completions and embeddings)."""
+    prompt = completion = cached = reasoning = 0
+    for raw in lines:
+        body = orjson.loads(raw).get("response", {}).get("body", {})
+        usage = body.get("usage") if isinstance(body, dict) else None
+        if not isinstance(usage, dict):
+            continue
+        prompt += int(usage.get("prompt_tokens") or 0)
+        completion += int(usage.get("completion_tokens") or 0)
+        cached += int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
+        reasoning += int(
+            (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
+        )
+    return {
+        "input_tokens": prompt,
+        "input_tokens_details": {"cached_tokens": cached},
+        "output_tokens": completion,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": prompt + completion,
+    }

@@ -85,6 +85,8 @@ class BatchRecord(BaseModel):
     errors: list[dict[str, Any]] | None = None  # OpenAI BatchError objects (validation)
     request_counts: Counts = Counts()
     metadata: dict[str, str] | None = None
+    model: str | None = None  # the model (alias) the first line asks for
+    usage: dict[str, Any] | None = None  # OpenAI BatchUsage, summed when the batch ends
 
     @property
     def terminal(self) -> bool:

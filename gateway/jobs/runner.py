@@ -151,7 +151,14 @@ class BatchRun:
                 return r
             if problems:
                 return advance(r, "failed", now, errors=problems)
-            return advance(r, "in_progress", now, request_counts=Counts(total=len(lines)))
+            model = lines[0].body.get("model")
+            return advance(
+                r,
+                "in_progress",
+                now,
+                request_counts=Counts(total=len(lines)),
+                model=model if isinstance(model, str) else None,
+            )
 
         record = await self._store.update_batch(self.batch_id, start)
         return record, lines
@@ -311,6 +318,7 @@ class BatchRun:
         ok, bad = await self._store.results(self.batch_id)
         output_id = await self._write_file(record, "o", "output", ok)
         error_id = await self._write_file(record, "e", "error", bad)
+        usage = outputs.usage_of(ok)
         counts = Counts(
             total=len(lines) or record.request_counts.total, completed=len(ok), failed=len(bad)
         )
@@ -318,7 +326,8 @@ class BatchRun:
         def end(r: BatchRecord) -> BatchRecord:
             if r.terminal:
                 return r
-            return finish(r, now, len(undone), counts, output_id, error_id)
+            ended = finish(r, now, len(undone), counts, output_id, error_id)
+            return ended.model_copy(update={"usage": usage})
 
         final = await self._store.update_batch(self.batch_id, end)
         await self._store.drop_results(self.batch_id)

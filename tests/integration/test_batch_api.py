@@ -205,6 +205,9 @@ def test_batch_runs_to_completion_with_output_and_error_files(gw: BatchGateway) 
     assert (batch.request_counts.total, batch.request_counts.completed) == (8, 6)
     assert batch.request_counts.failed == 2
     assert batch.in_progress_at and batch.finalizing_at and batch.completed_at
+    assert batch.model == "fast"
+    assert batch.usage is not None and batch.usage.output_tokens > 0
+    assert batch.usage.total_tokens == batch.usage.input_tokens + batch.usage.output_tokens
     outputs = lines_of(client, batch.output_file_id)
     assert sorted(o["custom_id"] for o in outputs) == [f"ok-{i}" for i in range(6)]
     for out in outputs:

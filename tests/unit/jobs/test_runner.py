@@ -144,6 +144,8 @@ async def test_resume_runs_only_the_lines_without_a_result(redis: aioredis.Redis
     assert [o["custom_id"] for o in out] == ["r0", "r1", "r2", "r4"]  # input order
     assert out[0] == {"custom_id": "r0", "before": True}
     assert out[1]["response"]["body"]["echo"] == "fast"
+    assert final.model == "fast"
+    assert final.usage is not None and final.usage["total_tokens"] == 0  # the fake has no usage
     assert await store.done_indices("batch_t") == set()  # per-line results dropped at the end
     assert await store.active_ids() == []
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 
+import orjson
 import pytest
 
 from gateway.errors import (
@@ -15,6 +16,7 @@ from gateway.errors import (
     StateConflict,
     UnknownModel,
 )
+from gateway.jobs.outputs import output_line, usage_of
 from gateway.jobs.records import BatchRecord, Counts
 from gateway.jobs.runner import MAX_TRIES, retry_delay_s
 from gateway.jobs.states import ALLOWED, IllegalTransition, advance, cancel, expired, finish
@@ -110,3 +112,25 @@ def test_retry_policy() -> None:
     assert retry_delay_s(ProviderUnavailable("down"), MAX_TRIES, rng) is None
     for final in (InvalidRequest("bad"), UnknownModel("nope"), QuotaExhausted("spent")):
         assert retry_delay_s(final, 1, rng) is None
+
+
+def test_usage_sums_chat_and_embeddings_lines() -> None:
+    chat = orjson.dumps(
+        {
+            "usage": {
+                "prompt_tokens": 10,
+                "completion_tokens": 5,
+                "prompt_tokens_details": {"cached_tokens": 4},
+                "completion_tokens_details": {"reasoning_tokens": 2},
+            }
+        }
+    )
+    embed = orjson.dumps({"usage": {"prompt_tokens": 7, "total_tokens": 7}})
+    lines = [output_line("a", "r1", chat), output_line("b", "r2", embed), b'{"custom_id": "c"}']
+    assert usage_of(lines) == {
+        "input_tokens": 17,
+        "input_tokens_details": {"cached_tokens": 4},
+        "output_tokens": 5,
+        "output_tokens_details": {"reasoning_tokens": 2},
+        "total_tokens": 22,
+    }
