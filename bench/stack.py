@@ -45,10 +45,15 @@ class Stack:
     port: int  # the gateway's
 
     @classmethod
-    def start(cls, rules_for: Callable[[int], str], prefix: str = "tg-bench-") -> Stack:
+    def start(
+        cls,
+        rules_for: Callable[[int], str],
+        prefix: str = "tg-bench-",
+        sim_config: str = SIM_CONFIG,
+    ) -> Stack:
         work = Path(tempfile.mkdtemp(prefix=prefix))
         sport, gport = free_port(), free_port()
-        (work / "sim.yaml").write_text(SIM_CONFIG)
+        (work / "sim.yaml").write_text(sim_config)
         (work / "rules.yaml").write_text(rules_for(sport))
         py = sys.executable
         sim = op.Service(

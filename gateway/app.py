@@ -24,7 +24,10 @@ from fastapi import FastAPI
 from gateway.governance.alerts import AlertWebhook, SpendWatch
 from gateway.governance.usage import UsageBook
 from gateway.http.edge import ASGIApp, Edge, RuntimeHolder
-from gateway.http.routes import add_routes
+from gateway.http.jobs import jobs_router
+from gateway.http.routes import add_routes, json_response
+from gateway.jobs.runner import Recorder
+from gateway.jobs.scheduler import start_batches
 from gateway.rules import Governance, Rules, RulesInvalid, load_rules
 from gateway.rules_watch import stamp, watch_rules
 from gateway.runtime import Deps, build_runtime
@@ -119,8 +122,11 @@ async def flush_every(telemetry: Telemetry, usage: UsageBook, period_s: float) -
         await usage.flush()
 
 
-def start_background(holder: RuntimeHolder, services: Services, usage: UsageBook) -> None:
-    """The periodic work of a process: log and usage flushes, shared breakers, alerts."""
+def start_background(
+    holder: RuntimeHolder, services: Services, usage: UsageBook, recorder: Recorder
+) -> None:
+    """The periodic work of a process: log and usage flushes, shared breakers, alerts, and the
+    stored batch jobs (``recorder`` accounts their lines like served requests)."""
     assert services.state is not None and services.webhook is not None
     telemetry, spawner, redis = services.telemetry, services.spawner, services.state.redis
 
@@ -134,6 +140,7 @@ def start_background(holder: RuntimeHolder, services: Services, usage: UsageBook
     spawner.spawn(flush_every(telemetry, usage, 1.0), "flush-logs-and-usage")
     board = BreakerBoard(redis)
     spawner.spawn(share_breakers(holder, board, telemetry, 0.25), "breaker-board")
+    start_batches(services.settings, redis, spawner, lambda: holder.current, recorder)
 
 
 async def reload_rules(holder: RuntimeHolder, services: Services) -> None:
@@ -195,7 +202,8 @@ def create_app(settings: Settings, rules: Rules | None = None) -> ASGIApp:
             loop.add_signal_handler(signal.SIGHUP, reload)
         usage = UsageBook(services.state.redis)
         holder.usage = usage
-        start_background(holder, services, usage)
+        # Batch lines are accounted by an Edge's own bookkeeping (usage, metrics, request log).
+        start_background(holder, services, usage, Edge(holder, telemetry, api).record_background)
         if settings.watch_rules_s > 0:
             watch = watch_rules(settings.rules, reload_now, settings.watch_rules_s, initial_stamp)
             spawner.spawn(watch, "watch-rules")
@@ -227,5 +235,6 @@ def create_app(settings: Settings, rules: Rules | None = None) -> ASGIApp:
         openapi_url=None,
     )
     add_routes(api, holder, telemetry, lambda: services.state)
+    api.include_router(jobs_router(holder, lambda: services.state, settings, json_response))
     edge = Edge(holder, telemetry, api)
     return edge if services.tracing is None else services.tracing.edge(edge)

@@ -17,6 +17,8 @@ with ``Retry-After`` where ``retry_after_s`` is set.
     │   ├── UnknownModel                  404 model_not_found
     │   ├── IdempotencyConflict           409  the same Idempotency-Key is still running
     │   ├── IdempotencyMismatch           422  the same Idempotency-Key with another body
+    │   ├── NoSuchObject                  404  a file or batch this key cannot see (or none)
+    │   ├── StateConflict                 409  e.g. cancelling a batch that has finished
     │   └── UpstreamRejected              4xx  the provider refused the request itself (no retry)
     │       ├── ContextWindowExceeded     400  only a target with a larger window is tried
     │       └── ContentPolicyRejected     400  returned, or tried elsewhere (resilience policy)
@@ -127,6 +129,21 @@ class IdempotencyMismatch(ClientError):
 
     status = 422
     code = "idempotency_key_reused"
+
+
+class NoSuchObject(ClientError):
+    """No file or batch by this id that the calling key may see: another key's object looks
+    exactly like a missing one (404), so ids cannot be probed."""
+
+    status = 404
+    code = None
+
+
+class StateConflict(ClientError):
+    """The object is not in a state that allows this (cancelling a finished batch)."""
+
+    status = 409
+    code = None
 
 
 class UpstreamRejected(ClientError):

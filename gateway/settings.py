@@ -37,6 +37,15 @@ class Settings(BaseSettings):
     # Where the embedding model's ONNX export is kept (made once); default data_dir/models.
     models_dir: Path | None = None
 
+    # The Files/Batches API (gateway/jobs): the largest batch input file kept in the state store,
+    # the most requests in one batch, and how many batch lines one process runs at a time.
+    batch_file_max_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
+    batch_max_lines: int = Field(default=50_000, ge=1)
+    batch_concurrency: int = Field(default=4, ge=1, le=256)
+    # A batch line starts only while a target of its alias has more than this share of its
+    # RPM/TPM free: the rest is kept for interactive calls (0: batch lines may use it all).
+    batch_headroom: float = Field(default=0.2, ge=0.0, lt=1.0)
+
     @property
     def model_cache(self) -> Path:
         return self.models_dir or self.data_dir / "models"

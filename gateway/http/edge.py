@@ -210,6 +210,16 @@ class Edge:
         else:
             await self._send_whole(call, reply, send, started_ns)
 
+    def record_background(
+        self, call: Call, reply: Reply | None, err: GatewayError | None, started_ns: int
+    ) -> None:
+        """Account a call the gateway made for itself (a batch line) as it does a served one:
+        usage, cost, metrics and the request log."""
+        if reply is not None:
+            self._finish(call, reply, 200, "ok", None, started_ns, None, None)
+        elif err is not None:
+            self._finish_error(call, err, call.request_id, started_ns)
+
     async def _send_error(self, send: Send, err: GatewayError, request_id: str) -> None:
         body = error_body(err)
         headers = error_headers(err, request_id)

@@ -159,6 +159,17 @@ class Throttle:
     def blocked_until(self) -> float:
         return self._blocked_until
 
+    def headroom(self) -> float:
+        """The share of this target's RPM/TPM still free now: the lower of the two buckets'
+        levels over their capacity; 1.0 without limits, 0.0 while blocked. When to use: work
+        that must leave the last share of a provider's limit to interactive calls (batch
+        lines, ``gateway/jobs/runner.py``)."""
+        now = self._clock()
+        if now < self._blocked_until:
+            return 0.0
+        buckets = [b for b in (self._rpm, self._tpm) if b is not None]
+        return min((b.level(now) / b.capacity for b in buckets), default=1.0)
+
     async def __call__(self, call: Call, next_: Next) -> Reply:
         now = self._clock()
         if now < self._blocked_until:

@@ -237,3 +237,18 @@ async def test_headers_tighten_but_never_loosen_the_buckets(make_call) -> None:
         await stage(make_call(), ok())
     clock.now += 1.0  # 1 request a second
     await stage(make_call(), ok())
+
+
+@pytest.mark.asyncio
+async def test_headroom_is_the_free_share_of_the_tighter_bucket(make_call) -> None:
+    clock = Clock()
+    assert Throttle("free", TargetLimits(), clock).headroom() == 1.0
+    throttle = Throttle("t", TargetLimits(rpm=10), clock)
+    next_ = ok()
+    for _ in range(8):
+        await throttle(make_call(), next_)
+    assert throttle.headroom() == pytest.approx(0.2)
+    clock.now += 6.0  # refills 1 request (10 per minute)
+    assert throttle.headroom() == pytest.approx(0.3)
+    throttle.block(clock.now + 1.0, "told to wait")
+    assert throttle.headroom() == 0.0
