@@ -24,6 +24,7 @@ from gateway.governance.alerts import AlertWebhook, SpendWatch
 from gateway.governance.usage import UsageBook
 from gateway.http.edge import Edge, RuntimeHolder
 from gateway.http.routes import add_routes
+from gateway.http.surface_edge import SurfaceEdge, with_surfaces
 from gateway.rules import Governance, Rules, RulesInvalid, load_rules
 from gateway.runtime import Deps, build_runtime
 from gateway.settings import Settings
@@ -130,7 +131,7 @@ def start_background(holder: RuntimeHolder, services: Services, usage: UsageBook
     spawner.spawn(share_breakers(holder, board, telemetry, 0.25), "breaker-board")
 
 
-def create_app(settings: Settings, rules: Rules | None = None) -> Edge:
+def create_app(settings: Settings, rules: Rules | None = None) -> SurfaceEdge:
     """Build the app. ``rules`` may be passed pre-validated (the CLI validates before serving)."""
     initial = rules if rules is not None else load_rules(settings.rules)
     holder = RuntimeHolder()
@@ -199,4 +200,4 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Edge:
         openapi_url=None,
     )
     add_routes(api, holder, telemetry, lambda: services.state)
-    return Edge(holder, telemetry, api)
+    return with_surfaces(Edge(holder, telemetry, api), holder, lambda: services.state)

@@ -187,6 +187,14 @@ class Admin(Rule):
     key_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None  # None: no admin API
 
 
+class ResponsesStore(Rule):
+    """Stored Responses API answers (``store``), for ``GET /v1/responses/{id}`` and
+    ``previous_response_id``; kept in the state store for ``ttl_s``."""
+
+    enabled: bool = True
+    ttl_s: Annotated[float, Field(gt=0, le=90 * 86400)] = 30 * 86400.0
+
+
 class Idempotency(Rule):
     ttl_s: Annotated[float, Field(ge=60, le=7 * 86400)] = 86400.0
     in_flight: Literal["conflict", "wait"] = "conflict"  # a duplicate of a running request
@@ -242,6 +250,7 @@ class Rules(Rule):
     embedding: EmbeddingModel = EmbeddingModel()  # the semantic cache's model
     governance: Governance = Governance()
     admin: Admin = Admin()
+    responses: ResponsesStore = ResponsesStore()
 
     @property
     def config_version(self) -> str:

@@ -13,7 +13,13 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, UnknownRoute
+from gateway.errors import (
+    GatewayError,
+    InvalidRequest,
+    MethodNotAllowed,
+    UnknownModel,
+    UnknownRoute,
+)
 from gateway.http.edge import RuntimeHolder
 from gateway.http.errors import error_headers, error_payload
 from gateway.state import StateStore
@@ -78,6 +84,22 @@ def add_routes(
             if principal.aliases is None or name in principal.aliases
         ]
         return json_response({"object": "list", "data": data})
+
+    @app.get("/v1/models/{model_id:path}")
+    @app.get("/models/{model_id:path}", include_in_schema=False)
+    async def model(
+        model_id: str,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        runtime = holder.current
+        if runtime is None:
+            raise GatewayError("The gateway is starting; try again.", status=503)
+        principal = await runtime.keys.authenticate(authorization)
+        allowed = principal.aliases is None or model_id in principal.aliases
+        if model_id not in runtime.rules.aliases or not allowed:
+            raise UnknownModel(f"The model '{model_id}' does not exist.", param="model")
+        body = {"id": model_id, "object": "model", "created": int(time.time())}
+        return json_response(body | {"owned_by": "tiergate"})
 
     @app.get("/healthz")
     async def healthz() -> Response:
