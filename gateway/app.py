@@ -200,4 +200,4 @@ def create_app(settings: Settings, rules: Rules | None = None) -> SurfaceEdge:
         openapi_url=None,
     )
     add_routes(api, holder, telemetry, lambda: services.state)
-    return with_surfaces(Edge(holder, telemetry, api), holder, lambda: services.state)
+    return with_surfaces(Edge(holder, telemetry, api), holder, lambda: services.state, spawner)

@@ -3,8 +3,6 @@ created them (raw ASGI, beside the surfaces; see ``gateway.surface.responses_sto
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import orjson
 
 from gateway.errors import GatewayError, MethodNotAllowed, UnknownRoute
@@ -18,7 +16,7 @@ PREFIXES = ("/v1/responses/", "/responses/")
 class StoredResponses:
     """The ASGI handler for paths under ``/v1/responses/``."""
 
-    def __init__(self, holder: RuntimeHolder, store: Callable[[], ResponseStore | None]) -> None:
+    def __init__(self, holder: RuntimeHolder, store: ResponseStore) -> None:
         self._holder = holder
         self._store = store
 
@@ -41,8 +39,8 @@ class StoredResponses:
 
     async def _answer(self, scope: Scope, authorization: str | None) -> tuple[int, bytes]:
         runtime = self._holder.current
-        store = self._store()
-        if runtime is None or store is None:
+        store = self._store
+        if runtime is None:
             raise GatewayError("The gateway is starting; try again.", status=503)
         principal = await runtime.keys.authenticate(authorization)
         path: str = scope["path"]

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from redis.asyncio import Redis
+
 from gateway.calls import Call, CallKind, Reply
 from gateway.errors import GatewayError, MethodNotAllowed, StreamInterrupted
 from gateway.http.bodies import read_body
@@ -31,6 +33,7 @@ from gateway.http.edge import (
 from gateway.http.errors import JSON, error_headers
 from gateway.state import StateStore
 from gateway.surface.base import Context, Surface
+from gateway.tasks import Spawner
 
 log = logging.getLogger("tiergate.surface")
 
@@ -191,7 +194,7 @@ async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any] | None
 
 
 def with_surfaces(
-    edge: Edge, holder: RuntimeHolder, state: Callable[[], StateStore | None]
+    edge: Edge, holder: RuntimeHolder, state: Callable[[], StateStore | None], spawner: Spawner
 ) -> SurfaceEdge:
     """The gateway's outermost ASGI app: every translated surface in front of ``edge``."""
     from gateway.http.responses_routes import PREFIXES, StoredResponses
@@ -200,9 +203,11 @@ def with_surfaces(
     from gateway.surface.responses import ResponsesSurface
     from gateway.surface.responses_store import ResponseStore
 
-    def store() -> ResponseStore | None:
+    def redis() -> Redis | None:
         current = state()
-        return None if current is None else ResponseStore(current.redis)
+        return None if current is None else current.redis
+
+    store = ResponseStore(redis, spawner)
 
     surfaces: dict[str, Surface] = {}
     for path, surface in (

@@ -9,7 +9,7 @@ be used as ``previous_response_id`` at once.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,13 +60,13 @@ class ResponsesSurface:
     accepts_x_api_key = False
     stream_tail = b""
 
-    def __init__(self, store: Callable[[], ResponseStore | None]) -> None:
+    def __init__(self, store: ResponseStore) -> None:
         self._store = store
 
     async def translate(self, body: bytes, context: Context) -> Translated:
         request = parse_json(body, ResponsesRequest)
         policy = context.rules.responses
-        store = self._store() if policy.enabled else None
+        store = self._store if policy.enabled else None
         key_id = context.principal.key_id
         history: list[ChatMessage] = []
         if request.previous_response_id:
@@ -110,11 +110,10 @@ class ResponsesSurface:
         return response_events(state.shape, reply.chunks, finished)
 
     async def _finished(self, state: _State, obj: dict[str, Any], items: list[Item]) -> None:
-        store = self._store()
-        if state.ttl_s is None or store is None:
+        if state.ttl_s is None:
             return
         conversation = [*state.conversation, assistant_message(items)]
-        await store.put(state.key_id, Stored(state.key_id, obj, conversation), state.ttl_s)
+        self._store.put(Stored(state.key_id, obj, conversation), state.ttl_s)
 
     def error_body(self, err: GatewayError) -> bytes:
         return error_body(err)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 import anthropic
 import pytest
 
@@ -18,12 +20,26 @@ TOOL = {
 }
 
 
-def client(gw, key=None) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=gw.root, api_key=key or gw.key, max_retries=0, timeout=10)
+@pytest.fixture
+def client(gateway) -> Iterator[Callable[..., anthropic.Anthropic]]:
+    """SDK clients for this test, closed after it (their sockets must not leak)."""
+    made: list[anthropic.Anthropic] = []
+
+    def make(key: str | None = None) -> anthropic.Anthropic:
+        made.append(
+            anthropic.Anthropic(
+                base_url=gateway.root, api_key=key or gateway.key, max_retries=0, timeout=10
+            )
+        )
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.close()
 
 
-def test_message_json(gateway) -> None:
-    raw = client(gateway).messages.with_raw_response.create(
+def test_message_json(gateway, client) -> None:
+    raw = client().messages.with_raw_response.create(
         model="fast",
         max_tokens=64,
         system="Be brief.",
@@ -37,7 +53,7 @@ def test_message_json(gateway) -> None:
     assert raw.headers["x-tiergate-target"] == "ok"
 
 
-def test_same_text_as_chat(gateway) -> None:
+def test_same_text_as_chat(gateway, client) -> None:
     import openai
 
     chat = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.key, max_retries=0)
@@ -48,14 +64,14 @@ def test_same_text_as_chat(gateway) -> None:
         .choices[0]
         .message.content
     )
-    message = client(gateway).messages.create(
+    message = client().messages.create(
         model="fast", max_tokens=64, messages=[{"role": "user", "content": "Same question"}]
     )
     assert message.content[0].text == text
 
 
-def test_message_stream(gateway) -> None:
-    with client(gateway).messages.stream(
+def test_message_stream(gateway, client) -> None:
+    with client().messages.stream(
         model="fast", max_tokens=64, messages=[{"role": "user", "content": "Count to five"}]
     ) as stream:
         text = "".join(stream.text_stream)
@@ -65,9 +81,9 @@ def test_message_stream(gateway) -> None:
     assert final.usage.output_tokens > 0
 
 
-def test_raw_stream_event_order(gateway) -> None:
+def test_raw_stream_event_order(gateway, client) -> None:
     events = list(
-        client(gateway).messages.create(
+        client().messages.create(
             model="fast",
             max_tokens=64,
             stream=True,
@@ -81,8 +97,8 @@ def test_raw_stream_event_order(gateway) -> None:
     assert "content_block_delta" in kinds and "content_block_stop" in kinds
 
 
-def test_tool_use_round_trip(gateway) -> None:
-    c = client(gateway)
+def test_tool_use_round_trip(gateway, client) -> None:
+    c = client()
     first = c.messages.create(
         model="fast",
         max_tokens=64,
@@ -108,8 +124,8 @@ def test_tool_use_round_trip(gateway) -> None:
     assert second.stop_reason == "end_turn" and second.content[0].type == "text"
 
 
-def test_tool_use_streamed(gateway) -> None:
-    with client(gateway).messages.stream(
+def test_tool_use_streamed(gateway, client) -> None:
+    with client().messages.stream(
         model="fast",
         max_tokens=64,
         tools=[TOOL],
@@ -121,40 +137,42 @@ def test_tool_use_streamed(gateway) -> None:
     assert use.type == "tool_use" and use.name == "get_weather" and "city" in use.input
 
 
-def test_key_in_x_api_key_and_bearer(gateway) -> None:
+def test_key_in_x_api_key_and_bearer(gateway, client) -> None:
     # The SDK sends x-api-key; a bearer token works too (auth_token).
-    bearer = anthropic.Anthropic(base_url=gateway.root, auth_token=gateway.key, max_retries=0)
-    message = bearer.messages.create(
-        model="fast", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
-    )
+    with anthropic.Anthropic(
+        base_url=gateway.root, auth_token=gateway.key, max_retries=0
+    ) as bearer:
+        message = bearer.messages.create(
+            model="fast", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
+        )
     assert message.content
 
 
-def test_errors_in_anthropic_shape(gateway) -> None:
+def test_errors_in_anthropic_shape(gateway, client) -> None:
     with pytest.raises(anthropic.AuthenticationError) as auth:
-        client(gateway, "tg-wrong").messages.create(
+        client("tg-wrong").messages.create(
             model="fast", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
         )
     assert auth.value.body["type"] == "error"
     assert auth.value.body["error"]["type"] == "authentication_error"
     with pytest.raises(anthropic.NotFoundError) as missing:
-        client(gateway).messages.create(
+        client().messages.create(
             model="no-such-alias", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
         )
     assert missing.value.body["error"]["type"] == "not_found_error"
     with pytest.raises(anthropic.BadRequestError) as bad:
-        client(gateway).messages.create(
+        client().messages.create(
             model="fast", max_tokens=0, messages=[{"role": "user", "content": "hi"}]
         )
     assert bad.value.body["error"]["type"] == "invalid_request_error"
     with pytest.raises(anthropic.NotFoundError):  # an alias the key may not use is not shown
-        client(gateway, gateway.limited_key).messages.create(
+        client(gateway.limited_key).messages.create(
             model="smart", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
         )
 
 
-def test_through_fallback(gateway) -> None:
-    raw = client(gateway).messages.with_raw_response.create(
+def test_through_fallback(gateway, client) -> None:
+    raw = client().messages.with_raw_response.create(
         model="after-500", max_tokens=16, messages=[{"role": "user", "content": "hi"}]
     )
     assert raw.headers["x-tiergate-target"] == "ok"

@@ -4,6 +4,7 @@ stored responses and ``previous_response_id``, through the same pipeline as chat
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 
 import openai
 import pytest
@@ -24,12 +25,26 @@ WEATHER_TOOL = {
 }
 
 
-def client(gw, key=None) -> openai.OpenAI:
-    return openai.OpenAI(base_url=gw.base_url, api_key=key or gw.key, max_retries=0, timeout=10)
+@pytest.fixture
+def client(gateway) -> Iterator[Callable[..., openai.OpenAI]]:
+    """SDK clients for this test, closed after it (their sockets must not leak)."""
+    made: list[openai.OpenAI] = []
+
+    def make(key: str | None = None) -> openai.OpenAI:
+        made.append(
+            openai.OpenAI(
+                base_url=gateway.base_url, api_key=key or gateway.key, max_retries=0, timeout=10
+            )
+        )
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.close()
 
 
-def test_create_text(gateway) -> None:
-    raw = client(gateway).responses.with_raw_response.create(
+def test_create_text(gateway, client) -> None:
+    raw = client().responses.with_raw_response.create(
         model="fast", input="What is the capital of France?", instructions="Be brief."
     )
     response = raw.parse()
@@ -44,8 +59,8 @@ def test_create_text(gateway) -> None:
     assert raw.headers["x-tiergate-target"] == "ok"
 
 
-def test_same_answer_as_chat(gateway) -> None:
-    c = client(gateway)
+def test_same_answer_as_chat(gateway, client) -> None:
+    c = client()
     response = c.responses.create(model="fast", input="Same question", store=False)
     chat = c.chat.completions.create(
         model="fast", messages=[{"role": "user", "content": "Same question"}]
@@ -53,10 +68,8 @@ def test_same_answer_as_chat(gateway) -> None:
     assert response.output_text == chat.choices[0].message.content
 
 
-def test_stream_events(gateway) -> None:
-    events = list(
-        client(gateway).responses.create(model="fast", input="Count to five", stream=True)
-    )
+def test_stream_events(gateway, client) -> None:
+    events = list(client().responses.create(model="fast", input="Count to five", stream=True))
     kinds = [e.type for e in events]
     assert kinds[:2] == ["response.created", "response.in_progress"]
     assert kinds[-1] == "response.completed"
@@ -76,16 +89,16 @@ def test_stream_events(gateway) -> None:
     assert done.usage is not None and done.usage.output_tokens > 0
 
 
-def test_stream_helper_final_response(gateway) -> None:
-    with client(gateway).responses.stream(model="fast", input="Hello there") as stream:
+def test_stream_helper_final_response(gateway, client) -> None:
+    with client().responses.stream(model="fast", input="Hello there") as stream:
         for _ in stream:
             pass
         final = stream.get_final_response()
     assert final.status == "completed" and final.output_text
 
 
-def test_function_call_round_trip(gateway) -> None:
-    c = client(gateway)
+def test_function_call_round_trip(gateway, client) -> None:
+    c = client()
     first = c.responses.create(model="fast", input="Weather in Paris?", tools=[WEATHER_TOOL])
     calls = [item for item in first.output if item.type == "function_call"]
     assert len(calls) == 1 and calls[0].name == "get_weather"
@@ -107,9 +120,9 @@ def test_function_call_round_trip(gateway) -> None:
     assert second.output_text and second.output[0].type == "message"
 
 
-def test_function_call_streamed(gateway) -> None:
+def test_function_call_streamed(gateway, client) -> None:
     events = list(
-        client(gateway).responses.create(
+        client().responses.create(
             model="fast", input="Weather in Rome?", tools=[WEATHER_TOOL], stream=True
         )
     )
@@ -121,14 +134,14 @@ def test_function_call_streamed(gateway) -> None:
     assert json.loads(final.output[0].arguments) == {"city": ""} or final.output[0].arguments
 
 
-def test_structured_output(gateway) -> None:
+def test_structured_output(gateway, client) -> None:
     schema = {
         "type": "object",
         "properties": {"label": {"type": "string", "enum": ["positive", "negative"]}},
         "required": ["label"],
         "additionalProperties": False,
     }
-    response = client(gateway).responses.create(
+    response = client().responses.create(
         model="fast",
         input="Classify: I love it",
         text={"format": {"type": "json_schema", "name": "label", "schema": schema, "strict": True}},
@@ -137,8 +150,8 @@ def test_structured_output(gateway) -> None:
     assert response.text.format.type == "json_schema"
 
 
-def test_output_cap_is_incomplete(gateway) -> None:
-    response = client(gateway).responses.create(
+def test_output_cap_is_incomplete(gateway, client) -> None:
+    response = client().responses.create(
         model="fast", input="Tell me a long story", max_output_tokens=2
     )
     assert response.status == "incomplete"
@@ -146,8 +159,8 @@ def test_output_cap_is_incomplete(gateway) -> None:
     assert response.incomplete_details.reason == "max_output_tokens"
 
 
-def test_retrieve_and_previous_response_id(gateway) -> None:
-    c = client(gateway)
+def test_retrieve_and_previous_response_id(gateway, client) -> None:
+    c = client()
     first = c.responses.create(model="fast", input="My name is Ada.")
     again = c.responses.retrieve(first.id)
     assert again.id == first.id and again.output_text == first.output_text
@@ -160,35 +173,35 @@ def test_retrieve_and_previous_response_id(gateway) -> None:
     assert follow.usage.input_tokens > alone.usage.input_tokens
 
 
-def test_stored_responses_are_per_key(gateway) -> None:
-    mine = client(gateway).responses.create(model="fast", input="secret plans")
-    other = client(gateway, gateway.other_team_key)
+def test_stored_responses_are_per_key(gateway, client) -> None:
+    mine = client().responses.create(model="fast", input="secret plans")
+    other = client(gateway.other_team_key)
     with pytest.raises(openai.NotFoundError):
         other.responses.retrieve(mine.id)
     with pytest.raises(openai.NotFoundError):
         other.responses.create(model="fast", input="more", previous_response_id=mine.id)
 
 
-def test_store_false_is_not_retrievable(gateway) -> None:
-    c = client(gateway)
+def test_store_false_is_not_retrievable(gateway, client) -> None:
+    c = client()
     response = c.responses.create(model="fast", input="forget me", store=False)
     assert response.store is False
     with pytest.raises(openai.NotFoundError):
         c.responses.retrieve(response.id)
 
 
-def test_delete(gateway) -> None:
-    c = client(gateway)
+def test_delete(gateway, client) -> None:
+    c = client()
     response = c.responses.create(model="fast", input="delete me")
     c.responses.delete(response.id)
     with pytest.raises(openai.NotFoundError):
         c.responses.retrieve(response.id)
 
 
-def test_errors_in_openai_shape(gateway) -> None:
-    c = client(gateway)
+def test_errors_in_openai_shape(gateway, client) -> None:
+    c = client()
     with pytest.raises(openai.AuthenticationError):
-        client(gateway, "tg-wrong").responses.create(model="fast", input="hi")
+        client("tg-wrong").responses.create(model="fast", input="hi")
     with pytest.raises(openai.NotFoundError):
         c.responses.create(model="no-such-alias", input="hi")
     with pytest.raises(openai.BadRequestError) as info:
@@ -196,8 +209,8 @@ def test_errors_in_openai_shape(gateway) -> None:
     assert info.value.param == "tools[0].type"
 
 
-def test_fallback_and_cache(gateway) -> None:
-    c = client(gateway)
+def test_fallback_and_cache(gateway, client) -> None:
+    c = client()
     raw = c.responses.with_raw_response.create(model="after-500", input="fall back please")
     assert raw.headers["x-tiergate-target"] == "ok"
     assert "fails-500" in raw.headers["x-tiergate-failed"]
