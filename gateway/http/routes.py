@@ -123,8 +123,12 @@ def add_routes(
         return json_response(body, 200 if ready else 503, headers)
 
     from gateway.http.admin import admin_router
+    from gateway.http.admin_dashboard import dashboard_router
+    from gateway.http.ui import add_ui
 
     app.include_router(admin_router(holder, json_response))
+    app.include_router(dashboard_router(holder, telemetry, json_response))
+    add_ui(app)
 
     @app.get("/metrics")
     async def metrics() -> Response:
