@@ -11,11 +11,12 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from cache.policy import EmbeddingModel, SemanticCachePolicy
 from gateway.targets.upstream import Origin
@@ -61,10 +62,22 @@ class TargetLimits(Rule):
 class Target(Rule):
     """One deployment of one model at one provider."""
 
-    provider: Literal["openai", "litellm"]
+    provider: Literal["openai", "azure", "litellm"]
     model: Annotated[str, Field(min_length=1)]
     api_base: Annotated[str, Field(min_length=1)]
     api_key_env: str | None = None  # name of the env var holding the key; never the key itself
+    # Azure OpenAI: api_base is the deployment URL (.../openai/deployments/<name>), api_version
+    # its query parameter. The key goes in ``api-key``; auth_header "authorization" sends it as
+    # a bearer token instead (Entra ID: api_key_env names the variable holding the token).
+    api_version: str | None = None
+    auth_header: Literal["authorization", "api-key"] | None = None  # None: the provider's own
+
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _version_text(cls, value: object) -> object:
+        # YAML reads an unquoted 2024-10-21 as a date; the query parameter is its text.
+        return value.isoformat() if isinstance(value, date) else value
+
     price: Price = Price()
     context_window: Annotated[int, Field(ge=1)] = 128_000
     timeouts: Timeouts = Timeouts()
@@ -301,6 +314,8 @@ def cross_check(rules: Rules, env: Mapping[str, str]) -> list[str]:
             problems.append(
                 f"{where}.api_key_env: environment variable {target.api_key_env} is not set"
             )
+        if target.provider == "azure" and not target.api_version:
+            problems.append(f"{where}.api_version: an azure target needs its api-version")
         if target.provider == "litellm" and "/" not in target.model:
             problems.append(
                 f"{where}.model: a litellm target names its wire format, "
@@ -313,7 +328,7 @@ def cross_check(rules: Rules, env: Mapping[str, str]) -> list[str]:
         for i, target_name in enumerate(names):
             if target_name not in rules.targets:
                 problems.append(f"aliases.{name}.targets[{i}]: unknown target '{target_name}'")
-            elif alias.kind == "embeddings" and rules.targets[target_name].provider != "openai":
+            elif alias.kind == "embeddings" and rules.targets[target_name].provider == "litellm":
                 problems.append(
                     f"aliases.{name}.targets[{i}]: embeddings need an OpenAI-compatible target"
                 )

@@ -104,7 +104,7 @@ class Runtime:
 
 def build_provider(name: str, target: Target, pool: UpstreamPool) -> Next:
     api_key = os.environ.get(target.api_key_env) if target.api_key_env else None
-    if target.provider == "openai":
+    if target.provider in ("openai", "azure"):
         return OpenAIProvider(name, target, pool, api_key)
     from gateway.targets.litellm_provider import LiteLLMProvider  # only when configured
 
