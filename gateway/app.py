@@ -26,6 +26,7 @@ from gateway.governance.usage import UsageBook
 from gateway.http.edge import ASGIApp, Edge, RuntimeHolder
 from gateway.http.jobs import jobs_router
 from gateway.http.routes import add_routes, json_response
+from gateway.http.surface_edge import with_surfaces
 from gateway.jobs.runner import Recorder
 from gateway.jobs.scheduler import start_batches
 from gateway.rules import Governance, Rules, RulesInvalid, load_rules
@@ -236,5 +237,5 @@ def create_app(settings: Settings, rules: Rules | None = None) -> ASGIApp:
     )
     add_routes(api, holder, telemetry, lambda: services.state)
     api.include_router(jobs_router(holder, lambda: services.state, settings, json_response))
-    edge = Edge(holder, telemetry, api)
+    edge = with_surfaces(Edge(holder, telemetry, api), holder, lambda: services.state, spawner)
     return edge if services.tracing is None else services.tracing.edge(edge)
