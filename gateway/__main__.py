@@ -55,10 +55,12 @@ def eval_cache(
 
 
 def _add_subcommands() -> None:
+    from gateway.batch.cli import batch_app
     from gateway.keys_cli import keys_app
 
     app.add_typer(keys_app, name="keys")
     app.add_typer(eval_app, name="eval")
+    app.add_typer(batch_app, name="batch")
 
 
 def raise_file_limit() -> None:
