@@ -174,7 +174,7 @@ def run_drill(opts: DrillOptions) -> dict[str, Any]:
             calls = store.call_totals(spec.job_id)
             first_last = [at for _, at, _ in store.recent_usage(spec.job_id, started - 1)]
             stats = asyncio.run(_sim_stats(sim_url))
-            paid_calls = _paid_calls(store, spec.job_id)
+            paid_calls = _answered_calls(store, spec.job_id)
             tokens = calls["prompt_tokens"] + calls["completion_tokens"]
             minutes = max(1e-9, (time.time() - started) / 60.0)
             if first_last:
@@ -215,14 +215,13 @@ def _answered(stats: dict[str, Any]) -> int:
     return int(chat) - int(stats["rate_limited"]) - int(stats["faults_injected"])
 
 
-def _paid_calls(store: Store, job_id: str) -> int:
+def _answered_calls(store: Store, job_id: str) -> int:
+    """The job's calls that got an answer (paid, or replayed by the gateway after a crash)."""
     import sqlalchemy as sa
 
     c = store.calls
     with store.engine.connect() as conn:
         n = conn.execute(
-            sa.select(sa.func.count()).where(
-                (c.c.job_id == job_id) & c.c.replayed.is_(False) & (c.c.outcome != "error")
-            )
+            sa.select(sa.func.count()).where((c.c.job_id == job_id) & (c.c.outcome != "error"))
         ).scalar_one()
     return int(n)
