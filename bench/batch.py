@@ -4,9 +4,9 @@
 
 Prints:
 1. tokens per record at 20 records per call and at 1 (the same task and records);
-2. pacing over a steady run sized to last about --minutes: the share of the TPM limit used
-   after the first minute (whose allowance a rolling window gives at once), and the 429s the
-   provider sent;
+2. pacing over a steady run sized to last about --minutes: the mean share of the TPM limit in
+   use (the rolling 60 s sum of the job's tokens, sampled each second from the end of the first
+   minute to the last call), and the 429s the provider sent;
 3. the estimate made before that run (one sample call) against the measured time and tokens;
 4. the two-million-record case extrapolated from the measured tokens per record and pacing
    share, at --stated-tpm, beside one record per call.
@@ -50,20 +50,23 @@ def tokens_per_record(stack: DrillStack, spec: JobSpec) -> tuple[float, float]:
     return (totals.prompt_tokens + totals.completion_tokens) / max(1, totals.answered), elapsed
 
 
-def steady_share(spec: JobSpec, tpm: int, started_wall: float) -> tuple[float, float]:
-    """(share of TPM used after the first minute, minutes measured) from the calls' times."""
+def window_share(spec: JobSpec, tpm: int, started_wall: float) -> tuple[float, float]:
+    """(mean share of TPM in use, minutes measured): the tokens of the calls answered in the
+    60 s before each second, from the run's first full minute to its last call, over TPM."""
     store = Store(spec.db, spec.table_prefix)
     try:
-        usage = store.recent_usage(spec.job_id, started_wall - 1)
+        usage = sorted((at, t) for _, at, t in store.recent_usage(spec.job_id, started_wall - 1))
     finally:
         store.close()
-    first = min(at for _, at, _ in usage)
-    last = max(at for _, at, _ in usage)
-    steady = [t for _, at, t in usage if at >= first + 60.0]
-    minutes = (last - first - 60.0) / 60.0
-    if minutes <= 0:
+    first, last = usage[0][0], usage[-1][0]
+    samples = []
+    t = first + 60.0
+    while t <= last:
+        samples.append(sum(tok for at, tok in usage if t - 60.0 < at <= t) / tpm)
+        t += 1.0
+    if not samples:
         return float("nan"), 0.0
-    return sum(steady) / (tpm * minutes), minutes
+    return sum(samples) / len(samples), (last - first - 60.0) / 60.0
 
 
 def main() -> None:
@@ -91,10 +94,10 @@ def main() -> None:
         totals = asyncio.run(run_job(spec, stack.base_url, stack.key, "bench"))
         measured_min = (time.monotonic() - started) / 60.0
         stats = asyncio.run(control.stats())
-        share, steady_min = steady_share(spec, args.tpm, started_wall)
+        share, steady_min = window_share(spec, args.tpm, started_wall)
         tokens = totals.prompt_tokens + totals.completion_tokens
-        print(f"pacing: {records:,} records in {measured_min:.2f} min; after the first minute "
-              f"{share:.1%} of {args.tpm:,} TPM used over {steady_min:.2f} min; "
+        print(f"pacing: {records:,} records in {measured_min:.2f} min; tokens in the last 60 s "
+              f"held at {share:.1%} of {args.tpm:,} TPM on average over {steady_min:.2f} min; "
               f"429s from the provider: {stats['rate_limited']}")  # fmt: skip
         est_tokens = est.prompt_tokens + est.completion_tokens
         print(f"estimate: {est.minutes:.2f} min vs {measured_min:.2f} measured "

@@ -7,7 +7,8 @@ Policy:
 - Before a call, its share of the limit after it is sent decides the wait, graduated: under 85%
   none; from 85% half the time the limit needs to refill that call; from 95% the whole of it;
   a call that would pass 98% waits until enough of the window has expired. RPM the same way.
-- Concurrency adapts: it halves after a 429 or above 95%, and grows by one per answer under 85%.
+- Concurrency adapts: it halves after a 429 and grows back by one per answer (near the limit
+  the waits above hold the rate; fewer calls in flight would only lose throughput).
 - Retries (429, 5xx, connection errors) back off with full jitter on a 1-2-4-8-16 s ladder,
   never sooner than the server's Retry-After.
 """
@@ -208,12 +209,12 @@ class Pacer:
                 self.foreign_requests = others
 
     def adapt(self, now: float, limited: bool) -> None:
-        """AIMD on concurrency: halve on a 429 or above 95% of a limit; else grow by one."""
+        """AIMD on concurrency: halve on a 429, grow by one per answer. Being close to the
+        limit is the goal, not a fault: the waits above hold the rate there."""
         if limited:
             self.rate_limited += 1
-        if limited or self.share(now) >= STEPS[1]:
             self.concurrency = max(1, self.concurrency // 2)
-        elif self.share(now) < STEPS[0]:
+        else:
             self.concurrency = min(self.max_concurrency, self.concurrency + 1)
 
 

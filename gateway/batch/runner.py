@@ -188,8 +188,10 @@ class Worker:
                 self.refresh_shared()
                 refreshed = time.monotonic()
             while len(tasks) < self.pacer.concurrency:
+                # While calls are in flight, only full groups: their skips will join the rest.
+                full = spec.records_per_call if tasks else 1
                 claim = self.store.claim(
-                    spec.job_id, alias, self.name, spec.records_per_call, spec.lease_s
+                    spec.job_id, alias, self.name, spec.records_per_call, spec.lease_s, full
                 )
                 if claim is None:
                     break

@@ -172,11 +172,13 @@ class Store:
         return stmt.with_for_update(skip_locked=True) if self._locking else stmt
 
     def claim(
-        self, job_id: str, alias: str, worker: str, size: int, lease_s: float
+        self, job_id: str, alias: str, worker: str, size: int, lease_s: float, min_size: int = 1
     ) -> Claim | None:
         """A group to call: first one whose lease ran out (a dead worker's, or this worker's
         from before a restart: see ``adopt``), else ``size`` fresh pending units, fewest
-        attempts first, in input order."""
+        attempts first, in input order; None when fewer than ``min_size`` are free (the
+        caller waits for its calls in flight to return their skips, rather than paying a
+        whole prompt for a record or two)."""
         u = self.units
         now = time.time()
         base = (u.c.job_id == job_id) & (u.c.alias == alias) & (u.c.status == PENDING)
@@ -209,7 +211,7 @@ class Store:
                     .limit(size)
                 )
             ).all()
-            if not rows:
+            if not rows or len(rows) < min_size:
                 return None
             units = tuple(Unit(r.rid, r.text, r.attempts) for r in rows)
             key = call_key(job_id, alias, units)

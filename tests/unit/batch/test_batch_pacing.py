@@ -92,6 +92,9 @@ def test_concurrency_halves_on_429_and_grows_back() -> None:
     assert p.concurrency == 4 and p.rate_limited == 1
     p.adapt(0.0, limited=False)
     assert p.concurrency == 5
+    for _ in range(10):
+        p.adapt(0.0, limited=False)
+    assert p.concurrency == 8
 
 
 def test_backoff_is_full_jitter_on_the_ladder_and_honours_retry_after() -> None:

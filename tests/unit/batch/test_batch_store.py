@@ -109,3 +109,11 @@ def test_tie_breaks_cover_the_disagreements(tmp_path: Path) -> None:
     assert store.add_tie_breaks("job", "a", "b", "c") == 1
     claim = store.claim("job", "c", "w1", 3, 60)
     assert claim is not None and [u.rid for u in claim.units] == ["r1"]
+
+
+def test_a_partial_group_waits_while_calls_are_in_flight(tmp_path: Path) -> None:
+    store = store_with(tmp_path, 5)
+    assert store.claim("job", "a", "w1", 4, 60) is not None
+    assert store.claim("job", "a", "w1", 4, 60, min_size=4) is None  # one left: wait
+    tail = store.claim("job", "a", "w1", 4, 60, min_size=1)
+    assert tail is not None and [u.rid for u in tail.units] == ["r4"]
