@@ -36,7 +36,7 @@ def make_job(
     write_records(data, records, seed=zlib.crc32(name.encode()))
     text = job_yaml(
         f"{name}-{secrets.token_hex(3)}", data, f"sqlite:///{stack.work / 'bench.db'}", tpm,
-        alias, per_call, 8,
+        alias, per_call, 16,
     )  # fmt: skip
     path = stack.work / f"{name}.yaml"
     path.write_text(text)
@@ -78,14 +78,14 @@ def main() -> None:
     stack = DrillStack.start(args.tpm)
     control = SimControl(stack.sim_url)
     try:
-        batched = make_job(stack, "ratio20", 400, args.tpm, 20, "batch")
+        batched = make_job(stack, "ratio20", 2000, args.tpm, 20, "batch")
         single = make_job(stack, "ratio1", 200, args.tpm, 1, "batch-single")
         tpr20, _ = tokens_per_record(stack, batched)
         tpr1, _ = tokens_per_record(stack, single)
         print(f"tokens per record: {tpr20:.1f} at 20 per call, {tpr1:.1f} at 1 per call "
               f"-> {tpr1 / tpr20:.2f}x fewer")  # fmt: skip
         # Let the sim's bucket refill, so the run starts as a fresh job would.
-        time.sleep(10.0)
+        time.sleep(40.0)
         records = int(args.tpm * 0.97 * (args.minutes + 1.0) / tpr20)
         spec = make_job(stack, "steady", records, args.tpm, 20, "batch")
         est = asyncio.run(estimate_job(spec, stack.base_url, stack.key, calls=1))
@@ -100,7 +100,8 @@ def main() -> None:
               f"held at {share:.1%} of {args.tpm:,} TPM on average over {steady_min:.2f} min; "
               f"429s from the provider: {stats['rate_limited']}")  # fmt: skip
         est_tokens = est.prompt_tokens + est.completion_tokens
-        print(f"estimate: {est.minutes:.2f} min vs {measured_min:.2f} measured "
+        print(f"estimate (bound by {est.bound}): {est.minutes:.2f} min vs {measured_min:.2f} "
+              f"measured "
               f"({est.minutes / measured_min - 1:+.1%}); {est_tokens:,} tokens vs {tokens:,} "
               f"({est_tokens / max(1, tokens) - 1:+.1%})")  # fmt: skip
         used = 0.97 if math.isnan(share) else share  # NaN when the run was under a minute

@@ -8,9 +8,10 @@ Policy:
   the run replays them instead of paying twice. It gives output tokens per record, the skip rate
   (extra calls) and the latency of a call.
 - Time is the slowest of three bounds: tokens against TPM, calls against RPM, and calls x
-  latency / concurrency. Under a rolling 60 s window the first minute's allowance is available
-  at once, so a rate-bound run takes about (total / (pace x limit) - 1) minutes plus one call,
-  where pace (0.97) is the share of the limit the pacer holds in steady state.
+  latency / concurrency. Under a rolling 60 s window a minute's allowance (at the pacer's share,
+  0.97) can be sent as fast as the calls go (a "wave"); each later wave is sent as the one a
+  minute before expires. So a rate-bound run takes (waves - 1) minutes plus the time one wave
+  takes at the calls' own speed (concurrency / latency), plus one call for the tail.
 """
 
 from __future__ import annotations
@@ -61,9 +62,15 @@ class Estimate:
         ]
 
 
-def rate_bound_minutes(total: float, per_minute: float) -> float:
-    """Minutes to send ``total`` under a rolling-window limit held at STEADY_SHARE."""
-    return max(0.0, total / (STEADY_SHARE * per_minute) - 1.0)
+def rate_bound_minutes(total: float, per_minute: float, per_second: float) -> float:
+    """Minutes to send ``total`` under a rolling-window limit held at STEADY_SHARE when the
+    calls alone could send ``per_second`` (see the module docstring)."""
+    wave = STEADY_SHARE * per_minute
+    wave_s = min(60.0, wave / per_second) if per_second > 0 else 60.0
+    waves = total / wave
+    if waves <= 1.0:
+        return total / per_second / 60.0 if per_second > 0 else 0.0
+    return waves - 1.0 + wave_s / 60.0
 
 
 def estimate(
@@ -94,11 +101,13 @@ def estimate(
     completion_tokens = int(out_per_record * n * copies / max(0.05, 1.0 - skip_rate))
     total = prompt_tokens + completion_tokens
     latency = sample.latency_s if sample else 1.0
-    bounds = {"latency": calls * latency / spec.workers / 60.0 + latency / 60.0}
-    if spec.limits.tpm:
-        bounds["tpm"] = rate_bound_minutes(total, spec.limits.tpm) + latency / 60.0
+    calls_per_s = spec.workers / latency
+    bounds = {"latency": calls / calls_per_s / 60.0 + latency / 60.0}
+    if spec.limits.tpm and calls:
+        tokens_per_s = calls_per_s * total / calls
+        bounds["tpm"] = rate_bound_minutes(total, spec.limits.tpm, tokens_per_s) + latency / 60
     if spec.limits.rpm:
-        bounds["rpm"] = rate_bound_minutes(calls, spec.limits.rpm) + latency / 60.0
+        bounds["rpm"] = rate_bound_minutes(calls, spec.limits.rpm, calls_per_s) + latency / 60
     bound = max(bounds, key=lambda k: bounds[k])
     return Estimate(
         records=n,

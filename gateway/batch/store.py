@@ -128,7 +128,12 @@ class Store:
         args: dict[str, Any] = {"timeout": 30} if url.startswith("sqlite") else {}
         self.engine = sa.create_engine(url, connect_args=args)
         self._md, self.units, self.calls = _tables(prefix)
-        self._md.create_all(self.engine)
+        try:
+            self._md.create_all(self.engine)
+        except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
+            # Two workers creating the tables at once on PostgreSQL: the other one won.
+            time.sleep(0.5)
+            self._md.create_all(self.engine)
         self._locking = self.engine.dialect.name == "postgresql"
 
     def close(self) -> None:
@@ -142,7 +147,17 @@ class Store:
     def load(
         self, job_id: str, aliases: Sequence[str], rows: Iterable[tuple[str, str, str]]
     ) -> int:
-        """Insert (rid, text, record json) units for each alias unless the job is loaded."""
+        """Insert (rid, text, record json) units for each alias unless the job is loaded.
+        Workers that start together race here: the loser's insert meets the winner's rows
+        (a unique violation once the winner commits) and it goes on with the loaded job."""
+        try:
+            return self._load(job_id, aliases, rows)
+        except sa.exc.IntegrityError:
+            return 0
+
+    def _load(
+        self, job_id: str, aliases: Sequence[str], rows: Iterable[tuple[str, str, str]]
+    ) -> int:
         u = self.units
         with self.engine.begin() as conn:
             have = conn.execute(
