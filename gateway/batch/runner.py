@@ -186,6 +186,7 @@ class Worker:
         while True:
             if time.monotonic() - refreshed > SHARED_REFRESH_S:
                 self.refresh_shared()
+                self.store.renew(spec.job_id, self.name, spec.lease_s)
                 refreshed = time.monotonic()
             while len(tasks) < self.pacer.concurrency:
                 # While calls are in flight, only full groups: their skips will join the rest.
@@ -201,7 +202,10 @@ class Worker:
                     return
                 await asyncio.sleep(IDLE_POLL_S)  # others hold the rest; their leases may end
                 continue
-            finished, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            # Wake at least every few seconds: the heartbeat above must not stall.
+            finished, tasks = await asyncio.wait(
+                tasks, timeout=SHARED_REFRESH_S, return_when=asyncio.FIRST_COMPLETED
+            )
             for task in finished:
                 task.result()
 
@@ -260,7 +264,7 @@ async def take_sample(
 ) -> Sample:
     """The job's first ``calls`` calls, sent as the run will send them (same keys, so the run
     replays them for free); what they measured feeds the estimate."""
-    from gateway.batch.store import call_key
+    from gateway.batch.tables import call_key
 
     pacer = make_pacer(spec)
     rng = random.Random()

@@ -7,8 +7,9 @@ Policy (what makes resume lose nothing and repeat nothing):
   call: the group gets an idempotency key (derived from the job, the alias, and each id with its
   attempt count), the worker's name and a lease. On PostgreSQL the claim reads with
   ``FOR UPDATE SKIP LOCKED`` so several workers never take the same rows.
-- A group whose lease ran out (its worker died) or that this worker's name still holds (it was
-  restarted) is claimed again as it was: same ids, same key, so the same request is re-sent and
+- A live worker renews its leases every few seconds (``renew``). A group whose lease ran out
+  (its worker died) or that this worker's name still holds (it was restarted) is claimed again
+  as it was: same ids, same key, so the same request is re-sent and
   the gateway replays its stored answer instead of paying for it twice.
 - Every call's outcome is committed in one transaction: answers -> done, skips -> back to the
   pool with one more attempt, and one row in the calls table (tokens, cost, replayed).
@@ -19,106 +20,24 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 
-PENDING, DONE, FAILED = "pending", "done", "failed"
+from gateway.batch.tables import (
+    DONE,
+    FAILED,
+    PENDING,
+    CallUsage,
+    Claim,
+    Provenance,
+    Unit,
+    call_key,
+    tables,
+)
 
-
-@dataclass(frozen=True, slots=True)
-class Unit:
-    rid: str
-    text: str
-    attempts: int
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """One call's worth of units, held by one worker under one idempotency key."""
-
-    alias: str
-    key: str
-    units: tuple[Unit, ...]
-    resumed: bool  # claimed again after a crash or an expired lease
-
-
-@dataclass(frozen=True, slots=True)
-class Provenance:
-    model: str | None
-    target: str | None
-    config_version: str | None
-    template_hash: str
-    worker: str
-    replayed: bool
-
-
-@dataclass(frozen=True, slots=True)
-class CallUsage:
-    prompt_tokens: int
-    completion_tokens: int
-    cost_usd: float
-    outcome: str  # ok | malformed | error
-
-
-def call_key(job_id: str, alias: str, units: Sequence[Unit]) -> str:
-    """The Idempotency-Key of a call: the same units at the same attempts give the same key."""
-    material = f"{job_id}|{alias}|" + ",".join(f"{u.rid}#{u.attempts}" for u in units)
-    return "tgb-" + hashlib.sha256(material.encode()).hexdigest()[:40]
-
-
-def _tables(prefix: str) -> tuple[sa.MetaData, sa.Table, sa.Table]:
-    md = sa.MetaData()
-    units = sa.Table(
-        prefix + "units",
-        md,
-        sa.Column("job_id", sa.String(64), primary_key=True),
-        sa.Column("alias", sa.String(128), primary_key=True),
-        sa.Column("rid", sa.String(256), primary_key=True),
-        sa.Column("seq", sa.Integer, nullable=False),
-        sa.Column("text", sa.Text, nullable=False),
-        sa.Column("record", sa.Text, nullable=False),
-        sa.Column("status", sa.String(8), nullable=False, default=PENDING),
-        sa.Column("attempts", sa.Integer, nullable=False, default=0),
-        sa.Column("skips", sa.Integer, nullable=False, default=0),
-        sa.Column("errors", sa.Integer, nullable=False, default=0),
-        sa.Column("call_key", sa.String(64)),
-        sa.Column("call_size", sa.Integer),
-        sa.Column("claimed_by", sa.String(128)),
-        sa.Column("lease_until", sa.Float),
-        sa.Column("result", sa.Text),
-        sa.Column("model", sa.String(256)),
-        sa.Column("target", sa.String(256)),
-        sa.Column("config_version", sa.String(128)),
-        sa.Column("template_hash", sa.String(32)),
-        sa.Column("done_key", sa.String(64)),
-        sa.Column("worker", sa.String(128)),
-        sa.Column("done_at", sa.Float),
-        sa.Index(f"{prefix}units_pick", "job_id", "alias", "status", "call_key", "attempts", "seq"),
-    )
-    calls = sa.Table(
-        prefix + "calls",
-        md,
-        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("job_id", sa.String(64), nullable=False, index=True),
-        sa.Column("alias", sa.String(128), nullable=False),
-        sa.Column("call_key", sa.String(64), nullable=False),
-        sa.Column("size", sa.Integer, nullable=False),
-        sa.Column("answered", sa.Integer, nullable=False),
-        sa.Column("skipped", sa.Integer, nullable=False),
-        sa.Column("duplicates", sa.Integer, nullable=False),
-        sa.Column("outcome", sa.String(16), nullable=False),
-        sa.Column("prompt_tokens", sa.Integer, nullable=False),
-        sa.Column("completion_tokens", sa.Integer, nullable=False),
-        sa.Column("cost_usd", sa.Float, nullable=False),
-        sa.Column("replayed", sa.Boolean, nullable=False),
-        sa.Column("resumed", sa.Boolean, nullable=False),
-        sa.Column("worker", sa.String(128), nullable=False),
-        sa.Column("at", sa.Float, nullable=False),
-    )
-    return md, units, calls
+__all__ = ["DONE", "FAILED", "PENDING", "CallUsage", "Claim", "Provenance", "Store", "Unit"]
 
 
 class Store:
@@ -127,7 +46,7 @@ class Store:
     def __init__(self, url: str, prefix: str = "tg_batch_") -> None:
         args: dict[str, Any] = {"timeout": 30} if url.startswith("sqlite") else {}
         self.engine = sa.create_engine(url, connect_args=args)
-        self._md, self.units, self.calls = _tables(prefix)
+        self._md, self.units, self.calls = tables(prefix)
         try:
             self._md.create_all(self.engine)
         except (sa.exc.IntegrityError, sa.exc.ProgrammingError):
@@ -237,6 +156,20 @@ class Store:
             )
             self._lease(conn, job_id, alias, key, worker, now + lease_s)
             return Claim(alias, key, units, resumed=False)
+
+    def renew(self, job_id: str, worker: str, lease_s: float) -> int:
+        """Extend the leases of every group this worker holds (its heartbeat): a group waiting
+        for room under the rate limit is still alive, and must not be taken over."""
+        u = self.units
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                u.update()
+                .where((u.c.job_id == job_id) & (u.c.claimed_by == worker))
+                .where((u.c.status == PENDING) & u.c.call_key.is_not(None))
+                .where(u.c.lease_until > 0.0)  # not one ``adopt`` just released
+                .values(lease_until=time.time() + lease_s)
+            )
+        return int(res.rowcount)
 
     def adopt(self, job_id: str, worker: str) -> int:
         """At a worker's start: end the leases its name still holds (it was killed and

@@ -117,3 +117,12 @@ def test_a_partial_group_waits_while_calls_are_in_flight(tmp_path: Path) -> None
     assert store.claim("job", "a", "w1", 4, 60, min_size=4) is None  # one left: wait
     tail = store.claim("job", "a", "w1", 4, 60, min_size=1)
     assert tail is not None and [u.rid for u in tail.units] == ["r4"]
+
+
+def test_a_live_worker_renews_its_leases_so_nobody_takes_them_over(tmp_path: Path) -> None:
+    store = store_with(tmp_path, 6)
+    waiting = store.claim("job", "a", "w1", 3, lease_s=-1)  # as if its lease had run out
+    assert waiting is not None
+    assert store.renew("job", "w1", 60) == 3
+    other = store.claim("job", "a", "w2", 3, 60)
+    assert other is not None and other.key != waiting.key and not other.resumed
