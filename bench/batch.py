@@ -7,7 +7,8 @@ Prints:
 2. pacing over a steady run sized to last about --minutes: the mean share of the TPM limit in
    use (the rolling 60 s sum of the job's tokens, sampled each second from the end of the first
    minute to the last call), and the 429s the provider sent;
-3. the estimate made before that run (one sample call) against the measured time and tokens;
+3. the estimate made before that run (three sample calls, as `tiergate batch run` makes)
+   against the measured time and tokens;
 4. the two-million-record case extrapolated from the measured tokens per record and pacing
    share, at --stated-tpm, beside one record per call.
 """
@@ -88,7 +89,7 @@ def main() -> None:
         time.sleep(40.0)
         records = int(args.tpm * 0.97 * (args.minutes + 1.0) / tpr20)
         spec = make_job(stack, "steady", records, args.tpm, 20, "batch")
-        est = asyncio.run(estimate_job(spec, stack.base_url, stack.key, calls=1))
+        est = asyncio.run(estimate_job(spec, stack.base_url, stack.key, calls=3))
         asyncio.run(control.reset_stats())
         started_wall, started = time.time(), time.monotonic()
         totals = asyncio.run(run_job(spec, stack.base_url, stack.key, "bench"))

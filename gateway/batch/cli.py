@@ -113,7 +113,7 @@ def estimate_cmd(
     db: DbOpt = None,
     gateway: GatewayOpt = None,
     key: KeyOpt = None,
-    sample_calls: Annotated[int, typer.Option(help="Calls to sample (0: none).")] = 1,
+    sample_calls: Annotated[int, typer.Option(help="Calls to sample (0: none).")] = 3,
 ) -> None:
     """Print calls, tokens, cost and time for the pending records (samples a call or two)."""
     from gateway.batch.runner import estimate_job
@@ -163,7 +163,7 @@ def run_cmd(
     spec = _spec(job, **_job_flags(locals()))
     url, api_key = _endpoint(gateway, key)
     if not no_estimate:
-        est = asyncio.run(estimate_job(spec, url, api_key, 1))
+        est = asyncio.run(estimate_job(spec, url, api_key, 3))
         for line in est.lines():
             typer.echo(line, err=True)
         above = est.cost_usd > spec.confirm_above_usd and not yes

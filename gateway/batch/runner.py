@@ -24,7 +24,7 @@ from gateway.batch.progress import Progress
 from gateway.batch.prompts import Item, build_prompt, max_output_tokens, parse_reply
 from gateway.batch.sources import read_records
 from gateway.batch.spec import JobSpec, template_hash
-from gateway.batch.store import PENDING, CallUsage, Claim, Provenance, Store
+from gateway.batch.store import PENDING, CallUsage, Claim, Provenance, Store, Unit
 
 IDLE_POLL_S = 0.5
 SHARED_REFRESH_S = 2.0
@@ -262,33 +262,40 @@ async def run_job(
 async def take_sample(
     spec: JobSpec, store: Store, client: openai.AsyncOpenAI, calls: int
 ) -> Sample:
-    """The job's first ``calls`` calls, sent as the run will send them (same keys, so the run
-    replays them for free); what they measured feeds the estimate."""
+    """The job's first ``calls`` calls, sent at once as the run will send them (same keys, so
+    the run replays them for free); what they measured feeds the estimate. Sent together, their
+    latency is closer to what a run with several calls in flight sees than one call alone."""
     from gateway.batch.tables import call_key
 
     pacer = make_pacer(spec)
     rng = random.Random()
     groups = store.peek(spec.job_id, spec.alias, spec.records_per_call, calls)
-    records = skipped = prompt_t = completion_t = 0
-    est = latency = 0.0
-    for units in groups:
+
+    async def one(units: list[Unit]) -> tuple[int, int, float, int, int, float]:
         items = [Item(u.rid, u.text) for u in units]
         prompt, cap, estimated = sample_prompt(spec, items)
         key = call_key(spec.job_id, spec.alias, units)
         request = Request(spec.alias, prompt, cap, spec.temperature, key, estimated + cap)
         started = time.monotonic()
         answer = await send(client, request, pacer, rng)
-        latency += time.monotonic() - started
+        latency = time.monotonic() - started
         if answer.error is not None:
             raise RuntimeError(f"the sample call failed: {answer.error}")
         parsed = parse_reply(spec, items, answer.content)
-        records += len(items)
-        skipped += len(parsed.skipped)
-        est += estimated
-        prompt_t += answer.prompt_tokens
-        completion_t += answer.completion_tokens
-    n = max(1, len(groups))
-    return Sample(records, est, prompt_t, completion_t, skipped, latency / n, len(groups))
+        return (len(items), len(parsed.skipped), estimated, answer.prompt_tokens,
+                answer.completion_tokens, latency)  # fmt: skip
+
+    results = await asyncio.gather(*(one(units) for units in groups))
+    n = max(1, len(results))
+    return Sample(
+        records=sum(r[0] for r in results),
+        estimated_prompt_tokens=sum(r[2] for r in results),
+        prompt_tokens=sum(r[3] for r in results),
+        completion_tokens=sum(r[4] for r in results),
+        skipped=sum(r[1] for r in results),
+        latency_s=sum(r[5] for r in results) / n,
+        calls=len(results),
+    )
 
 
 async def estimate_job(spec: JobSpec, gateway_url: str, api_key: str, calls: int) -> Estimate:
