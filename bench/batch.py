@@ -70,6 +70,23 @@ def window_share(spec: JobSpec, tpm: int, started_wall: float) -> tuple[float, f
     return sum(samples) / len(samples), (last - first - 60.0) / 60.0
 
 
+def calls_per_s(spec: JobSpec, started_wall: float) -> float:
+    """The most calls the job got answered in any 10 s: what one worker process manages
+    when the limit is not in the way (its first wave)."""
+    store = Store(spec.db, spec.table_prefix)
+    try:
+        ats = sorted(at for _, at, _ in store.recent_usage(spec.job_id, started_wall - 1))
+    finally:
+        store.close()
+    best = 0
+    j = 0
+    for i, at in enumerate(ats):
+        while ats[j] <= at - 10.0:
+            j += 1
+        best = max(best, i - j + 1)
+    return best / 10.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=2.0, help="Length of the pacing run.")
@@ -108,9 +125,13 @@ def main() -> None:
         used = 0.97 if math.isnan(share) else share  # NaN when the run was under a minute
         per_hour = used * args.stated_tpm * 60 / tpr20
         per_hour_1 = used * args.stated_tpm * 60 / tpr1
+        capacity = calls_per_s(spec, started_wall)
+        need = per_hour / 3600 / spec.records_per_call
         print(f"two million records at {args.stated_tpm:,} TPM: {per_hour:,.0f} records/hour, "
               f"{2e6 / per_hour:.1f} h (one record per call: {per_hour_1:,.0f}/hour, "
-              f"{2e6 / per_hour_1:.1f} h)")  # fmt: skip
+              f"{2e6 / per_hour_1:.1f} h); that pace needs {need:.1f} calls/s, one worker "
+              f"process here managed {capacity:.1f} calls/s at {spec.workers} in flight, so "
+              f"{math.ceil(need / capacity) if capacity else '?'} worker(s)")  # fmt: skip
     finally:
         stack.stop()
 

@@ -40,12 +40,25 @@ from gateway.batch.tables import (
 __all__ = ["DONE", "FAILED", "PENDING", "CallUsage", "Claim", "Provenance", "Store", "Unit"]
 
 
+def _sqlite_wal(dbapi_conn: Any, _record: Any) -> None:
+    """WAL with synchronous=NORMAL: a commit survives the process being killed (the OS has
+    it) without an fsync per call, which would cap a worker at a few dozen calls a second. A
+    power cut may lose the last commits: those records are pending again and re-sent under the
+    same keys, so the gateway replays them (nothing is lost or paid twice)."""
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 class Store:
     """A job's checkpoint store. One per process; each method is one short transaction."""
 
     def __init__(self, url: str, prefix: str = "tg_batch_") -> None:
-        args: dict[str, Any] = {"timeout": 30} if url.startswith("sqlite") else {}
-        self.engine = sa.create_engine(url, connect_args=args)
+        sqlite = url.startswith("sqlite")
+        self.engine = sa.create_engine(url, connect_args={"timeout": 30} if sqlite else {})
+        if sqlite:
+            sa.event.listen(self.engine, "connect", _sqlite_wal)
         self._md, self.units, self.calls = tables(prefix)
         try:
             self._md.create_all(self.engine)
@@ -239,16 +252,20 @@ class Store:
             & (u.c.status == PENDING)
         )
         done = dup = 0
+        answered = {
+            unit.rid: orjson.dumps(answers[unit.rid]).decode()
+            for unit in claim.units
+            if unit.rid in answers
+        }
         with self.engine.begin() as conn:
-            for unit in claim.units:
-                if unit.rid not in answers:
-                    continue
+            if answered:
+                # One statement for the whole call: its rowcount is exact on every dialect.
                 res = conn.execute(
                     u.update()
-                    .where(mine & (u.c.rid == unit.rid))
+                    .where(mine & u.c.rid.in_(list(answered)))
                     .values(
                         status=DONE,
-                        result=orjson.dumps(answers[unit.rid]).decode(),
+                        result=sa.case(answered, value=u.c.rid),
                         model=prov.model,
                         target=prov.target,
                         config_version=prov.config_version,
@@ -262,8 +279,8 @@ class Store:
                         lease_until=None,
                     )
                 )
-                done += res.rowcount
-                dup += 1 - res.rowcount
+                done = int(res.rowcount)
+                dup = len(answered) - done
             counter = u.c.errors if errored else u.c.skips
             conn.execute(
                 u.update()
