@@ -331,7 +331,7 @@ class Telemetry:
     @staticmethod
     def log_line(o: Outcome) -> str:
         failed: list[str] = []
-        cache = similarity = None
+        cache = similarity = surface = None
         for note in o.notes:  # one pass over the notes
             if note.key == "failed":
                 failed.append(note.value)
@@ -339,6 +339,8 @@ class Telemetry:
                 cache = note.value
             elif note.key == "similarity":
                 similarity = note.value
+            elif note.key == "surface":
+                surface = note.value
         line = {
             "event": "request",
             "request_id": o.request_id,
@@ -363,4 +365,6 @@ class Telemetry:
         }
         if similarity is not None:
             line["similarity"] = float(similarity)
+        if surface is not None:  # a translated client API (responses, messages, completions)
+            line["surface"] = surface
         return orjson.dumps(line).decode()

@@ -221,3 +221,27 @@ def test_fallback_and_cache(gateway, client) -> None:
         for _ in range(2)
     ]
     assert hits == ["miss", "hit"]
+
+
+def test_stream_cut_after_the_first_event_ends_with_an_error_event(gateway, client) -> None:
+    events = list(client().responses.create(model="cut-stream", input="Tell me", stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[0] == "response.created"
+    assert kinds[-1] == "error" and "response.completed" not in kinds
+    assert events[-1].code == "stream_interrupted"
+
+
+def test_request_log_names_the_surface(gateway, client) -> None:
+    import time
+
+    client().responses.create(
+        model="fast", input="log me", extra_headers={"x-request-id": "surface-log-1"}
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = [json.loads(x) for x in gateway.log_lines() if "surface-log-1" in x]
+        if lines:
+            break
+        time.sleep(0.1)
+    assert lines and lines[0]["surface"] == "responses" and lines[0]["kind"] == "chat"
+    assert "log me" not in "".join(gateway.log_lines())
