@@ -328,10 +328,6 @@ def cross_check(rules: Rules, env: Mapping[str, str]) -> list[str]:
         for i, target_name in enumerate(names):
             if target_name not in rules.targets:
                 problems.append(f"aliases.{name}.targets[{i}]: unknown target '{target_name}'")
-            elif alias.kind == "embeddings" and rules.targets[target_name].provider == "litellm":
-                problems.append(
-                    f"aliases.{name}.targets[{i}]: embeddings need an OpenAI-compatible target"
-                )
         if len(set(names)) != len(names):
             problems.append(f"aliases.{name}.targets: a target is listed twice")
     for name, alias in rules.aliases.items():
