@@ -13,7 +13,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tiergate LLM
 
 
 eval_app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="Evaluations (semantic cache thresholds)."
+    add_completion=False,
+    no_args_is_help=True,
+    help="Evaluations: semantic cache, router, escalation gates.",
 )
 
 
@@ -189,7 +191,7 @@ def check_config(
         str | None, typer.Option(envvar="TIERGATE_ADMIN_KEY", help="For --diff against a URL.")
     ] = None,
 ) -> None:
-    """Validate routing rules; print each problem by dotted path (exit 1) or a summary."""
+    """Validate routing rules: problems by dotted path, or a summary."""
     from gateway.rules import RulesInvalid, load_rules
 
     try:

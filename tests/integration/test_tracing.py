@@ -240,7 +240,7 @@ def test_traceparent_is_passed_upstream_from_the_attempt_span(
 
 def test_tracing_is_off_without_otel_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     from gateway.app import create_app
-    from gateway.http.edge import Edge
+    from gateway.http.surface_edge import SurfaceEdge
     from gateway.settings import Settings
     from gateway.tracing import wanted
 
@@ -249,7 +249,7 @@ def test_tracing_is_off_without_otel_variables(monkeypatch: pytest.MonkeyPatch) 
             monkeypatch.delenv(name)
     assert not wanted(os.environ)
     app = create_app(Settings(rules=ROOT / "routing_rules" / "default.yaml"))
-    assert type(app) is Edge, "no tracing wrapper composed in"
+    assert type(app) is SurfaceEdge, "no tracing wrapper composed in"
     assert wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
     assert wanted({"OTEL_TRACES_EXPORTER": "otlp"})
     assert not wanted({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c"})
