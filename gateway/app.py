@@ -168,9 +168,10 @@ def create_app(settings: Settings, rules: Rules | None = None) -> ASGIApp:
     holder = RuntimeHolder()
     spawner = Spawner()
     telemetry = Telemetry({n: t.price for n, t in initial.targets.items()}, settings.request_log)
-    services = Services(settings, telemetry, spawner, tracing=open_tracing(os.environ))
-    if services.tracing is not None:
-        telemetry.on_outcome = services.tracing.on_outcome
+    tracing = open_tracing(os.environ, settings.trace_stages)  # None unless OTEL_* asks
+    services = Services(settings, telemetry, spawner, tracing=tracing)
+    if tracing is not None:
+        telemetry.on_outcome = tracing.on_outcome
 
     reloading = asyncio.Lock()  # a SIGHUP and a file change never build two runtimes at once
 

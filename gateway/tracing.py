@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from gateway.rules import Target
     from gateway.telemetry import Outcome
 
+from gateway import notes
+
 log = logging.getLogger("tiergate.tracing")
 
 Scope = MutableMapping[str, Any]
@@ -56,12 +58,12 @@ def wanted(env: Mapping[str, str]) -> bool:
     return any(env.get(v) for v in ENDPOINT_VARIABLES)
 
 
-def open_tracing(env: Mapping[str, str]) -> Tracing | None:
+def open_tracing(env: Mapping[str, str], stage_spans: bool = True) -> Tracing | None:
     """The process's tracing, or None when the environment does not ask for it."""
     if not wanted(env):
         return None
     try:
-        return Tracing.from_env(env)
+        return Tracing.from_env(env, stage_spans)
     except ImportError:
         log.error(
             "OTEL_* variables ask for traces but the otel extra is not installed "
@@ -73,17 +75,18 @@ def open_tracing(env: Mapping[str, str]) -> Tracing | None:
 class Tracing:
     """The tracer provider (OTLP/HTTP exporter, batch processor) and the wrappers built on it."""
 
-    def __init__(self, provider: TracerProvider) -> None:
+    def __init__(self, provider: TracerProvider, stage_spans: bool = True) -> None:
         from opentelemetry import trace
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         self.provider = provider
+        self.stage_spans = stage_spans
         self.tracer: Tracer = provider.get_tracer("tiergate")
         self._trace = trace
         self._propagator = TraceContextTextMapPropagator()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Tracing:
+    def from_env(cls, env: Mapping[str, str], stage_spans: bool = True) -> Tracing:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
@@ -100,7 +103,7 @@ class Tracing:
         provider = TracerProvider(resource=resource, shutdown_on_exit=False)
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         log.info("tracing on: OTLP/HTTP export")
-        return cls(provider)
+        return cls(provider, stage_spans)
 
     def shutdown(self) -> None:
         """Export what is buffered and stop (blocking: run it off the event loop)."""
@@ -121,7 +124,7 @@ class Tracing:
         attrs: dict[str, Any] = {}
         failed: list[str] = []
         for note in o.notes:
-            if note.key == "failed":
+            if note.key == notes.FAILED:
                 failed.append(note.value)
             else:
                 attrs["tiergate." + note.key.replace("-", "_")] = note.value
@@ -161,7 +164,10 @@ class Tracing:
     # -- stage and attempt spans --------------------------------------------------------------
 
     def stages(self, stages: RequestStages) -> RequestStages:
-        """The same stages, each inside its own span (composed once, at build time)."""
+        """The same stages, each inside its own span (composed once, at build time); unchanged
+        when stage spans are off (``GATEWAY_TRACE_STAGES=false``)."""
+        if not self.stage_spans:
+            return stages
         wrapped = {
             f.name: traced_stage(self, stage)
             for f in fields(stages)
