@@ -78,7 +78,9 @@ def run_delay(
     tag = f"d{delay:g}"
     py = sys.executable
     pyenv = {"PYTHONPATH": str(a.src)} if a.src else {}
-    sport, gport = free_port(), free_port()
+    sport, gport, oport = free_port(), free_port(), free_port()
+    while len({sport, gport, oport}) < 3:  # nothing is bound yet: three distinct ports
+        sport, gport, oport = free_port(), free_port(), free_port()
     sim_cfg = rd / f"sim-{tag}.yaml"
     sim_cfg.write_text(
         f"models: {{default: {{latency_ms: {delay:g}, ttft_ms: {delay:g}, "
@@ -113,7 +115,6 @@ def run_delay(
     if os.environ.get("GATEWAY_REDIS_URL"):
         gw_env["GATEWAY_REDIS_URL"] = os.environ["GATEWAY_REDIS_URL"]
     if a.otel:  # tracing on, every request sampled, exported to a sink beside the sim
-        oport = free_port()
         sink = op.Service(
             "otlp-sink",
             [py, "-m", "bench.otlp_sink", "--port", str(oport)],

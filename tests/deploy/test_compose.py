@@ -158,6 +158,7 @@ def exported_metrics() -> dict[str, set[str]]:
     telemetry.alert("budget_80pct", {})
     telemetry.semantic_verified("fast", True, 0.99)
     telemetry.watch_queue(lambda: 0)
+    telemetry.reloaded(ok=False)
     from prometheus_client import generate_latest
 
     names: dict[str, set[str]] = {}
