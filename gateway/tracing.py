@@ -82,7 +82,7 @@ class Tracing:
         self.provider = provider
         self.stage_spans = stage_spans
         self.tracer: Tracer = provider.get_tracer("tiergate")
-        self._trace = trace
+        self.api = trace
         self._propagator = TraceContextTextMapPropagator()
 
     @classmethod
@@ -116,7 +116,7 @@ class Tracing:
 
     def on_outcome(self, o: Outcome) -> None:
         """A finished request's facts onto its span (the current span: the request's)."""
-        span = self._trace.get_current_span()
+        span = self.api.get_current_span()
         if not span.is_recording():
             return
         # The notes first (cache, router, fallback, budget decisions); the typed fields below
@@ -229,9 +229,13 @@ class TracedStage:
         self.name = stage.name
         self._stage = stage
         self._tracer = tracing.tracer
+        self._current = tracing.api.get_current_span
         self._span_name = f"tiergate.stage {stage.name}"
 
     async def __call__(self, call: Call, next_: Next) -> Reply:
+        if not self._current().is_recording():
+            # The request was sampled out: its children would be too, so make none.
+            return await self._stage(call, next_)
         with self._tracer.start_as_current_span(
             self._span_name, attributes={"tiergate.stage": self.name}
         ):
@@ -253,7 +257,7 @@ def traced_attempt(tracing: Tracing, name: str, target: Target, stack: Next) -> 
 
     from gateway.errors import GatewayError
 
-    tracer, trace = tracing.tracer, tracing._trace
+    tracer, trace = tracing.tracer, tracing.api
     base = {
         "gen_ai.operation.name": "chat",
         "gen_ai.system": gen_ai_system(target),
@@ -264,6 +268,8 @@ def traced_attempt(tracing: Tracing, name: str, target: Target, stack: Next) -> 
     }
 
     async def attempt(call: Call) -> Reply:
+        if not trace.get_current_span().is_recording():
+            return await stack(call)  # sampled out; traceparent still goes upstream (flag 00)
         attrs = dict(base)
         if call.kind.value != "chat":
             attrs["gen_ai.operation.name"] = call.kind.value

@@ -254,3 +254,27 @@ def test_tracing_is_off_without_otel_variables(monkeypatch: pytest.MonkeyPatch) 
     assert wanted({"OTEL_TRACES_EXPORTER": "otlp"})
     assert not wanted({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c"})
     assert not wanted({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"})
+
+
+def test_a_sampled_out_request_makes_no_spans_and_says_so_upstream(
+    traced_gateway: tuple[str, Received],
+) -> None:
+    base_url, received = traced_gateway
+    client = openai.OpenAI(base_url=base_url, api_key=KEY, max_retries=0)
+    unsampled = "11111111111111111111111111111111"
+    client.chat.completions.create(
+        model="echo",
+        messages=[{"role": "user", "content": "hello"}],
+        extra_headers={"traceparent": f"00-{unsampled}-{CLIENT_SPAN_ID}-00"},
+    )
+    (sent,) = received.upstream_headers
+    _, trace_id, _, flags = sent["traceparent"].split("-")
+    assert (trace_id, flags) == (unsampled, "00"), "the caller's decision travels upstream"
+    client.chat.completions.create(  # a sampled request after it: its spans flush the batch
+        model="echo",
+        messages=[{"role": "user", "content": "hello"}],
+        extra_headers={"traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-01"},
+    )
+    spans_of_trace(received, TRACE_ID, at_least=2)
+    with received.lock:
+        assert not [s for s in received.spans if s.trace_id.hex() == unsampled]
