@@ -124,9 +124,12 @@ def traced_gateway(
         f"  ok: {{provider: openai, model: sim-fast, api_base: '{sim}'}}\n"
         f"  capture: {{provider: openai, model: capture-model,"
         f" api_base: 'http://127.0.0.1:{otlp_port}/v1'}}\n"
+        f"  capture-litellm: {{provider: litellm, model: openai/capture-model,"
+        f" api_base: 'http://127.0.0.1:{otlp_port}/v1'}}\n"
         "aliases:\n"
         "  fast: {targets: [broken, ok]}\n"
         "  echo: {targets: [capture]}\n"
+        "  echo-litellm: {targets: [capture-litellm]}\n"
         f"keys:\n  - {{id: k, team: tracing, sha256: {key_hash(KEY)}}}\n"
     )
     port = free_port()
@@ -254,6 +257,24 @@ def test_tracing_is_off_without_otel_variables(monkeypatch: pytest.MonkeyPatch) 
     assert wanted({"OTEL_TRACES_EXPORTER": "otlp"})
     assert not wanted({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c"})
     assert not wanted({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"})
+
+
+def test_traceparent_reaches_providers_behind_litellm_too(
+    traced_gateway: tuple[str, Received],
+) -> None:
+    base_url, received = traced_gateway
+    client = openai.OpenAI(base_url=base_url, api_key=KEY, max_retries=0)
+    client.chat.completions.create(
+        model="echo-litellm",
+        messages=[{"role": "user", "content": "hello"}],
+        extra_headers={"traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-01"},
+    )
+    (sent,) = received.upstream_headers
+    assert sent["traceparent"].split("-")[1] == TRACE_ID
+    spans = spans_of_trace(received, TRACE_ID, at_least=3)
+    (attempt,) = [s for s in spans if s.kind == Span.SPAN_KIND_CLIENT]
+    assert sent["traceparent"].split("-")[2] == attempt.span_id.hex()
+    assert attrs(attempt)["gen_ai.system"] == "openai"  # the litellm prefix
 
 
 def test_a_sampled_out_request_makes_no_spans_and_says_so_upstream(
