@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from gateway.governance.alerts import AlertWebhook, SpendWatch
+from gateway.governance.budget_use import BudgetUse
 from gateway.governance.usage import UsageBook
 from gateway.http.edge import ASGIApp, Edge, RuntimeHolder
 from gateway.http.routes import add_routes
@@ -134,6 +135,12 @@ def start_background(holder: RuntimeHolder, services: Services, usage: UsageBook
     spawner.spawn(flush_every(telemetry, usage, 1.0), "flush-logs-and-usage")
     board = BreakerBoard(redis)
     spawner.spawn(share_breakers(holder, board, telemetry, 0.25), "breaker-board")
+
+    def rules() -> Rules | None:
+        return holder.current.rules if holder.current else None
+
+    use = BudgetUse(redis, rules, telemetry.budget_use)
+    spawner.spawn(use.run_forever(services.settings.budget_gauge_s), "budget-use")
 
 
 async def reload_rules(holder: RuntimeHolder, services: Services) -> None:

@@ -206,6 +206,12 @@ class Telemetry:
             "Calls waiting in the capacity queue for a target with capacity",
             registry=r,
         )
+        self._budget_used = Gauge(
+            "tiergate_budget_used_ratio",
+            "How full each budget the rules declare is: (used + reserved) / limit",
+            ["scope", "unit", "period"],
+            registry=r,
+        )
         self._reloads = Counter(
             "tiergate_config_reloads",
             "Rules reloads (SIGHUP or file change): ok, or rejected (old rules kept)",
@@ -238,6 +244,12 @@ class Telemetry:
                 "reason": reason,
             }
             self._log.write(orjson.dumps(line).decode() + "\n")
+
+    def budget_use(self, fills: Mapping[tuple[str, str, str], float]) -> None:
+        """Replace the budget gauge's values (a budget the rules dropped disappears)."""
+        self._budget_used.clear()
+        for (scope, unit, period), ratio in fills.items():
+            self._budget_used.labels(scope, unit, period).set(ratio)
 
     def reloaded(self, ok: bool) -> None:
         self._reloads.labels("ok" if ok else "rejected").inc()
