@@ -113,3 +113,14 @@ def test_reset_durations_parse() -> None:
     assert parse_reset_s("1h2m3s") == 3723.0
     assert parse_reset_s("2") == 2.0
     assert parse_reset_s("soon") is None
+
+
+def test_nothing_remaining_blocks_until_the_reset() -> None:
+    p = Pacer(tpm=None, rpm=None, max_concurrency=4)
+    p.observe(
+        10.0,
+        {"x-ratelimit-limit-requests": "100", "x-ratelimit-remaining-requests": "0",
+         "x-ratelimit-reset-requests": "1.5s"},
+    )  # fmt: skip
+    assert p.wait_s(10.0, 1) == 1.5
+    assert p.wait_s(12.0, 1, graduated=False) == 0.0
