@@ -177,3 +177,40 @@ def test_two_workers_share_one_job_on_postgresql(gateway, tmp_path: Path, pg_db:
         store = Store(spec.db, spec.table_prefix)
         store.drop()
         store.close()
+
+
+def test_the_gateways_rate_limit_headers_set_the_pace(spawn_gateway, sim_port, tmp_path) -> None:
+    """A key with a TPM quota: the gateway answers with x-ratelimit-* and the worker paces
+    against that limit though the job names none."""
+    import hashlib
+
+    from gateway.batch.pacing import Pacer
+    from gateway.batch.runner import Worker, load_job_records, make_client
+
+    key = "tg-test-batch-quota-key"
+    rules = f"""
+targets:
+  ok: {{provider: openai, model: sim-fast, api_base: "http://127.0.0.1:{sim_port}/v1"}}
+aliases:
+  fast: {{targets: [ok]}}
+keys:
+  - {{id: quota, team: batch, sha256: {hashlib.sha256(key.encode()).hexdigest()},
+     quota: {{tpm: 50000}}}}
+"""
+    gw = spawn_gateway(rules)
+    spec, _ = job(tmp_path, 30)
+    store = Store(spec.db, spec.table_prefix)
+
+    async def run() -> Pacer:
+        load_job_records(spec, store)
+        async with make_client(gw.base_url, key) as client:
+            pacer = Pacer(tpm=None, rpm=None, max_concurrency=2)
+            await Worker(spec, store, client, "w1", pacer).run()
+            return pacer
+
+    try:
+        pacer = asyncio.run(run())
+        assert pacer.tpm == 50_000
+        assert store.counts(spec.job_id)["fast"]["done"] == 30
+    finally:
+        store.close()
