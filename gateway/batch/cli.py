@@ -153,6 +153,9 @@ def run_cmd(
     no_estimate: Annotated[bool, typer.Option(help="Start without the estimate.")] = False,
     output: Annotated[Path | None, typer.Option(help="Export results here (.jsonl/.csv).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress line.")] = False,
+    retry_failed: Annotated[
+        bool, typer.Option(help="Give records that failed max_attempts one more try.")
+    ] = False,
 ) -> None:
     """Run (or resume) a job: estimate, confirm above the cost threshold, run, report."""
     from gateway.batch.progress import Progress
@@ -162,6 +165,14 @@ def run_cmd(
 
     spec = _spec(job, **_job_flags(locals()))
     url, api_key = _endpoint(gateway, key)
+    if retry_failed:
+        store = Store(spec.db, spec.table_prefix)
+        try:
+            typer.echo(
+                f"{store.retry_failed(spec.job_id):,} failed records pending again", err=True
+            )
+        finally:
+            store.close()
     if not no_estimate:
         est = asyncio.run(estimate_job(spec, url, api_key, 3))
         for line in est.lines():

@@ -198,6 +198,18 @@ class Store:
             )
         return int(res.rowcount)
 
+    def retry_failed(self, job_id: str) -> int:
+        """Give every failed unit one more try (after an outage, say); its attempt count is
+        kept, so the retry carries a new Idempotency-Key."""
+        u = self.units
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                u.update()
+                .where((u.c.job_id == job_id) & (u.c.status == FAILED))
+                .values(status=PENDING)
+            )
+        return int(res.rowcount)
+
     def _lease(
         self, conn: sa.Connection, job_id: str, alias: str, key: str, worker: str, until: float
     ) -> None:

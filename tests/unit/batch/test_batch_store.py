@@ -56,6 +56,11 @@ def test_a_unit_fails_after_max_attempts(tmp_path: Path) -> None:
     counts = store.counts("job")["a"]
     assert counts[FAILED] == 1 and counts["errors"] == 2
     assert store.claim("job", "a", "w1", 1, 60) is None
+    assert store.retry_failed("job") == 1
+    again = store.claim("job", "a", "w1", 1, 60)
+    assert again is not None and again.units[0].attempts == 2  # a new key
+    store.commit("job", again, {}, USAGE, PROV, max_attempts=2, errored=True)
+    assert store.counts("job")["a"][FAILED] == 1  # one more try only
 
 
 def test_a_dead_workers_group_is_taken_again_with_the_same_key(tmp_path: Path) -> None:
