@@ -214,3 +214,21 @@ keys:
         assert store.counts(spec.job_id)["fast"]["done"] == 30
     finally:
         store.close()
+
+
+def test_the_cli_asks_before_an_expensive_run_and_exports(gateway, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gateway.batch.cli import batch_app
+
+    _, job_file = job(tmp_path, 20, confirm_above_usd=0.0)
+    args = ["run", "--job", str(job_file), "--gateway", gateway.base_url, "--key", gateway.key,
+            "--quiet"]  # fmt: skip
+    refused = CliRunner().invoke(batch_app, args)
+    assert refused.exit_code == 1
+    assert "not started" in refused.output
+    out = tmp_path / "out.csv"
+    done = CliRunner().invoke(batch_app, [*args, "--yes", "--output", str(out)])
+    assert done.exit_code == 0, done.output
+    assert "20 done" in done.output
+    assert len(out.read_text().splitlines()) == 21  # a header and one row per record
