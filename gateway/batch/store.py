@@ -119,7 +119,14 @@ class Store:
         return stmt.with_for_update(skip_locked=True) if self._locking else stmt
 
     def claim(
-        self, job_id: str, alias: str, worker: str, size: int, lease_s: float, min_size: int = 1
+        self,
+        job_id: str,
+        alias: str,
+        worker: str,
+        size: int,
+        lease_s: float,
+        min_size: int = 1,
+        salt: str = "",
     ) -> Claim | None:
         """A group to call: first one whose lease ran out (a dead worker's, or this worker's
         from before a restart: see ``adopt``), else ``size`` fresh pending units, fewest
@@ -161,7 +168,7 @@ class Store:
             if not rows or len(rows) < min_size:
                 return None
             units = tuple(Unit(r.rid, r.text, r.attempts) for r in rows)
-            key = call_key(job_id, alias, units)
+            key = call_key(job_id, alias, units, salt)
             conn.execute(
                 u.update()
                 .where(base & u.c.rid.in_([x.rid for x in units]))

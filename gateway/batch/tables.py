@@ -50,9 +50,11 @@ class CallUsage:
     outcome: str  # ok | malformed | error
 
 
-def call_key(job_id: str, alias: str, units: Sequence[Unit]) -> str:
-    """The Idempotency-Key of a call: the same units at the same attempts give the same key."""
-    material = f"{job_id}|{alias}|" + ",".join(f"{u.rid}#{u.attempts}" for u in units)
+def call_key(job_id: str, alias: str, units: Sequence[Unit], salt: str = "") -> str:
+    """The Idempotency-Key of a call: the same units at the same attempts give the same key;
+    ``salt`` (what else shapes the request body, see ``spec.request_salt``) changes it when the
+    job's prompt changes, so a changed request is never refused as a different body."""
+    material = f"{job_id}|{alias}|{salt}|" + ",".join(f"{u.rid}#{u.attempts}" for u in units)
     return "tgb-" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
