@@ -254,7 +254,9 @@ def drill_cmd(
     records_per_call: Annotated[int, typer.Option(help="Records per call.")] = 20,
     concurrency: Annotated[int, typer.Option(help="Concurrent calls per worker.")] = 8,
     seed: Annotated[int, typer.Option(help="Data, sim answers and kill times.")] = 0,
-    keep: Annotated[bool, typer.Option(help="Keep the checkpoint tables.")] = False,
+    keep: Annotated[
+        bool, typer.Option(help="Keep the checkpoint tables and the working directory.")
+    ] = False,
 ) -> None:
     """Kill the worker K times at random moments, resume, check every record; last line JSON."""
     from gateway.batch.drill import DrillOptions, run_drill
