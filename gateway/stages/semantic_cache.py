@@ -97,7 +97,8 @@ class SemanticCache:
             notes.append(Note("semantic-veto", ",".join(dict.fromkeys(found.vetoes))))
         if not d.store:
             return reply.noted(*notes)
-        return reply.with_chunks(self._recording(reply, call, key, found.vector)).noted(*notes)
+        recording = self._recording(reply, call, key, found.vector, found.context_vector)
+        return reply.with_chunks(recording).noted(*notes)
 
     async def _lookup(self, key: Key, policy: SemanticCachePolicy) -> Lookup | None:
         now = time.monotonic()
@@ -173,25 +174,29 @@ class SemanticCache:
         return Reply(chunks, stats, notes=notes)
 
     def _recording(
-        self, reply: Reply, call: Call, key: Key, vector: Vector
+        self, reply: Reply, call: Call, key: Key, vector: Vector, context: Vector | None
     ) -> AsyncIterator[bytes]:
         """Relay the answer; once it is complete, store it (off the response path)."""
         return relay_then(
-            reply.chunks, call.stream, lambda body: self._maybe_store(reply, key, vector, body)
+            reply.chunks,
+            call.stream,
+            lambda body: self._maybe_store(reply, key, vector, context, body),
         )
 
-    def _maybe_store(self, reply: Reply, key: Key, vector: Vector, body: bytes | None) -> None:
+    def _maybe_store(
+        self, reply: Reply, key: Key, vector: Vector, context: Vector | None, body: bytes | None
+    ) -> None:
         if body is None or reply.stats.finish_reason not in SEMANTIC_FINISH:
             return
         if b'"tool_calls"' in body or b'"function_call"' in body:
             return
         target = next((n.value for n in reply.notes if n.key == "target"), None)
         answer = Answer(body=body, model=reply.stats.model, target=target)
-        self._spawner.spawn(self._put(key, vector, answer), "semantic-cache-put")
+        self._spawner.spawn(self._put(key, vector, answer, context), "semantic-cache-put")
 
-    async def _put(self, key: Key, vector: Vector, answer: Answer) -> None:
+    async def _put(self, key: Key, vector: Vector, answer: Answer, context: Vector | None) -> None:
         try:
-            await self._library.put(key, vector, answer)
+            await self._library.put(key, vector, answer, context)
         except Exception as exc:  # never the request's failure
             log.warning("semantic cache write skipped: %s: %s", type(exc).__name__, exc)
 
