@@ -51,6 +51,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     *(f"guard_{name}" for name, _ in GUARDS),
     "any_guard",
     "cosine_x_any_guard",
+    *(f"same_content_x_cosine>{b}" for b in COSINE_BINS[2:]),
+    *(f"no_guard_x_cosine>{b}" for b in COSINE_BINS[2:]),
 )
 
 
@@ -102,6 +104,10 @@ def pair_features(fa: Features, fb: Features, cosine: float) -> list[float]:
         *guards,
         any_guard,
         cosine * any_guard,
+        # A reworded question with the same content words and no guard firing is a
+        # near-repeat: let its cosine count for more than across the board.
+        *(float(edit_a == 0 and edit_b == 0) * max(0.0, cosine - b) * 10 for b in COSINE_BINS[2:]),
+        *((1.0 - any_guard) * max(0.0, cosine - b) * 10 for b in COSINE_BINS[2:]),
     ]
 
 
