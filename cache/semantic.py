@@ -309,10 +309,15 @@ def open_store(
     ttl_s: float = 86_400.0,
 ) -> VectorStore:
     """The store for a deployment: no location, the embedded default (InProcessIndex,
-    snapshot file ``snapshot``); an ``http(s)://`` URL, a Qdrant server (several replicas share
-    it); anything else, a Qdrant local-mode path (or ``:memory:``)."""
+    snapshot file ``snapshot``); ``edge:<directory>``, Qdrant Edge in process (opt-in); an
+    ``http(s)://`` URL, a Qdrant server (several replicas share it); anything else, a Qdrant
+    local-mode path (or ``:memory:``)."""
     if location is None:
         return InProcessIndex(dim, max_entries=max_entries, ttl_s=ttl_s, path=snapshot)
+    if location.startswith("edge:"):
+        from cache.vectors_edge import EdgeStore
+
+        return EdgeStore(dim, Path(location[5:]), max_entries=max_entries, ttl_s=ttl_s)
     return QdrantStore(dim, location, max_entries=max_entries, ttl_s=ttl_s)
 
 

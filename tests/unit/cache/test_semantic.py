@@ -207,6 +207,9 @@ async def test_open_store_picks_the_implementation(tmp_path: Any) -> None:
     qdrant = open_store(8, ":memory:", None)
     assert type(qdrant).__name__ == "QdrantStore"
     await qdrant.aclose()
+    edge = open_store(8, f"edge:{tmp_path / 'edge'}", None)
+    assert type(edge).__name__ == "EdgeStore"
+    await edge.aclose()
 
 
 # --- multi-turn: the context is checked separately ------------------------------------------
