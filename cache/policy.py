@@ -49,6 +49,9 @@ class SemanticCachePolicy(BaseModel):
     # similarity under verify_agreement counts as a disagreement (tiergate_semantic_verified).
     verify_sample: Annotated[float, Field(ge=0, le=1)] = 0.0
     verify_agreement: Annotated[float, Field(ge=0, le=1)] = 0.8
+    # The largest false-hit rate the operator accepts for this alias: with verify_sample > 0 and
+    # the verifier, the alias's cut rises when verified samples show it exceeded (cache.bound).
+    max_false_hit_rate: Annotated[float | None, Field(ge=0.0001, le=0.5)] = None
 
 
 class EmbeddingModel(BaseModel):
