@@ -8,9 +8,11 @@ Method (the ``test`` split is never read here):
   ``QUORA_TRAIN`` of them, first by hash) and the traps generated from its duplicate pairs.
   Each pair is embedded with the process's model (vectors kept on disk) and turned into
   ``pair_features(asked, cached, cosine)``.
-- Model: L2-regularised logistic regression on standardised features, fitted by Newton's
-  method in numpy; trap pairs weigh ``TRAP_WEIGHT`` times a Quora pair (a wrong hit on a trap is
-  the failure that matters most), the two classes are balanced.
+- Model: gradient-boosted regression trees on the logistic loss (``ROUNDS`` trees of depth
+  ``DEPTH``, learning rate ``RATE``, exact greedy splits with at least ``MIN_LEAF`` pairs a
+  leaf, L2 1.0 on leaf values), fitted in numpy; trap pairs weigh ``TRAP_WEIGHT`` times a Quora
+  pair (a wrong hit on a trap is the failure that matters most), the two classes are balanced.
+  Deterministic: the same data gives the same artifact byte for byte.
 - Calibration, on the ``dev`` split: the lowest probability cut at which every trap category's
   false-hit rate is at most ``target`` and the Quora precision at least ``precision``; the
   cut, the data sources, the split rule and the dev figures go into the artifact.
@@ -31,7 +33,7 @@ import numpy.typing as npt
 
 from cache.embedder import Embedder
 from cache.guards import features
-from cache.verifier import ARTIFACT, COSINE_BINS, FEATURE_NAMES, pair_features, verifier_from
+from cache.verifier import ARTIFACT, COSINE_BINS, FEATURE_NAMES, Tree, Verifier, pair_features
 from gateway.eval.devsets import build
 
 QUORA_TRAIN = 24_000
@@ -39,6 +41,7 @@ QUORA_DEV = 6_000
 TRAP_WEIGHT = 10.0
 L2 = 1.0
 FLOOR = 0.70
+ROUNDS, DEPTH, RATE, MIN_LEAF = 80, 3, 0.2, 20
 Matrix = npt.NDArray[np.float64]
 
 
@@ -71,31 +74,74 @@ def _string_rows(name: str, split: str, limit: int | None = None) -> list[dict[s
     return rows[:limit] if limit else rows
 
 
-def fit(
-    x: Matrix, y: npt.NDArray[np.bool_], weight: Matrix
-) -> tuple[Matrix, Matrix, Matrix, float]:
-    """Weighted L2 logistic regression by Newton's method: (mean, scale, weights, bias)."""
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
-    scale[scale < 1e-9] = 1.0
-    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
-    w = np.zeros(z.shape[1])
-    penalty = np.full(z.shape[1], L2)
-    penalty[-1] = 0.0
-    t = y.astype(np.float64)
-    for _ in range(30):
-        p = 1 / (1 + np.exp(-np.clip(z @ w, -30, 30)))
-        grad = z.T @ (weight * (p - t)) + penalty * w
-        hess = (z * (weight * p * (1 - p))[:, None]).T @ z + np.diag(penalty + 1e-9)
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-7:
-            break
-    return mean, scale, w[:-1], float(w[-1])
+def _best_split(x: Matrix, g: Matrix, h: Matrix) -> tuple[float, int, float]:
+    """(gain, feature, cut) of the best split of these rows; feature -1 when none helps."""
+    total_g, total_h = g.sum(), h.sum()
+    best: tuple[float, int, float] = (0.0, -1, 0.0)
+    for f in range(x.shape[1]):
+        order = np.argsort(x[:, f], kind="stable")
+        xs, gs, hs = x[order, f], np.cumsum(g[order]), np.cumsum(h[order])
+        valid = np.nonzero(xs[1:] != xs[:-1])[0]
+        valid = valid[(valid + 1 >= MIN_LEAF) & (len(xs) - valid - 1 >= MIN_LEAF)]
+        if not len(valid):
+            continue
+        gl, hl = gs[valid], hs[valid]
+        gain = gl**2 / (hl + L2) + (total_g - gl) ** 2 / (total_h - hl + L2)
+        gain -= total_g**2 / (total_h + L2)
+        i = int(np.argmax(gain))
+        if gain[i] > best[0]:
+            best = (float(gain[i]), f, float((xs[valid[i]] + xs[valid[i] + 1]) / 2))
+    return best
 
 
-def probabilities(data: Labeled, mean: Matrix, scale: Matrix, w: Matrix, b: float) -> Matrix:
-    p: Matrix = 1 / (1 + np.exp(-np.clip(((data.x - mean) / scale) @ w + b, -30, 30)))
+def _grow(x: Matrix, g: Matrix, h: Matrix, depth: int) -> Tree:
+    leaf = float(-g.sum() / (h.sum() + L2))
+    if depth == 0 or len(g) < 2 * MIN_LEAF:
+        return leaf
+    _, f, cut = _best_split(x, g, h)
+    if f < 0:
+        return leaf
+    low = x[:, f] <= cut
+    return (
+        f,
+        cut,
+        _grow(x[low], g[low], h[low], depth - 1),
+        _grow(x[~low], g[~low], h[~low], depth - 1),
+    )
+
+
+def _apply(tree: Tree, x: Matrix) -> Matrix:
+    out = np.empty(len(x))
+
+    def visit(node: Tree, rows: npt.NDArray[np.intp]) -> None:
+        if not isinstance(node, tuple):
+            out[rows] = node
+            return
+        f, cut, low, high = node
+        mask = x[rows, f] <= cut
+        visit(low, rows[mask])
+        visit(high, rows[~mask])
+
+    visit(tree, np.arange(len(x)))
+    return out
+
+
+def fit(x: Matrix, y: npt.NDArray[np.bool_], weight: Matrix) -> list[Tree]:
+    """Gradient boosting on the weighted logistic loss: the trees, in order."""
+    target = y.astype(np.float64)
+    score = np.zeros(len(y))
+    trees: list[Tree] = []
+    for _ in range(ROUNDS):
+        p = 1 / (1 + np.exp(-score))
+        tree = _grow(x, weight * (p - target), weight * p * (1 - p), DEPTH)
+        trees.append(tree)
+        score += RATE * _apply(tree, x)
+    return trees
+
+
+def probabilities(data: Labeled, trees: Sequence[Tree]) -> Matrix:
+    score = RATE * sum((_apply(t, data.x) for t in trees), np.zeros(len(data.x)))
+    p: Matrix = 1 / (1 + np.exp(-np.clip(score, -30, 30)))
     return np.where(data.cosine >= FLOOR, p, 0.0)
 
 
@@ -151,8 +197,8 @@ def train(
     x, y, weight = x[keep], y[keep], weight[keep]
     for label in (True, False):  # balance the classes
         weight[y == label] *= len(y) / (2 * max(1, (y == label).sum()))
-    mean, scale, w, b = fit(x, y, weight)
-    p_q, p_t = probabilities(q_dev, mean, scale, w, b), probabilities(t_dev, mean, scale, w, b)
+    trees = fit(x, y, weight / weight.mean())
+    p_q, p_t = probabilities(q_dev, trees), probabilities(t_dev, trees)
     cut = calibrate(t_dev, p_t, q_dev, p_q, target, precision)
     served = p_q >= cut
     dev_quora = {
@@ -181,10 +227,12 @@ def train(
             "cosine_floor": FLOOR,
         },
         "dev_figures": {"quora": dev_quora, "traps": figures(t_dev, p_t, cut)},
+        "model": {"rounds": ROUNDS, "depth": DEPTH, "learning_rate": RATE, "min_leaf": MIN_LEAF},
+        "trap_weight": TRAP_WEIGHT,
         "cosine_bins": list(COSINE_BINS),
         "features": len(FEATURE_NAMES),
     }
-    verifier = verifier_from(mean.tolist(), scale.tolist(), w.tolist(), b, cut, FLOOR)
+    verifier = Verifier(FEATURE_NAMES, tuple(trees), RATE, cut, FLOOR)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(verifier.to_json(meta))
     meta["seconds"] = round(time.time() - started, 1)
