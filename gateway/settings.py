@@ -28,7 +28,8 @@ class Settings(BaseSettings):
     # The request log line per call; metrics are kept either way.
     request_log: bool = True
     # The semantic cache's vectors: no value, the embedded in-process index (snapshot under
-    # data_dir); an http(s) URL, a Qdrant server several replicas share; a path, Qdrant local mode.
+    # data_dir); edge:<dir>, Qdrant Edge in process; an http(s) URL, a Qdrant server several
+    # replicas share; a path, Qdrant local mode.
     qdrant_url: str | None = None
     # Where the embedding model's ONNX export is kept (made once); default data_dir/models.
     models_dir: Path | None = None
