@@ -58,3 +58,21 @@ def test_mutations_that_do_not_apply_say_so() -> None:
     assert swap_entity("how do i cook rice", rng) is None
     assert antonym("what is a noun", rng) is None
     assert set(MUTATIONS) == {"negation", "entity", "number", "scope", "antonym"}
+
+
+def test_eval_reads_a_generated_split_and_refuses_unknown_ones() -> None:
+    from gateway.eval.cache_eval import load_pairs
+
+    pairs = load_pairs("multiturn", limit=6, split="test")
+    assert len(pairs) == 6
+    assert {p.category for p in pairs} <= {
+        "same-context",
+        "same-context-chatter",
+        "context-paraphrase",
+        "other-context",
+        "changed-context",
+        "followup-vs-standalone",
+    }
+    assert pairs == load_pairs("multiturn", limit=6, split="test")  # reproducible
+    with pytest.raises(ValueError, match="unknown set"):
+        load_pairs("data/cache_eval/traps.jsonl", split="test")
