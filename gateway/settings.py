@@ -30,7 +30,8 @@ class Settings(BaseSettings):
     # The request log line per call; metrics are kept either way.
     request_log: bool = True
     # The semantic cache's vectors: no value, the embedded in-process index (snapshot under
-    # data_dir); an http(s) URL, a Qdrant server several replicas share; a path, Qdrant local mode.
+    # data_dir); edge:<dir>, Qdrant Edge in process; an http(s) URL, a Qdrant server several
+    # replicas share; a path, Qdrant local mode.
     qdrant_url: str | None = None
     # Seconds between checks of the rules file for changes (0: only SIGHUP reloads them).
     watch_rules_s: float = Field(default=1.0, ge=0)
