@@ -1,0 +1,1 @@
+"""Choosing the starting tier: the learned router, its features, training and evaluation."""

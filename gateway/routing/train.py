@@ -1,0 +1,371 @@
+"""``tiergate train router``: fit the learned router on labeled prompts and write its artifact.
+
+When to use: to rebuild ``routing_rules/artifacts/router`` from the shipped data (the command
+is in that directory's README.json), or to train a router on your own traffic's outcomes
+(lines ``{"prompt", "weak", "strong", "subject"?}``; a row's group is its ``subject`` when it
+has one, else its file's name).
+
+Policy:
+- The stable-hash test split (``gateway.routing.split``) is dropped before anything is fitted
+  or chosen; every choice (ensemble weights) is made by 5-fold cross-validated APGR on the
+  train split, and the figures written beside the artifact are out-of-fold figures.
+- Calibration (``threshold_for``) uses the out-of-fold scores of the train prompts: the score
+  distribution of prompts the model has not seen, as in serving.
+- Deterministic: full-batch optimisation from zeros, fixed step counts, sorted inputs; the same
+  data on the same machine gives the same bytes (the content hash is the version).
+- Numpy only (no scikit-learn): the serving code evaluates exactly what was fitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+import numpy.typing as npt
+
+from gateway.routing.evaluate import evaluate_router
+from gateway.routing.features import DEFAULT_DIM, shape_stats, sparse_terms
+from gateway.routing.learned import FORMAT, META_FILE, WEIGHTS_FILE, LearnedRouter
+from gateway.routing.split import fold_of, split_of
+
+Array = npt.NDArray[Any]
+FOLDS = 5
+NB_ALPHA = 0.5
+NB_TEMPERATURE = 3.0
+GROUP_SMOOTHING = 10.0  # pseudo-rows of the overall mean gain in each group's mean
+EMB_GROUP_L2 = 1e-3
+OUTCOME_L2 = 1e-2
+WORDS_L2 = 1e-3
+NEIGHBOURS_K = 50
+STEPS = 300
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    prompt: str
+    weak: float
+    strong: float
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingSet:
+    """Train-split examples with everything the fit needs, computed once."""
+
+    examples: tuple[Example, ...]
+    groups: tuple[str, ...]
+    group_ids: Array  # (n,)
+    gain: Array  # (n,) strong - weak
+    outcome_ids: Array  # (n,) 0..3 = 2 * weak + strong (binarised at 0.5)
+    terms: tuple[Array, ...]  # per example: distinct hashed buckets
+    stats: Array  # (n, stats) raw
+    embeddings: Array | None  # (n, d) unit rows
+
+
+def read_examples(paths: Sequence[Path]) -> list[Example]:
+    out = []
+    for path in paths:
+        for line in path.read_text().splitlines():
+            if not line.strip():
+                continue
+            row: Any = json.loads(line)
+            group = str(row.get("subject") or path.stem)
+            out.append(Example(str(row["prompt"]), float(row["weak"]), float(row["strong"]), group))
+    return out
+
+
+def embed_all(prompts: Sequence[str], chunk: int = 16) -> Array:
+    """MiniLM embeddings (the semantic cache's embedder, ONNX int8) of ``prompts``, in order.
+    Batches hold prompts of similar length (sorted), so little time goes into padding."""
+    from cache.embedder import load_embedder
+
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+
+    async def run() -> Array:
+        embedder = load_embedder()
+        out = np.zeros((len(prompts), embedder.dim), dtype=np.float32)
+        try:
+            for start in range(0, len(order), chunk):
+                ids = order[start : start + chunk]
+                out[ids] = await embedder.embed([prompts[i] for i in ids])
+        finally:
+            await embedder.aclose()
+        return out
+
+    return asyncio.run(run())
+
+
+def training_set(examples: Sequence[Example], embeddings: Array | None, dim: int) -> TrainingSet:
+    groups = tuple(sorted({e.group for e in examples}))
+    index = {g: i for i, g in enumerate(groups)}
+    return TrainingSet(
+        examples=tuple(examples),
+        groups=groups,
+        group_ids=np.array([index[e.group] for e in examples], dtype=np.int64),
+        gain=np.array([e.strong - e.weak for e in examples]),
+        outcome_ids=np.array(
+            [2 * int(e.weak >= 0.5) + int(e.strong >= 0.5) for e in examples], dtype=np.int64
+        ),
+        terms=tuple(sparse_terms(e.prompt, dim)[0] for e in examples),
+        stats=np.stack([shape_stats(e.prompt) for e in examples]),
+        embeddings=None if embeddings is None else embeddings.astype(np.float64),
+    )
+
+
+# --- fitting -------------------------------------------------------------------------------
+def fit_softmax(features: Array, labels: Array, classes: int, l2: float) -> Array:
+    """Multinomial logistic regression (L2), full-batch Adam from zeros: (d + 1, classes)."""
+    n, d = features.shape
+    x = np.hstack([features, np.ones((n, 1))])
+    w = np.zeros((d + 1, classes))
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    target = np.eye(classes)[labels]
+    decay = np.ones((d + 1, 1))
+    decay[-1] = 0.0  # no penalty on the bias
+    for t in range(1, STEPS + 1):
+        p = _softmax_rows(x @ w)
+        grad = x.T @ (p - target) / n + l2 * decay * w
+        m = 0.9 * m + 0.1 * grad
+        v = 0.999 * v + 0.001 * grad * grad
+        w -= 0.05 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    return w
+
+
+def fit_sparse_softmax(
+    ts: TrainingSet, rows: Array, dense: Array, labels: Array, dim: int, l2: float
+) -> Array:
+    """Multinomial logistic regression over hashed words (value 1/sqrt(n) each) plus dense
+    columns, full-batch Adam from zeros: (dim + dense columns + 1, classes), the bias last."""
+    n, classes = len(rows), int(labels.max()) + 1
+    index = np.concatenate([ts.terms[r] for r in rows])
+    counts = np.array([len(ts.terms[r]) for r in rows])
+    value = np.repeat(1.0 / np.sqrt(np.maximum(counts, 1)), counts)
+    owner = np.repeat(np.arange(n), counts)
+    x = np.hstack([dense, np.ones((n, 1))])
+    w = np.zeros((dim + x.shape[1], classes))
+    m = np.zeros_like(w)
+    v = np.zeros_like(w)
+    target = np.eye(classes)[labels]
+    decay = np.ones((len(w), 1))
+    decay[-1] = 0.0
+    for t in range(1, STEPS + 1):
+        z = x @ w[dim:]
+        for c in range(classes):
+            z[:, c] += np.bincount(owner, weights=value * w[index, c], minlength=n)
+        g = (_softmax_rows(z) - target) / n
+        grad = np.zeros_like(w)
+        for c in range(classes):
+            grad[:dim, c] = np.bincount(index, weights=value * g[owner, c], minlength=dim)
+        grad[dim:] = x.T @ g
+        grad += l2 * decay * w
+        m = 0.9 * m + 0.1 * grad
+        v = 0.999 * v + 0.001 * grad * grad
+        w -= 0.05 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+    return w
+
+
+def _softmax_rows(z: Array) -> Array:
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    out: Array = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def fit_naive_bayes(ts: TrainingSet, rows: Array, dim: int) -> tuple[Array, Array]:
+    """Bernoulli-style multinomial NB over distinct hashed terms: (dim, groups), (groups,)."""
+    k = len(ts.groups)
+    counts = np.zeros((dim, k))
+    for r in rows:
+        counts[ts.terms[r], ts.group_ids[r]] += 1.0
+    table = np.log(counts + NB_ALPHA) - np.log(counts.sum(axis=0) + NB_ALPHA * dim)
+    prior = np.log(np.bincount(ts.group_ids[rows], minlength=k) + 1.0)
+    return table, prior
+
+
+def group_gains(ts: TrainingSet, rows: Array) -> Array:
+    base = float(ts.gain[rows].mean())
+    k = len(ts.groups)
+    sums = np.bincount(ts.group_ids[rows], weights=ts.gain[rows], minlength=k)
+    counts = np.bincount(ts.group_ids[rows], minlength=k)
+    out: Array = (sums + GROUP_SMOOTHING * base) / (counts + GROUP_SMOOTHING)
+    return out
+
+
+def quantise_unit_rows(rows: Array) -> Array:
+    out: Array = np.clip(np.round(rows * 127.0), -127, 127).astype(np.int8)
+    return out
+
+
+def fit_arrays(ts: TrainingSet, rows: Array, dim: int) -> dict[str, Array]:
+    """Every array of the artifact, fitted on ``rows`` of the training set."""
+    table, prior = fit_naive_bayes(ts, rows, dim)
+    stats_mean = ts.stats[rows].mean(axis=0)
+    stats_std = ts.stats[rows].std(axis=0) + 1e-6
+    arrays = {
+        "nb_table": table,
+        "nb_prior": prior,
+        "group_gain": group_gains(ts, rows),
+        "stats_mean": stats_mean,
+        "stats_std": stats_std,
+    }
+    z = (ts.stats[rows] - stats_mean) / stats_std
+    arrays["words"] = fit_sparse_softmax(ts, rows, z, ts.outcome_ids[rows], dim, WORDS_L2)
+    if ts.embeddings is not None:
+        emb = ts.embeddings[rows]
+        arrays["emb_group"] = fit_softmax(emb, ts.group_ids[rows], len(ts.groups), EMB_GROUP_L2)
+        arrays["outcome"] = fit_softmax(np.hstack([emb, z]), ts.outcome_ids[rows], 4, OUTCOME_L2)
+        arrays["neighbours"] = quantise_unit_rows(emb)
+        arrays["neighbour_gain"] = ts.gain[rows]
+    return arrays
+
+
+def router_from(arrays: dict[str, Array], meta: dict[str, Any]) -> LearnedRouter:
+    """The serving object for freshly fitted arrays (float16 round trip, as when loaded)."""
+    buffer = io.BytesIO()
+    np.savez(buffer, **_stored(arrays))  # type: ignore[arg-type]
+    buffer.seek(0)
+    with np.load(buffer) as npz:
+        loaded = {name: npz[name] for name in npz.files}
+    return LearnedRouter.from_arrays(loaded, meta)
+
+
+def _stored(arrays: dict[str, Array]) -> dict[str, Array]:
+    """float16 for the big tables (half the size; scores move in the 4th decimal)."""
+    out = {}
+    for name, value in arrays.items():
+        if value.dtype == np.int8 or name in ("stats_mean", "stats_std", "quantiles"):
+            out[name] = value
+        else:
+            out[name] = value.astype(np.float16)
+    return out
+
+
+# --- model selection, calibration, artifact ------------------------------------------------
+def model_meta(dim: int, k: int, weights: Sequence[float]) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": "unsaved",
+        "model": {
+            "dim": dim,
+            "nb_temperature": NB_TEMPERATURE,
+            "k": k,
+            "weights": [float(w) for w in weights],
+        },
+    }
+
+
+def out_of_fold_parts(ts: TrainingSet, dim: int, seed: int, log: TextIO) -> Array:
+    """(n, 4) prior/words/outcome/neighbour parts of each train prompt, from a model fitted on the
+    other folds (cross-validation)."""
+    folds = np.array([fold_of(e.prompt, FOLDS, seed) for e in ts.examples])
+    parts = np.zeros((len(ts.examples), 4))
+    k = NEIGHBOURS_K if ts.embeddings is not None else 0
+    for f in range(FOLDS):
+        fit_rows = np.flatnonzero(folds != f)
+        router = router_from(fit_arrays(ts, fit_rows, dim), model_meta(dim, k, (1, 0, 0, 0)))
+        for r in np.flatnonzero(folds == f):
+            emb = None if ts.embeddings is None else ts.embeddings[r]
+            p = router.parts(ts.examples[r].prompt, emb)
+            parts[r] = p.vector()
+        print(f"  fold {f + 1}/{FOLDS} fitted", file=log, flush=True)
+    return parts
+
+
+def weight_grid(parts: int) -> list[tuple[float, ...]]:
+    """Every weight vector on the 0.1 simplex over the first ``parts`` parts (others 0)."""
+    tenths = range(11)
+    out = []
+    for a in tenths:
+        for b in tenths:
+            for c in tenths:
+                d = 10 - a - b - c
+                vector = (a, b, c, d)
+                if d >= 0 and all(x == 0 for x in vector[parts:]):
+                    out.append(tuple(x / 10 for x in vector))
+    return out
+
+
+def choose_weights(parts: Array, ts: TrainingSet) -> tuple[tuple[float, ...], float]:
+    """The weights (on a 0.1 simplex grid) with the best out-of-fold APGR (100 bins)."""
+    weak = np.array([e.weak for e in ts.examples])
+    strong = np.array([e.strong for e in ts.examples])
+    best: tuple[float, tuple[float, ...]] = (-np.inf, (1.0, 0.0, 0.0, 0.0))
+    for weights in weight_grid(4 if ts.embeddings is not None else 2):
+        apgr = evaluate_router(parts @ np.array(weights), weak, strong, bins=100).apgr
+        if apgr > best[0] + 1e-9:
+            best = (apgr, weights)
+    return best[1], best[0]
+
+
+def write_artifact(out: Path, arrays: dict[str, Array], meta: dict[str, Any]) -> tuple[Path, str]:
+    """Write ``weights.npz`` and ``router.json``; the version is the weights' content hash."""
+    out.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    stored = _stored(arrays)
+    np.savez_compressed(buffer, **{n: stored[n] for n in sorted(stored)})  # type: ignore[arg-type]
+    data = buffer.getvalue()
+    version = hashlib.sha256(data).hexdigest()[:12]
+    (out / WEIGHTS_FILE).write_bytes(data)
+    meta = {**meta, "version": version}
+    (out / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return out, version
+
+
+def file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def train_router(
+    data: Sequence[Path],
+    out: Path,
+    split_seed: int = 0,
+    use_embedding: bool = True,
+    dim: int = DEFAULT_DIM,
+    log: TextIO = sys.stderr,
+    embed: Callable[[Sequence[str]], Array] = embed_all,
+) -> LearnedRouter:
+    """The whole command: split, embed, cross-validate, choose, fit, calibrate, write."""
+    examples = [e for e in read_examples(data) if split_of(e.prompt, split_seed) == "train"]
+    examples.sort(key=lambda e: (e.group, e.prompt, e.weak, e.strong))
+    if len(examples) < 10 * FOLDS:
+        raise ValueError(f"only {len(examples)} training rows after the test split")
+    print(f"train split: {len(examples)} prompts", file=log, flush=True)
+    embeddings = embed([e.prompt for e in examples]) if use_embedding else None
+    ts = training_set(examples, embeddings, dim)
+    parts = out_of_fold_parts(ts, dim, split_seed, log)
+    weights, cv_apgr = choose_weights(parts, ts)
+    oof = parts @ np.array(weights)
+    weak = np.array([e.weak for e in examples])
+    strong = np.array([e.strong for e in examples])
+    cv = evaluate_router(oof, weak, strong)
+    print(f"weights {weights}: out-of-fold {json.dumps(cv.summary())}", file=log, flush=True)
+    arrays = fit_arrays(ts, np.arange(len(examples)), dim)
+    arrays["quantiles"] = np.quantile(oof, np.linspace(0.0, 1.0, 1001))
+    k = NEIGHBOURS_K if use_embedding else 0
+    meta = model_meta(dim, k, weights)
+    meta["groups"] = list(ts.groups)
+    meta["training"] = {
+        "data": [{"file": p.name, "sha256_16": file_digest(p)} for p in data],
+        "rows": len(examples),
+        "split": "blake2b-64(prompt, person=split_seed) mod 100 >= 20 (buckets 0..19 held out)",
+        "split_seed": split_seed,
+        "folds": FOLDS,
+        "embedding": "all-MiniLM-L6-v2, onnx-int8 (cache.embedder)" if use_embedding else None,
+        "cross_validated": {**cv.summary(), "apgr_100_bins": round(cv_apgr, 4)},
+        "command": "tiergate train router "
+        + " ".join(f"--data {p.as_posix()}" for p in data)
+        + f" --out {out.as_posix()}"
+        + (f" --split-seed {split_seed}" if split_seed else "")
+        + ("" if use_embedding else " --no-embedding"),
+    }
+    _, version = write_artifact(out, arrays, meta)
+    print(f"wrote {out} (version {version})", file=log, flush=True)
+    return LearnedRouter.load(out)
