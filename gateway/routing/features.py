@@ -11,7 +11,8 @@ Policy:
   (a "tort", an "enzyme", "Statement 1 | ..."), which is what the router needs to know first.
 - Numbers become ``<num>`` (their value says nothing about difficulty, their presence does).
 - Shape statistics are the signals a length router uses, plus a few that mark hard forms:
-  calculation (digits, operators), negated questions ("NOT", "EXCEPT"), two-statement items.
+  calculation (digits, operators), negated questions ("NOT", "EXCEPT" before the options),
+  two-statement items.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ def shape_stats(text: str) -> npt.NDArray[np.float64]:
             operators / chars,
             upper / chars,
             math.log1p(len(re.findall(r"\d+", text))),
-            float(bool(NEGATION.search(lowered))),
+            float(bool(NEGATION.search(question.lower()))),
             float("statement 1" in lowered),
             float("?" in question),
             math.log1p(text.count("\n")),

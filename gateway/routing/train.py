@@ -41,8 +41,8 @@ FOLDS = 5
 NB_ALPHA = 0.5
 NB_TEMPERATURE = 3.0
 GROUP_SMOOTHING = 10.0  # pseudo-rows of the overall mean gain in each group's mean
-EMB_GROUP_L2 = 1e-3
-OUTCOME_L2 = 1e-2
+EMB_GROUP_L2 = 1e-4
+OUTCOME_L2 = 1e-3
 WORDS_L2 = 1e-3
 NEIGHBOURS_K = 50
 STEPS = 300
@@ -54,6 +54,7 @@ class Example:
     weak: float
     strong: float
     group: str
+    source: str  # the data file's name (reports only; never a feature)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,8 @@ def read_examples(paths: Sequence[Path]) -> list[Example]:
                 continue
             row: Any = json.loads(line)
             group = str(row.get("subject") or path.stem)
-            out.append(Example(str(row["prompt"]), float(row["weak"]), float(row["strong"]), group))
+            weak, strong = float(row["weak"]), float(row["strong"])
+            out.append(Example(str(row["prompt"]), weak, strong, group, path.name))
     return out
 
 
@@ -345,8 +347,18 @@ def train_router(
     oof = parts @ np.array(weights)
     weak = np.array([e.weak for e in examples])
     strong = np.array([e.strong for e in examples])
+    alone = {
+        name: round(evaluate_router(parts[:, i], weak, strong).apgr, 4)
+        for i, name in enumerate(("prior", "words", "outcome", "neighbours"))
+    }
+    print(f"out-of-fold APGR of each part alone: {alone}", file=log, flush=True)
     cv = evaluate_router(oof, weak, strong)
     print(f"weights {weights}: out-of-fold {json.dumps(cv.summary())}", file=log, flush=True)
+    per_source = {}
+    for source in sorted({e.source for e in examples}):
+        rows = np.array([e.source == source for e in examples])
+        per_source[source] = evaluate_router(oof[rows], weak[rows], strong[rows]).summary()
+        print(f"  out-of-fold on {source}: {json.dumps(per_source[source])}", file=log, flush=True)
     arrays = fit_arrays(ts, np.arange(len(examples)), dim)
     arrays["quantiles"] = np.quantile(oof, np.linspace(0.0, 1.0, 1001))
     k = NEIGHBOURS_K if use_embedding else 0
@@ -360,6 +372,8 @@ def train_router(
         "folds": FOLDS,
         "embedding": "all-MiniLM-L6-v2, onnx-int8 (cache.embedder)" if use_embedding else None,
         "cross_validated": {**cv.summary(), "apgr_100_bins": round(cv_apgr, 4)},
+        "cross_validated_parts_apgr": alone,
+        "cross_validated_per_file": per_source,
         "command": "tiergate train router "
         + " ".join(f"--data {p.as_posix()}" for p in data)
         + f" --out {out.as_posix()}"
