@@ -57,10 +57,10 @@ class LearnedRouter:
 
     meta: dict[str, Any]
     dim: int
-    nb_table: Array  # (dim, groups) log P(term | group), summed over a prompt's distinct terms
-    nb_prior: Array  # (groups,) log P(group)
+    nb_table: Array | None  # (dim, groups) log P(term | group), summed over distinct terms
+    nb_prior: Array | None  # (groups,) log P(group)
     nb_temperature: float
-    group_gain: Array  # (groups,)
+    group_gain: Array | None  # (groups,)
     emb_group: Array | None  # (embedding dim + 1, groups): softmax layer, last row = bias
     stats_mean: Array
     stats_std: Array
@@ -94,10 +94,10 @@ class LearnedRouter:
         return cls(
             meta=meta,
             dim=int(model["dim"]),
-            nb_table=arrays["nb_table"].astype(np.float32),
-            nb_prior=arrays["nb_prior"].astype(np.float32),
+            nb_table=f32("nb_table"),
+            nb_prior=f32("nb_prior"),
             nb_temperature=float(model["nb_temperature"]),
-            group_gain=arrays["group_gain"].astype(np.float32),
+            group_gain=f32("group_gain"),
             emb_group=f32("emb_group"),
             stats_mean=arrays["stats_mean"].astype(np.float64),
             stats_std=arrays["stats_std"].astype(np.float64),
@@ -133,12 +133,13 @@ class LearnedRouter:
 
     def parts(self, text: str, embedding: Array | None) -> Parts:
         index, value = sparse_terms(text, self.dim)
-        logits = self.nb_table[index].sum(axis=0) + self.nb_prior
-        logits = logits / self.nb_temperature
         vector = None if embedding is None else np.asarray(embedding, dtype=np.float32).ravel()
-        if vector is not None and self.emb_group is not None:
-            logits = logits + vector @ self.emb_group[:-1] + self.emb_group[-1]
-        prior = float(_softmax(logits) @ self.group_gain)
+        prior = 0.0
+        if self.nb_table is not None and self.nb_prior is not None and self.group_gain is not None:
+            logits = (self.nb_table[index].sum(axis=0) + self.nb_prior) / self.nb_temperature
+            if vector is not None and self.emb_group is not None:
+                logits = logits + vector @ self.emb_group[:-1] + self.emb_group[-1]
+            prior = float(_softmax(logits) @ self.group_gain)
         stats = ((shape_stats(text) - self.stats_mean) / self.stats_std).astype(np.float32)
         words = outcome = neighbours = 0.0
         if self.words is not None:

@@ -84,20 +84,19 @@ def read_examples(paths: Sequence[Path]) -> list[Example]:
     return out
 
 
-def embed_all(prompts: Sequence[str], chunk: int = 16) -> Array:
-    """MiniLM embeddings (the semantic cache's embedder, ONNX int8) of ``prompts``, in order.
-    Batches hold prompts of similar length (sorted), so little time goes into padding."""
+def embed_all(prompts: Sequence[str]) -> Array:
+    """MiniLM embeddings (the semantic cache's embedder, ONNX int8) of ``prompts``, in order,
+    one prompt per model call: int8 activations are quantised per call, so a batch partner
+    would move the vector slightly. Alone, a prompt's vector is the one serving computes, and
+    training is reproducible whatever the order of the data."""
     from cache.embedder import load_embedder
 
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-
     async def run() -> Array:
-        embedder = load_embedder()
+        embedder = load_embedder(lru_size=0)
         out = np.zeros((len(prompts), embedder.dim), dtype=np.float32)
         try:
-            for start in range(0, len(order), chunk):
-                ids = order[start : start + chunk]
-                out[ids] = await embedder.embed([prompts[i] for i in ids])
+            for i, prompt in enumerate(prompts):
+                out[i] = (await embedder.embed([prompt]))[0]
         finally:
             await embedder.aclose()
         return out
@@ -307,6 +306,23 @@ def choose_weights(parts: Array, ts: TrainingSet) -> tuple[tuple[float, ...], fl
     return best[1], best[0]
 
 
+PART_ARRAYS = (
+    ("nb_table", "nb_prior", "group_gain", "emb_group"),
+    ("words",),
+    ("outcome",),
+    ("neighbours", "neighbour_gain"),
+)
+
+
+def without_unused_parts(arrays: dict[str, Array], weights: Sequence[float]) -> dict[str, Array]:
+    """Drop the arrays of parts weighted 0: a smaller artifact, a faster score, and
+    ``needs_embedding`` False when no used part reads the embedding."""
+    unused = {
+        name for w, names in zip(weights, PART_ARRAYS, strict=True) if not w for name in names
+    }
+    return {name: value for name, value in arrays.items() if name not in unused}
+
+
 def write_artifact(out: Path, arrays: dict[str, Array], meta: dict[str, Any]) -> tuple[Path, str]:
     """Write ``weights.npz`` and ``router.json``; the version is the weights' content hash."""
     out.mkdir(parents=True, exist_ok=True)
@@ -359,7 +375,7 @@ def train_router(
         rows = np.array([e.source == source for e in examples])
         per_source[source] = evaluate_router(oof[rows], weak[rows], strong[rows]).summary()
         print(f"  out-of-fold on {source}: {json.dumps(per_source[source])}", file=log, flush=True)
-    arrays = fit_arrays(ts, np.arange(len(examples)), dim)
+    arrays = without_unused_parts(fit_arrays(ts, np.arange(len(examples)), dim), weights)
     arrays["quantiles"] = np.quantile(oof, np.linspace(0.0, 1.0, 1001))
     k = NEIGHBOURS_K if use_embedding else 0
     meta = model_meta(dim, k, weights)
