@@ -11,7 +11,7 @@ them; ``data/router/mt_bench.jsonl`` when the shared data is absent). Printed:
 p50 and p99 per call; results are printed, not asserted. Other processes on this machine
 share its 2 cores: figures move with their load.
 
-    .venv/bin/python -m bench.router [--artifact routing_rules/artifacts/router] [--calls 300]
+    .venv/bin/python -m bench.router [--artifact DIR] [--calls 300] [--prompts FILE.jsonl]
 """
 
 from __future__ import annotations
@@ -43,9 +43,11 @@ def ms(samples: list[float]) -> str:
     return f"p50 {statistics.median(ordered) * 1e3:7.3f} ms   p99 {p99 * 1e3:7.3f} ms"
 
 
-def prompts() -> list[str]:
-    source = MMLU if MMLU.exists() else FALLBACK
+def prompts(path: str | None) -> list[str]:
+    source = Path(path) if path else MMLU if MMLU.exists() else FALLBACK
     rows = [json.loads(line) for line in source.read_text().splitlines() if line.strip()]
+    if path:  # a file of the user's: every prompt
+        return [r["prompt"] for r in rows]
     return [r["prompt"] for r in rows if split_of(r["prompt"]) == "test"] or [
         r["prompt"] for r in rows
     ]
@@ -55,9 +57,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--artifact", default=str(ROOT / "routing_rules/artifacts/router"))
     parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--prompts", help="JSONL with a prompt field (default: MMLU test split)")
     args = parser.parse_args()
     artifact = Path(args.artifact)
-    texts = prompts()
+    texts = prompts(args.prompts)
     size = sum(p.stat().st_size for p in artifact.iterdir() if p.is_file())
     loads = []
     for _ in range(5):

@@ -5,7 +5,8 @@ CPT(50%) and CPT(80%) on the test split (``gateway.routing.split``) of FILE for:
 (mean of 20 seeds), prompt length, a per-subject prior learned on the train split (it READS
 the ``subject`` label, which no router may see: a reference, not a router) and, with
 ``--knn``, the mean gain of the 50 nearest train prompts over MiniLM embeddings (embeds
-every prompt of the file: minutes on a busy machine).
+every prompt of the file: minutes on a busy machine). ``--all`` scores every row instead of the
+test split (for a set nothing was trained on, such as MT-bench): random and length only.
 """
 
 from __future__ import annotations
@@ -25,8 +26,11 @@ SMOOTHING = 10.0
 K = 50
 
 
-def baselines(rows: list[dict[str, Any]], knn: bool) -> dict[str, dict[str, float]]:
-    test = np.array([split_of(r["prompt"]) == "test" for r in rows])
+def baselines(
+    rows: list[dict[str, Any]], knn: bool, every_row: bool = False
+) -> dict[str, dict[str, float]]:
+    """``every_row``: score all rows (nothing to learn from: random and length only)."""
+    test = np.array([every_row or split_of(r["prompt"]) == "test" for r in rows])
     weak = np.array([float(r["weak"]) for r in rows])
     strong = np.array([float(r["strong"]) for r in rows])
     gain = strong - weak
@@ -41,6 +45,8 @@ def baselines(rows: list[dict[str, Any]], knn: bool) -> dict[str, dict[str, floa
     }
     length = np.array([len(r["prompt"]) for r in rows], dtype=np.float64)
     out["prompt length"] = _figures(length[test], w, s)
+    if every_row:
+        return out
     if all("subject" in r for r in rows):
         subject = np.array([r["subject"] for r in rows])
         base = float(gain[~test].mean())
@@ -69,12 +75,16 @@ def _figures(
 def main(argv: list[str]) -> int:
     paths = [a for a in argv if not a.startswith("--")]
     if len(paths) != 1:
-        print("usage: python -m gateway.eval.router_baselines FILE.jsonl [--knn]", file=sys.stderr)
+        print(
+            "usage: python -m gateway.eval.router_baselines FILE [--knn] [--all]", file=sys.stderr
+        )
         return 2
     path = Path(paths[0])
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    print(f"{path.name}: test split {sum(split_of(r['prompt']) == 'test' for r in rows)} prompts")
-    for name, f in baselines(rows, "--knn" in argv).items():
+    every_row = "--all" in argv
+    held_out = len(rows) if every_row else sum(split_of(r["prompt"]) == "test" for r in rows)
+    print(f"{path.name}: {'all' if every_row else 'test split'} {held_out} prompts")
+    for name, f in baselines(rows, "--knn" in argv, every_row).items():
         print(
             f"{name:38s} APGR {f['apgr']:.4f}  CPT(50%) {100 * f['cpt50']:5.1f}%"
             f"  CPT(80%) {100 * f['cpt80']:5.1f}%"

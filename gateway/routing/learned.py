@@ -66,7 +66,7 @@ class LearnedRouter:
     stats_std: Array
     words: Array | None  # (dim + stats + 1, 4) softmax over (w0s0, w0s1, w1s0, w1s1)
     outcome: Array | None  # (embedding dim + stats + 1, 4) softmax over (w0s0, w0s1, w1s0, w1s1)
-    neighbours: Array | None  # (n, embedding dim) int8 unit vectors * 127
+    neighbours: Array | None  # (n, embedding dim) unit vectors * 127 (stored as int8)
     neighbour_gain: Array | None  # (n,)
     k: int
     weights: tuple[float, float, float, float]  # prior, words, outcome, neighbours
@@ -103,7 +103,8 @@ class LearnedRouter:
             stats_std=arrays["stats_std"].astype(np.float64),
             words=f32("words"),
             outcome=f32("outcome"),
-            neighbours=arrays.get("neighbours"),
+            # Stored int8 (unit vectors * 127); float32 in memory so a score is one fast matmul.
+            neighbours=f32("neighbours"),
             neighbour_gain=f32("neighbour_gain"),
             k=int(model.get("k", 0)),
             weights=(weights[0], weights[1], weights[2], weights[3]),
@@ -152,7 +153,7 @@ class LearnedRouter:
             p = _softmax(features @ self.outcome[:-1] + self.outcome[-1])
             outcome = float(p[1] - p[2])
         if vector is not None and self.neighbours is not None and self.neighbour_gain is not None:
-            sims = self.neighbours @ vector  # int8 rows promote to float32
+            sims = self.neighbours @ vector
             top = np.argpartition(-sims, self.k - 1)[: self.k]
             neighbours = float(self.neighbour_gain[top].mean())
         return Parts(prior, words, outcome, neighbours)
