@@ -3,8 +3,9 @@
 Each line of the data file is ``{"prompt": str, "weak": 0|1|float, "strong": 0|1|float, ...}``;
 other fields are ignored and never reach the router, which sees only the prompt (and its
 MiniLM embedding when the artifact uses one). Printed: the weak and strong lines, the curve at
-the protocol's 10-quantile thresholds, the APGR of a 100-bin sweep (information only) and, as
-the LAST line, ``{"prompts": N, "apgr": x, "cpt50": y, "cpt80": z}`` (shares as fractions).
+the protocol's 10-quantile thresholds, the APGR of a 100-bin sweep (information only), the
+share really sent strong at a few ``strong_share`` settings (calibration check) and, as the
+LAST line, ``{"prompts": N, "apgr": x, "cpt50": y, "cpt80": z}`` (shares as fractions).
 
 Which router: the one configured on ``--alias`` of ``--rules`` (``router.kind: learned``,
 ``router.artifact`` relative to the rules file's directory); by default the ``auto`` alias of
@@ -34,6 +35,8 @@ DEFAULT_ALIAS = "auto"
 # Until the rules schema carries ``router:`` blocks, an alias without one evaluates this.
 SHIPPED_ARTIFACT = Path("routing_rules/artifacts/router")
 SplitChoice = Literal["all", "train", "test"]
+CALIBRATION_SHARES = (0.1, 0.2, 0.3, 0.5)
+Array = np.ndarray[Any, Any]
 
 
 class RouterEvalError(Exception):
@@ -99,7 +102,7 @@ def resolve_artifact(rules: Path | None, alias: str | None) -> Path:
     return router_artifact_for(path, name)
 
 
-def router_scores(router: LearnedRouter, prompts: Sequence[str]) -> np.ndarray[Any, Any]:
+def router_scores(router: LearnedRouter, prompts: Sequence[str]) -> Array:
     """Score every prompt, embedding them (in batches) only if the model uses embeddings."""
     embeddings: list[np.ndarray[Any, Any] | None] = [None] * len(prompts)
     if router.needs_embedding:
@@ -125,6 +128,20 @@ def print_figures(figures: RouterFigures, fine_apgr: float, out: TextIO) -> None
         f"CPT(50%): {100 * figures.cpt50:.1f}% strong calls; CPT(80%): {100 * figures.cpt80:.1f}%",
         file=out,
     )
+
+
+def print_calibration(
+    router: LearnedRouter, scores: Array, weak: Array, strong: Array, out: TextIO
+) -> None:
+    """At each ``strong_share`` an operator may set: the share this data really sends strong
+    (``threshold_for`` is calibrated on the training prompts) and the gap recovered there."""
+    gap = float(strong.mean() - weak.mean())
+    print("strong_share  realised  perf    PGR", file=out)
+    for share in CALIBRATION_SHARES:
+        chosen = scores >= router.threshold_for(share)
+        perf = float(np.where(chosen, strong, weak).mean())
+        pgr = (perf - float(weak.mean())) / gap if gap else 0.0
+        print(f"{share:12.2f}  {100 * chosen.mean():6.1f}%  {perf:.4f}  {pgr:6.3f}", file=out)
 
 
 def run_router_eval(
@@ -153,5 +170,6 @@ def run_router_eval(
     strong = np.array([r.strong for r in rows])
     figures = evaluate_router(scores, weak, strong)
     print_figures(figures, evaluate_router(scores, weak, strong, bins=100).apgr, out)
+    print_calibration(router, scores, weak, strong, out)
     print(json.dumps(figures.summary()), file=out)
     return 0
