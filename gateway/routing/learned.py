@@ -154,7 +154,8 @@ class LearnedRouter:
             outcome = float(p[1] - p[2])
         if vector is not None and self.neighbours is not None and self.neighbour_gain is not None:
             sims = self.neighbours @ vector
-            top = np.argpartition(-sims, self.k - 1)[: self.k]
+            k = min(self.k, len(sims))
+            top = np.argpartition(-sims, k - 1)[:k]
             neighbours = float(self.neighbour_gain[top].mean())
         return Parts(prior, words, outcome, neighbours)
 
