@@ -13,7 +13,8 @@ Policy:
   distribution of prompts the model has not seen, as in serving.
 - Deterministic: full-batch optimisation from zeros, fixed step counts, sorted inputs; the same
   data on the same machine gives the same bytes (the content hash is the version).
-- Numpy only (no scikit-learn): the serving code evaluates exactly what was fitted.
+- Numpy only (no scikit-learn; the fits are in ``regression``): serving evaluates exactly
+  what was fitted.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import numpy.typing as npt
 from gateway.routing.evaluate import evaluate_router
 from gateway.routing.features import DEFAULT_DIM, shape_stats, sparse_terms
 from gateway.routing.learned import FORMAT, META_FILE, WEIGHTS_FILE, LearnedRouter
+from gateway.routing.regression import fit_softmax, fit_sparse_softmax
 from gateway.routing.split import fold_of, split_of
 
 Array = npt.NDArray[Any]
@@ -45,7 +47,6 @@ EMB_GROUP_L2 = 1e-4
 OUTCOME_L2 = 1e-3
 WORDS_L2 = 1e-3
 NEIGHBOURS_K = 50
-STEPS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,64 +123,6 @@ def training_set(examples: Sequence[Example], embeddings: Array | None, dim: int
 
 
 # --- fitting -------------------------------------------------------------------------------
-def fit_softmax(features: Array, labels: Array, classes: int, l2: float) -> Array:
-    """Multinomial logistic regression (L2), full-batch Adam from zeros: (d + 1, classes)."""
-    n, d = features.shape
-    x = np.hstack([features, np.ones((n, 1))])
-    w = np.zeros((d + 1, classes))
-    m = np.zeros_like(w)
-    v = np.zeros_like(w)
-    target = np.eye(classes)[labels]
-    decay = np.ones((d + 1, 1))
-    decay[-1] = 0.0  # no penalty on the bias
-    for t in range(1, STEPS + 1):
-        p = _softmax_rows(x @ w)
-        grad = x.T @ (p - target) / n + l2 * decay * w
-        m = 0.9 * m + 0.1 * grad
-        v = 0.999 * v + 0.001 * grad * grad
-        w -= 0.05 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
-    return w
-
-
-def fit_sparse_softmax(
-    ts: TrainingSet, rows: Array, dense: Array, labels: Array, dim: int, l2: float
-) -> Array:
-    """Multinomial logistic regression over hashed words (value 1/sqrt(n) each) plus dense
-    columns, full-batch Adam from zeros: (dim + dense columns + 1, classes), the bias last."""
-    n, classes = len(rows), int(labels.max()) + 1
-    index = np.concatenate([ts.terms[r] for r in rows])
-    counts = np.array([len(ts.terms[r]) for r in rows])
-    value = np.repeat(1.0 / np.sqrt(np.maximum(counts, 1)), counts)
-    owner = np.repeat(np.arange(n), counts)
-    x = np.hstack([dense, np.ones((n, 1))])
-    w = np.zeros((dim + x.shape[1], classes))
-    m = np.zeros_like(w)
-    v = np.zeros_like(w)
-    target = np.eye(classes)[labels]
-    decay = np.ones((len(w), 1))
-    decay[-1] = 0.0
-    for t in range(1, STEPS + 1):
-        z = x @ w[dim:]
-        for c in range(classes):
-            z[:, c] += np.bincount(owner, weights=value * w[index, c], minlength=n)
-        g = (_softmax_rows(z) - target) / n
-        grad = np.zeros_like(w)
-        for c in range(classes):
-            grad[:dim, c] = np.bincount(index, weights=value * g[owner, c], minlength=dim)
-        grad[dim:] = x.T @ g
-        grad += l2 * decay * w
-        m = 0.9 * m + 0.1 * grad
-        v = 0.999 * v + 0.001 * grad * grad
-        w -= 0.05 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
-    return w
-
-
-def _softmax_rows(z: Array) -> Array:
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    out: Array = e / e.sum(axis=1, keepdims=True)
-    return out
-
-
 def fit_naive_bayes(ts: TrainingSet, rows: Array, dim: int) -> tuple[Array, Array]:
     """Bernoulli-style multinomial NB over distinct hashed terms: (dim, groups), (groups,)."""
     k = len(ts.groups)
@@ -218,7 +161,8 @@ def fit_arrays(ts: TrainingSet, rows: Array, dim: int) -> dict[str, Array]:
         "stats_std": stats_std,
     }
     z = (ts.stats[rows] - stats_mean) / stats_std
-    arrays["words"] = fit_sparse_softmax(ts, rows, z, ts.outcome_ids[rows], dim, WORDS_L2)
+    terms = [ts.terms[r] for r in rows]
+    arrays["words"] = fit_sparse_softmax(terms, z, ts.outcome_ids[rows], 4, dim, WORDS_L2)
     if ts.embeddings is not None:
         emb = ts.embeddings[rows]
         arrays["emb_group"] = fit_softmax(emb, ts.group_ids[rows], len(ts.groups), EMB_GROUP_L2)
