@@ -103,7 +103,7 @@ def resolve_artifact(rules: Path | None, alias: str | None) -> Path:
 
 
 def router_scores(router: LearnedRouter, prompts: Sequence[str]) -> Array:
-    """Score every prompt, embedding them (in batches) only if the model uses embeddings."""
+    """Score every prompt, embedding each (as served) only if the model uses embeddings."""
     embeddings: list[np.ndarray[Any, Any] | None] = [None] * len(prompts)
     if router.needs_embedding:
         embeddings = list(embed_all(prompts))
