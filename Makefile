@@ -11,8 +11,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
+# The demo's `auto` alias routes with a learned model over the prompt's embedding: `run` needs
+# the embeddings extra (the CPU torch wheel first, so pip does not pick a CUDA build).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q $(TORCH)
+	$(BIN)/python -m pip install -q -e '.[embeddings]'
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python

@@ -82,13 +82,11 @@ async def measure(stage: TierRouter, alias: str, n: int) -> tuple[float, float]:
 
 
 def learned_stage(artifact: Path, cold: bool) -> tuple[TierRouter, Any]:
-    import importlib
-
     from cache.embedder import load_embedder
+    from gateway.routing.learned import LearnedRouter
 
     rules = parse_rules(RULES, "bench", env={})
-    learned = importlib.import_module("gateway.routing.learned")
-    scorer: Scorer = learned.LearnedRouter.load(artifact)
+    scorer: Scorer = LearnedRouter.load(artifact)
     # lru_size 0: every call embeds its prompt (the cost a first-seen prompt pays).
     embedder = load_embedder(lru_size=0 if cold else 10_000)
 

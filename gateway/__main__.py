@@ -81,9 +81,11 @@ def eval_escalation(
 
 def _add_subcommands() -> None:
     from gateway.batch.cli import batch_app
+    from gateway.eval.router_cli import eval_router
     from gateway.keys_cli import keys_app
     from gateway.train_cli import train_app
 
+    eval_app.command("router")(eval_router)
     app.add_typer(keys_app, name="keys")
     app.add_typer(eval_app, name="eval")
     app.add_typer(train_app, name="train")

@@ -180,10 +180,9 @@ def learned_scorers(rules: Rules) -> dict[str, Scorer]:
     for name, alias in rules.aliases.items():
         policy = alias.router
         if policy is not None and policy.kind == "learned" and policy.artifact is not None:
-            import importlib  # until the learned router lands: gateway.routing.learned
+            from gateway.routing.learned import LearnedRouter  # numpy: only when configured
 
-            learned = importlib.import_module("gateway.routing.learned")
-            out[name] = learned.LearnedRouter.load(rules.base_dir / policy.artifact)
+            out[name] = LearnedRouter.load(rules.base_dir / policy.artifact)
     return out
 
 

@@ -307,3 +307,53 @@ def test_the_demo_auto_alias_shows_tier_gates_and_escalations(demo: tuple[str, P
     assert 'tiergate_tier_served_total{alias="auto",tier="cheap"}' in metrics
     assert 'tiergate_escalations_total{alias="auto",reason=' in metrics
     assert 'tiergate_router_decisions_total{alias="auto",reason=' in metrics
+
+
+SUPPORT_KEY = "tg-example-support-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def support(quality_sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url, proc = serve_example("support_chatbot.yaml", quality_sim, tmp_path_factory.mktemp("sp"))
+    try:
+        yield url
+    finally:
+        stop(proc)
+
+
+def test_support_routes_about_a_fifth_of_questions_to_the_strong_tier(support: str) -> None:
+    rows = [r for r in dataset_rows() if "subject" in r]  # MMLU-style questions
+    tiers = [
+        chat(support, SUPPORT_KEY, r["prompt"], model="support", extra_headers=NO_CACHE).headers[
+            "x-tiergate-tier"
+        ]
+        for r in rows
+    ]
+    strong = tiers.count("strong") / len(tiers)
+    assert 0.05 <= strong <= 0.6, tiers  # 20% start there; unsure answers escalate too
+    assert "cheap" in tiers
+
+
+NO_CACHE = {"cache-control": "no-cache"}
+
+
+def test_support_falls_back_to_the_second_provider_then_to_stale_answers(
+    support: str, quality_sim: str
+) -> None:
+    sim = SimControl(quality_sim)
+    question = "Where can I download my invoices from last year?"
+    first = chat(support, SUPPORT_KEY, question, model="support")
+    assert first.headers["x-tiergate-tier"] in ("cheap", "strong")
+    asyncio.run(sim.add_fault("503", model="sim-fast"))
+    try:
+        moved = chat(support, SUPPORT_KEY, question, model="support", extra_headers=NO_CACHE)
+        assert moved.headers["x-tiergate-target"] in ("cheap-b", "strong")
+        assert "cheap-a" in moved.headers.get("x-tiergate-failed", "cheap-a")
+        for model in ("sim-fast-2", "sim-smart"):
+            asyncio.run(sim.add_fault("503", model=model))
+        stale = chat(support, SUPPORT_KEY, question, model="support", extra_headers=NO_CACHE)
+        assert stale.headers["x-tiergate-cache"] == "stale"
+        last_good = moved.parse().choices[0].message.content  # no-cache still stores it
+        assert stale.parse().choices[0].message.content == last_good
+    finally:
+        asyncio.run(sim.clear_faults())
