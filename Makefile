@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # CPU build of torch for the embeddings extra: a plain `torch` would pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: run test lint types imports unit integration bench-overhead check-config clean
+.PHONY: run test lint types imports unit integration deploy-check bench-overhead check-config clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,10 +39,14 @@ imports: $(VENV)/.dev-installed
 	$(BIN)/lint-imports
 
 unit: $(VENV)/.dev-installed
-	$(BIN)/python -m pytest -q tests/unit tests/property tests/rules
+	$(BIN)/python -m pytest -q tests/unit tests/property
 
 integration: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -q tests/integration
+
+# The container image, compose files and Helm chart, checked without Docker or a helm binary.
+deploy-check: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest -q tests/deploy
 
 bench-overhead: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.overhead

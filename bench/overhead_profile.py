@@ -17,12 +17,13 @@ import re
 from pathlib import Path
 
 _LINENO = re.compile(r":\d+\)$")
+_SITE = re.compile(r"\S*/site-packages/")  # any venv's site-packages prefix
 
 
 def _norm(frame: str) -> str:
     # "handle (gateway/http/edge.py:123)" -> "handle (gateway/http/edge.py)": merge line numbers
     frame = _LINENO.sub(")", frame.strip())
-    return frame.replace("/work/main/.venv/lib/python3.11/site-packages/", "")
+    return _SITE.sub("", frame)
 
 
 def summarize(path: Path, top: int = 25) -> dict[str, object]:

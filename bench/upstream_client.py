@@ -1,6 +1,6 @@
 """Micro-benchmark: gateway.targets.upstream.UpstreamPool vs aiohttp against the mock upstream.
 
-Starts /work/shared/bench/mock_upstream.py (pinned to cpu 0 with taskset when available), pins
+Starts ../shared/bench/mock_upstream.py (pinned to cpu 0 with taskset when available), pins
 itself to the last cpu, and on uvloop measures POST /v1/chat/completions sequentially and with 64
 concurrent callers, for JSON and for SSE streaming answers. Per row: median latency per call,
 calls/s, and the client process's CPU time per call (the figure that decides how many requests

@@ -46,9 +46,27 @@ def decode(raw: bytes) -> Entry | None:
         return None
 
 
+# Store an entry only while its tenant's bytes written in this window and the previous one stay
+# under the cap: entries live at most one window (their expiry), so a tenant holds at most about
+# twice the cap. One round trip, atomic. KEYS: entry, this window's tally, the previous one's.
+# ARGV: value, expiry ms, cap bytes, tally expiry ms. Returns 1 if stored, 0 if over the cap.
+PUT_CAPPED = """
+local size = string.len(ARGV[1])
+local used = tonumber(redis.call("GET", KEYS[2]) or "0")
+  + tonumber(redis.call("GET", KEYS[3]) or "0")
+if used + size > tonumber(ARGV[3]) then return 0 end
+redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+redis.call("INCRBY", KEYS[2], size)
+redis.call("PEXPIRE", KEYS[2], ARGV[4])
+return 1
+"""
+TALLY_PREFIX = "tg:cache:bytes:"
+
+
 class ExactStore:
     def __init__(self, redis: aioredis.Redis) -> None:
         self._redis = redis
+        self._put_capped: Any = redis.register_script(PUT_CAPPED)
 
     async def get(self, key: str) -> Entry | None:
         raw = await self._redis.get(key)
@@ -56,6 +74,18 @@ class ExactStore:
 
     async def put(self, key: str, entry: Entry, expire_s: float) -> None:
         await self._redis.set(key, encode(entry), px=max(1, int(expire_s * 1000)))
+
+    async def put_capped(
+        self, key: str, entry: Entry, expire_s: float, tenant: str, tenant_cap_bytes: int
+    ) -> bool:
+        """Store unless the tenant wrote ``tenant_cap_bytes`` in the last two windows of
+        ``expire_s`` (its live entries are at most that); False when refused."""
+        window_ms = max(1, int(expire_s * 1000))
+        window = int(time.time() * 1000) // window_ms
+        tally = f"{TALLY_PREFIX}{tenant}:{window_ms}:"
+        keys = [key, f"{tally}{window}", f"{tally}{window - 1}"]
+        args = [encode(entry), window_ms, tenant_cap_bytes, 2 * window_ms + 60_000]
+        return bool(await self._put_capped(keys=keys, args=args))
 
     async def purge(self, pattern: str, batch: int = 500) -> int:
         """Delete every entry whose key matches ``pattern`` (SCAN, so Redis never blocks)."""

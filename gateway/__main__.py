@@ -54,11 +54,26 @@ def eval_cache(
     raise typer.Exit(code)
 
 
+@eval_app.command("escalation")
+def eval_escalation(
+    data: Annotated[Path, typer.Option(help="JSONL of {prompt, weak, strong, weak_response}.")],
+    rules: Annotated[Path | None, typer.Option(help="Routing rules (the alias's gates).")] = None,
+    alias: Annotated[str | None, typer.Option(help="Evaluate this alias's gates.")] = None,
+    split: Annotated[str, typer.Option(help="all, train or test (the held-out split).")] = "all",
+) -> None:
+    """Gap recovered by an alias's escalation gates on weak/strong labeled answers."""
+    from gateway.eval.escalation_eval import main as run
+
+    raise typer.Exit(run(data, rules, alias, split))
+
+
 def _add_subcommands() -> None:
     from gateway.keys_cli import keys_app
+    from gateway.train_cli import train_app
 
     app.add_typer(keys_app, name="keys")
     app.add_typer(eval_app, name="eval")
+    app.add_typer(train_app, name="train")
 
 
 def raise_file_limit() -> None:
@@ -101,6 +116,7 @@ def serve(
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.http.protocol import guarded_protocol
     from gateway.rules import RulesInvalid, load_rules
     from gateway.settings import Settings
 
@@ -113,7 +129,7 @@ def serve(
     except RulesInvalid as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from None
-    missing = missing_embedding_packages() if loaded.semantic_policies() else []
+    missing = missing_embedding_packages() if loaded.needs_embedder() else []
     if missing:
         typer.echo(
             f"the semantic cache is enabled but {', '.join(missing)} is not installed: "
@@ -140,7 +156,7 @@ def serve(
             host=settings.host,
             port=settings.port,
             loop="uvloop",
-            http="httptools",
+            http=guarded_protocol(settings.max_header_bytes, settings.header_timeout_s),
             lifespan="on",
             access_log=False,
             server_header=False,
@@ -156,7 +172,15 @@ def serve(
 
 
 @app.command("check-config")
-def check_config(path: Annotated[Path, typer.Argument(help="A routing rules YAML file.")]) -> None:
+def check_config(
+    path: Annotated[Path, typer.Argument(help="A routing rules YAML file.")],
+    diff: Annotated[
+        str | None, typer.Option(help="Show what changes against this file or gateway URL.")
+    ] = None,
+    admin_key: Annotated[
+        str | None, typer.Option(envvar="TIERGATE_ADMIN_KEY", help="For --diff against a URL.")
+    ] = None,
+) -> None:
     """Validate routing rules; print each problem by dotted path (exit 1) or a summary."""
     from gateway.rules import RulesInvalid, load_rules
 
@@ -165,15 +189,32 @@ def check_config(path: Annotated[Path, typer.Argument(help="A routing rules YAML
     except RulesInvalid as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
+    if diff is not None:
+        from gateway.rules_diff import compare
+
+        typer.echo(f"{path}: OK (config version {rules.config_version})")
+        raise typer.Exit(compare(rules, diff, admin_key, typer.echo))
     typer.echo(f"{path}: OK (config version {rules.config_version})")
     for name, target in rules.targets.items():
         typer.echo(f"  target {name}: {target.provider} {target.model} at {target.api_base}")
     for name, alias in rules.aliases.items():
-        chain = " -> ".join(
-            f"{e.target}" + (f" (w{e.weight}, p{e.priority})" if e.weight != 1 else "")
-            for e in alias.entries()
+        chain = " | ".join(
+            (f"[{tier}] " if alias.tiers else "")
+            + " -> ".join(
+                f"{e.target}" + (f" (w{e.weight}, p{e.priority})" if e.weight != 1 else "")
+                for e in entries
+            )
+            for tier, entries in alias.tier_entries()
         )
         typer.echo(f"  alias {name} ({alias.kind}): {chain}")
+        if alias.router is not None:
+            r = alias.router
+            cut = f"strong_share {r.strong_share}" if r.kind == "learned" else ""
+            cut = f"strong_points {r.signals.strong_points}" if r.kind == "rules" else cut
+            typer.echo(f"    router: {r.kind} {cut}".rstrip())
+        if alias.escalation is not None:
+            gates = ", ".join(g.kind for g in alias.escalation.gates)
+            typer.echo(f"    escalation gates: {gates} (streams: {alias.escalation.streaming})")
     typer.echo(f"  keys: {len(rules.keys)}")
 
 

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,12 +23,13 @@ from fastapi import FastAPI
 
 from gateway.governance.alerts import AlertWebhook, SpendWatch
 from gateway.governance.usage import UsageBook
-from gateway.http.edge import Edge, RuntimeHolder
+from gateway.http.edge import ASGIApp, Edge, RuntimeHolder
 from gateway.http.jobs import jobs_router
 from gateway.http.routes import add_routes, json_response
 from gateway.jobs.runner import Recorder
 from gateway.jobs.scheduler import start_batches
 from gateway.rules import Governance, Rules, RulesInvalid, load_rules
+from gateway.rules_watch import stamp, watch_rules
 from gateway.runtime import Deps, build_runtime
 from gateway.settings import Settings
 from gateway.state import StateStore
@@ -35,9 +37,11 @@ from gateway.targets.board import BreakerBoard
 from gateway.targets.upstream import UpstreamPool
 from gateway.tasks import Spawner
 from gateway.telemetry import Telemetry
+from gateway.tracing import open_tracing
 
 if TYPE_CHECKING:
     from cache.semantic import SemanticLibrary
+    from gateway.tracing import Tracing
 
 log = logging.getLogger("tiergate.app")
 
@@ -53,6 +57,7 @@ class Services:
     pool: UpstreamPool | None = None
     semantic: SemanticLibrary | None = None  # only when an alias enables the semantic cache
     webhook: AlertWebhook | None = None
+    tracing: Tracing | None = None  # OpenTelemetry, only when OTEL_* asks for it
 
     def deps(self) -> Deps:
         assert self.pool is not None and self.state is not None
@@ -64,13 +69,14 @@ class Services:
             alert=self.telemetry.alert,
             semantic=self.semantic,
             on_semantic_verified=self.telemetry.semantic_verified,
+            tracing=self.tracing,
         )
 
     async def ensure_semantic(self, rules: Rules) -> None:
         """Open the semantic cache's model and store the first time some alias enables it
         (off the event loop). The model and store settings are read once: a restart changes
         them."""
-        if self.semantic is None and rules.semantic_policies():
+        if self.semantic is None and rules.needs_embedder():
             loop = asyncio.get_running_loop()
             log.info("semantic cache: loading the embedding model")
             self.semantic = await loop.run_in_executor(None, open_semantic, rules, self.settings)
@@ -137,33 +143,50 @@ def start_background(
     start_batches(services.settings, redis, spawner, lambda: holder.current, recorder)
 
 
-def create_app(settings: Settings, rules: Rules | None = None) -> Edge:
+async def reload_rules(holder: RuntimeHolder, services: Services) -> None:
+    """Read and validate the rules file again and swap in a runtime built from it (SIGHUP or a
+    change on disk). In-flight calls finish on the runtime they started with; a bad file is
+    logged and counted, and the running rules stay."""
+    settings, telemetry = services.settings, services.telemetry
+    current = holder.current.config_version if holder.current else None
+    try:
+        fresh = load_rules(settings.rules)
+        await services.ensure_semantic(fresh)
+    except RulesInvalid as exc:
+        log.error("reload rejected, keeping config %s: %s", current, exc)
+        telemetry.reloaded(ok=False)
+        return
+    except Exception as exc:  # the model or the store could not be opened
+        log.error("reload rejected, keeping config %s: semantic cache: %s", current, exc)
+        telemetry.reloaded(ok=False)
+        return
+    holder.current = build_runtime(fresh, services.deps(), previous=holder.current)
+    if services.webhook is not None:
+        services.webhook.use(fresh.governance.alert_webhook_url)
+    telemetry.use_prices({n: t.price for n, t in fresh.targets.items()})
+    telemetry.reloaded(ok=True)
+    log.info("reloaded rules: config version %s", fresh.config_version)
+
+
+def create_app(settings: Settings, rules: Rules | None = None) -> ASGIApp:
     """Build the app. ``rules`` may be passed pre-validated (the CLI validates before serving)."""
+    initial_stamp = stamp(settings.rules)  # before reading, so no change is missed
     initial = rules if rules is not None else load_rules(settings.rules)
     holder = RuntimeHolder()
     spawner = Spawner()
     telemetry = Telemetry({n: t.price for n, t in initial.targets.items()}, settings.request_log)
-    services = Services(settings, telemetry, spawner)
+    services = Services(settings, telemetry, spawner, tracing=open_tracing(os.environ))
+    if services.tracing is not None:
+        telemetry.on_outcome = services.tracing.on_outcome
+
+    reloading = asyncio.Lock()  # a SIGHUP and a file change never build two runtimes at once
 
     def reload() -> None:
         spawner.spawn(reload_now(), "reload-rules")
 
     async def reload_now() -> None:
-        current = holder.current.config_version if holder.current else None
-        try:
-            fresh = load_rules(settings.rules)
-            await services.ensure_semantic(fresh)
-        except RulesInvalid as exc:
-            log.error("reload rejected, keeping config %s: %s", current, exc)
-            return
-        except Exception as exc:  # the model or the store could not be opened
-            log.error("reload rejected, keeping config %s: semantic cache: %s", current, exc)
-            return
-        holder.current = build_runtime(fresh, services.deps(), previous=holder.current)
-        if services.webhook is not None:
-            services.webhook.use(fresh.governance.alert_webhook_url)
-        telemetry.use_prices({n: t.price for n, t in fresh.targets.items()})
-        log.info("reloaded rules: config version %s", fresh.config_version)
+        async with reloading:
+            await reload_rules(holder, services)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -179,8 +202,11 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Edge:
             loop.add_signal_handler(signal.SIGHUP, reload)
         usage = UsageBook(services.state.redis)
         holder.usage = usage
-        # Batch lines are accounted by an Edge's own bookkeeping (usage, metrics, request log).
-        start_background(holder, services, usage, Edge(holder, telemetry, api).record_background)
+        # Batch lines are accounted by the edge's own bookkeeping (usage, metrics, request log).
+        start_background(holder, services, usage, edge.record_background)
+        if settings.watch_rules_s > 0:
+            watch = watch_rules(settings.rules, reload_now, settings.watch_rules_s, initial_stamp)
+            spawner.spawn(watch, "watch-rules")
         # Everything built so far lives as long as the process: move it out of the cyclic
         # collector's sight so full collections under load stay short.
         gc.collect()
@@ -198,6 +224,8 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Edge:
             await usage.flush()
             holder.current = None
             await services.aclose()
+            if services.tracing is not None:
+                await loop.run_in_executor(None, services.tracing.shutdown)
 
     api = FastAPI(
         title="Tiergate",
@@ -208,4 +236,5 @@ def create_app(settings: Settings, rules: Rules | None = None) -> Edge:
     )
     add_routes(api, holder, telemetry, lambda: services.state)
     api.include_router(jobs_router(holder, lambda: services.state, settings, json_response))
-    return Edge(holder, telemetry, api)
+    edge = Edge(holder, telemetry, api)
+    return edge if services.tracing is None else services.tracing.edge(edge)

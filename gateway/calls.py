@@ -37,7 +37,8 @@ class Principal:
     quota: Quota = field(default_factory=Quota)
     on_exhausted: str = "reject"
     priority: str = "standard"
-    clearance: str = "public"
+    clearance: str = "public"  # the data class of this key's calls (sensitivity routing)
+    tier_header: bool = False  # may pick the starting tier with x-tiergate-tier
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,27 @@ class Route:
     targets: tuple[str, ...]
     reason: str = "alias"
     groups: tuple[tuple[tuple[str, int], ...], ...] = ()
+    tier: str = ""  # the tier these targets form ("" for an alias without tiers)
+    higher: tuple[Route, ...] = ()  # the tiers above this one, cheapest first (escalation)
+
+
+class Allowance:
+    """The upstream calls one request may make, shared by escalation, fallback and hedging.
+
+    Mutable on purpose and carried on the (frozen) Call: every stage that calls upstream for
+    this request draws from the same count, so together they never exceed ``max_attempts``.
+    ``limit`` is None until the fallback chain first sees the call (it knows the policy).
+    """
+
+    __slots__ = ("limit", "used")
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.limit = limit
+        self.used = 0
+
+    @property
+    def left(self) -> int | None:
+        return None if self.limit is None else max(0, self.limit - self.used)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +89,7 @@ class Call:
         default_factory=dict
     )  # selected x-tiergate-* request headers
     route: Route | None = None
+    allowance: Allowance = field(default_factory=Allowance)
 
     @property
     def stream(self) -> bool:
@@ -100,6 +123,7 @@ class Call:
             self.config_version,
             self.headers,
             route,
+            self.allowance,
         )
 
 
@@ -124,6 +148,10 @@ class ReplyStats:
     finish_reason: str | None = None
     model: str | None = None  # the model name the upstream reported serving
     upstream_first_s: float = 0.0  # upstream time until the first chunk was available
+    # Spent on cheaper tiers before an escalation (their answers were judged, not served):
+    # added to this reply's own usage when budgets settle and cost is reported.
+    earlier_tokens: int = 0
+    earlier_usd: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 

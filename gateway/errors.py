@@ -11,6 +11,7 @@ with ``Retry-After`` where ``retry_after_s`` is set.
     ├── ClientError                       400 invalid_request_error   (the caller's fault)
     │   ├── InvalidRequest                400  bad JSON, wrong types, missing fields
     │   ├── BodyTooLarge                  413
+    │   ├── BodyTimeout                   408  the body did not arrive within limits.body_timeout_s
     │   ├── UnknownRoute                  404
     │   ├── MethodNotAllowed              405
     │   ├── UnknownModel                  404 model_not_found
@@ -25,6 +26,7 @@ with ``Retry-After`` where ``retry_after_s`` is set.
     ├── QuotaExhausted                    429 insufficient_quota   a token or USD budget is spent
     ├── AuthError                         401 invalid_api_key
     ├── Forbidden                         403 model not allowed for this key
+    │   └── NotCleared                    403  no target may see the call's data class
     ├── ProviderError                     502  a provider failed; another target may help
     │   ├── ProviderUnavailable           503  connection refused, 5xx
     │   ├── ProviderTimeout               504  connect, first-token or total deadline passed
@@ -59,9 +61,13 @@ class GatewayError(Exception):
         retry_after_s: float | None = None,
         status: int | None = None,
         code: str | None = None,
+        detail: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        # For operators only (logs, admin API): e.g. the provider's own error text, which may
+        # carry its view of our credentials. ``message`` is what the client sees.
+        self.detail = message if detail is None else detail
         self.param = param
         self.retry_after_s = retry_after_s
         if status is not None:
@@ -87,6 +93,13 @@ class InvalidRequest(ClientError):
 class BodyTooLarge(ClientError):
     status = 413
     code = "request_too_large"
+
+
+class BodyTimeout(ClientError):
+    """The request body did not arrive in time (``limits.body_timeout_s``)."""
+
+    status = 408
+    code = "request_timeout"
 
 
 class UnknownRoute(ClientError):
@@ -180,6 +193,12 @@ class Forbidden(GatewayError):
     code = "model_not_allowed"
 
 
+class NotCleared(Forbidden):
+    """No target of the alias is approved for the call's data class: the call fails closed."""
+
+    code = "data_class_not_allowed"
+
+
 class ProviderError(GatewayError):
     status = 502
     type = "api_error"
@@ -238,6 +257,7 @@ class Attempt:
     message: str
     elapsed_ms: float
     retry_after_s: float | None = None
+    detail: str = ""  # the operator's text (the provider's own message); never sent to clients
 
 
 class AllTargetsFailed(GatewayError):
@@ -253,13 +273,19 @@ class AllTargetsFailed(GatewayError):
         retry_after_s: float | None = None,
     ) -> None:
         tried = "; ".join(f"{a.target}: {a.error_kind} ({a.message})" for a in attempts)
+        detail = "; ".join(
+            f"{a.target}: {a.error_kind} ({a.detail or a.message})" for a in attempts
+        )
         hints = [a.retry_after_s for a in attempts if a.retry_after_s is not None]
         # The soonest any target said it may take traffic again, never less than 1 s.
         retry = max(1.0, min(hints)) if hints else 1.0
         if retry_after_s is not None:
             retry = max(1.0, retry_after_s)
         super().__init__(
-            f"all targets for model '{alias}' failed: {tried}", retry_after_s=retry, status=status
+            f"all targets for model '{alias}' failed: {tried}",
+            retry_after_s=retry,
+            status=status,
+            detail=f"all targets for model '{alias}' failed: {detail}",
         )
         self.alias = alias
         self.attempts = attempts

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from cache.policy import EmbeddingModel, SemanticCachePolicy
-from gateway.targets.upstream import Origin
+from gateway.escalation.gates import GateSpec
+from gateway.origins import Origin
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
 
@@ -75,6 +76,9 @@ class Target(Rule):
     # Counts prompt tokens for budget reservations (gateway.governance.tokens); auto: from the
     # model name (OpenAI models), else an estimate of 4 characters a token.
     tokenizer: Literal["auto", "o200k_base", "cl100k_base", "estimate"] = "auto"
+    # Sensitive data classes this deployment is approved to receive (e.g. on_prem, pii); names
+    # come from the rules' ``data_classes``. A call of a class goes only to targets listing it.
+    data_classes: list[str] = []
 
 
 class AliasTarget(Rule):
@@ -104,14 +108,77 @@ class ExactCachePolicy(Rule):
     store_truncated: bool = False  # also store finish_reason "length" answers
     # Also cache sampled answers (temperature > 0 or unset, n > 1): opt-in, they vary by design.
     sampled: bool = False
+    # Size caps: an answer larger than max_entry_bytes is not stored; a tenant (team) stores at
+    # most max_tenant_bytes per stale_ttl_s window, so it holds at most about twice that.
+    max_entry_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 1024 * 1024
+    max_tenant_bytes: Annotated[int, Field(ge=1024, le=64 * 1024**3)] = 256 * 1024 * 1024
+
+
+class Tier(Rule):
+    """One rung of an alias's ladder (cheap to strong): its own targets, fallback and breakers."""
+
+    name: Annotated[str, Field(pattern=NAME)]
+    targets: Annotated[list[str | AliasTarget], Field(min_length=1)]
+
+
+class RulesSignals(Rule):
+    """The ``rules`` router: points per signal, computed from the request in microseconds.
+
+    A call whose points reach ``strong_points`` starts on the strongest tier. (Only the
+    ``learned`` kind is calibrated to a ``strong_share``; these points are a policy to read.)
+    """
+
+    long_prompt_tokens: Annotated[int, Field(ge=1)] = 1500  # a prompt this long scores
+    deep_conversation_turns: Annotated[int, Field(ge=1)] = 6  # this many user turns score
+    points: dict[
+        Literal["long_prompt", "deep_conversation", "code", "math", "tools", "json_schema"],
+        float,
+    ] = {
+        "long_prompt": 1.0,
+        "deep_conversation": 1.0,
+        "code": 1.0,
+        "math": 1.0,
+        "tools": 0.5,
+        "json_schema": 0.5,
+    }
+    strong_points: Annotated[float, Field(gt=0)] = 1.0
+
+
+class RouterPolicy(Rule):
+    """How an alias with tiers picks the starting tier (gateway/stages/tier_router.py)."""
+
+    # fixed: always ``start``; rules: request signals (``signals``); learned: a trained model
+    # over the prompt (``artifact``), cut so that about ``strong_share`` of calls start on top.
+    kind: Literal["fixed", "rules", "learned"] = "fixed"
+    start: str | None = None  # fixed: the tier name; None: the first tier
+    strong_share: Annotated[float, Field(ge=0, le=1)] = 0.2
+    artifact: str | None = None  # learned: directory, relative to the rules file
+    signals: RulesSignals = RulesSignals()
+    # Feature (x-tiergate-feature) -> tier name: a team pins a feature's starting tier.
+    features: dict[str, str] = {}
+
+
+class EscalationPolicy(Rule):
+    """When to re-ask the next tier: any gate that fails on the cheaper tier's answer."""
+
+    gates: Annotated[list[GateSpec], Field(min_length=1)]
+    # Streaming calls: "buffer" withholds the cheap tier's stream until the gates pass (the
+    # first token arrives with the whole answer); "off" streams straight through, ungated.
+    streaming: Literal["buffer", "off"] = "buffer"
 
 
 class Alias(Rule):
     """A name clients ask for. Its targets are tried by priority (list order unless set);
-    entries sharing a priority share the load by weight (e.g. 60/40 across two providers)."""
+    entries sharing a priority share the load by weight (e.g. 60/40 across two providers).
+
+    Or ``tiers`` (cheap to strong), each with its own targets: ``router`` picks the starting tier
+    and ``escalation`` re-asks the next tier when a gate fails on an answer."""
 
     kind: Literal["chat", "embeddings"] = "chat"
-    targets: Annotated[list[str | AliasTarget], Field(min_length=1)]
+    targets: list[str | AliasTarget] = []
+    tiers: list[Tier] = []
+    router: RouterPolicy | None = None
+    escalation: EscalationPolicy | None = None
     description: str = ""
     hedge: Hedge | None = None
     # When every target fails, answer from the last good cached answer (x-tiergate-cache: stale).
@@ -121,16 +188,28 @@ class Alias(Rule):
     semantic_cache: SemanticCachePolicy | None = None
 
     def entries(self) -> list[AliasTarget]:
-        out = []
-        for i, item in enumerate(self.targets):
-            entry = AliasTarget(target=item) if isinstance(item, str) else item
-            if entry.priority is None:
-                entry = entry.model_copy(update={"priority": i})
-            out.append(entry)
-        return out
+        """Every target of the alias (all tiers, cheap first), each with its priority."""
+        items = [t for tier in self.tiers for t in tier.targets] if self.tiers else self.targets
+        return entries_of(items)
+
+    def tier_entries(self) -> list[tuple[str, list[AliasTarget]]]:
+        """(tier name, entries) cheap to strong; an alias without tiers is one tier."""
+        if not self.tiers:
+            return [("default", self.entries())]
+        return [(tier.name, entries_of(tier.targets)) for tier in self.tiers]
 
     def target_names(self) -> list[str]:
         return [e.target for e in self.entries()]
+
+
+def entries_of(items: list[str | AliasTarget]) -> list[AliasTarget]:
+    out = []
+    for i, item in enumerate(items):
+        entry = AliasTarget(target=item) if isinstance(item, str) else item
+        if entry.priority is None:
+            entry = entry.model_copy(update={"priority": i})
+        out.append(entry)
+    return out
 
 
 class Budgets(Rule):
@@ -161,11 +240,17 @@ class Key(Rule):
     quota: Quota = Quota()
     on_exhausted: Literal["reject", "downgrade"] = "reject"
     priority: Literal["interactive", "standard", "batch"] = "standard"
+    # The data class of this key's calls: "public" (any target), or a name from the rules'
+    # data_classes; its calls then go only to targets that list it (sensitivity routing).
     clearance: str = "public"
+    # May pick the starting tier itself with the x-tiergate-tier request header.
+    tier_header: bool = False
 
 
 class Limits(Rule):
     max_body_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
+    # A request body must be complete this long after it started (408 otherwise).
+    body_timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
 
 
 class Resilience(Rule):
@@ -242,11 +327,26 @@ class Rules(Rule):
     embedding: EmbeddingModel = EmbeddingModel()  # the semantic cache's model
     governance: Governance = Governance()
     admin: Admin = Admin()
+    # Names of sensitive data classes (e.g. on_prem, pii) that targets may be approved for and
+    # calls may carry (a key's clearance, the x-tiergate-data-class header). "public": none.
+    data_classes: list[Annotated[str, Field(pattern=NAME)]] = []
+    _base_dir: Path = PrivateAttr(default_factory=Path)
+
+    @property
+    def base_dir(self) -> Path:
+        """The rules file's directory: relative artifact paths are resolved against it."""
+        return self._base_dir
 
     @property
     def config_version(self) -> str:
         assert self.version is not None  # load_rules always sets it
         return self.version
+
+    def needs_embedder(self) -> bool:
+        """Whether the embedding model must be loaded: a semantic cache or a learned router."""
+        return bool(self.semantic_policies()) or any(
+            a.router is not None and a.router.kind == "learned" for a in self.aliases.values()
+        )
 
     def semantic_policies(self) -> dict[str, SemanticCachePolicy]:
         """The chat aliases whose semantic cache is on, with their policy."""
@@ -300,16 +400,19 @@ def cross_check(rules: Rules, env: Mapping[str, str]) -> list[str]:
     for name, alias in rules.aliases.items():
         if not name_re.match(name):
             problems.append(f"aliases.{name}: invalid alias name")
-        names = alias.target_names()
-        for i, target_name in enumerate(names):
+        for where, target_name in target_paths(f"aliases.{name}", alias):
             if target_name not in rules.targets:
-                problems.append(f"aliases.{name}.targets[{i}]: unknown target '{target_name}'")
+                problems.append(f"{where}: unknown target '{target_name}'")
             elif alias.kind == "embeddings" and rules.targets[target_name].provider != "openai":
-                problems.append(
-                    f"aliases.{name}.targets[{i}]: embeddings need an OpenAI-compatible target"
-                )
-        if len(set(names)) != len(names):
-            problems.append(f"aliases.{name}.targets: a target is listed twice")
+                problems.append(f"{where}: embeddings need an OpenAI-compatible target")
+        for tier_name, entries in alias.tier_entries():
+            listed = [e.target for e in entries]
+            if len(set(listed)) != len(listed):
+                where = f"aliases.{name}" + (f".tiers.{tier_name}" if alias.tiers else "")
+                problems.append(f"{where}.targets: a target is listed twice")
+    for name, alias in rules.aliases.items():
+        problems.extend(check_tiers(f"aliases.{name}", alias, rules))
+    problems.extend(check_data_classes(rules))
     for name, alias in rules.aliases.items():
         if alias.kind != "chat" and alias.semantic_cache and alias.semantic_cache.enabled:
             problems.append(f"aliases.{name}.semantic_cache: only chat aliases have one")
@@ -337,8 +440,86 @@ def cross_check(rules: Rules, env: Mapping[str, str]) -> list[str]:
     return problems
 
 
-def parse_rules(text: str, source: str, env: Mapping[str, str] | None = None) -> Rules:
-    """Validate rules from YAML text; raise ``RulesInvalid`` listing every problem."""
+def target_paths(where: str, alias: Alias) -> list[tuple[str, str]]:
+    """(dotted path, target name) of every target an alias names, tiers included."""
+    if not alias.tiers:
+        return [(f"{where}.targets[{i}]", e.target) for i, e in enumerate(alias.entries())]
+    return [
+        (f"{where}.tiers[{t}].targets[{i}]", e.target)
+        for t, tier in enumerate(alias.tiers)
+        for i, e in enumerate(entries_of(tier.targets))
+    ]
+
+
+def check_tiers(where: str, alias: Alias, rules: Rules) -> list[str]:
+    """An alias has targets or tiers (not both); router and escalation need tiers."""
+    problems: list[str] = []
+    if not alias.targets and not alias.tiers:
+        problems.append(f"{where}.targets: list at least one target (or give tiers)")
+    if alias.targets and alias.tiers:
+        problems.append(f"{where}: give either targets or tiers, not both")
+    names = [t.name for t in alias.tiers]
+    if len(set(names)) != len(names):
+        problems.append(f"{where}.tiers: a tier name is used twice")
+    if alias.tiers and alias.kind != "chat":
+        problems.append(f"{where}.tiers: only chat aliases have tiers")
+    router, escalation = alias.router, alias.escalation
+    if router is not None:
+        if not alias.tiers:
+            problems.append(f"{where}.router: a router needs tiers")
+        if router.start is not None and router.start not in names:
+            problems.append(f"{where}.router.start: unknown tier '{router.start}'")
+        for feature, tier in router.features.items():
+            if tier not in names:
+                problems.append(f"{where}.router.features.{feature}: unknown tier '{tier}'")
+        if router.kind == "learned":
+            if router.artifact is None:
+                problems.append(f"{where}.router.artifact: a learned router needs its artifact")
+            elif not (rules.base_dir / router.artifact).is_dir():
+                problems.append(f"{where}.router.artifact: no directory at {router.artifact}")
+    if escalation is not None and len(alias.tiers) < 2:
+        problems.append(f"{where}.escalation: escalation needs at least two tiers")
+    if escalation is not None:
+        from gateway.escalation.gates import build_gates
+
+        try:  # loads the learned gates' artifacts: a bad one stops the rules here, not later
+            build_gates(escalation.gates, rules.base_dir)
+        except ValueError as exc:
+            problems.append(f"{where}.escalation.gates: {exc}")
+    for i, spec in enumerate(escalation.gates if escalation is not None else ()):
+        if spec.kind != "verifier":
+            continue
+        verifier = rules.aliases.get(spec.alias)
+        if verifier is None or verifier.tiers or verifier.kind != "chat":
+            problems.append(
+                f"{where}.escalation.gates[{i}].alias: '{spec.alias}' is not a chat alias "
+                "without tiers"
+            )
+    return problems
+
+
+def check_data_classes(rules: Rules) -> list[str]:
+    known = set(rules.data_classes)
+    problems: list[str] = []
+    if "public" in known:
+        problems.append("data_classes: 'public' is implied (no class), do not list it")
+    for name, target in rules.targets.items():
+        for i, cls in enumerate(target.data_classes):
+            if cls not in known:
+                problems.append(f"targets.{name}.data_classes[{i}]: unknown data class '{cls}'")
+    for i, key in enumerate(rules.keys):
+        if key.clearance != "public" and key.clearance not in known:
+            problems.append(f"keys[{i}].clearance: unknown data class '{key.clearance}'")
+    return problems
+
+
+def parse_rules(
+    text: str, source: str, env: Mapping[str, str] | None = None, base_dir: Path | None = None
+) -> Rules:
+    """Validate rules from YAML text; raise ``RulesInvalid`` listing every problem.
+
+    ``base_dir``: where relative paths in the rules (artifacts) start; default the working dir.
+    """
     try:
         raw: Any = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -350,6 +531,7 @@ def parse_rules(text: str, source: str, env: Mapping[str, str] | None = None) ->
     except ValidationError as exc:
         problems = [f"{dotted(e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise RulesInvalid(source, problems) from None
+    rules._base_dir = base_dir or Path()
     problems = cross_check(rules, os.environ if env is None else env)
     for name, alias in rules.aliases.items():
         policy = alias.cache or rules.exact_cache
@@ -366,6 +548,7 @@ def parse_rules(text: str, source: str, env: Mapping[str, str] | None = None) ->
     if rules.version is None:
         digest = hashlib.sha256(text.encode()).hexdigest()[:12]
         rules = rules.model_copy(update={"version": digest})
+        rules._base_dir = base_dir or Path()
     return rules
 
 
@@ -375,4 +558,4 @@ def load_rules(path: str | Path, env: Mapping[str, str] | None = None) -> Rules:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise RulesInvalid(str(p), [f"(root): cannot read file: {exc.strerror}"]) from None
-    return parse_rules(text, str(p), env)
+    return parse_rules(text, str(p), env, base_dir=p.parent)

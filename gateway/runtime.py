@@ -30,13 +30,14 @@ from gateway.rules import Alias, Price, Rules, Target
 from gateway.rules import Breaker as BreakerPolicy
 from gateway.stages.admission import Admission
 from gateway.stages.budget import Budget
+from gateway.stages.escalation import Escalation, plan_of
 from gateway.stages.exact_cache import ExactCache
 from gateway.stages.fallback import FallbackChain
 from gateway.stages.idempotency import IdempotencyStage
 from gateway.stages.observed import Observations
 from gateway.stages.queueing import CapacityQueue
 from gateway.stages.retry_budget import RetryBudget
-from gateway.stages.router import AliasRouter
+from gateway.stages.tier_router import Scorer, TierRouter
 from gateway.targets.breaker import Breaker
 from gateway.targets.ejection import Ejection, OnTransition
 from gateway.targets.openai_provider import OpenAIProvider
@@ -47,6 +48,7 @@ from gateway.tasks import Spawner
 
 if TYPE_CHECKING:  # numpy and the model load only when an alias enables the semantic cache
     from cache.semantic import SemanticLibrary
+    from gateway.tracing import Tracing
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +104,13 @@ class Runtime:
         self.breakers[name].restore(time.monotonic())
 
 
-def build_provider(name: str, target: Target, pool: UpstreamPool) -> Next:
+def build_provider(
+    name: str, target: Target, pool: UpstreamPool, tracing: Tracing | None = None
+) -> Next:
     api_key = os.environ.get(target.api_key_env) if target.api_key_env else None
     if target.provider == "openai":
-        return OpenAIProvider(name, target, pool, api_key)
+        inject = tracing.inject if tracing is not None else None
+        return OpenAIProvider(name, target, pool, api_key, inject)
     from gateway.targets.litellm_provider import LiteLLMProvider  # only when configured
 
     return LiteLLMProvider(name, target, api_key)
@@ -121,7 +126,9 @@ class Deps:
     on_transition: OnTransition | None = None
     alert: Callable[[str, dict[str, object]], None] | None = None
     semantic: SemanticLibrary | None = None  # required when an alias enables the semantic cache
+    # or uses a learned router that reads the prompt's embedding
     on_semantic_verified: Callable[[str, bool, float], None] | None = None
+    tracing: Tracing | None = None  # only when OTEL_* asks for traces: spans are composed in
 
 
 def carried_breaker(
@@ -167,6 +174,73 @@ def semantic_stage(rules: Rules, deps: Deps) -> Stage | None:
     return SemanticCache(deps.semantic, policies, deps.spawner, deps.on_semantic_verified)
 
 
+def learned_scorers(rules: Rules) -> dict[str, Scorer]:
+    """The learned routers' models (small files, loaded at start-up and on reload)."""
+    out: dict[str, Scorer] = {}
+    for name, alias in rules.aliases.items():
+        policy = alias.router
+        if policy is not None and policy.kind == "learned" and policy.artifact is not None:
+            import importlib  # until the learned router lands: gateway.routing.learned
+
+            learned = importlib.import_module("gateway.routing.learned")
+            out[name] = learned.LearnedRouter.load(rules.base_dir / policy.artifact)
+    return out
+
+
+def router_stage(rules: Rules, deps: Deps) -> TierRouter:
+    scorers = learned_scorers(rules)
+    embed = None
+    if any(s.needs_embedding for s in scorers.values()):
+        if deps.semantic is None:
+            raise RuntimeError("a learned router needs the embedding model, which was not opened")
+        embedder = deps.semantic.embedder
+
+        async def embed_one(text: str) -> object:
+            return (await embedder.embed([text]))[0]
+
+        embed = embed_one
+    return TierRouter(rules.aliases, rules.targets, rules.data_classes, scorers, embed)
+
+
+def escalation_stage(rules: Rules) -> Escalation | None:
+    from gateway.escalation.gates import build_gates
+
+    plans = {
+        name: plan_of(build_gates(a.escalation.gates, rules.base_dir), a.escalation.streaming)
+        for name, a in rules.aliases.items()
+        if a.escalation is not None
+    }
+    if not plans:
+        return None
+    from gateway.stages.router import route_of
+
+    verifier_aliases = {
+        spec.alias
+        for a in rules.aliases.values()
+        if a.escalation is not None
+        for spec in a.escalation.gates
+        if spec.kind == "verifier"
+    }
+    routes = {name: route_of(name, rules.aliases[name]) for name in verifier_aliases}
+    return Escalation(plans, {name: t.price for name, t in rules.targets.items()}, routes)
+
+
+def calls_per_request(rules: Rules) -> dict[str, int]:
+    """The most answers one request of an alias may be charged for: every tier of its ladder,
+    the judged ones with their extra samples."""
+    out: dict[str, int] = {}
+    for name, alias in rules.aliases.items():
+        if alias.escalation is None or len(alias.tiers) < 2:
+            continue
+        from gateway.escalation.gates import build_gates
+
+        gates = build_gates(alias.escalation.gates, rules.base_dir)
+        samples = max((g.samples for g in gates), default=0)
+        verifiers = sum(1 for spec in alias.escalation.gates if spec.kind == "verifier")
+        out[name] = (len(alias.tiers) - 1) * (1 + samples + verifiers) + 1
+    return out
+
+
 def build_runtime(rules: Rules, deps: Deps, previous: Runtime | None = None) -> Runtime:
     pool = deps.pool
     stacks: dict[str, Next] = {}
@@ -183,7 +257,8 @@ def build_runtime(rules: Rules, deps: Deps, previous: Runtime | None = None) -> 
             throttle=throttles[name],
             timeout=Timeout(name, target.timeouts.first_token_s, target.timeouts.total_s),
         )
-        stacks[name] = build_target_stack(stages, build_provider(name, target, pool))
+        stack = build_target_stack(stages, build_provider(name, target, pool, deps.tracing))
+        stacks[name] = stack if deps.tracing is None else deps.tracing.attempt(name, target, stack)
     exact_store = ExactStore(deps.redis)
     request_stages = RequestStages(
         admission=Admission(rules.aliases),
@@ -206,10 +281,13 @@ def build_runtime(rules: Rules, deps: Deps, previous: Runtime | None = None) -> 
                 {name: a.target_names() for name, a in rules.aliases.items()},
                 {n: tokenizer_for(t.model, t.tokenizer) for n, t in rules.targets.items()},
             ),
+            calls_per_request=calls_per_request(rules),
         ),
-        router=AliasRouter(rules.aliases),
-        escalation=None,
+        router=router_stage(rules, deps),
+        escalation=escalation_stage(rules),
     )
+    if deps.tracing is not None:
+        request_stages = deps.tracing.stages(request_stages)
     policy = rules.resilience
     chain = FallbackChain(
         stacks,

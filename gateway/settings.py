@@ -23,13 +23,17 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     data_dir: Path = Path("var")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    # Prompt text and message content never reach the logs unless this is set.
-    log_prompts: bool = False
+    # A request's line and headers together may take this many bytes (431 beyond), and must
+    # arrive within this many seconds of the connection opening or the last answer (408).
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+    header_timeout_s: float = Field(default=10.0, gt=0, le=600)
     # The request log line per call; metrics are kept either way.
     request_log: bool = True
     # The semantic cache's vectors: no value, the embedded in-process index (snapshot under
     # data_dir); an http(s) URL, a Qdrant server several replicas share; a path, Qdrant local mode.
     qdrant_url: str | None = None
+    # Seconds between checks of the rules file for changes (0: only SIGHUP reloads them).
+    watch_rules_s: float = Field(default=1.0, ge=0)
     # Where the embedding model's ONNX export is kept (made once); default data_dir/models.
     models_dir: Path | None = None
 

@@ -32,8 +32,20 @@ HEADER_NOTES = frozenset(
         "similarity",
         "idempotent-replay",
         "degraded",
+        "tier",
+        "escalated",
     }
 )
+
+# Router and escalation notes, as request log fields (tier served, why, scores, data classes).
+ROUTING_LOG_NOTES = {
+    "tier": "tier",
+    "escalated": "escalated",
+    "escalation": "escalation",
+    "route-reason": "route_reason",
+    "route-score": "route_score",
+    "data-class": "data_class",
+}
 
 LATENCY_BUCKETS_S = (
     0.001,
@@ -120,6 +132,8 @@ class Telemetry:
         # logging module (about 8% of the hot path's CPU when it went through a Logger) and
         # without a flush per line: ``flush()`` runs once a second and at shutdown.
         self._log: TextIO | None = (stream or sys.stdout) if request_log else None
+        # Only when tracing is on (gateway.tracing): each Outcome onto its request span.
+        self.on_outcome: Callable[[Outcome], None] | None = None
         # Where alerts go after the log and the metric (the webhook), set in the lifespan.
         self.forward_alert: Callable[[str, dict[str, object]], None] | None = None
         r = self.registry
@@ -150,6 +164,10 @@ class Telemetry:
             "tiergate_tokens", "Tokens", ["alias", "target", "direction"], registry=r
         )
         self._cost = Counter("tiergate_cost_usd", "Spend in USD", ["alias", "target"], registry=r)
+        self._spend = Counter(
+            "tiergate_spend_usd", "Spend in USD by team and model", ["team", "model"], registry=r
+        )
+        self._spend_children: dict[tuple[str, str], Any] = {}
         self._errors = Counter("tiergate_errors", "Errors by kind", ["kind"], registry=r)
         self._attempt_failures = Counter(
             "tiergate_target_failures", "Failed attempts per target", ["target", "kind"], registry=r
@@ -199,6 +217,30 @@ class Telemetry:
             "Calls waiting in the capacity queue for a target with capacity",
             registry=r,
         )
+        self._tiers = Counter(
+            "tiergate_tier_served",
+            "Requests answered per tier of an alias (router start plus escalations)",
+            ["alias", "tier"],
+            registry=r,
+        )
+        self._escalations = Counter(
+            "tiergate_escalations",
+            "Escalations to a stronger tier, by the gate (or outage) that caused them",
+            ["alias", "reason"],
+            registry=r,
+        )
+        self._route_reasons = Counter(
+            "tiergate_router_decisions",
+            "How the starting tier was chosen (learned, rules, header, feature, fixed, ...)",
+            ["alias", "reason"],
+            registry=r,
+        )
+        self._reloads = Counter(
+            "tiergate_config_reloads",
+            "Rules reloads (SIGHUP or file change): ok, or rejected (old rules kept)",
+            ["outcome"],
+            registry=r,
+        )
         self._retry_budget_refusals = Counter(
             "tiergate_retry_budget_refusals", "Attempts refused by the retry budget", registry=r
         )
@@ -225,6 +267,17 @@ class Telemetry:
                 "reason": reason,
             }
             self._log.write(orjson.dumps(line).decode() + "\n")
+
+    def reloaded(self, ok: bool) -> None:
+        self._reloads.labels("ok" if ok else "rejected").inc()
+
+    def spend(self, team: str, model: str, usd: float) -> None:
+        """Spend by team and real model (the dashboard's cost panel); label children cached."""
+        key = (team, model)
+        child = self._spend_children.get(key)
+        if child is None:
+            child = self._spend_children[key] = self._spend.labels(team, model)
+        child.inc(usd)
 
     def use_prices(self, prices: Mapping[str, Price]) -> None:
         """Called when new rules are loaded; one reference swap."""
@@ -276,10 +329,19 @@ class Telemetry:
                 self._queue_wait.observe(float(note.value) / 1000)
             elif note.key in ("cache", "semantic", "semantic-veto"):
                 self._count_cache(o.alias, note)
+            elif note.key == "tier":
+                self._tiers.labels(o.alias, note.value).inc()
+            elif note.key == "escalated":
+                for reason in note.value.split(","):
+                    self._escalations.labels(o.alias, reason).inc()
+            elif note.key == "route-reason":
+                self._route_reasons.labels(o.alias, note.value).inc()
         if failed and o.target is not None:
             self._fallbacks.labels(o.alias, o.target).inc()
         if self._log is not None:
             self._log.write(self.log_line(o) + "\n")
+        if self.on_outcome is not None:
+            self.on_outcome(o)
 
     def watch_queue(self, length: Callable[[], int]) -> None:
         """Read the capacity queue's length when metrics are scraped (nothing per call)."""
@@ -319,7 +381,9 @@ class Telemetry:
     @staticmethod
     def log_line(o: Outcome) -> str:
         failed: list[str] = []
+        gates: list[str] = []
         cache = similarity = None
+        routing: dict[str, str] = {}
         for note in o.notes:  # one pass over the notes
             if note.key == "failed":
                 failed.append(note.value)
@@ -327,6 +391,10 @@ class Telemetry:
                 cache = note.value
             elif note.key == "similarity":
                 similarity = note.value
+            elif note.key == "gate":
+                gates.append(note.value)
+            elif note.key in ROUTING_LOG_NOTES:
+                routing[ROUTING_LOG_NOTES[note.key]] = note.value
         line = {
             "event": "request",
             "request_id": o.request_id,
@@ -351,4 +419,8 @@ class Telemetry:
         }
         if similarity is not None:
             line["similarity"] = float(similarity)
+        if routing:
+            line.update(routing)
+        if gates:
+            line["gates"] = gates
         return orjson.dumps(line).decode()

@@ -29,8 +29,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from gateway.governance.usage import SPEND_PREFIX, hour_of
+from gateway.origins import Origin
 from gateway.rules import Governance
-from gateway.targets.upstream import Origin, UpstreamPool
+from gateway.targets.upstream import UpstreamPool
 from gateway.targets.upstream_errors import UpstreamError
 
 log = logging.getLogger("tiergate.alerts")

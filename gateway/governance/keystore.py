@@ -4,10 +4,15 @@ Only the SHA-256 of a key is ever stored (the secret is shown once, at creation 
 Managed keys live in Redis (``tg:key:<sha256>`` -> the record as JSON, ``tg:keyid:<id>`` ->
 the sha256), so every replica sees the same keys.
 
-Lookups are cached per process for ``CACHE_TTL_S`` (1 s): a revocation takes effect on every
-replica within a second, and a request pays a dict lookup, not a Redis round trip. When Redis is
-unreachable, a key seen in the last ``STALE_OK_S`` keeps working from that cache, and an unknown
-key gets 503 ``state_unavailable`` with Retry-After (never a 401 for a key that may be valid).
+Lookups are cached per process for ``CACHE_TTL_S`` (1 s): a revocation or rotation takes
+effect on every replica within a second (at once on the replica that served the admin call), and
+a request pays a dict lookup, not a Redis round trip.
+
+Revocation wins over the cache, also in an outage: when Redis is unreachable, a managed key whose
+cached lookup is older than ``CACHE_TTL_S`` gets 503 ``state_unavailable`` with Retry-After (never
+a 401 for a key that may be valid, never a success for a key that may have been revoked just
+before the outage began). Keys declared in the rules need no lookup and keep working; deployments
+that must serve through a state-store outage (``state_outage: open``) declare their keys there.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -32,7 +37,6 @@ KEY_PREFIX = "tg:key:"  # + sha256 -> KeyRecord JSON
 ID_PREFIX = "tg:keyid:"  # + key id -> sha256
 IDS = "tg:keyids"  # set of managed key ids
 CACHE_TTL_S = 1.0
-STALE_OK_S = 300.0
 CACHE_MAX = 8192
 
 
@@ -61,6 +65,7 @@ class KeyRecord(BaseModel):
     on_exhausted: Literal["reject", "downgrade"] = "reject"
     priority: Literal["interactive", "standard", "batch"] = "standard"
     clearance: str = "public"
+    tier_header: bool = False
     metadata: dict[str, str] = {}
     created_at: str = ""
     revoked: bool = False
@@ -75,6 +80,7 @@ class KeyRecord(BaseModel):
             on_exhausted=self.on_exhausted,
             priority=self.priority,
             clearance=self.clearance,
+            tier_header=self.tier_header,
         )
 
     def public(self) -> dict[str, Any]:
@@ -92,6 +98,7 @@ def record_of_config(key: Key) -> KeyRecord:
         on_exhausted=key.on_exhausted,
         priority=key.priority,
         clearance=key.clearance,
+        tier_header=key.tier_header,
         source="config",
     )
 
@@ -99,9 +106,15 @@ def record_of_config(key: Key) -> KeyRecord:
 class Keys:
     """Resolves ``Authorization: Bearer <key>`` to a ``Principal``; manages keys in Redis."""
 
-    def __init__(self, config_keys: Iterable[Key], redis: aioredis.Redis) -> None:
+    def __init__(
+        self,
+        config_keys: Iterable[Key],
+        redis: aioredis.Redis,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._config = {k.sha256: record_of_config(k) for k in config_keys}
         self._redis = redis
+        self._clock = clock
         # secret -> (principal, fetched_at); only keys that matched, bounded.
         self._cache: dict[str, tuple[Principal, float]] = {}
 
@@ -112,7 +125,7 @@ class Keys:
         secret = secret.strip()
         if scheme.lower() != "bearer" or not secret:
             raise AuthError("Malformed Authorization header: expected 'Bearer <key>'.")
-        now = time.monotonic()
+        now = self._clock()
         cached = self._cache.get(secret)
         if cached is not None and now - cached[1] < CACHE_TTL_S:
             return cached[0]
@@ -123,8 +136,7 @@ class Keys:
         try:
             raw = await self._redis.get(KEY_PREFIX + digest)
         except (RedisError, OSError) as exc:
-            if cached is not None and now - cached[1] < STALE_OK_S:
-                return cached[0]
+            # No stale answer: the key may have been revoked just before the store went away.
             raise StateUnavailable(
                 "The key store is unreachable; try again shortly.", retry_after_s=1.0
             ) from exc
@@ -179,7 +191,14 @@ class Keys:
         record = await self._managed(key_id)
         updated = KeyRecord.model_validate(record.model_dump() | changes)
         await self._save(updated)
+        self._forget(key_id)
         return updated
+
+    def _forget(self, key_id: str) -> None:
+        """Drop this replica's cached lookups of a key at once (others follow within 1 s)."""
+        stale = [s for s, (p, _) in self._cache.items() if p.key_id == key_id]
+        for secret in stale:
+            self._cache.pop(secret, None)
 
     async def rotate(self, key_id: str) -> tuple[KeyRecord, str]:
         record = await self._managed(key_id)
@@ -190,6 +209,7 @@ class Keys:
             pipe.set(KEY_PREFIX + rotated.sha256, rotated.model_dump_json())
             pipe.set(ID_PREFIX + rotated.id, rotated.sha256)
             await pipe.execute()
+        self._forget(key_id)
         return rotated, secret
 
     async def revoke(self, key_id: str) -> KeyRecord:

@@ -1,25 +1,32 @@
--- Settle one request: release its reservation (unless it expired already) and charge the actual
--- usage, once. Idempotent: a marker key makes a second settle of the same id change nothing.
+-- Settle a batch of requests: for each, release its reservation and charge its actual usage,
+-- once. Idempotent without a marker: a budget is charged only if this call removed the request's
+-- reservation entry from that budget's set (ZREM returns 1); a second settle, or a settle after
+-- the reservation expired and was reaped, finds nothing and changes nothing. So no state per
+-- settled call outlives its reservation.
 --
--- KEYS: for each budget b (1..nb): KEYS[b] = hash {used, reserved}, KEYS[nb+b] = reservations;
---       KEYS[2nb+1] = the settled marker of this request.
--- ARGV: id, nb, marker_ttl_s, "reserved_amount actual ..." (nb pairs, space-separated)
--- Returns 1 if this call settled the request, 0 if it had been settled before.
+-- KEYS: for each request r in order, for each of its budgets b: the budget's hash {used,
+--       reserved}, then its set of reservations (two keys per budget, in pairs).
+-- ARGV: n, then for each request: id, nb, "reserved_amount actual ..." (nb pairs, space-separated)
+-- Returns one number per request: 1 if this call settled it, 0 if there was nothing to settle.
 
-local id = ARGV[1]
-local nb = tonumber(ARGV[2])
-if redis.call("SET", KEYS[2 * nb + 1], "1", "NX", "EX", tonumber(ARGV[3])) == false then
-  return 0
-end
-local amounts = {}
-for n in string.gmatch(ARGV[4], "%d+") do amounts[#amounts + 1] = tonumber(n) end
-for b = 1, nb do
-  local reserved, actual = amounts[2 * b - 1], amounts[2 * b]
-  if reserved > 0 and redis.call("ZREM", KEYS[nb + b], id .. ":" .. reserved) == 1 then
-    redis.call("HINCRBY", KEYS[b], "reserved", -reserved)
+local n = tonumber(ARGV[1])
+local k = 0
+local out = {}
+for r = 1, n do
+  local id, nb = ARGV[3 * r - 1], tonumber(ARGV[3 * r])
+  local amounts = {}
+  for x in string.gmatch(ARGV[3 * r + 1], "%d+") do amounts[#amounts + 1] = tonumber(x) end
+  local settled = 0
+  for b = 1, nb do
+    local h, z = KEYS[k + 1], KEYS[k + 2]
+    k = k + 2
+    local reserved, actual = amounts[2 * b - 1], amounts[2 * b]
+    if redis.call("ZREM", z, id .. ":" .. reserved) == 1 then
+      settled = 1
+      if reserved > 0 then redis.call("HINCRBY", h, "reserved", -reserved) end
+      if actual > 0 then redis.call("HINCRBY", h, "used", actual) end
+    end
   end
-  if actual > 0 then
-    redis.call("HINCRBY", KEYS[b], "used", actual)
-  end
+  out[r] = settled
 end
-return 1
+return out

@@ -2,7 +2,8 @@
 
 ``GET /admin/targets``: each target's breaker state, why it is open, recent error ratio and
 time-to-first-chunk percentiles, plus the aliases. ``POST /admin/targets/{name}/eject`` and
-``/restore``: manual control, e.g. to drain a provider before maintenance.
+``/restore``: manual control, e.g. to drain a provider before maintenance. ``GET /admin/rules``:
+the rules this replica runs (``tiergate check-config --diff`` compares a file with them).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from gateway.governance.usage import DIMENSIONS
 from gateway.http.admin_keys import add_key_routes
 from gateway.http.edge import RuntimeHolder
 from gateway.runtime import Runtime
+
+# The usage report walks hours between from and to: far-off dates would overflow the calendar.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class EjectBody(BaseModel):
@@ -103,13 +108,7 @@ def admin_router(holder: RuntimeHolder, json_response: Callable[..., Response]) 
         book = holder.usage
         if book is None:
             raise GatewayError("The gateway is starting; try again.", status=503)
-        now = datetime.now(UTC)
-        try:
-            since = datetime.fromisoformat(start) if start else now - timedelta(days=1)
-            until = datetime.fromisoformat(end) if end else now + timedelta(hours=1)
-        except ValueError:
-            raise InvalidRequest("from/to must be ISO 8601 times.", param="from") from None
-        since, until = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (since, until))
+        since, until = report_span(start, end)
         dims = [d.strip() for d in group_by.split(",") if d.strip()]
         unknown = [d for d in dims if d not in DIMENSIONS]
         if unknown:
@@ -120,7 +119,23 @@ def admin_router(holder: RuntimeHolder, json_response: Callable[..., Response]) 
 
     add_key_routes(router, authorized, json_response)
 
-    return router
+    return with_rules_route(router, authorized, json_response)
+
+
+def report_span(start: str | None, end: str | None) -> tuple[datetime, datetime]:
+    """The usage report's [from, to): ISO 8601, UTC unless stated, within EARLIEST..LATEST."""
+    now = datetime.now(UTC)
+    try:
+        since = datetime.fromisoformat(start) if start else now - timedelta(days=1)
+        until = datetime.fromisoformat(end) if end else now + timedelta(hours=1)
+    except ValueError:
+        raise InvalidRequest("from/to must be ISO 8601 times.", param="from") from None
+    since, until = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (since, until))
+    if not (EARLIEST <= since <= LATEST and EARLIEST <= until <= LATEST):
+        raise InvalidRequest(
+            f"from/to must lie between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}.", param="from"
+        )
+    return since, until
 
 
 class PurgeBody(BaseModel):
@@ -140,3 +155,22 @@ async def purge_semantic(runtime: Runtime, body: PurgeBody) -> int:
     if body.tenant is None and body.alias is None and body.namespace is None:
         return await runtime.semantic.clear()
     return await runtime.semantic.purge(body.tenant, body.alias, body.namespace)
+
+
+def with_rules_route(
+    router: APIRouter,
+    authorized: Callable[[str | None], Runtime],
+    json_response: Callable[..., Response],
+) -> APIRouter:
+    """Add ``GET /admin/rules`` (the validated rules this replica runs, defaults filled in)."""
+
+    @router.get("/rules")
+    async def rules(authorization: Annotated[str | None, Header()] = None) -> Response:
+        runtime = authorized(authorization)
+        body = {
+            "config_version": runtime.config_version,
+            "rules": runtime.rules.model_dump(mode="json"),
+        }
+        return json_response(body)
+
+    return router

@@ -42,6 +42,13 @@ class KeyChanges(BaseModel):
     metadata: dict[str, str] | None = None
 
 
+def known_aliases(runtime: Runtime, aliases: list[str] | None) -> None:
+    """A key may only name aliases the rules define (400 otherwise), at creation and update."""
+    unknown = [a for a in aliases or () if a not in runtime.rules.aliases]
+    if unknown:
+        raise InvalidRequest(f"Unknown aliases: {', '.join(unknown)}.", param="aliases")
+
+
 def add_key_routes(
     router: APIRouter,
     authorized: Callable[[str | None], Runtime],
@@ -52,9 +59,7 @@ def add_key_routes(
         body: Annotated[NewKey, Body()], authorization: Annotated[str | None, Header()] = None
     ) -> Response:
         runtime = authorized(authorization)
-        unknown = [a for a in body.aliases or () if a not in runtime.rules.aliases]
-        if unknown:
-            raise InvalidRequest(f"Unknown aliases: {', '.join(unknown)}.", param="aliases")
+        known_aliases(runtime, body.aliases)
         draft = KeyRecord(**body.model_dump(), sha256="-")
         try:
             record, secret = await runtime.keys.create(draft)
@@ -84,6 +89,7 @@ def add_key_routes(
         authorization: Annotated[str | None, Header()] = None,
     ) -> Response:
         runtime = authorized(authorization)
+        known_aliases(runtime, body.aliases)
         record = await managed(runtime, key_id, "update", body.model_dump(exclude_unset=True))
         return json_response(record.public())
 

@@ -26,7 +26,7 @@ from gateway.errors import (
     StreamInterrupted,
 )
 from gateway.governance.usage import UsageBook, UsageRow
-from gateway.http.bodies import parse_json, read_body
+from gateway.http.bodies import body_deadline, parse_json, read_body
 from gateway.http.errors import JSON, error_body, error_headers, sse_error_event
 from gateway.requests import ChatRequest, EmbeddingsRequest
 from gateway.runtime import Runtime
@@ -67,16 +67,24 @@ class Incoming:
     stage_headers: dict[str, str] = field(default_factory=dict)
 
 
+MAX_REQUEST_ID = 128
+
+
+def valid_request_id(value: bytes) -> str | None:
+    """The caller's x-request-id, if short and printable (it goes into logs and headers)."""
+    rid = value.decode("latin-1")
+    return rid if 0 < len(rid) <= MAX_REQUEST_ID and rid.isprintable() else None
+
+
 def pick_headers(raw: list[tuple[bytes, bytes]]) -> Incoming:
     inc = Incoming()
     for name, value in raw:
         if name == b"authorization":
+            if inc.authorization is not None:
+                raise DuplicateAuthorization()
             inc.authorization = value.decode("latin-1")
         elif name == b"x-request-id":
-            rid = value.decode("latin-1")
-            # Accept the caller's id only if it is short and printable: it goes into logs.
-            if 0 < len(rid) <= 128 and rid.isprintable():
-                inc.request_id = rid
+            inc.request_id = valid_request_id(value)
         elif name == b"content-length":
             try:
                 inc.content_length = int(value)
@@ -91,6 +99,29 @@ def pick_headers(raw: list[tuple[bytes, bytes]]) -> Incoming:
 
 def new_request_id() -> str:
     return "req_" + os.urandom(12).hex()
+
+
+class DuplicateAuthorization(InvalidRequest):
+    """Two Authorization headers: refused on every route, never resolved one way or another."""
+
+    def __init__(self) -> None:
+        super().__init__("Send one Authorization header, not several.", param="authorization")
+
+
+def screened_headers(raw: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Headers for the routes off the hot path, held to the hot path's rules: one
+    Authorization header (else ``DuplicateAuthorization``), an x-request-id only if valid."""
+    out: list[tuple[bytes, bytes]] = []
+    seen_auth = False
+    for name, value in raw:
+        if name == b"authorization":
+            if seen_auth:
+                raise DuplicateAuthorization()
+            seen_auth = True
+        elif name == b"x-request-id" and valid_request_id(value) is None:
+            continue
+        out.append((name, value))
+    return out
 
 
 class Edge:
@@ -113,7 +144,17 @@ class Edge:
             if route is not None:
                 await self._serve(scope, receive, send, *route)
                 return
+            try:
+                scope["headers"] = screened_headers(scope["headers"])
+            except DuplicateAuthorization as err:
+                await self._send_error(send, err, new_request_id())
+                return
+            receive = body_deadline(receive, self._body_timeout_s())
         await self._other(scope, receive, send)
+
+    def _body_timeout_s(self) -> float:
+        runtime = self._holder.current
+        return runtime.rules.limits.body_timeout_s if runtime else 30.0
 
     async def _serve(
         self,
@@ -124,7 +165,11 @@ class Edge:
         model: type[ChatRequest] | type[EmbeddingsRequest],
     ) -> None:
         started_ns = time.perf_counter_ns()
-        inc = pick_headers(scope["headers"])
+        try:
+            inc = pick_headers(scope["headers"])
+        except DuplicateAuthorization as err:
+            await self._send_error(send, err, new_request_id())
+            return
         request_id = inc.request_id or new_request_id()
         runtime = self._holder.current
         call: Call | None = None
@@ -134,7 +179,10 @@ class Edge:
             if runtime is None:
                 raise GatewayError("The gateway is starting; try again.", status=503)
             principal = await runtime.keys.authenticate(inc.authorization)
-            body = await read_body(receive, inc.content_length, runtime.rules.limits.max_body_bytes)
+            limits = runtime.rules.limits
+            body = await read_body(
+                receive, inc.content_length, limits.max_body_bytes, limits.body_timeout_s
+            )
             request = parse_json(body, model)
             call = Call(
                 request_id=request_id,
@@ -268,6 +316,9 @@ class Edge:
                 attempts = note.value
         stats = reply.stats
         cost = cost_usd(self._telemetry.price(target), stats.prompt_tokens, stats.completion_tokens)
+        cost += stats.earlier_usd  # cheaper tiers asked before an escalation
+        if cost:
+            self._telemetry.spend(call.principal.team, stats.model or "-", cost)
         usage = self._holder.usage
         if usage is not None and (stats.prompt_tokens or stats.completion_tokens):
             row = UsageRow(
@@ -319,6 +370,9 @@ class Edge:
         self, call: Call | None, err: GatewayError, request_id: str, started_ns: int
     ) -> None:
         attempts = len(getattr(err, "attempts", ())) or (0 if call is None else 1)
+        if err.detail != err.message:
+            # The provider's own text, for operators only; the client got our message.
+            log.warning("request %s: %s", request_id, err.detail)
         self._telemetry.record(
             Outcome(
                 request_id=request_id,

@@ -11,9 +11,16 @@ from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, UnknownRoute
+from gateway.errors import (
+    GatewayError,
+    InvalidRequest,
+    MethodNotAllowed,
+    StateUnavailable,
+    UnknownRoute,
+)
 from gateway.http.edge import RuntimeHolder
 from gateway.http.errors import error_headers, error_payload
 from gateway.state import StateStore
@@ -56,6 +63,12 @@ def add_routes(
             err = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}.")
         else:
             err = GatewayError(str(exc.detail), status=exc.status_code)
+        return error_response(err, request)
+
+    @app.exception_handler(RedisError)
+    @app.exception_handler(OSError)
+    async def on_state_down(request: Request, exc: Exception) -> Response:
+        err = StateUnavailable("The state store is unreachable; try again shortly.")
         return error_response(err, request)
 
     @app.exception_handler(RequestValidationError)

@@ -12,12 +12,13 @@ import random
 import secrets
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import NamedTuple
 
 from pydantic import ValidationError
 
 from gateway.sim import embeddings
-from gateway.sim.answers import Answer, Voice, answer, build_voice
+from gateway.sim.answers import Answer, Voice, answer, build_voice, split_pieces
 from gateway.sim.anthropic_format import AnthropicWire
 from gateway.sim.bodies import EmbeddingRequest
 from gateway.sim.config import DEFAULT_MODEL_KEY, FaultKind, FaultRule, ModelBehaviour, SimConfig
@@ -44,6 +45,7 @@ from gateway.sim.provider_errors import (
     rate_limited,
     unauthorized,
 )
+from gateway.sim.quality import Graded, QualityBook
 from gateway.sim.stats import SimStats
 from gateway.sim.wire import Completion, Events, Wire
 
@@ -87,6 +89,11 @@ class CompletionService:
         self._serial = 0
         self._timings = {
             key: plan_timing(b, NO_OVERRIDES, None, 0.0) for key, b in config.models.items()
+        }
+        self._books = {
+            key: QualityBook.load(Path(b.quality.dataset), b.quality.role)
+            for key, b in config.models.items()
+            if b.quality is not None
         }
         self._chat_memo = OrderMemo()
         self._messages_memo = OrderMemo()
@@ -222,7 +229,17 @@ class CompletionService:
         if not isinstance(turn, _Turn):
             return turn
         answers, reusable = self._answers(prepared, turn)
-        voice = self._voices[turn.key]
+        logprob = self._voices[turn.key].logprob
+        book = self._books.get(turn.key) if self._books else None
+        known = book.lookup(order.prompt.last_user) if book is not None else None
+        if known is not None and order.ask.tool is None:
+            answers, reusable, logprob = (
+                self._graded(known, order.n, order.ask.cap),
+                False,
+                known.logprob,
+            )
+            self._stats.graded[order.model] += 1
+            self._stats.correct[order.model] += known.correct
         completion = Completion(
             self._next_id(order.id_prefix),
             int(time.time()),
@@ -230,7 +247,7 @@ class CompletionService:
             answers,
             prepared.tokens if reusable else sum(each.tokens for each in answers),
             order.prompt.tokens,
-            voice.logprob,
+            logprob,
             order.top_logprobs,
             order.include_usage,
         )
@@ -240,6 +257,13 @@ class CompletionService:
         if refusal is not None:
             return refusal
         return self._respond(wire, turn, completion, order.stream, extra, prepared, reusable)
+
+    @staticmethod
+    def _graded(known: Graded, n: int, cap: int | None) -> tuple[Answer, ...]:
+        pieces = split_pieces(known.text)
+        if cap is not None and len(pieces) > cap:
+            return (Answer(pieces[:cap], "length"),) * n
+        return (Answer(pieces, "stop"),) * n
 
     def _answers(self, prepared: Prepared, turn: _Turn) -> tuple[tuple[Answer, ...], bool]:
         """The order's answers, and whether they are the remembered ones."""

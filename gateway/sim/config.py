@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -64,6 +65,13 @@ class RuntimeFaultRule(FaultRule):
     count: int | None = Field(default=None, ge=1)
 
 
+class Quality(_Frozen):
+    """Answer known prompts as a weak or strong model did (``gateway/sim/quality.py``)."""
+
+    dataset: str = Field(min_length=1)  # JSONL; relative paths start at the config file's dir
+    role: Literal["weak", "strong"]
+
+
 class ModelBehaviour(_Frozen):
     """How one simulated model answers: pace, size, content, limits and standing faults."""
 
@@ -80,6 +88,7 @@ class ModelBehaviour(_Frozen):
     context_window_tokens: int | None = Field(default=None, ge=1)
     owned_by: str = "tiergate-sim"
     faults: tuple[FaultRule, ...] = ()
+    quality: Quality | None = None
 
     @model_validator(mode="after")
     def _one_content_source(self) -> ModelBehaviour:
@@ -136,6 +145,22 @@ def load_sim_config(path: str | None) -> SimConfig:
     if not isinstance(raw, dict):
         raise SimConfigError(f"{path}: the top level must be a mapping")
     try:
-        return SimConfig.model_validate(raw)
+        config = SimConfig.model_validate(raw)
     except ValidationError as exc:
         raise SimConfigError(f"{path}: {_describe(exc)}") from exc
+    return with_datasets_from(config, Path(path).parent)
+
+
+def with_datasets_from(config: SimConfig, base: Path) -> SimConfig:
+    """Quality datasets named relative to the config file, resolved (and checked) now."""
+    models = dict(config.models)
+    for name, behaviour in config.models.items():
+        quality = behaviour.quality
+        if quality is None:
+            continue
+        dataset = base / quality.dataset
+        if not dataset.is_file():
+            raise SimConfigError(f"models.{name}.quality.dataset: no file at {quality.dataset}")
+        fixed = quality.model_copy(update={"dataset": str(dataset)})
+        models[name] = behaviour.model_copy(update={"quality": fixed})
+    return config.model_copy(update={"models": models})

@@ -14,8 +14,12 @@ class SimStats:
     by_path: Counter[bytes] = field(default_factory=Counter)
     by_model: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
+    graded: Counter[str] = field(default_factory=Counter)  # quality mode: answers per model
+    correct: Counter[str] = field(default_factory=Counter)  # ... of which right
 
     def reset(self) -> None:
+        self.graded.clear()
+        self.correct.clear()
         self.requests = self.streams = self.rate_limited = 0
         self.by_path.clear()
         self.by_model.clear()
@@ -30,4 +34,8 @@ class SimStats:
             "by_path": {path.decode(errors="replace"): n for path, n in self.by_path.items()},
             "by_model": dict(self.by_model),
             "faults": dict(self.faults),
+            "quality": {
+                model: {"answered": n, "correct": self.correct[model]}
+                for model, n in self.graded.items()
+            },
         }

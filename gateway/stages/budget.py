@@ -17,6 +17,7 @@ Policy:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import os
@@ -35,6 +36,7 @@ from gateway.errors import (
     ReservationReached,
     StateUnavailable,
 )
+from gateway.governance.admitter import Admitter
 from gateway.governance.ledger import (
     USD_SCALE,
     Charge,
@@ -47,6 +49,7 @@ from gateway.governance.ledger import (
     period_ends,
 )
 from gateway.governance.local_limits import LocalLimits
+from gateway.governance.settler import Settler
 from gateway.governance.tokens import Counter, estimate
 from gateway.pipeline import Next
 from gateway.requests import ChatRequest
@@ -111,8 +114,10 @@ class Budget:
         spawner: Spawner,
         alert: Callable[[str, dict[str, object]], None] | None = None,
         prompt_counters: Mapping[str, Counter] | None = None,  # alias -> its tokenizer
+        calls_per_request: Mapping[str, int] | None = None,  # alias -> most upstream answers
     ) -> None:
         self._alert = alert
+        self._calls = dict(calls_per_request or {})
         self._count = dict(prompt_counters or {})
         gov = governance
         # No team, feature, session or global limits configured: only keys can have quotas.
@@ -133,6 +138,8 @@ class Budget:
         self._local = LocalLimits(governance.local_share)
         self._outage_since: float | None = None  # fail-open mode: when Redis went away
         self._seq = 0
+        self._settler = Settler(ledger, spawner, quiet=lambda: self._outage_since is not None)
+        self._admitter = Admitter(ledger, spawner)
 
     def _quotas(self, call: Call) -> list[Scoped]:
         if self._nothing_but_keys and is_empty(call.principal.quota):
@@ -172,10 +179,14 @@ class Budget:
         else:
             cap = 0
         prompt = self._count.get(call.alias, estimate)(call)
-        tokens = prompt + cap * n
+        # An alias that escalates may call a cheaper tier (with its samples) and then the next:
+        # the worst case is every one of those calls at the alias's worst price.
+        calls = self._calls.get(call.alias, 1)
+        tokens = (prompt + cap * n) * calls
         price = self._price.get(call.alias, Price())
         usd = math.ceil(
             (prompt * price.input_usd_per_mtok + cap * n * price.output_usd_per_mtok)
+            * calls
             * USD_SCALE
             / 1_000_000
         )
@@ -190,7 +201,7 @@ class Budget:
         try:
             reply = await next_(call)
         except BaseException:
-            self._spawner.spawn(self._settle(reservation, 0, 0), "budget-release")
+            self._settle(reservation, 0, 0)  # nothing spent: release the reservation
             raise
         rooms, fills = verdict
         self._check_fill(fills)
@@ -255,10 +266,12 @@ class Budget:
     ) -> Refusal | tuple[list[Headroom], list[Fill]]:
         if not r.charges and not windows:
             return [], []
-        now_ms = int(time.time() * 1000)
-        expiry_ms = now_ms + int(self._gov.reservation_ttl_s * 1000)
+        expiry_ms = int(time.time() * 1000) + int(self._gov.reservation_ttl_s * 1000)
         try:
-            verdict = await self._ledger.reserve(r, windows, now_ms, expiry_ms)
+            verdict = await self._admitter.reserve(r, windows, expiry_ms)
+        except asyncio.CancelledError:
+            self._settle(r, 0, 0)  # the client went away: release whatever was reserved
+            raise
         except (RedisError, OSError) as exc:
             if self._gov.state_outage == "open":
                 return self._fail_open(windows, exc)
@@ -348,22 +361,18 @@ class Budget:
                 * USD_SCALE
                 / 1_000_000
             )
-            tokens = stats.prompt_tokens + stats.completion_tokens
+            usd += math.ceil(stats.earlier_usd * USD_SCALE)
+            tokens = stats.prompt_tokens + stats.completion_tokens + stats.earlier_tokens
             if cut:  # the usage chunk never came: charge what was reserved
                 tokens, usd = max(tokens, reserved[0]), max(usd, reserved[1])
-            self._spawner.spawn(self._settle(reservation, tokens, usd), "budget-settle")
+            self._settle(reservation, tokens, usd)
 
-    async def _settle(self, reservation: Reservation, tokens: int, usd: int) -> None:
+    def _settle(self, reservation: Reservation, tokens: int, usd: int) -> None:
+        """Queue the settle (batched, off the request path: ``gateway/governance/settler.py``)."""
         if not reservation.charges:
             return
         actuals = tuple(
             tokens if ":tokens:" in c.name else 1 if ":calls:" in c.name else usd
             for c in reservation.charges
         )
-        try:
-            await self._ledger.settle(reservation, actuals, 2 * 86400)
-        except (RedisError, OSError) as exc:
-            # The reservation expires on its own; the actual spend of this call is then lost
-            # from the books (under-counted, never over-counted).
-            if self._outage_since is None:  # fail-open mode logs the outage once instead
-                log.warning("budget settle failed (reservation %s): %s", reservation.id, exc)
+        self._settler.add(reservation, actuals)

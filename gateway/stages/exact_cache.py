@@ -119,7 +119,7 @@ class ExactCache:
             return reply  # answered by the semantic cache: not this request's own answer
         if not d.store:
             return reply.noted(Note("cache", "miss"))
-        chunks = self._recording(reply, call, key, policy)
+        chunks = self._recording(reply, call, key, policy, scope.tenant)
         return reply.with_chunks(chunks).noted(Note("cache", "miss"))
 
     async def _get(self, key: str) -> Entry | None:
@@ -137,28 +137,36 @@ class ExactCache:
         )
 
     def _recording(
-        self, reply: Reply, call: Call, key: str, policy: ExactCachePolicy
+        self, reply: Reply, call: Call, key: str, policy: ExactCachePolicy, tenant: str
     ) -> AsyncIterator[bytes]:
         """Relay the answer; once it completed, store it (off the response path)."""
         return relay_then(
-            reply.chunks, call.stream, lambda body: self._maybe_store(reply, key, policy, body)
+            reply.chunks,
+            call.stream,
+            lambda body: self._maybe_store(reply, key, policy, body, tenant),
+            policy.max_entry_bytes,
         )
 
     def _maybe_store(
-        self, reply: Reply, key: str, policy: ExactCachePolicy, body: bytes | None
+        self, reply: Reply, key: str, policy: ExactCachePolicy, body: bytes | None, tenant: str
     ) -> None:
         finish = reply.stats.finish_reason
         complete = finish in STORABLE_FINISH or (policy.store_truncated and finish == "length")
         if not complete and not (finish is None and b'"embedding"' in (body or b"")):
             return
-        if body is None:
-            return
+        if body is None or len(body) > policy.max_entry_bytes:
+            return  # too large to keep: one call must not fill the store
         target = next((n.value for n in reply.notes if n.key == "target"), None)
         entry = Entry(body=body, stored_at=time.time(), model=reply.stats.model, target=target)
-        self._spawner.spawn(self._put(key, entry, policy.stale_ttl_s), "exact-cache-put")
+        self._spawner.spawn(self._put(key, entry, policy, tenant), "exact-cache-put")
 
-    async def _put(self, key: str, entry: Entry, expire_s: float) -> None:
+    async def _put(self, key: str, entry: Entry, policy: ExactCachePolicy, tenant: str) -> None:
         try:
-            await self._store.put(key, entry, expire_s)
+            stored = await self._store.put_capped(
+                key, entry, policy.stale_ttl_s, tenant, policy.max_tenant_bytes
+            )
         except (RedisError, OSError) as exc:
             log.warning("exact cache write skipped: %s", type(exc).__name__)
+            return
+        if not stored:
+            log.warning("exact cache write skipped: tenant '%s' is at its byte cap", tenant)

@@ -32,12 +32,10 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
 
 from gateway.calls import Call, Note, Reply, Route
 from gateway.errors import (
     AllTargetsFailed,
-    Attempt,
     ContentPolicyRejected,
     ContextWindowExceeded,
     GatewayError,
@@ -48,6 +46,7 @@ from gateway.errors import (
 )
 from gateway.pipeline import Next
 from gateway.rules import Hedge, Resilience
+from gateway.stages.attempts import Success, Tally, close_chunks
 from gateway.stages.hedging import hedged_attempt
 from gateway.stages.observed import Observations
 from gateway.stages.queueing import CapacityQueue
@@ -68,13 +67,10 @@ async def _rest(first: bytes, chunks: AsyncIterator[bytes]) -> AsyncIterator[byt
     except GatewayError as exc:
         if isinstance(exc, StreamInterrupted):
             raise
-        raise StreamInterrupted(f"the upstream failed mid-stream: {exc.message}") from exc
-
-
-async def close_chunks(chunks: AsyncIterator[bytes]) -> None:
-    aclose = getattr(chunks, "aclose", None)
-    if aclose is not None:
-        await aclose()
+        raise StreamInterrupted(
+            f"the upstream failed mid-stream: {exc.message}",
+            detail=f"the upstream failed mid-stream: {exc.detail}",
+        ) from exc
 
 
 def weighted_order(group: tuple[tuple[str, int], ...], rng: random.Random) -> list[str]:
@@ -92,38 +88,6 @@ def order_of(route: Route, rng: random.Random) -> list[str]:
     for group in route.groups:
         out.extend(weighted_order(group, rng))
     return out
-
-
-@dataclass(slots=True)
-class Success:
-    target: str
-    reply: Reply
-    first: bytes
-
-
-class Tally:
-    """Per-request bookkeeping: attempts made (with why they failed) and upstream calls."""
-
-    def __init__(self) -> None:
-        self.attempts: list[Attempt] = []
-        self.upstream_calls = 0
-        self.first_charged = False
-        self.charged_retries = 0
-        self.notes: list[Note] = []
-        self.hedged: set[str] = set()  # targets already raced as a hedge
-
-    def failed(self, target: str, exc: GatewayError, started: float) -> None:
-        self.attempts.append(
-            Attempt(
-                target=target,
-                error_kind=exc.kind,
-                status=exc.status,
-                message=exc.message,
-                elapsed_ms=(time.perf_counter() - started) * 1000.0,
-                retry_after_s=exc.retry_after_s,
-            )
-        )
-        self.notes.append(Note("failed", f"{target}:{exc.kind}"))
 
 
 class FallbackChain:
@@ -182,20 +146,32 @@ class FallbackChain:
         self._observed.record(target, True, time.perf_counter() - started, None)
         return Success(target, reply, first)
 
-    def may_call_upstream(self, tally: Tally, retry: bool = True) -> bool:
-        """Charge an upstream call to the request; a retry or hedge also to the retry budget."""
-        if tally.upstream_calls >= self._policy.max_attempts:
+    def may_call_upstream(self, call: Call, tally: Tally, retry: bool = True) -> bool:
+        """Charge an upstream call to the request's allowance (shared with escalation and
+        hedging); any call after the request's first also to the retry budget."""
+        allowance = call.allowance
+        if allowance.limit is None:
+            allowance.limit = self._policy.max_attempts
+        if allowance.used >= allowance.limit:
             return False
-        if not tally.first_charged:
+        if allowance.used == 0:
             self._budget.on_first_attempt()
-            tally.first_charged = True
-        if retry and tally.upstream_calls > 0:
+        elif retry:
             if not self._budget.try_spend():
                 tally.notes.append(Note("retry_budget", "exhausted"))
                 return False
             tally.charged_retries += 1
+        allowance.used += 1
         tally.upstream_calls += 1
         return True
+
+    def give_back(self, call: Call, tally: Tally, retried: bool) -> None:
+        """A charged call that was refused before reaching upstream (breaker, throttle)."""
+        tally.upstream_calls -= 1
+        call.allowance.used -= 1
+        if retried and tally.charged_retries > 0:
+            tally.charged_retries -= 1
+            self._budget.refund()
 
     async def __call__(self, call: Call) -> Reply:
         assert call.route is not None, "the router slot must run before the fallback chain"
@@ -242,7 +218,7 @@ class FallbackChain:
             for n in range(tries):
                 if n > 0:
                     await self._sleep(self._backoff_s(n))
-                if not self.may_call_upstream(tally, retry=n > 0):
+                if not self.may_call_upstream(call, tally, retry=n > 0):
                     return self._exhausted(call.route, tally, last_client_error)
                 try:
                     if hedge is not None and hedge.enabled:
@@ -253,10 +229,7 @@ class FallbackChain:
                 except GatewayError as exc:
                     if exc.code in SKIP_CODES:
                         # Refused before any upstream call: give the charge back.
-                        tally.upstream_calls -= 1
-                        if n > 0 and tally.charged_retries > 0:
-                            tally.charged_retries -= 1
-                            self._budget.refund()
+                        self.give_back(call, tally, retried=n > 0)
                         break
                     if isinstance(exc, ContextWindowExceeded):
                         min_window = max(min_window, self._windows.get(target, 0))

@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
 
 from gateway.calls import Call, Note
 from gateway.errors import GatewayError
 from gateway.rules import Hedge
-
-if TYPE_CHECKING:
-    from gateway.stages.fallback import FallbackChain, Success, Tally
+from gateway.stages.attempts import Attempter, Success, Tally, close_chunks
 
 
 def hedge_delay_s(p95_ttft_s: float | None, hedge: Hedge) -> float:
@@ -31,8 +28,6 @@ def hedge_delay_s(p95_ttft_s: float | None, hedge: Hedge) -> float:
 
 async def _discard(task: asyncio.Task[Success]) -> None:
     """Cancel a losing attempt; if it had already won a race we lost track of, close it."""
-    from gateway.stages.fallback import close_chunks
-
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError, GatewayError):
         loser = await task
@@ -40,7 +35,7 @@ async def _discard(task: asyncio.Task[Success]) -> None:
 
 
 async def hedged_attempt(
-    chain: FallbackChain, target: str, rest: list[str], call: Call, tally: Tally, hedge: Hedge
+    chain: Attempter, target: str, rest: list[str], call: Call, tally: Tally, hedge: Hedge
 ) -> Success:
     if not rest:
         return await chain.attempt(target, call, tally)
@@ -48,7 +43,7 @@ async def hedged_attempt(
     primary = asyncio.ensure_future(chain.attempt(target, call, tally))
     try:
         done, _ = await asyncio.wait({primary}, timeout=delay)
-        if done or not chain.may_call_upstream(tally):
+        if done or not chain.may_call_upstream(call, tally):
             return await primary
         backup_target = rest[0]
         tally.hedged.add(backup_target)

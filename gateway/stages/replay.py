@@ -95,20 +95,31 @@ def replay(body: bytes, stream: bool, include_usage: bool) -> AsyncIterator[byte
 
 
 async def relay_then(
-    chunks: AsyncIterator[bytes], stream: bool, on_complete: Callable[[bytes | None], None]
+    chunks: AsyncIterator[bytes],
+    stream: bool,
+    on_complete: Callable[[bytes | None], None],
+    max_bytes: int | None = None,
 ) -> AsyncIterator[bytes]:
     """Relay an answer and hand its whole body (assembled when streamed) to ``on_complete``.
 
     A whole answer is handed over before it is yielded: the edge closes the iterator after the
-    first chunk, so nothing after that yield would run.
+    first chunk, so nothing after that yield would run. A stream longer than ``max_bytes`` is
+    relayed without being assembled (``on_complete`` is not called: too large to keep).
     """
     if not stream:
         async for chunk in chunks:
             on_complete(chunk)
             yield chunk
         return
-    assembler = StreamAssembler()
+    assembler: StreamAssembler | None = StreamAssembler()
+    size = 0
     async for chunk in chunks:
-        assembler.add(chunk)
+        if assembler is not None:
+            size += len(chunk)
+            if max_bytes is not None and size > max_bytes:
+                assembler = None  # stop holding it in memory
+            else:
+                assembler.add(chunk)
         yield chunk
-    on_complete(assembler.body())
+    if assembler is not None:
+        on_complete(assembler.body())

@@ -42,6 +42,8 @@ from gateway.stages.exact_cache import STORABLE_FINISH, directives, storable_req
 from gateway.stages.replay import relay_then, replay
 from gateway.tasks import Spawner
 
+# The largest answer the semantic cache keeps (larger ones are served, not stored).
+MAX_ENTRY_BYTES = 256 * 1024
 log = logging.getLogger("tiergate.cache")
 DETERMINISTIC = ExactCachePolicy(sampled=False)  # semantic hits never serve sampled answers
 SEMANTIC_FINISH = STORABLE_FINISH & {"stop"}
@@ -177,12 +179,17 @@ class SemanticCache:
     ) -> AsyncIterator[bytes]:
         """Relay the answer; once it is complete, store it (off the response path)."""
         return relay_then(
-            reply.chunks, call.stream, lambda body: self._maybe_store(reply, key, vector, body)
+            reply.chunks,
+            call.stream,
+            lambda body: self._maybe_store(reply, key, vector, body),
+            MAX_ENTRY_BYTES,
         )
 
     def _maybe_store(self, reply: Reply, key: Key, vector: Vector, body: bytes | None) -> None:
         if body is None or reply.stats.finish_reason not in SEMANTIC_FINISH:
             return
+        if len(body) > MAX_ENTRY_BYTES:
+            return  # paraphrase-matched answers are short; one call must not fill the index
         if b'"tool_calls"' in body or b'"function_call"' in body:
             return
         target = next((n.value for n in reply.notes if n.key == "target"), None)

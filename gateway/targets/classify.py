@@ -19,6 +19,7 @@ other 4xx (400, 404, 413, 422)     UpstreamRejected         back to the client u
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,7 +80,12 @@ POLICY_WORDS = ("content management policy", "content policy", "content filter")
 QUOTA_WORDS = ("usage limit", "quota", "credit balance")
 
 
+CODE_SHAPE = re.compile(r"[a-z0-9_.\-]{1,64}")
+
+
 def classify(status: int, body: bytes, headers: Mapping[str, str], target: str) -> GatewayError:
+    """The client sees our own message; the provider's text goes to ``detail`` (operators only):
+    a provider's error can carry its view of our credentials (a masked key, an account id)."""
     message, code, param = upstream_message(body)
     text = f"target '{target}' answered {status}: {message}"
     lowered = message.lower()
@@ -87,14 +93,45 @@ def classify(status: int, body: bytes, headers: Mapping[str, str], target: str) 
         status in (400, 402, 429) and any(w in lowered for w in QUOTA_WORDS)
     )
     if status == 429 and not quota:
-        return ProviderRateLimited(text, retry_after_s=retry_after_s(headers))
+        return ProviderRateLimited(
+            f"target '{target}' is rate limited by its provider (429).",
+            retry_after_s=retry_after_s(headers),
+            detail=text,
+        )
     if status in (401, 402, 403) or quota:
-        return ProviderAuthFailed(text)
+        return ProviderAuthFailed(
+            f"target '{target}' refused the gateway's provider credentials or quota ({status}).",
+            detail=text,
+        )
     if status == 408 or status >= 500:
-        return ProviderUnavailable(text, retry_after_s=retry_after_s(headers))
+        return ProviderUnavailable(
+            f"target '{target}' is unavailable ({status}).",
+            retry_after_s=retry_after_s(headers),
+            detail=text,
+        )
     if code in CONTEXT_CODES or any(w in lowered for w in CONTEXT_WORDS):
-        return ContextWindowExceeded(message, status=status, param=param)
+        return ContextWindowExceeded(
+            "The prompt does not fit the model's context window.",
+            status=status,
+            param=param,
+            detail=text,
+        )
     if code in POLICY_CODES or any(w in lowered for w in POLICY_WORDS):
-        return ContentPolicyRejected(message, status=status, param=param)
-    # The request itself was refused: the client sees the upstream's status and message.
-    return UpstreamRejected(message, status=status, code=code, param=param)
+        return ContentPolicyRejected(
+            "The provider's content filter refused the request.",
+            status=status,
+            param=param,
+            detail=text,
+        )
+    # The request itself was refused: the client sees the upstream's status, its error code
+    # (when it looks like one) and the parameter, in our own words.
+    safe_code = code if code is not None and CODE_SHAPE.fullmatch(code) else None
+    where = f" (parameter '{param[:64]}')" if param else ""
+    return UpstreamRejected(
+        f"The provider rejected the request ({status}{', ' + safe_code if safe_code else ''})"
+        f"{where}.",
+        status=status,
+        code=safe_code,
+        param=param[:64] if param else None,
+        detail=text,
+    )

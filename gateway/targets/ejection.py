@@ -135,7 +135,7 @@ class Ejection:
 
     def _eject_auth(self, exc: BaseException | None) -> None:
         now = self._clock()
-        detail = exc.message if isinstance(exc, GatewayError) else "refused"
+        detail = exc.detail if isinstance(exc, GatewayError) else "refused"
         self._breaker.eject(
             now,
             now + self._breaker.policy.auth_failure_open_s,

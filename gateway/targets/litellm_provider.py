@@ -62,26 +62,37 @@ class LiteLLMProvider:
         self._timeout_s = target.timeouts.total_s
 
     def _error(self, exc: Exception) -> GatewayError:
+        """Our own message for the client; litellm's text (the provider's) in ``detail``."""
         status = getattr(exc, "status_code", None)
-        text = f"target '{self._target_name}': {type(exc).__name__}: {str(exc)[:300]}"
+        name = self._target_name
+        text = f"target '{name}': {type(exc).__name__}: {str(exc)[:300]}"
         exceptions = self._litellm.exceptions
         if isinstance(exc, exceptions.ContextWindowExceededError):
-            return ContextWindowExceeded(str(exc)[:500], status=400)
+            return ContextWindowExceeded(
+                "The prompt does not fit the model's context window.", status=400, detail=text
+            )
         if isinstance(exc, exceptions.ContentPolicyViolationError):
-            return ContentPolicyRejected(str(exc)[:500], status=400)
+            return ContentPolicyRejected(
+                "The provider's content filter refused the request.", status=400, detail=text
+            )
         if isinstance(exc, exceptions.Timeout):
-            return ProviderTimeout(text)
+            return ProviderTimeout(f"target '{name}' timed out.", detail=text)
         if isinstance(exc, exceptions.RateLimitError):
-            return ProviderRateLimited(text)
+            return ProviderRateLimited(
+                f"target '{name}' is rate limited by its provider.", detail=text
+            )
+        auth = f"target '{name}' refused the gateway's provider credentials or quota."
         if isinstance(exc, exceptions.AuthenticationError | exceptions.PermissionDeniedError):
-            return ProviderAuthFailed(text)
+            return ProviderAuthFailed(auth, detail=text)
         if isinstance(exc, exceptions.APIConnectionError) or status is None:
-            return ProviderUnavailable(text)
+            return ProviderUnavailable(f"target '{name}' is unavailable.", detail=text)
         if status in (401, 402, 403):
-            return ProviderAuthFailed(text)
+            return ProviderAuthFailed(auth, detail=text)
         if status == 408 or status >= 500:
-            return ProviderUnavailable(text)
-        return UpstreamRejected(str(exc)[:500], status=status)
+            return ProviderUnavailable(f"target '{name}' is unavailable ({status}).", detail=text)
+        return UpstreamRejected(
+            f"The provider rejected the request ({status}).", status=status, detail=text
+        )
 
     async def __call__(self, call: Call) -> Reply:
         if not isinstance(call.request, ChatRequest):

@@ -12,7 +12,7 @@ A stream that ends without ``[DONE]`` is an error, never a silently truncated an
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -76,8 +76,17 @@ class OpenAIProvider:
 
     name = "provider"
 
-    def __init__(self, target_name: str, target: Target, pool: UpstreamPool, api_key: str | None):
+    def __init__(
+        self,
+        target_name: str,
+        target: Target,
+        pool: UpstreamPool,
+        api_key: str | None,
+        trace_headers: Callable[[], tuple[tuple[str, str], ...]] | None = None,
+    ):
         self._target_name = target_name
+        # Only when tracing is on: the attempt span's traceparent, sent upstream.
+        self._trace_headers = trace_headers
         self._model = target.model
         self._pool = pool
         self._origin = replace(Origin.parse(target.api_base), partition=target_name)
@@ -96,12 +105,15 @@ class OpenAIProvider:
     async def __call__(self, call: Call) -> Reply:
         body = encode_body(call, self._model)
         started = time.perf_counter()
+        headers = self._headers
+        if self._trace_headers is not None:
+            headers = headers + self._trace_headers()
         try:
             response = await self._pool.request(
                 self._origin,
                 "POST",
                 self._paths[call.kind],
-                self._headers,
+                headers,
                 body,
                 connect_timeout_s=self._connect_timeout_s,
                 read_timeout_s=self._read_timeout_s,
@@ -127,10 +139,10 @@ class OpenAIProvider:
         if isinstance(exc, ReadTimeout):
             return ProviderTimeout(f"{where}: read timed out")
         if isinstance(exc, ConnectError):
-            return ProviderUnavailable(f"{where}: cannot connect ({exc})")
+            return ProviderUnavailable(f"{where}: cannot connect", detail=f"{where}: {exc}")
         if isinstance(exc, ProtocolError):
-            return ProviderUnavailable(f"{where}: broken response ({exc})")
-        return ProviderUnavailable(f"{where}: {exc}")
+            return ProviderUnavailable(f"{where}: broken response", detail=f"{where}: {exc}")
+        return ProviderUnavailable(f"{where}: transport error", detail=f"{where}: {exc}")
 
     async def _whole(self, response: Response, stats: ReplyStats, started: float) -> bytes:
         try:
@@ -207,7 +219,10 @@ class OpenAIProvider:
             raise ProviderBadResponse(f"target '{self._target_name}' sent an unexpected event")
         if "error" in data:
             message, _, _ = upstream_message(payload)
-            raise ProviderUnavailable(f"target '{self._target_name}' stream error: {message}")
+            where = f"target '{self._target_name}'"
+            raise ProviderUnavailable(
+                f"{where} sent an error event.", detail=f"{where} stream error: {message}"
+            )
         usage = data.get("usage")
         if usage:
             record_usage(stats, usage)

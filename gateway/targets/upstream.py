@@ -28,9 +28,9 @@ import contextlib
 import ssl
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType, TracebackType
-from urllib.parse import urlsplit
+from types import TracebackType
 
+from gateway.origins import DEFAULT_PORTS, Origin
 from gateway.targets.upstream_connection import Connection
 from gateway.targets.upstream_errors import (
     ConnectError,
@@ -39,7 +39,7 @@ from gateway.targets.upstream_errors import (
     ReadTimeout,
     UpstreamError,
 )
-from gateway.targets.upstream_heads import RequestHeads, is_clean_path
+from gateway.targets.upstream_heads import RequestHeads
 from gateway.targets.upstream_origin import OriginConnections
 
 __all__ = [
@@ -54,46 +54,6 @@ __all__ = [
     "UpstreamPool",
 ]
 
-_DEFAULT_PORTS = MappingProxyType({"http": 80, "https": 443})
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where an upstream lives: parsed once at start-up from a target's base URL."""
-
-    scheme: str
-    host: str
-    port: int
-    base_path: str  # e.g. "/v1", no trailing slash; "" for none
-    # Connections are pooled per (origin, partition): targets give their own name, so one
-    # target's hung calls can never take the connections another target on the same host needs.
-    partition: str = ""
-
-    @classmethod
-    def parse(cls, url: str) -> Origin:
-        """``http(s)://host[:port][/base/path]``; ValueError for anything else."""
-        try:
-            parts = urlsplit(url.strip())
-            port = parts.port
-        except ValueError as exc:
-            raise ValueError(f"malformed URL {url!r}: {exc}") from None
-        scheme = parts.scheme.lower()
-        if scheme not in _DEFAULT_PORTS:
-            raise ValueError(f"URL {url!r}: scheme must be http or https")
-        host = parts.hostname
-        if not host or not host.isascii() or not host.isprintable() or " " in host:
-            raise ValueError(f"URL {url!r}: missing or invalid host")
-        if parts.username is not None or parts.password is not None:
-            raise ValueError(f"URL {url!r}: credentials belong in headers, not in the URL")
-        if parts.query or parts.fragment:
-            raise ValueError(f"URL {url!r}: a base URL has no query or fragment")
-        if port == 0:
-            raise ValueError(f"URL {url!r}: port 0")
-        path = parts.path.rstrip("/")
-        if not is_clean_path(path or "/"):
-            raise ValueError(f"URL {url!r}: the path must be printable ASCII without spaces")
-        return cls(scheme, host, port if port is not None else _DEFAULT_PORTS[scheme], path)
-
 
 @dataclass(frozen=True, slots=True)
 class PoolStats:
@@ -106,7 +66,7 @@ class PoolStats:
 
 def _host_line(origin: Origin) -> bytes:
     host = f"[{origin.host}]" if ":" in origin.host else origin.host
-    if origin.port != _DEFAULT_PORTS[origin.scheme]:
+    if origin.port != DEFAULT_PORTS[origin.scheme]:
         host = f"{host}:{origin.port}"
     return f" HTTP/1.1\r\nhost: {host}\r\n".encode("ascii")
 

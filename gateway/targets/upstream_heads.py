@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from gateway.origins import is_clean_path
+
 _RESERVED_HEADERS = ("host:", "content-length:", "transfer-encoding:")
-
-
-def is_clean_path(path: str) -> bool:
-    return path.startswith("/") and path.isascii() and path.isprintable() and " " not in path
 
 
 def request_start(host_line: bytes, method: str, path: str) -> bytes:

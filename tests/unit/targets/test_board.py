@@ -1,4 +1,4 @@
-"""BreakerBoard against a real Redis (127.0.0.1:6379); skipped only when none is reachable."""
+"""BreakerBoard against a real Redis (REDIS_URL, else the session's embedded Valkey)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest_asyncio
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
 from gateway.rules import Breaker as Policy
 from gateway.targets.board import (
@@ -40,13 +39,8 @@ class Time:
 
 
 @pytest_asyncio.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5)
-    try:
-        await client.ping()
-    except (RedisError, OSError):
-        await client.aclose()
-        pytest.skip("no Redis at 127.0.0.1:6379")
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url, socket_connect_timeout=0.5)
     yield client
     await client.aclose()
 

@@ -62,4 +62,25 @@ def test_rate_limit_keeps_retry_after_and_client_errors_keep_status() -> None:
     assert rejected.status == 400
     assert isinstance(rejected, ContextWindowExceeded)
     assert rejected.code == "context_length_exceeded"
-    assert rejected.message == "context too long"
+    assert rejected.message == "The prompt does not fit the model's context window."
+    assert "context too long" in rejected.detail
+
+
+LEAKY = (
+    "Incorrect API key provided: sk-proj-abc1****************************wxyz. You can find "
+    "your API key at https://platform.openai.com/account/api-keys."
+)
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422, 429, 500, 503])
+def test_the_providers_text_is_kept_for_operators_never_shown_to_users(status: int) -> None:
+    from gateway.errors import AllTargetsFailed, Attempt
+    from gateway.http.errors import error_body
+
+    got = classify(status, err(LEAKY, "invalid_api_key"), {}, "openai-main")
+    assert "sk-proj" not in got.message and "sk-proj" in got.detail
+    attempt = Attempt("openai-main", got.kind, got.status, got.message, 1.0, detail=got.detail)
+    failed = AllTargetsFailed("fast", (attempt,))
+    for shown in (error_body(got), error_body(failed)):
+        assert b"sk-proj" not in shown and b"api-keys" not in shown
+    assert "sk-proj" in failed.detail

@@ -1,0 +1,150 @@
+"""uvicorn's httptools protocol with the limits it lacks: header size and header-read time.
+
+When to use: ``tiergate serve`` passes ``guarded_protocol(settings)`` to uvicorn as its ``http``
+protocol class. Policy:
+
+- The request line and headers together may take at most ``max_header_bytes`` (default 32 KiB,
+  ``GATEWAY_MAX_HEADER_BYTES``); more is answered 431 and the connection closed. llhttp (under
+  httptools) has no such limit of its own: a 1 MB header was accepted.
+- A connection must deliver a complete request head within ``header_timeout_s`` (default 10 s,
+  ``GATEWAY_HEADER_TIMEOUT_S``) of opening or of its previous answer's end (or the keep-alive
+  timeout closes it first); otherwise 408 and closed. Slow-header clients (slowloris) cannot hold
+  connections indefinitely.
+- The body has its own deadline, ``limits.body_timeout_s`` in the rules (408), enforced where
+  the body is read (``gateway/http/bodies.py``).
+
+Refusals here happen before any ASGI app runs: the protocol writes the OpenAI error JSON itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httptools
+import orjson
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+
+
+def refusal(status: int, message: str, code: str) -> bytes:
+    body = orjson.dumps(
+        {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": None,
+                "code": code,
+            }
+        }
+    )
+    return b"".join(
+        [
+            b"HTTP/1.1 %d %s\r\n" % (status, REASONS[status]),
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+    )
+
+
+class GuardedProtocol(HttpToolsProtocol):
+    """HttpToolsProtocol + a header size cap and a header-read deadline (class attributes set
+    by ``guarded_protocol``)."""
+
+    max_header_bytes = 32 * 1024
+    header_timeout_s = 10.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._head_bytes = 0
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._too_large = False
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        self._unset_keepalive_if_required()
+        if self._head_timer is None and (self.cycle is None or self.cycle.response_complete):
+            self._arm_head_timer()  # the next request on a kept-alive connection begins
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError:
+            if self._too_large:
+                self._refuse(
+                    431,
+                    f"Request headers exceed {self.max_header_bytes} bytes.",
+                    "request_header_fields_too_large",
+                )
+                return
+            # uvicorn's own handling (a 400) for malformed requests.
+            self.send_400_response("Invalid HTTP request received.")
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._disarm_head_timer()
+        super().on_headers_complete()
+
+    def _count(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > self.max_header_bytes:
+            self._too_large = True
+            raise ValueError("request head too large")  # stops the parser
+
+    def _arm_head_timer(self) -> None:
+        self._disarm_head_timer()
+        self._head_timer = self.loop.call_later(self.header_timeout_s, self._head_timed_out)
+
+    def _disarm_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            return  # a request is being served; its body has its own deadline
+        message = f"The request head did not arrive within {self.header_timeout_s:g} s."
+        self._refuse(408, message, "request_timeout")
+
+    def _refuse(self, status: int, message: str, code: str) -> None:
+        self._disarm_head_timer()
+        self._unset_keepalive_if_required()
+        if not self.transport.is_closing():
+            self.transport.write(refusal(status, message, code))
+            self.transport.close()
+
+
+def guarded_protocol(max_header_bytes: int, header_timeout_s: float) -> type[GuardedProtocol]:
+    """A protocol class for ``uvicorn.run(http=...)`` with these limits."""
+    return type(
+        "GatewayHttpProtocol",
+        (GuardedProtocol,),
+        {"max_header_bytes": max_header_bytes, "header_timeout_s": header_timeout_s},
+    )
