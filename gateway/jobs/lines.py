@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 
 from gateway.errors import InvalidRequest
+from gateway.http.bodies import MAX_DEPTH, too_deep
 
 ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings")
 MAX_CUSTOM_ID_CHARS = 512
@@ -53,6 +54,8 @@ def parse_line(number: int, index: int, raw: bytes, seen: set[str]) -> BatchLine
         raise InvalidLine(number, "not valid JSON.") from None
     if not isinstance(data, dict):
         raise InvalidLine(number, "must be a JSON object.")
+    if too_deep(data, MAX_DEPTH + 1):  # the body sits one level down
+        raise InvalidLine(number, f"'body' is nested deeper than {MAX_DEPTH} levels.", "body")
     custom_id = data.get("custom_id")
     if not isinstance(custom_id, str) or not custom_id:
         raise InvalidLine(number, "'custom_id' must be a non-empty string.", "custom_id")

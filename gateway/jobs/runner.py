@@ -34,10 +34,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import orjson
+from redis.exceptions import RedisError
 
 from gateway.calls import Call, CallKind, Principal, Reply
 from gateway.errors import (
     AuthError,
+    BodyTooLarge,
     ClientError,
     GatewayError,
     ProviderBadResponse,
@@ -226,7 +228,13 @@ class BatchRun:
             tries += 1
             request_id = "req_" + os.urandom(12).hex()
             try:
-                body = await self._call(record, line, request_id)
+                try:
+                    body = await self._call(record, line, request_id)
+                except (GatewayError, asyncio.CancelledError):
+                    raise
+                except Exception as exc:  # one odd line never stops the batch
+                    log.exception("batch %s line %s failed", self.batch_id, line.custom_id)
+                    raise GatewayError(f"Internal error ({type(exc).__name__}).") from exc
             except GatewayError as err:
                 delay = retry_delay_s(err, tries, self._rng)
                 if delay is None:
@@ -247,12 +255,20 @@ class BatchRun:
         if runtime is None:
             raise StateUnavailable("The gateway is starting.", retry_after_s=1.0)
         started_ns = time.perf_counter_ns()
-        principal = await self._principal_of(runtime, record.key_id)
+        try:
+            principal = await self._principal_of(runtime, record.key_id)
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable("The key store is unreachable.", retry_after_s=1.0) from exc
         chat = line.url == "/v1/chat/completions"
         model: type[ChatRequest] | type[EmbeddingsRequest] = (
             ChatRequest if chat else EmbeddingsRequest
         )
-        request = parse_json(orjson.dumps(line.body), model)
+        # The same limits a direct call meets at the edge: body size, depth, the request model.
+        body = orjson.dumps(line.body)
+        limit = runtime.rules.limits.max_body_bytes
+        if len(body) > limit:
+            raise BodyTooLarge(f"Request body of {len(body)} bytes exceeds the {limit} byte limit.")
+        request = parse_json(body, model)
         call = Call(
             request_id=request_id,
             principal=principal,

@@ -47,7 +47,10 @@ class FakeRuntime:
     def __init__(self, fail_first: int = 0, throttle: Throttle | None = None) -> None:
         self.config_version = "test"
         self.chain = SimpleNamespace(queued=0)
-        self.rules = SimpleNamespace(aliases={"fast": SimpleNamespace(target_names=lambda: ["t"])})
+        self.rules = SimpleNamespace(
+            aliases={"fast": SimpleNamespace(target_names=lambda: ["t"])},
+            limits=SimpleNamespace(max_body_bytes=65536),
+        )
         self.throttles = {} if throttle is None else {"t": throttle}
         self.keys = SimpleNamespace(get=self._key)
         self.calls: list[Call] = []
@@ -227,3 +230,17 @@ async def test_lines_leave_the_last_share_of_a_limit_to_interactive_calls(
     now[0] += 6.0  # one request refilled: 30% free
     await asyncio.wait_for(run, 10)
     assert len(runtime.calls) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_line_over_the_body_limit_is_a_413_error_line(redis: aioredis.Redis) -> None:
+    store = JobStore(redis)
+    await stored_batch(store, 2)
+    runtime = FakeRuntime()
+    runtime.rules.limits.max_body_bytes = 10
+    await BatchRun("batch_t", deps(store, runtime, time.time)).run()
+    final = await store.get_batch("batch_t")
+    assert final is not None and final.request_counts.failed == 2
+    errors = await file_lines(store, final.error_file_id)
+    assert {e["response"]["status_code"] for e in errors} == {413}
+    assert runtime.calls == []
