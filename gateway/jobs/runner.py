@@ -245,7 +245,13 @@ class BatchRun:
                     return
                 await asyncio.sleep(delay)
                 continue
-            out = outputs.output_line(line.custom_id, request_id, body)
+            try:
+                out = outputs.output_line(line.custom_id, request_id, body)
+            except orjson.JSONDecodeError:
+                bad = ProviderBadResponse("The upstream answer is not JSON.")
+                out = outputs.error_line(line.custom_id, request_id, bad.status, error_payload(bad))
+                await self._store.record_line(self.batch_id, line.index, False, out)
+                return
             await self._store.record_line(self.batch_id, line.index, True, out)
             return
 

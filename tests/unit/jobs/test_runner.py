@@ -55,6 +55,7 @@ class FakeRuntime:
         self.keys = SimpleNamespace(get=self._key)
         self.calls: list[Call] = []
         self.fail_first = fail_first
+        self.answer: bytes | None = None
 
     async def _key(self, key_id: str) -> KeyRecord:
         return KeyRecord(id=key_id, sha256="x", team="data")
@@ -64,7 +65,9 @@ class FakeRuntime:
         if self.fail_first:
             self.fail_first -= 1
             raise AllTargetsFailed("fast", (), status=429, retry_after_s=0.01)
-        body = orjson.dumps({"object": "chat.completion", "echo": call.request.model})
+        body = self.answer or orjson.dumps(
+            {"object": "chat.completion", "echo": call.request.model}
+        )
         return Reply(answer(body), ReplyStats())
 
 
@@ -244,3 +247,16 @@ async def test_a_line_over_the_body_limit_is_a_413_error_line(redis: aioredis.Re
     errors = await file_lines(store, final.error_file_id)
     assert {e["response"]["status_code"] for e in errors} == {413}
     assert runtime.calls == []
+
+
+@pytest.mark.asyncio
+async def test_an_answer_that_is_not_json_is_a_502_error_line(redis: aioredis.Redis) -> None:
+    store = JobStore(redis)
+    await stored_batch(store, 1)
+    runtime = FakeRuntime()
+    runtime.answer = b"<html>oops"
+    await BatchRun("batch_t", deps(store, runtime, time.time)).run()
+    final = await store.get_batch("batch_t")
+    assert final is not None and final.status == "completed"
+    errors = await file_lines(store, final.error_file_id)
+    assert errors[0]["response"]["status_code"] == 502
