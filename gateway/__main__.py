@@ -12,7 +12,9 @@ import typer
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tiergate LLM gateway.")
 
 
-eval_app = typer.Typer(add_completion=False, no_args_is_help=True, help="Evaluations.")
+eval_app = typer.Typer(
+    add_completion=False, no_args_is_help=True, help="Evaluations (semantic cache thresholds)."
+)
 
 
 @eval_app.command("cache")
@@ -74,6 +76,10 @@ def _add_subcommands() -> None:
     app.add_typer(keys_app, name="keys")
     app.add_typer(eval_app, name="eval")
     app.add_typer(train_app, name="train")
+    from gateway.ops_cli import targets_app, usage
+
+    app.command("usage")(usage)
+    app.add_typer(targets_app, name="targets")
 
 
 def raise_file_limit() -> None:
@@ -224,7 +230,7 @@ def sim(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     config: Annotated[Path | None, typer.Option(help="Simulator config (sim.yaml).")] = None,
 ) -> None:
-    """Run the simulated LLM provider (OpenAI and Anthropic wire formats, injected faults)."""
+    """Run the simulated LLM provider (OpenAI + Anthropic formats)."""
     from gateway.sim import SimConfigError, run_sim
 
     try:
@@ -253,7 +259,7 @@ def drill(
     duration: Annotated[float, typer.Option(help="Seconds of load per scenario.")] = 30.0,
     quick: Annotated[bool, typer.Option(help="Short, light runs (a first look, tests).")] = False,
 ) -> None:
-    """Fault drills: inject provider faults through the sim and report how the gateway held."""
+    """Fault drills: inject faults via the sim, report results."""
     from gateway.drill import run_drill
 
     code = run_drill(gateway, key, admin_key, sim, scenario, all_, alias, rate, duration, quick)
@@ -264,7 +270,7 @@ def drill(
 def hash_key_cmd(
     key: Annotated[str, typer.Argument(help="An API key to store in the rules.")],
 ) -> None:
-    """Print the SHA-256 to put in the rules' ``keys`` section (keys are stored hashed)."""
+    """Print the SHA-256 of a key for the rules' keys section."""
     from gateway.governance.keystore import hash_key
 
     typer.echo(hash_key(key))

@@ -26,6 +26,7 @@ from gateway.governance.usage import UsageBook
 from gateway.http.edge import ASGIApp, Edge, RuntimeHolder
 from gateway.http.jobs import jobs_router
 from gateway.http.routes import add_routes, json_response
+from gateway.http.surface_edge import with_surfaces
 from gateway.jobs.runner import Recorder
 from gateway.jobs.scheduler import start_batches
 from gateway.rules import Governance, Rules, RulesInvalid, load_rules
@@ -202,8 +203,8 @@ def create_app(settings: Settings, rules: Rules | None = None) -> ASGIApp:
             loop.add_signal_handler(signal.SIGHUP, reload)
         usage = UsageBook(services.state.redis)
         holder.usage = usage
-        # Batch lines are accounted by the edge's own bookkeeping (usage, metrics, request log).
-        start_background(holder, services, usage, edge.record_background)
+        # Batch lines are accounted by an Edge's own bookkeeping (usage, metrics, request log).
+        start_background(holder, services, usage, Edge(holder, telemetry, api).record_background)
         if settings.watch_rules_s > 0:
             watch = watch_rules(settings.rules, reload_now, settings.watch_rules_s, initial_stamp)
             spawner.spawn(watch, "watch-rules")
@@ -236,5 +237,5 @@ def create_app(settings: Settings, rules: Rules | None = None) -> ASGIApp:
     )
     add_routes(api, holder, telemetry, lambda: services.state)
     api.include_router(jobs_router(holder, lambda: services.state, settings, json_response))
-    edge = Edge(holder, telemetry, api)
+    edge = with_surfaces(Edge(holder, telemetry, api), holder, lambda: services.state, spawner)
     return edge if services.tracing is None else services.tracing.edge(edge)

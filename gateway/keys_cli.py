@@ -67,9 +67,19 @@ def create(
 
 
 @keys_app.command("list")
-def list_keys(gateway: Gateway = "http://127.0.0.1:4000", admin_key: AdminKey = "") -> None:
-    """List keys (from the rules and from the admin API)."""
-    show(call(gateway, admin_key, "GET", "/keys"))
+def list_keys(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the raw JSON.")] = False,
+    gateway: Gateway = "http://127.0.0.1:4000",
+    admin_key: AdminKey = "",
+) -> None:
+    """List keys (from the rules and from the admin API) as a table."""
+    data = call(gateway, admin_key, "GET", "/keys")
+    if as_json:
+        show(data)
+        return
+    from gateway.ops_cli import key_rows
+
+    typer.echo(key_rows(data["data"]))
 
 
 @keys_app.command("show")

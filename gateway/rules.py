@@ -11,11 +11,12 @@ import hashlib
 import os
 import re
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 
 from cache.policy import EmbeddingModel, SemanticCachePolicy
 from gateway.escalation.gates import GateSpec
@@ -62,10 +63,22 @@ class TargetLimits(Rule):
 class Target(Rule):
     """One deployment of one model at one provider."""
 
-    provider: Literal["openai", "litellm"]
+    provider: Literal["openai", "azure", "litellm"]
     model: Annotated[str, Field(min_length=1)]
     api_base: Annotated[str, Field(min_length=1)]
     api_key_env: str | None = None  # name of the env var holding the key; never the key itself
+    # Azure OpenAI: api_base is the deployment URL (.../openai/deployments/<name>), api_version
+    # its query parameter. The key goes in ``api-key``; auth_header "authorization" sends it as
+    # a bearer token instead (Entra ID: api_key_env names the variable holding the token).
+    api_version: str | None = None
+    auth_header: Literal["authorization", "api-key"] | None = None  # None: the provider's own
+
+    @field_validator("api_version", mode="before")
+    @classmethod
+    def _version_text(cls, value: object) -> object:
+        # YAML reads an unquoted 2024-10-21 as a date; the query parameter is its text.
+        return value.isoformat() if isinstance(value, date) else value
+
     price: Price = Price()
     context_window: Annotated[int, Field(ge=1)] = 128_000
     timeouts: Timeouts = Timeouts()
@@ -272,6 +285,14 @@ class Admin(Rule):
     key_sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None  # None: no admin API
 
 
+class ResponsesStore(Rule):
+    """Stored Responses API answers (``store``), for ``GET /v1/responses/{id}`` and
+    ``previous_response_id``; kept in the state store for ``ttl_s``."""
+
+    enabled: bool = True
+    ttl_s: Annotated[float, Field(gt=0, le=90 * 86400)] = 30 * 86400.0
+
+
 class Idempotency(Rule):
     ttl_s: Annotated[float, Field(ge=60, le=7 * 86400)] = 86400.0
     in_flight: Literal["conflict", "wait"] = "conflict"  # a duplicate of a running request
@@ -327,6 +348,7 @@ class Rules(Rule):
     embedding: EmbeddingModel = EmbeddingModel()  # the semantic cache's model
     governance: Governance = Governance()
     admin: Admin = Admin()
+    responses: ResponsesStore = ResponsesStore()
     # Names of sensitive data classes (e.g. on_prem, pii) that targets may be approved for and
     # calls may carry (a key's clearance, the x-tiergate-data-class header). "public": none.
     data_classes: list[Annotated[str, Field(pattern=NAME)]] = []
@@ -392,6 +414,8 @@ def cross_check(rules: Rules, env: Mapping[str, str]) -> list[str]:
             problems.append(
                 f"{where}.api_key_env: environment variable {target.api_key_env} is not set"
             )
+        if target.provider == "azure" and not target.api_version:
+            problems.append(f"{where}.api_version: an azure target needs its api-version")
         if target.provider == "litellm" and "/" not in target.model:
             problems.append(
                 f"{where}.model: a litellm target names its wire format, "
@@ -403,7 +427,7 @@ def cross_check(rules: Rules, env: Mapping[str, str]) -> list[str]:
         for where, target_name in target_paths(f"aliases.{name}", alias):
             if target_name not in rules.targets:
                 problems.append(f"{where}: unknown target '{target_name}'")
-            elif alias.kind == "embeddings" and rules.targets[target_name].provider != "openai":
+            elif alias.kind == "embeddings" and rules.targets[target_name].provider == "litellm":
                 problems.append(f"{where}: embeddings need an OpenAI-compatible target")
         for tier_name, entries in alias.tier_entries():
             listed = [e.target for e in entries]

@@ -108,7 +108,7 @@ def build_provider(
     name: str, target: Target, pool: UpstreamPool, tracing: Tracing | None = None
 ) -> Next:
     api_key = os.environ.get(target.api_key_env) if target.api_key_env else None
-    if target.provider == "openai":
+    if target.provider in ("openai", "azure"):
         inject = tracing.inject if tracing is not None else None
         return OpenAIProvider(name, target, pool, api_key, inject)
     from gateway.targets.litellm_provider import LiteLLMProvider  # only when configured

@@ -18,6 +18,7 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from gateway.calls import Note
+from gateway.log_tail import LogTail
 from gateway.rules import Price
 
 # Notes that become response headers, as x-tiergate-<key>. Others stay in logs and metrics only.
@@ -64,6 +65,7 @@ LATENCY_BUCKETS_S = (
     30.0,
     60.0,
 )
+TAIL_RECORDS = 1000  # request log records kept in memory for the dashboard
 OVERHEAD_BUCKETS_S = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05)
 
 
@@ -241,6 +243,8 @@ class Telemetry:
             ["outcome"],
             registry=r,
         )
+        # The dashboard's live tail: the same records as the log, also when the log is off.
+        self.tail = LogTail(TAIL_RECORDS, self._tail_record)
         self._retry_budget_refusals = Counter(
             "tiergate_retry_budget_refusals", "Attempts refused by the retry budget", registry=r
         )
@@ -267,6 +271,13 @@ class Telemetry:
                 "reason": reason,
             }
             self._log.write(orjson.dumps(line).decode() + "\n")
+        self.tail.add({"event": "breaker", "target": target, "from": str(old), "to": str(new)})
+
+    def _tail_record(self, record: Outcome | dict[str, Any]) -> dict[str, Any]:
+        if isinstance(record, Outcome):
+            rendered: dict[str, Any] = orjson.loads(self.log_line(record))
+            return rendered
+        return record
 
     def reloaded(self, ok: bool) -> None:
         self._reloads.labels("ok" if ok else "rejected").inc()
@@ -338,6 +349,7 @@ class Telemetry:
                 self._route_reasons.labels(o.alias, note.value).inc()
         if failed and o.target is not None:
             self._fallbacks.labels(o.alias, o.target).inc()
+        self.tail.add(o)
         if self._log is not None:
             self._log.write(self.log_line(o) + "\n")
         if self.on_outcome is not None:

@@ -17,11 +17,15 @@ FORMS: dict[str, re.Pattern[str]] = {
     "hash_number": re.compile(rf"####\s*\**\s*({_NUMBER})"),
     "boxed": re.compile(r"\\boxed\{([^{}]+)\}"),
     "answer_is": re.compile(
-        rf"(?:final answer|the answer|answer)\s*(?:is|:)\s*\**\s*({_NUMBER}|\(?[A-J]\)?(?![a-z]))",
+        rf"(?:final answer|the answer|answer)\s*(?:is|:)\s*\**\s*"
+        rf"({_NUMBER}|(?-i:\(?[A-J]\)?(?![A-Za-z])))",
         re.IGNORECASE,
     ),
+    # "Answer: B", "the answer is (C)", or a line that starts with the letter: "B", "B. Paris".
     "choice_letter": re.compile(
-        r"(?:^|answer\s*(?:is|:)?\s*|\n)\s*\(?([A-J])\)?(?:[.):\s]|$)", re.IGNORECASE
+        r"(?i:\banswer\s*(?:is|:)\s*)\**\(?([A-H])\)?\**(?![A-Za-z])"
+        r"|^\s*\**\(?([A-H])\)?\**(?:[.):]|\s*$)",
+        re.MULTILINE,
     ),
     "last_number": re.compile(rf"({_NUMBER})"),
 }
@@ -47,7 +51,8 @@ def final_answer(text: str, form: Form = "auto") -> str | None:
     for name in names:
         matches = list(FORMS[name].finditer(text))
         if matches:
-            return canonical(matches[-1].group(1))
+            last = matches[-1]
+            return canonical(last.group(last.lastindex or 1))
     return None
 
 

@@ -17,6 +17,12 @@ import re
 from dataclasses import dataclass
 
 MAX_EXPONENT = 64.0
+# Bounds that keep a pathological answer linear: an expression is read from at most the last
+# MAX_EXPRESSION_CHARS before its "=", only the last MAX_TEXT_CHARS of an answer are checked
+# (where its result is), and at most MAX_CHECKS computations.
+MAX_EXPRESSION_CHARS = 160
+MAX_TEXT_CHARS = 8_000
+MAX_CHECKS = 200
 _ANNOTATION = re.compile(r"<<([^<>=]*)=([^<>]*)>>")
 _THOUSANDS = re.compile(r"(?<![\d.])(\d{1,3}(?:,\d{3})+)(?![\d,])")
 _TIMES = re.compile(r"(?<=[\d)%\s])[x\u00d7](?=[\s\d($])")
@@ -175,7 +181,7 @@ def _has_operator(expr: str) -> bool:
 
 def _longest_suffix(segment: str) -> tuple[str, float] | None:
     """The longest tail of ``segment`` that is an expression (text before '=' may be noise)."""
-    stripped = segment.strip()
+    stripped = segment.strip()[-MAX_EXPRESSION_CHARS:]
     for start in range(len(stripped)):
         if start and stripped[start - 1] not in " (":
             continue
@@ -196,12 +202,14 @@ def _leading_number(segment: str) -> tuple[str, float] | None:
 
 
 def _chain_checks(run: str) -> list[Check]:
-    parts = run.split("=")
+    parts = run.split("=", MAX_CHECKS)[:MAX_CHECKS]
     out: list[Check] = []
     for i in range(len(parts) - 1):
         left = _longest_suffix(parts[i]) if i == 0 else None
         if i > 0:
             middle = parts[i].strip()
+            if len(middle) > MAX_EXPRESSION_CHARS:
+                continue
             value = evaluate(middle)
             left = (middle, value) if value is not None else None
         if left is None or not _has_operator(left[0]):
@@ -229,10 +237,13 @@ def _annotation_checks(text: str) -> list[Check]:
 
 def find_checks(text: str) -> tuple[Check, ...]:
     """Every computation in ``text`` that can be checked, annotations first, in order."""
+    text = text[-MAX_TEXT_CHARS:]
     out = _annotation_checks(text)
     plain = normalise(_ANNOTATION.sub(" ", text))
     for line in plain.splitlines():
         for m in _RUN.finditer(line):
             if "=" in m.group(0):
                 out.extend(_chain_checks(m.group(0)))
+            if len(out) >= MAX_CHECKS:
+                return tuple(out[:MAX_CHECKS])
     return tuple(out)

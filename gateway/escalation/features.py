@@ -105,15 +105,19 @@ def _unused_share(prompt: str, answer: str) -> float:
     return len(asked - used) / len(asked)
 
 
+MAX_TEXT_CHARS = 16_000  # the end of a longer text is read (lengths still count it all)
+
+
 def extract(prompt: str, answer: str) -> Features:
     """Compute the features of one answer to one prompt (pure, deterministic)."""
+    prompt_words = max(1, len(prompt.split()))
+    answer_words = max(1, len(answer.split()))
+    prompt, answer = prompt[-MAX_TEXT_CHARS:], answer[-MAX_TEXT_CHARS:]
     checks = find_checks(answer)
     failures = sum(not c.ok for c in checks)
     final_text = final_answer(answer, "auto") if ends_with_answer(answer) else None
     final = _as_float(final_text)
     computed = {f"{float(c.replace(',', '')):g}" for c in _COMPUTED.findall(answer)}
-    prompt_words = max(1, len(prompt.split()))
-    answer_words = max(1, len(answer.split()))
     steps = sum(1 for line in answer.splitlines() if "=" in line)
     finals = len(re.findall(r"####|\\boxed|final answer", answer, re.IGNORECASE))
     values = (

@@ -221,6 +221,16 @@ class LogprobGate:
         return _pass(self.name, f"mean-logprob {mean:.2f}", score)
 
 
+def _label_said(text: str, labels: set[str]) -> str | None:
+    """The label the answer starts with ("B", "(B)", "B. Paris"), or None ("Answer: B")."""
+    head = text.lstrip(" \t\n(*").upper()
+    for label in sorted(labels, key=len, reverse=True):
+        rest = head[len(label) :]
+        if head.startswith(label) and not (rest[:1].isalnum()):
+            return label
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class AnswerProbGate:
     """Classification: the probability of the first answer token (over ``labels`` if set)."""
@@ -244,8 +254,8 @@ class AnswerProbGate:
                     mass[label] = mass.get(label, 0.0) + math.exp(lp)
             total = math.fsum(mass.values())
             if total > 0:
-                said = answer.text.strip()[:1].upper()
-                return mass.get(said, max(mass.values())) / total
+                said = _label_said(answer.text, wanted)
+                return (mass[said] if said in mass else max(mass.values())) / total
         if chosen is not None:
             return math.exp(chosen)
         if top:

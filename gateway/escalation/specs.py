@@ -32,6 +32,8 @@ def _check_regex(value: str | None) -> str | None:
 class SchemaGateSpec(_Spec):
     """The answer is JSON; valid against the request's ``json_schema`` (or ``schema`` here)."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True)
+
     kind: Literal["schema"]
     # A schema to apply to every answer of the alias, whatever the request says (optional).
     json_schema: dict[str, Any] | None = Field(default=None, alias="schema")
@@ -105,7 +107,7 @@ class LearnedGateSpec(_Spec):
     answers like the training data's fail (the threshold is calibrated from that data)."""
 
     kind: Literal["learned"]
-    artifact: str  # relative to the rules file's directory
+    artifact: str  # gate.json or its directory, relative to the rules file's directory
     escalate_share: Annotated[float, Field(ge=0, le=1)] = 0.3
     # Judge only prompts matching this regex (e.g. math word problems); others pass.
     when_prompt_matches: str | None = None

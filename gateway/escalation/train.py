@@ -90,7 +90,9 @@ def _fit(x: Any, y: Any, c: float) -> Any:
     return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000)).fit(x, y)
 
 
-def _select(rows: Sequence[Row], x: Any, y: Any) -> tuple[float, list[dict[str, Any]], Any]:
+def _select(
+    rows: Sequence[Row], x: Any, y: Any, c_grid: Sequence[float], repeats: int
+) -> tuple[float, list[dict[str, Any]], Any]:
     """Cross-validate every C; return the best, the table and its out-of-fold scores."""
     from sklearn.metrics import roc_auc_score
 
@@ -99,9 +101,9 @@ def _select(rows: Sequence[Row], x: Any, y: Any) -> tuple[float, list[dict[str, 
     forced = rule_failures(rows)
     table = []
     best: tuple[float, float, Any] | None = None
-    for c in C_GRID:
+    for c in c_grid:
         gaps, aucs, folds = [], [], []
-        for seed in range(REPEATS):
+        for seed in range(repeats):
             oof = _cv_scores(x, y, c, seed)
             folds.append(oof)
             aucs.append(float(roc_auc_score(y, oof)))
@@ -152,13 +154,15 @@ def _recommend(rows: Sequence[Row], folds: Sequence[Any]) -> tuple[float, list[d
     return chosen, curve
 
 
-def train(rows: Sequence[Row]) -> tuple[dict[str, Any], dict[str, Any]]:
+def train(
+    rows: Sequence[Row], c_grid: Sequence[float] = C_GRID, repeats: int = REPEATS
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fit the gate on ``rows`` (the caller has removed the held-out split)."""
     import numpy as np
 
     x = np.array([extract(r.prompt, r.weak_response).values for r in rows])
     y = np.array([1 - r.weak for r in rows])  # 1: the cheap answer is wrong
-    c, table, folds = _select(rows, x, y)
+    c, table, folds = _select(rows, x, y, c_grid, repeats)
     share, curve = _recommend(rows, folds)
     model = _fit(x, y, c)
     scaler, logistic = model[0], model[-1]
@@ -178,7 +182,7 @@ def train(rows: Sequence[Row]) -> tuple[dict[str, Any], dict[str, Any]]:
         "model": f"logistic regression, L2, C={c}, standardised features",
         "cv": {
             "folds": FOLDS,
-            "repeats": REPEATS,
+            "repeats": repeats,
             "criterion": f"mean gap recovered at {list(SELECT_SHARES)} escalated, rules first",
             "table": table,
         },
@@ -189,7 +193,13 @@ def train(rows: Sequence[Row]) -> tuple[dict[str, Any], dict[str, Any]]:
     return artifact, report
 
 
-def train_files(data: Path, out: Path, manifest: Path | None) -> dict[str, Any]:
+def train_files(
+    data: Path,
+    out: Path,
+    manifest: Path | None,
+    c_grid: Sequence[float] = C_GRID,
+    repeats: int = REPEATS,
+) -> dict[str, Any]:
     """Read ``data``, hold out the test split, train, write ``gate.json`` and ``training.json``
     into ``out`` (and the split manifest to ``manifest``); return the report."""
     import sklearn
@@ -197,7 +207,7 @@ def train_files(data: Path, out: Path, manifest: Path | None) -> dict[str, Any]:
     rows = read_rows(data)
     train_rows = [r for r in rows if not in_test_split(r.prompt)]
     test_hashes = sorted(prompt_hash(r.prompt)[:16] for r in rows if in_test_split(r.prompt))
-    artifact, report = train(train_rows)
+    artifact, report = train(train_rows, c_grid, repeats)
     split = {
         "data": data.name,
         "data_sha256": file_sha256(data),

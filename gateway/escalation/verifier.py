@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,11 +57,6 @@ class LearnedModel:
         frac = position - low
         return self.quantiles[low] * (1 - frac) + self.quantiles[high] * frac
 
-    def share_above(self, threshold: float) -> float:
-        """The share of training answers scoring at or above ``threshold`` (for reports)."""
-        index = bisect_left(self.quantiles, threshold)
-        return 1.0 - index / (len(self.quantiles) - 1) if self.quantiles else 0.0
-
 
 def _floats(raw: Any, where: str) -> tuple[float, ...]:
     if not isinstance(raw, list) or not all(isinstance(v, int | float) for v in raw):
@@ -91,8 +85,14 @@ def model_from_dict(raw: dict[str, Any], source: str = "artifact") -> LearnedMod
     return model
 
 
+ARTIFACT_FILE = "gate.json"
+
+
 def load_model(path: Path) -> LearnedModel:
-    """Load a learned gate artifact (``gate.json``); ValueError when missing or malformed."""
+    """Load a learned gate artifact: ``gate.json`` or the directory holding it (what ``tiergate
+    train escalation --out DIR`` wrote); ValueError when missing or malformed."""
+    if path.is_dir():
+        path = path / ARTIFACT_FILE
     try:
         raw = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:

@@ -68,10 +68,10 @@ class VerifierModelGate:
         from gateway.escalation.gates import Verdict
 
         said = parse_yes_no(reply)
+        if said is None:  # neither yes nor no is no evidence against the answer
+            return Verdict(self.name, True, None, "verifier-unclear")
         if token_logprob is not None:
             p_yes = math.exp(token_logprob) if said else 1.0 - math.exp(token_logprob)
             passed = p_yes >= self.min_yes
             return Verdict(self.name, passed, p_yes, f"p-yes {p_yes:.2f}")
-        if said is None:
-            return Verdict(self.name, False, None, "verifier-unclear")
         return Verdict(self.name, said, 1.0 if said else 0.0, "verifier-yes" if said else "no")

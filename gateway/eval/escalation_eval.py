@@ -18,13 +18,12 @@ from __future__ import annotations
 import json
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from gateway.escalation.dataset import Row, read_rows, select
 from gateway.escalation.gates import Answer, Gate, GateSpec, Verdict, build_gates
@@ -33,12 +32,11 @@ from gateway.escalation.verifier import LearnedGate
 
 DEFAULT_RULES = Path("routing_rules/default.yaml")
 DEFAULT_ALIAS = "auto"
-# What `auto` escalates on until the rules schema carries an `escalation:` block for it.
+# What `auto` is evaluated with while the shipped rules give it no `escalation:` block.
 DEFAULT_GATES: tuple[dict[str, Any], ...] = (
     {"kind": "schema"},
     {"kind": "answer_present", "form": "auto"},
     {"kind": "arithmetic"},
-    {"kind": "logprob", "min_mean": -0.6},
     {
         "kind": "learned",
         "artifact": "artifacts/escalation/gate.json",
@@ -58,25 +56,38 @@ class Judged:
     learned_score: float | None
 
 
+class _KeysNotNeeded(Mapping[str, str]):
+    """An environment in which every provider key "is set": the evaluation calls no provider,
+    so rules for real providers validate without their secrets."""
+
+    def __getitem__(self, key: str) -> str:
+        return ""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
 def gates_for(rules_path: Path, alias: str) -> list[GateSpec]:
-    """The alias's ``escalation.gates`` from a rules file (the shipped default gates when the
-    alias has no escalation block). ValueError names what is wrong."""
+    """The alias's validated ``escalation.gates`` (the shipped default gates when the alias has
+    no escalation block). ValueError names what is wrong, by dotted path."""
+    from gateway.rules import RulesInvalid, load_rules
+
     try:
-        raw = yaml.safe_load(rules_path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ValueError(f"{rules_path}: {exc}") from None
-    aliases = raw.get("aliases", {}) if isinstance(raw, dict) else {}
-    if alias not in aliases:
+        rules = load_rules(rules_path, env=_KeysNotNeeded())
+    except RulesInvalid as exc:
+        raise ValueError(str(exc)) from None
+    found = rules.aliases.get(alias)
+    if found is None:
         raise ValueError(f"{rules_path}: no alias {alias!r}")
-    block = (aliases[alias] or {}).get("escalation")
-    listed = block.get("gates") if isinstance(block, dict) else None
-    try:
-        return _SPECS.validate_python(list(DEFAULT_GATES) if listed is None else listed)
-    except ValidationError as exc:
-        where = f"aliases.{alias}.escalation.gates"
-        first = exc.errors()[0]
-        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"])
-        raise ValueError(f"{where}{path}: {first['msg']}") from None
+    if found.escalation is None:
+        return _SPECS.validate_python(list(DEFAULT_GATES))
+    return list(found.escalation.gates)
 
 
 def judge_rows(rows: Sequence[Row], gates: Sequence[Gate]) -> list[Judged]:

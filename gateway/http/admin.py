@@ -37,20 +37,25 @@ class EjectBody(BaseModel):
     reason: Annotated[str, Field(max_length=200)] = "manual"
 
 
+def admin_runtime(holder: RuntimeHolder, authorization: str | None) -> Runtime:
+    """The current runtime, if ``authorization`` carries the admin key (else AuthError)."""
+    runtime = holder.current
+    if runtime is None:
+        raise GatewayError("The gateway is starting; try again.", status=503)
+    expected = runtime.rules.admin.key_sha256
+    scheme, _, secret = (authorization or "").partition(" ")
+    if expected is None or scheme.lower() != "bearer" or not secret:
+        raise AuthError("The admin API needs the admin key: 'Authorization: Bearer <key>'.")
+    if not hmac.compare_digest(hash_key(secret.strip()), expected):
+        raise AuthError("Incorrect admin key.")
+    return runtime
+
+
 def admin_router(holder: RuntimeHolder, json_response: Callable[..., Response]) -> APIRouter:
     router = APIRouter(prefix="/admin")
 
     def authorized(authorization: str | None) -> Runtime:
-        runtime = holder.current
-        if runtime is None:
-            raise GatewayError("The gateway is starting; try again.", status=503)
-        expected = runtime.rules.admin.key_sha256
-        scheme, _, secret = (authorization or "").partition(" ")
-        if expected is None or scheme.lower() != "bearer" or not secret:
-            raise AuthError("The admin API needs the admin key: 'Authorization: Bearer <key>'.")
-        if not hmac.compare_digest(hash_key(secret.strip()), expected):
-            raise AuthError("Incorrect admin key.")
-        return runtime
+        return admin_runtime(holder, authorization)
 
     def known(runtime: Runtime, name: str) -> None:
         if name not in runtime.rules.targets:

@@ -396,6 +396,11 @@ class Edge:
             )
         )
 
+    # The bookkeeping the translated surfaces share (gateway.http.surface_edge).
+    finish = _finish
+    finish_error = _finish_error
+    reply_headers = _headers
+
 
 async def _cancel_on_disconnect(receive: Receive, task: asyncio.Task[Any] | None) -> None:
     """Cancel the streaming task when the client goes away, so the upstream call is closed."""

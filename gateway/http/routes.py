@@ -19,6 +19,7 @@ from gateway.errors import (
     InvalidRequest,
     MethodNotAllowed,
     StateUnavailable,
+    UnknownModel,
     UnknownRoute,
 )
 from gateway.http.edge import RuntimeHolder
@@ -92,6 +93,22 @@ def add_routes(
         ]
         return json_response({"object": "list", "data": data})
 
+    @app.get("/v1/models/{model_id:path}")
+    @app.get("/models/{model_id:path}", include_in_schema=False)
+    async def model(
+        model_id: str,
+        authorization: Annotated[str | None, Header()] = None,
+    ) -> Response:
+        runtime = holder.current
+        if runtime is None:
+            raise GatewayError("The gateway is starting; try again.", status=503)
+        principal = await runtime.keys.authenticate(authorization)
+        allowed = principal.aliases is None or model_id in principal.aliases
+        if model_id not in runtime.rules.aliases or not allowed:
+            raise UnknownModel(f"The model '{model_id}' does not exist.", param="model")
+        body = {"id": model_id, "object": "model", "created": int(time.time())}
+        return json_response(body | {"owned_by": "tiergate"})
+
     @app.get("/healthz")
     async def healthz() -> Response:
         return json_response({"status": "ok"})
@@ -114,8 +131,12 @@ def add_routes(
         return json_response(body, 200 if ready else 503, headers)
 
     from gateway.http.admin import admin_router
+    from gateway.http.admin_dashboard import dashboard_router
+    from gateway.http.ui import add_ui
 
     app.include_router(admin_router(holder, json_response))
+    app.include_router(dashboard_router(holder, telemetry, json_response))
+    add_ui(app)
 
     @app.get("/metrics")
     async def metrics() -> Response:

@@ -16,6 +16,7 @@ from gateway.sim.answers import VOCABULARY, Answer, Ask, ToolSpec
 from gateway.sim.bodies import ChatMessage, ChatRequest
 from gateway.sim.protocol import Full
 from gateway.sim.provider_errors import ProviderError, invalid_request
+from gateway.sim.tool_turns import calls_a_tool
 from gateway.sim.wire import Completion, Events, render_headers, retry_headers
 
 FINGERPRINT = "fp_tiergate_sim"
@@ -37,7 +38,7 @@ def ask_for_chat(request: ChatRequest) -> Ask:
     """What the request wants, format-neutral: cap, JSON mode, which tool to call."""
     cap = request.max_completion_tokens or request.max_tokens
     tool = None
-    if request.tools and request.tool_choice != "none":
+    if request.tools and calls_a_tool(request.messages, request.tool_choice):
         choice = request.tool_choice
         named = choice.function.name if choice is not None and not isinstance(choice, str) else None
         chosen = next((t for t in request.tools if t.function.name == named), request.tools[0])

@@ -32,6 +32,9 @@ from gateway.errors import (
 from gateway.requests import ChatRequest
 from gateway.rules import Target
 
+# litellm model prefixes whose credentials come from the environment's chain (boto3, ADC).
+CREDENTIAL_CHAIN = ("bedrock/", "bedrock_converse/", "sagemaker/", "vertex_ai/")
+
 
 def load_litellm() -> Any:
     # No network at import (the cost map ships inside the wheel) and no telemetry.
@@ -58,7 +61,10 @@ class LiteLLMProvider:
         self._litellm = load_litellm()
         self._target_name = target_name
         self._target = target
-        self._api_key = api_key or "unused"
+        # Providers that sign with a credential chain (AWS, Google) get no key at all when none
+        # is configured: a placeholder would be sent as a bearer token instead of signing.
+        chain = target.model.startswith(CREDENTIAL_CHAIN)
+        self._api_key = api_key if api_key or chain else "unused"
         self._timeout_s = target.timeouts.total_s
 
     def _error(self, exc: Exception) -> GatewayError:
@@ -107,7 +113,7 @@ class LiteLLMProvider:
             result = await self._litellm.acompletion(
                 model=self._target.model,
                 api_base=self._target.api_base,
-                api_key=self._api_key,
+                **({"api_key": self._api_key} if self._api_key else {}),
                 stream=stream,
                 stream_options={"include_usage": True} if stream else None,
                 timeout=self._timeout_s,

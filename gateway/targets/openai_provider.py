@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import replace
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
@@ -90,13 +91,16 @@ class OpenAIProvider:
         self._model = target.model
         self._pool = pool
         self._origin = replace(Origin.parse(target.api_base), partition=target_name)
+        # Azure OpenAI: the deployment is in api_base, the version in the query string.
+        query = f"?api-version={quote(target.api_version)}" if target.api_version else ""
         self._paths = {
-            CallKind.CHAT: self._origin.base_path + "/chat/completions",
-            CallKind.EMBEDDINGS: self._origin.base_path + "/embeddings",
+            CallKind.CHAT: self._origin.base_path + "/chat/completions" + query,
+            CallKind.EMBEDDINGS: self._origin.base_path + "/embeddings" + query,
         }
         headers = [("content-type", "application/json"), ("accept", "application/json")]
+        auth = target.auth_header or ("api-key" if target.provider == "azure" else "authorization")
         if api_key:
-            headers.append(("authorization", f"Bearer {api_key}"))
+            headers.append((auth, api_key if auth == "api-key" else f"Bearer {api_key}"))
         headers.extend(target.headers.items())
         self._headers = tuple(headers)
         self._connect_timeout_s = target.timeouts.connect_s

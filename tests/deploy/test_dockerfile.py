@@ -107,7 +107,10 @@ def test_healthcheck_calls_a_route_the_gateway_serves() -> None:
     from gateway.app import create_app  # the route exists in the app
 
     app = create_app(Settings(rules=ROOT / "routing_rules" / "default.yaml"))
-    paths = {getattr(r, "path", None) for r in app._other.routes}  # type: ignore[attr-defined]
+    inner: object = app
+    while not hasattr(inner, "routes"):  # the ASGI layers in front of the FastAPI app
+        inner = getattr(inner, "_other", None) or getattr(inner, "_edge", None) or inner.app  # type: ignore[attr-defined]
+    paths = {getattr(r, "path", None) for r in inner.routes}  # type: ignore[attr-defined]
     assert "/healthz" in paths and "/readyz" in paths
 
 

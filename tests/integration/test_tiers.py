@@ -109,8 +109,22 @@ def hybrid(quality_sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         stop(proc)
 
 
+CLIENTS: dict[tuple[str, str], openai.OpenAI] = {}
+
+
 def client(url: str, key: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=30)
+    """One client per gateway and key, closed when the module's tests end (no stray sockets)."""
+    if (url, key) not in CLIENTS:
+        CLIENTS[url, key] = openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=30)
+    return CLIENTS[url, key]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def close_clients() -> Iterator[None]:
+    yield
+    for each in CLIENTS.values():
+        each.close()
+    CLIENTS.clear()
 
 
 def extract(url: str, prompt: str, **kw: Any) -> Any:

@@ -1,0 +1,58 @@
+"""``GET`` and ``DELETE /v1/responses/{id}``: stored responses, visible only to the key that
+created them (raw ASGI, beside the surfaces; see ``gateway.surface.responses_store``)."""
+
+from __future__ import annotations
+
+import orjson
+
+from gateway.errors import GatewayError, MethodNotAllowed, UnknownRoute
+from gateway.http.edge import Receive, RuntimeHolder, Scope, Send, new_request_id, pick_headers
+from gateway.http.errors import JSON, error_body, error_headers
+from gateway.surface.responses_store import ResponseStore
+
+PREFIXES = ("/v1/responses/", "/responses/")
+
+
+class StoredResponses:
+    """The ASGI handler for paths under ``/v1/responses/``."""
+
+    def __init__(self, holder: RuntimeHolder, store: ResponseStore) -> None:
+        self._holder = holder
+        self._store = store
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        inc = pick_headers(scope["headers"])
+        request_id = inc.request_id or new_request_id()
+        try:
+            status, body = await self._answer(scope, inc.authorization)
+        except GatewayError as err:
+            payload = error_body(err)
+            headers = error_headers(err, request_id)
+            headers.append((b"content-length", str(len(payload)).encode()))
+            await send({"type": "http.response.start", "status": err.status, "headers": headers})
+            await send({"type": "http.response.body", "body": payload})
+            return
+        headers = [JSON, (b"x-request-id", request_id.encode())]
+        headers.append((b"content-length", str(len(body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _answer(self, scope: Scope, authorization: str | None) -> tuple[int, bytes]:
+        runtime = self._holder.current
+        store = self._store
+        if runtime is None:
+            raise GatewayError("The gateway is starting; try again.", status=503)
+        principal = await runtime.keys.authenticate(authorization)
+        path: str = scope["path"]
+        prefix = next(p for p in PREFIXES if path.startswith(p))
+        response_id = path[len(prefix) :]
+        if not response_id or "/" in response_id:
+            raise UnknownRoute(f"Unknown request URL: {scope['method']} {path}.")
+        if scope["method"] == "GET":
+            stored = await store.get(principal.key_id, response_id)
+            return 200, orjson.dumps(stored.response)
+        if scope["method"] == "DELETE":
+            await store.delete(principal.key_id, response_id)
+            deleted = {"id": response_id, "object": "response.deleted", "deleted": True}
+            return 200, orjson.dumps(deleted)
+        raise MethodNotAllowed(f"{scope['method']} is not allowed on {path}.")
