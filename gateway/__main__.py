@@ -70,6 +70,7 @@ def eval_escalation(
 
 
 def _add_subcommands() -> None:
+    from gateway.batch.cli import batch_app
     from gateway.keys_cli import keys_app
     from gateway.train_cli import train_app
 
@@ -80,6 +81,7 @@ def _add_subcommands() -> None:
 
     app.command("usage")(usage)
     app.add_typer(targets_app, name="targets")
+    app.add_typer(batch_app, name="batch")
 
 
 def raise_file_limit() -> None:

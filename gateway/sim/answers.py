@@ -18,6 +18,7 @@ from typing import Literal, NamedTuple
 
 import orjson
 
+from gateway.sim.batch_answers import batch_reply
 from gateway.sim.config import ModelBehaviour
 
 Finish = Literal["stop", "length", "tool_calls"]
@@ -97,6 +98,8 @@ class Voice(NamedTuple):
     echo: bool
     completion_tokens: int
     logprob: float
+    name: str = ""
+    seed: int = 0
 
 
 class Prompt(NamedTuple):
@@ -154,7 +157,9 @@ def build_voice(name: str, behaviour: ModelBehaviour, seed: int) -> Voice:
     rng = random.Random(f"{seed}:{name}")
     ring = tuple(" " + rng.choice(VOCABULARY) for _ in range(RING_SIZE))
     reply = split_pieces(behaviour.reply) if behaviour.reply is not None else ()
-    return Voice(ring, reply, behaviour.echo, behaviour.completion_tokens, behaviour.logprob)
+    return Voice(
+        ring, reply, behaviour.echo, behaviour.completion_tokens, behaviour.logprob, name, seed
+    )
 
 
 def read_prompt(texts: Iterable[tuple[str, str]], seed: int | None) -> Prompt:
@@ -200,8 +205,14 @@ def answer(voice: Voice, prompt: Prompt, ask: Ask, index: int, call_id: str) -> 
     if ask.tool is not None:
         arguments = orjson.dumps(sample_for_schema(ask.tool.parameters or {}, "", empty=True))
         return Answer((), "tool_calls", ToolCall(call_id, ask.tool.name, arguments.decode()))
-    pieces = _text_pieces(voice, prompt, ask, index)
-    if ask.json_mode:
+    batched = batch_reply(
+        voice.seed, voice.name, prompt.digest, prompt.last_user, sample_for_schema
+    )
+    if batched is not None:
+        pieces = split_pieces(batched)
+    else:
+        pieces = _text_pieces(voice, prompt, ask, index)
+    if ask.json_mode and batched is None:
         text = "".join(pieces)
         value = sample_for_schema(ask.json_schema or {}, text)
         pieces = split_pieces(orjson.dumps(value).decode())
