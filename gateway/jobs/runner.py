@@ -30,8 +30,8 @@ import os
 import random
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 import orjson
 from redis.exceptions import RedisError
@@ -42,6 +42,7 @@ from gateway.errors import (
     BodyTooLarge,
     ClientError,
     GatewayError,
+    InvalidRequest,
     ProviderBadResponse,
     QuotaExhausted,
     StateUnavailable,
@@ -49,12 +50,13 @@ from gateway.errors import (
 from gateway.http.bodies import parse_json
 from gateway.http.errors import error_payload
 from gateway.jobs import outputs
-from gateway.jobs.lines import BatchLine, endpoint_problems, parse_batch_file
+from gateway.jobs.lines import CHAT, EMBEDDINGS, BatchLine, endpoint_problems, parse_batch_file
 from gateway.jobs.records import BatchRecord, Counts, FileRecord
 from gateway.jobs.states import advance, expired, finish
 from gateway.jobs.store import JobStore
 from gateway.requests import ChatRequest, EmbeddingsRequest
 from gateway.runtime import Runtime
+from gateway.surface.base import Context, Surface, Translated
 
 log = logging.getLogger("tiergate.jobs")
 
@@ -90,6 +92,8 @@ class RunDeps:
     concurrency: int
     max_lines: int
     headroom: float = 0.0  # the share of a target's RPM/TPM batch lines leave free
+    # Endpoints served by translation to chat (url -> surface): /v1/completions, /v1/responses.
+    surfaces: Mapping[str, Surface] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
 
 
@@ -256,7 +260,8 @@ class BatchRun:
             return
 
     async def _call(self, record: BatchRecord, line: BatchLine, request_id: str) -> bytes:
-        """One pipeline call for ``line``: the raw JSON answer, or the ``GatewayError``."""
+        """One pipeline call for ``line``: the JSON answer (rendered by the endpoint's surface
+        for ``/v1/completions`` and ``/v1/responses``), or the ``GatewayError``."""
         runtime = self._deps.runtime()
         if runtime is None:
             raise StateUnavailable("The gateway is starting.", retry_after_s=1.0)
@@ -265,20 +270,29 @@ class BatchRun:
             principal = await self._principal_of(runtime, record.key_id)
         except (RedisError, OSError) as exc:
             raise StateUnavailable("The key store is unreachable.", retry_after_s=1.0) from exc
-        chat = line.url == "/v1/chat/completions"
-        model: type[ChatRequest] | type[EmbeddingsRequest] = (
-            ChatRequest if chat else EmbeddingsRequest
-        )
         # The same limits a direct call meets at the edge: body size, depth, the request model.
         body = orjson.dumps(line.body)
         limit = runtime.rules.limits.max_body_bytes
         if len(body) > limit:
             raise BodyTooLarge(f"Request body of {len(body)} bytes exceeds the {limit} byte limit.")
-        request = parse_json(body, model)
+        surface = self._deps.surfaces.get(line.url)
+        translated: Translated | None = None
+        request: ChatRequest | EmbeddingsRequest
+        if surface is not None:
+            translated = await surface.translate(
+                body, Context(principal, runtime.rules, request_id)
+            )
+            kind, request = CallKind.CHAT, translated.request
+        elif line.url == CHAT:
+            kind, request = CallKind.CHAT, parse_json(body, ChatRequest)
+        elif line.url == EMBEDDINGS:
+            kind, request = CallKind.EMBEDDINGS, parse_json(body, EmbeddingsRequest)
+        else:
+            raise InvalidRequest(f"This gateway does not serve {line.url} in a batch.")
         call = Call(
             request_id=request_id,
             principal=principal,
-            kind=CallKind.CHAT if chat else CallKind.EMBEDDINGS,
+            kind=kind,
             alias=request.model,
             request=request,
             started_ns=started_ns,
@@ -288,11 +302,13 @@ class BatchRun:
         try:
             reply = await runtime.pipeline(call)
             try:
-                body = await anext(reply.chunks)
+                answer = await anext(reply.chunks)
             except StopAsyncIteration:
                 raise ProviderBadResponse("The upstream sent an empty answer.") from None
             finally:
                 await reply.chunks.aclose()  # type: ignore[attr-defined]
+            if surface is not None and translated is not None:
+                answer = await surface.whole(translated, answer, reply)
         except GatewayError as err:
             self._deps.record(call, None, err, started_ns)
             raise
@@ -302,7 +318,7 @@ class BatchRun:
             self._deps.record(call, None, internal, started_ns)
             raise internal from None
         self._deps.record(call, reply, None, started_ns)
-        return body
+        return answer
 
     async def _principal_of(self, runtime: Runtime, key_id: str) -> Principal:
         """The creating key as it is now (a revoked key stops its batch's lines), at batch

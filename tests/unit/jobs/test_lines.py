@@ -47,7 +47,7 @@ def deep_line() -> bytes:
         (line("x" * 513), "over 512 characters", None),
         (line("dup"), "duplicate custom_id 'dup'", "custom_id"),
         (line("m", method="GET"), "'method' must be", "method"),
-        (line("u", url="/v1/completions"), "'url' must be", "url"),
+        (line("u", url="/v1/moderations"), "'url' must be", "url"),
         (line("b", body="hello"), "'body' must be a JSON object", "body"),
         (line("s", body={"model": "fast", "stream": True}), "not supported", "body.stream"),
         (line("e", extra=1), "unknown field(s): extra", None),
