@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # CPU build of torch for the embeddings extra: a plain `torch` would pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 
-.PHONY: run test lint types imports unit integration deploy-check bench-overhead check-config clean
+.PHONY: run test lint types imports unit integration deploy-check bench-overhead fuzz check-config clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ deploy-check: $(VENV)/.dev-installed
 
 bench-overhead: $(VENV)/.dev-installed
 	$(BIN)/python -m bench.overhead
+
+fuzz: $(VENV)/.dev-installed
+	$(BIN)/python -m bench.fuzz --seconds 60
 
 check-config: $(VENV)/.installed
 	$(BIN)/tiergate check-config routing_rules/default.yaml

@@ -84,7 +84,9 @@ def check_tool_choice(choice: str | dict[str, Any], tools: list[dict[str, Any]] 
     name = function.get("name") if isinstance(function, dict) else None
     if not isinstance(name, str):
         raise ValueError("tool_choice must name a function: {'function': {'name': ...}}")
-    names = {t["function"].get("name") for t in tools or () if isinstance(t.get("function"), dict)}
+    names = {
+        str(t["function"].get("name")) for t in tools or () if isinstance(t.get("function"), dict)
+    }
     if name not in names:
         raise ValueError(f"tool_choice names '{name[:64]}', which is not among tools")
 

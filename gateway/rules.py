@@ -427,8 +427,6 @@ def cross_check(rules: Rules, env: Mapping[str, str]) -> list[str]:
         for where, target_name in target_paths(f"aliases.{name}", alias):
             if target_name not in rules.targets:
                 problems.append(f"{where}: unknown target '{target_name}'")
-            elif alias.kind == "embeddings" and rules.targets[target_name].provider == "litellm":
-                problems.append(f"{where}: embeddings need an OpenAI-compatible target")
         for tier_name, entries in alias.tier_entries():
             listed = [e.target for e in entries]
             if len(set(listed)) != len(listed):

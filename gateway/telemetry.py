@@ -394,7 +394,7 @@ class Telemetry:
     def log_line(o: Outcome) -> str:
         failed: list[str] = []
         gates: list[str] = []
-        cache = similarity = None
+        cache = similarity = surface = None
         routing: dict[str, str] = {}
         for note in o.notes:  # one pass over the notes
             if note.key == "failed":
@@ -407,6 +407,8 @@ class Telemetry:
                 gates.append(note.value)
             elif note.key in ROUTING_LOG_NOTES:
                 routing[ROUTING_LOG_NOTES[note.key]] = note.value
+            elif note.key == "surface":
+                surface = note.value
         line = {
             "event": "request",
             "request_id": o.request_id,
@@ -435,4 +437,6 @@ class Telemetry:
             line.update(routing)
         if gates:
             line["gates"] = gates
+        if surface is not None:  # a translated client API (responses, messages, completions)
+            line["surface"] = surface
         return orjson.dumps(line).decode()

@@ -163,8 +163,11 @@ class AnswerPresentGate:
     name: str = "answer_present"
     needs_logprobs: bool = False
     samples: int = 0
+    when: re.Pattern[str] | None = None  # judge only prompts that match (e.g. math problems)
 
     def judge(self, answer: Answer) -> Verdict:
+        if self.when is not None and self.when.search(answer.prompt) is None:
+            return _pass(self.name, "not-applicable")
         if answer.finish_reason == "length":
             return _fail(self.name, "truncated")
         if not ends_with_answer(answer.text, self.form):
@@ -309,7 +312,8 @@ def _build_one(spec: GateSpec, base_dir: Path) -> Gate:
             flags = re.IGNORECASE if spec.ignore_case else 0
             return PatternGate(re.compile(spec.regex, flags))
         case AnswerPresentGateSpec():
-            return AnswerPresentGate(spec.form, name=spec.kind)
+            when = re.compile(spec.when_prompt_matches) if spec.when_prompt_matches else None
+            return AnswerPresentGate(spec.form, name=spec.kind, when=when)
         case ArithmeticGateSpec():
             return ArithmeticGate(spec.max_failures)
         case LogprobGateSpec():

@@ -65,6 +65,10 @@ class AnswerPresentGateSpec(_Spec):
 
     kind: Literal["answer_present", "final_answer"]
     form: Form = "auto"
+    # Judge only prompts matching this regex (a general-purpose alias: only its math problems).
+    when_prompt_matches: str | None = None
+
+    _valid = field_validator("when_prompt_matches")(_check_regex)
 
 
 class ArithmeticGateSpec(_Spec):

@@ -28,6 +28,7 @@ from gateway.errors import (
 from gateway.governance.usage import UsageBook, UsageRow
 from gateway.http.bodies import body_deadline, parse_json, read_body
 from gateway.http.errors import JSON, error_body, error_headers, sse_error_event
+from gateway.http.openapi import document_bytes
 from gateway.requests import ChatRequest, EmbeddingsRequest
 from gateway.runtime import Runtime
 from gateway.telemetry import Outcome, Telemetry, cost_usd, response_headers
@@ -131,6 +132,7 @@ class Edge:
         self._holder = holder
         self._telemetry = telemetry
         self._other = other
+        self._openapi: tuple[str, bytes] | None = None  # (config version, document)
         self._routes: dict[str, tuple[CallKind, type[ChatRequest] | type[EmbeddingsRequest]]] = {
             "/v1/chat/completions": (CallKind.CHAT, ChatRequest),
             "/chat/completions": (CallKind.CHAT, ChatRequest),
@@ -144,6 +146,9 @@ class Edge:
             if route is not None:
                 await self._serve(scope, receive, send, *route)
                 return
+            if scope["path"] == "/openapi.json" and scope["method"] == "GET":
+                await self._send_openapi(send)
+                return
             try:
                 scope["headers"] = screened_headers(scope["headers"])
             except DuplicateAuthorization as err:
@@ -151,6 +156,16 @@ class Edge:
                 return
             receive = body_deadline(receive, self._body_timeout_s())
         await self._other(scope, receive, send)
+
+    async def _send_openapi(self, send: Send) -> None:
+        runtime = self._holder.current
+        version = runtime.config_version if runtime else "starting"
+        if self._openapi is None or self._openapi[0] != version:
+            self._openapi = (version, document_bytes(version))
+        body = self._openapi[1]
+        headers = [JSON, (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
 
     def _body_timeout_s(self) -> float:
         runtime = self._holder.current

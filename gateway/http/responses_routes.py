@@ -3,11 +3,14 @@ created them (raw ASGI, beside the surfaces; see ``gateway.surface.responses_sto
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 import orjson
 
-from gateway.errors import GatewayError, MethodNotAllowed, UnknownRoute
+from gateway.errors import GatewayError, InvalidRequest, MethodNotAllowed, UnknownRoute
 from gateway.http.edge import Receive, RuntimeHolder, Scope, Send, new_request_id, pick_headers
 from gateway.http.errors import JSON, error_body, error_headers
+from gateway.surface.responses_objects import input_items
 from gateway.surface.responses_store import ResponseStore
 
 PREFIXES = ("/v1/responses/", "/responses/")
@@ -46,6 +49,10 @@ class StoredResponses:
         path: str = scope["path"]
         prefix = next(p for p in PREFIXES if path.startswith(p))
         response_id = path[len(prefix) :]
+        if response_id.endswith("/input_items") and scope["method"] == "GET":
+            return 200, await self._input_items(
+                store, principal.key_id, response_id.removesuffix("/input_items"), scope
+            )
         if not response_id or "/" in response_id:
             raise UnknownRoute(f"Unknown request URL: {scope['method']} {path}.")
         if scope["method"] == "GET":
@@ -56,3 +63,28 @@ class StoredResponses:
             deleted = {"id": response_id, "object": "response.deleted", "deleted": True}
             return 200, orjson.dumps(deleted)
         raise MethodNotAllowed(f"{scope['method']} is not allowed on {path}.")
+
+    async def _input_items(
+        self, store: ResponseStore, key_id: str, response_id: str, scope: Scope
+    ) -> bytes:
+        """The items that went into a stored response (``order`` asc or desc, ``limit``)."""
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        order = query.get("order", ["desc"])[0]
+        try:
+            limit = max(1, min(100, int(query.get("limit", ["20"])[0])))
+        except ValueError:
+            raise InvalidRequest("limit must be an integer.", param="limit") from None
+        stored = await store.get(key_id, response_id)
+        items = input_items(stored.conversation[:-1])  # the last message is the answer
+        if order != "asc":
+            items.reverse()
+        page = items[:limit]
+        return orjson.dumps(
+            {
+                "object": "list",
+                "data": page,
+                "first_id": page[0]["id"] if page else None,
+                "last_id": page[-1]["id"] if page else None,
+                "has_more": len(items) > limit,
+            }
+        )

@@ -17,7 +17,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from gateway.calls import Call, CallKind, Reply
+from gateway.calls import Call, CallKind, Note, Reply
 from gateway.errors import GatewayError, MethodNotAllowed, StreamInterrupted
 from gateway.http.bodies import read_body
 from gateway.http.edge import (
@@ -103,7 +103,7 @@ class SurfaceEdge:
                 config_version=runtime.config_version,
                 headers=inc.stage_headers,
             )
-            reply = await runtime.pipeline(call)
+            reply = (await runtime.pipeline(call)).noted(Note("surface", surface.name))
             if not translated.stream:
                 try:
                     answer = await anext(reply.chunks)

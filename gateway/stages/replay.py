@@ -60,6 +60,13 @@ class StreamAssembler:
     def add(self, chunk: bytes) -> None:
         if not self.ok:
             return
+        try:
+            self._add(chunk)
+        except (orjson.JSONDecodeError, AttributeError, TypeError):
+            # An upstream chunk of an unexpected shape: relayed as it is, never stored.
+            self.ok = False
+
+    def _add(self, chunk: bytes) -> None:
         data: Any = orjson.loads(chunk)
         if not self._meta:
             self._meta = {k: data.get(k) for k in ("id", "created", "model")}

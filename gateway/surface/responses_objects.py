@@ -146,3 +146,55 @@ class ResponseShape:
 
 def status_of(finish_reason: str | None) -> str:
     return "incomplete" if finish_reason in ("length", "content_filter") else "completed"
+
+
+def input_items(conversation: list[dict[str, Any]]) -> list[Item]:
+    """A stored conversation (chat messages, the answer excluded) as Responses input items,
+    for ``GET /v1/responses/{id}/input_items``. Ids are made up: inputs had none."""
+    items: list[Item] = []
+    for message in conversation:
+        role = message.get("role")
+        content = message.get("content")
+        if role == "tool":
+            items.append(
+                {
+                    "id": new_id("fco_"),
+                    "type": "function_call_output",
+                    "call_id": message.get("tool_call_id"),
+                    "output": content if isinstance(content, str) else str(content),
+                    "status": "completed",
+                }
+            )
+            continue
+        kind = "output_text" if role == "assistant" else "input_text"
+        parts: list[dict[str, Any]] = []
+        if isinstance(content, str) and content:
+            parts.append({"type": kind, "text": content})
+        elif isinstance(content, list):
+            for part in content:
+                if part.get("type") == "text":
+                    parts.append({"type": kind, "text": part.get("text", "")})
+                elif part.get("type") == "image_url":
+                    url = (part.get("image_url") or {}).get("url")
+                    parts.append({"type": "input_image", "image_url": url, "detail": "auto"})
+        if parts:
+            items.append(
+                {
+                    "id": new_id("msg_"),
+                    "type": "message",
+                    "role": role,
+                    "status": "completed",
+                    "content": parts,
+                }
+            )
+        for call in message.get("tool_calls") or ():
+            function = call.get("function") or {}
+            items.append(
+                function_item(
+                    new_id("fc_"),
+                    call.get("id", ""),
+                    function.get("name", ""),
+                    function.get("arguments", ""),
+                )
+            )
+    return items

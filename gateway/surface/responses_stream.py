@@ -72,7 +72,8 @@ async def response_events(
         if chunk.finish_reason is not None:
             finish = chunk.finish_reason
         if chunk.text is not None:
-            if message is None:
+            if message is None or message.item["status"] != "in_progress":
+                # The first text, or text again after a tool call closed the last message.
                 message = _Open(len(output), message_item(new_id("msg_"), "", "in_progress"))
                 output.append(message.item)
                 for frame in _open_message(emit, message):

@@ -21,7 +21,6 @@ from gateway.errors import (
     ContentPolicyRejected,
     ContextWindowExceeded,
     GatewayError,
-    InvalidRequest,
     ProviderAuthFailed,
     ProviderBadResponse,
     ProviderRateLimited,
@@ -102,7 +101,7 @@ class LiteLLMProvider:
 
     async def __call__(self, call: Call) -> Reply:
         if not isinstance(call.request, ChatRequest):
-            raise InvalidRequest("embeddings are served by OpenAI-compatible targets only")
+            return await self._embed(call)
         params = call.request.model_dump(exclude_unset=True)
         params.pop("model", None)
         stream = bool(params.pop("stream", False))
@@ -127,6 +126,32 @@ class LiteLLMProvider:
         else:
             chunks = self._whole(result, stats, started)
         return Reply(chunks=chunks, stats=stats)
+
+    async def _embed(self, call: Call) -> Reply:
+        """Embeddings in any format litellm speaks (Bedrock Titan, Gemini, Cohere, ...),
+        answered as an OpenAI embeddings list."""
+        params = call.request.model_dump(exclude_unset=True)
+        params.pop("model", None)
+        params.pop("encoding_format", None)  # floats; base64 is OpenAI's own
+        started = time.perf_counter()
+        stats = ReplyStats(model=self._target.model)
+        try:
+            result = await self._litellm.aembedding(
+                model=self._target.model,
+                api_base=self._target.api_base,
+                **({"api_key": self._api_key} if self._api_key else {}),
+                timeout=self._timeout_s,
+                num_retries=0,
+                **params,
+            )
+        except Exception as exc:
+            raise self._error(exc) from None
+        stats.upstream_first_s = time.perf_counter() - started
+        data = result.model_dump()
+        _usage(stats, data)
+        if not data.get("data"):
+            raise ProviderBadResponse(f"target '{self._target_name}' sent no embeddings")
+        return Reply(chunks=_one(orjson.dumps(data)), stats=stats)
 
     async def _whole(self, result: Any, stats: ReplyStats, started: float) -> AsyncIterator[bytes]:
         stats.upstream_first_s = time.perf_counter() - started
@@ -164,3 +189,7 @@ class LiteLLMProvider:
             raise
         except Exception as exc:
             raise self._error(exc) from None
+
+
+async def _one(body: bytes) -> AsyncIterator[bytes]:
+    yield body

@@ -70,7 +70,10 @@ def chromium() -> str:
         apt = shutil.which("apt-get")
         if apt is None or os.geteuid() != 0:
             pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (as root)")
-        subprocess.run([apt, "install", "-y", "-q", "chromium"], check=True, timeout=900)
+        install = [apt, "install", "-y", "-q", "chromium"]
+        if subprocess.run(install, check=False, timeout=900).returncode != 0:
+            subprocess.run([apt, "update", "-q"], check=True, timeout=300)  # a clean machine
+            subprocess.run(install, check=True, timeout=900)
     return CHROMIUM
 
 

@@ -221,3 +221,33 @@ def test_admin_api_with_the_store_down_is_503(spawn_gateway, sim_port: int, tmp_
         r = admin(root, method, path, json=body)
         assert_openai_error(r, 503, "state_unavailable")
         assert r.headers["retry-after"]
+
+
+@pytest.mark.parametrize("change", ["revoke", "rotate"])
+def test_a_changed_key_stays_off_when_the_store_goes_down(
+    spawn_gateway, sim_port: int, tmp_path, change: str
+) -> None:
+    """Two replicas on one Valkey; the key is changed on one, the store dies right after: from
+    revocation + 1 s on, no call with the old secret succeeds on either replica."""
+    server = ValkeyServer(data_dir=tmp_path / "valkey")
+    server.start()
+    rules = slow_rules(sim_port) + f"admin:\n  key_sha256: {key_hash(ADMIN_KEY)}\n"
+    one = spawn_gateway(rules, GATEWAY_REDIS_URL=server.connection_url)
+    two = spawn_gateway(rules, GATEWAY_REDIS_URL=server.connection_url)
+    roots = [f"http://127.0.0.1:{gw.port}" for gw in (one, two)]
+    kid = f"r{uuid.uuid4().hex[:8]}"
+    secret = admin(roots[0], "POST", "/admin/keys", json={"id": kid}).json()["key"]
+    body = {"model": "fast", "messages": MSG}
+    headers = {"authorization": f"Bearer {secret}"}
+    for root in roots:  # both replicas have the key in their cache now
+        r = httpx.post(f"{root}/v1/chat/completions", json=body, headers=headers, timeout=10)
+        assert r.status_code == 200, r.text
+    assert admin(roots[0], "POST", f"/admin/keys/{kid}/{change}").status_code == 200
+    server.stop()
+    time.sleep(1.1)  # the key caches' lifetime: the promise is "within a second"
+    for _ in range(3):
+        for root in roots:
+            r = httpx.post(f"{root}/v1/chat/completions", json=body, headers=headers, timeout=10)
+            # Never a success; 503 while the store is down (401 if it still answered).
+            assert r.status_code in (401, 503), r.text
+            assert_openai_error(r, r.status_code)

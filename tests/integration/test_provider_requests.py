@@ -52,6 +52,9 @@ BEDROCK = {
     "usage": {"inputTokens": 3, "outputTokens": 3, "totalTokens": 6},
 }
 
+TITAN = {"embedding": [0.1, 0.2, 0.3], "inputTextTokenCount": 3}
+GEMINI_EMBED = {"embeddings": [{"values": [0.4, 0.5, 0.6]}]}
+
 
 @dataclass
 class Captured:
@@ -70,7 +73,11 @@ def capture() -> Iterator[tuple[int, list[Captured]]]:
             raw = self.rfile.read(int(self.headers.get("content-length") or 0))
             headers = {k.lower(): v for k, v in self.headers.items()}
             seen.append(Captured("POST", self.path, headers, json.loads(raw or b"{}")))
-            if "generateContent" in self.path:
+            if "embedcontents" in self.path.lower():
+                answer = GEMINI_EMBED
+            elif "titan-embed" in self.path:
+                answer = TITAN
+            elif "generateContent" in self.path:
                 answer = GEMINI
             elif "/model/" in self.path:
                 answer = BEDROCK
@@ -121,7 +128,18 @@ targets:
     provider: litellm
     model: bedrock/converse/anthropic.claude-3-haiku-20240307-v1:0
     api_base: {base}
+  titan:
+    provider: litellm
+    model: bedrock/amazon.titan-embed-text-v2:0
+    api_base: {base}
+  gemini-embed:
+    provider: litellm
+    model: gemini/text-embedding-004
+    api_base: {base}
+    api_key_env: GEMINI_TEST_KEY
 aliases:
+  titan: {{kind: embeddings, targets: [titan]}}
+  gemini-embed: {{kind: embeddings, targets: [gemini-embed]}}
   azure: {{targets: [azure]}}
   azure-entra: {{targets: [azure-entra]}}
   gemini: {{targets: [gemini]}}
@@ -182,3 +200,22 @@ def test_exact_provider_requests(capture, spawn_gateway) -> None:
     assert auth.startswith("AWS4-HMAC-SHA256 Credential=AKIATESTCHAIN0000000/")
     assert "/eu-west-1/bedrock/aws4_request" in auth
     assert sent.body["messages"][0]["content"][0]["text"] == "Hello"
+
+
+def test_embeddings_through_litellm_targets(capture, spawn_gateway) -> None:
+    port, seen = capture
+    gw = spawn_gateway(rules(port), **ENV)
+    with openai.OpenAI(
+        base_url=f"http://127.0.0.1:{gw.port}/v1", api_key=KEY, max_retries=0, timeout=30
+    ) as client:
+        titan = client.embeddings.create(model="titan", input="hello")
+        assert titan.data[0].embedding == [0.1, 0.2, 0.3]
+        sent = seen[-1]
+        assert "/model/amazon.titan-embed-text-v2%3A0/invoke" in sent.path  # the id, URL-quoted
+        assert sent.headers["authorization"].startswith("AWS4-HMAC-SHA256 ")
+        assert sent.body["inputText"] == "hello"
+        gemini = client.embeddings.create(model="gemini-embed", input="hello")
+        assert gemini.data[0].embedding == [0.4, 0.5, 0.6]
+        sent = seen[-1]
+        assert "text-embedding-004:batchEmbedContents" in sent.path
+        assert sent.body["requests"][0]["content"]["parts"][0]["text"] == "hello"

@@ -177,3 +177,14 @@ def test_through_fallback(gateway, client) -> None:
     )
     assert raw.headers["x-tiergate-target"] == "ok"
     assert raw.parse().content[0].text
+
+
+def test_stream_cut_raises_in_the_sdk(gateway, client) -> None:
+    with (
+        pytest.raises(anthropic.APIStatusError) as info,
+        client().messages.stream(
+            model="cut-stream", max_tokens=64, messages=[{"role": "user", "content": "Tell me"}]
+        ) as stream,
+    ):
+        "".join(stream.text_stream)
+    assert info.value.body["error"]["type"] == "api_error"

@@ -221,3 +221,47 @@ def test_fallback_and_cache(gateway, client) -> None:
         for _ in range(2)
     ]
     assert hits == ["miss", "hit"]
+
+
+def test_stream_cut_after_the_first_event_ends_with_an_error_event(gateway, client) -> None:
+    events = list(client().responses.create(model="cut-stream", input="Tell me", stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[0] == "response.created"
+    assert kinds[-1] == "error" and "response.completed" not in kinds
+    assert events[-1].code == "stream_interrupted"
+
+
+def test_request_log_names_the_surface(gateway, client) -> None:
+    import time
+
+    client().responses.create(
+        model="fast", input="log me", extra_headers={"x-request-id": "surface-log-1"}
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = [json.loads(x) for x in gateway.log_lines() if "surface-log-1" in x]
+        if lines:
+            break
+        time.sleep(0.1)
+    assert lines and lines[0]["surface"] == "responses" and lines[0]["kind"] == "chat"
+    assert "log me" not in "".join(gateway.log_lines())
+
+
+def test_input_items(gateway, client) -> None:
+    c = client()
+    first = c.responses.create(model="fast", input="Weather in Paris?", tools=[WEATHER_TOOL])
+    call = next(i for i in first.output if i.type == "function_call")
+    second = c.responses.create(
+        model="fast",
+        tools=[WEATHER_TOOL],
+        previous_response_id=first.id,
+        input=[{"type": "function_call_output", "call_id": call.call_id, "output": "sunny"}],
+    )
+    items = list(c.responses.input_items.list(second.id, order="asc"))
+    assert [i.type for i in items] == ["message", "function_call", "function_call_output"]
+    assert items[0].content[0].text == "Weather in Paris?"
+    assert items[1].call_id == call.call_id and items[2].output == "sunny"
+    newest_first = c.responses.input_items.list(second.id)
+    assert newest_first.data[0].type == "function_call_output"
+    with pytest.raises(openai.NotFoundError):
+        client(gateway.other_team_key).responses.input_items.list(second.id)

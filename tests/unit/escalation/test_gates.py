@@ -292,3 +292,11 @@ def test_build_gates_keeps_order_and_names(artifact_dir: Path) -> None:
         "verifier",
     ]
     assert [g.samples for g in gates] == [0, 0, 0, 0, 0, 0, 3, 0, 0]
+
+
+def test_answer_present_can_be_limited_to_prompts_that_match() -> None:
+    judged = gate({"kind": "answer_present", "when_prompt_matches": r"\d"})
+    chatty = judged.judge(answer("Hello there, how can I help", prompt="Say hello"))
+    assert chatty.passed and chatty.reason == "not-applicable"
+    math_problem = judged.judge(answer("First we add the apples and then"))
+    assert not math_problem.passed
