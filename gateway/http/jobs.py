@@ -19,11 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from email.policy import HTTP
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.errors import (
     BodyTooLarge,
@@ -37,7 +36,7 @@ from gateway.governance.keystore import hash_key
 from gateway.http.edge import RuntimeHolder
 from gateway.jobs import keyspace as ks
 from gateway.jobs.lines import ENDPOINTS, parse_batch_file
-from gateway.jobs.records import BatchRecord, FileRecord
+from gateway.jobs.records import BatchRecord, CreateBatch, FileRecord
 from gateway.jobs.states import WINDOW_S, cancel
 from gateway.jobs.store import JobStore
 from gateway.settings import Settings
@@ -56,18 +55,6 @@ class Caller:
 
     def sees(self, owner: str) -> bool:
         return self.key_id is None or owner == self.owner
-
-
-class CreateBatch(BaseModel):
-    """``POST /v1/batches``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    input_file_id: Annotated[str, Field(min_length=1, max_length=128)]
-    endpoint: str
-    completion_window: Literal["24h"]
-    metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = None
-    output_expires_after: dict[str, Any] | None = None  # accepted; outputs are kept until deleted
 
 
 def new_id(prefix: str) -> str:
