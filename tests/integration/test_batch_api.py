@@ -39,6 +39,9 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.integration
 
 CHAT = "/v1/chat/completions"
+TIGHT_KEY = "tg-test-key-batch-tight-budget"
+# The budget key's id is new every run: with REDIS_URL its day's count lives on in that Redis.
+TIGHT_ID = "tight-" + os.urandom(4).hex()
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 
 
@@ -71,6 +74,8 @@ aliases:
 keys:
   - {{id: itest, team: qa, sha256: {sha(KEY)}}}
   - {{id: other, team: other-team, sha256: {sha(OTHER_TEAM_KEY)}}}
+  - {{id: {TIGHT_ID}, team: tight, sha256: {sha(TIGHT_KEY)}, aliases: [fast],
+      quota: {{budgets: {{calls_per_day: 3}}}}}}
 admin:
   key_sha256: {sha(ADMIN_KEY)}
 """
@@ -279,6 +284,24 @@ def test_completions_and_responses_batches(gw: BatchGateway) -> None:
             parsed = construct_type(type_=parse, value=out["response"]["body"])
             assert isinstance(parsed, parse) and parsed.usage is not None
             assert parsed.output_text if isinstance(parsed, Response) else parsed.choices[0].text
+
+
+def test_lines_meet_the_keys_budget_and_aliases(gw: BatchGateway) -> None:
+    """The creating key's own limits apply line by line: 3 calls a day, the alias 'fast' only."""
+    client = gw.client(TIGHT_KEY)
+    lines = [chat_line(f"b{i}") for i in range(5)] + [chat_line("other", alias="slow")]
+    batch = client.batches.create(
+        input_file_id=upload(client, lines), endpoint=CHAT, completion_window="24h"
+    )
+    batch = finished(client, batch.id)
+    assert batch.request_counts is not None
+    assert (batch.request_counts.completed, batch.request_counts.failed) == (3, 3)
+    errors = {e["custom_id"]: e["response"] for e in lines_of(client, batch.error_file_id)}
+    refused = errors.pop("other")  # an alias the key may not use: as a direct call answers
+    assert (refused["status_code"], refused["body"]["error"]["code"]) == (404, "model_not_found")
+    assert {(r["status_code"], r["body"]["error"]["code"]) for r in errors.values()} == {
+        (429, "insufficient_quota")
+    }
 
 
 @pytest.mark.parametrize(
