@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,11 @@ def serve_example(name: str, sim_url: str, work: Path) -> tuple[str, subprocess.
     text = text.replace("artifact: ../artifacts/", f"artifact: {ROOT}/routing_rules/artifacts/")
     rules = work / name
     rules.write_text(text)
+    return serve_example_file(rules, work)
+
+
+def serve_example_file(rules: Path, work: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    name = rules.name
     port = free_port()
     env = {
         **os.environ,
@@ -255,8 +261,49 @@ def test_no_approved_target_fails_closed(hybrid: str) -> None:
 
 
 def sim_counts(sim_url: str) -> dict[str, int]:
-    import urllib.request
-
     with urllib.request.urlopen(f"{sim_url}/_sim/stats", timeout=5) as response:
         counts: dict[str, int] = json.loads(response.read())["by_model"]
     return counts
+
+
+DEMO_KEY = "tg-demo-local-only-0123456789abcdef"
+ADMIN_KEY = "tg-admin-demo-local-only-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def demo(quality_sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """The demo rules `make run` serves (routing_rules/default.yaml), on this test's sim."""
+    work = tmp_path_factory.mktemp("demo")
+    text = (ROOT / "routing_rules/default.yaml").read_text()
+    text = text.replace("http://127.0.0.1:9100", quality_sim)
+    text = text.replace("artifact: artifacts/", f"artifact: {ROOT}/routing_rules/artifacts/")
+    (work / "examples").mkdir()
+    (work / "examples/default.yaml").write_text(text)
+    url, proc = serve_example_file(work / "examples/default.yaml", work)
+    try:
+        yield url, work / "default.yaml.log"
+    finally:
+        stop(proc)
+
+
+def test_the_demo_auto_alias_shows_tier_gates_and_escalations(demo: tuple[str, Path]) -> None:
+    url, log = demo
+    rows = [r for r in dataset_rows() if "weak_response" in r][:40]
+    seen = []
+    for row in rows:
+        raw = chat(url, DEMO_KEY, row["prompt"], extra_headers={"cache-control": "no-cache"})
+        seen.append((raw.headers["x-tiergate-tier"], raw.headers.get("x-tiergate-escalated")))
+    assert ("cheap", None) in seen, "answers the gates trust are served from the cheap tier"
+    escalated = [reason for tier, reason in seen if reason is not None]
+    assert escalated and all(tier == "strong" for tier, r in seen if r is not None)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if '"request"' in line]
+    requests = [line for line in lines if line.get("alias") == "auto"]
+    assert len(requests) == len(rows)
+    assert {line["tier"] for line in requests} <= {"cheap", "strong"}
+    assert all("route_reason" in line for line in requests)
+    assert sum(1 for line in requests if line.get("escalated")) == len(escalated)
+    with urllib.request.urlopen(url.removesuffix("/v1") + "/metrics", timeout=5) as response:
+        metrics = response.read().decode()
+    assert 'tiergate_tier_served_total{alias="auto",tier="cheap"}' in metrics
+    assert 'tiergate_escalations_total{alias="auto",reason=' in metrics
+    assert 'tiergate_router_decisions_total{alias="auto",reason=' in metrics

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -73,6 +74,10 @@ def with_principal(call: Call, **fields: Any) -> Call:
     )
 
 
+def with_headers(call: Call, headers: dict[str, str]) -> Call:
+    return replace(call, headers=headers)
+
+
 def notes(reply: Reply) -> dict[str, str]:
     return {n.key: n.value for n in reply.notes}
 
@@ -116,38 +121,20 @@ async def test_tier_header_only_for_keys_allowed_to_use_it(make_call) -> None:
     seen = Seen()
     call = make_call("fixed")
     call = with_principal(call, tier_header=True)
-    call = Call(
-        *[getattr(call, f) for f in ("request_id", "principal", "kind", "alias")],
-        call.request,
-        call.started_ns,
-        call.config_version,
-        {"x-tiergate-tier": "big"},
-    )
+    call = with_headers(call, {"x-tiergate-tier": "big"})
     reply = await router()(call, seen)
     assert seen.calls[0].route is not None and seen.calls[0].route.tier == "big"
     assert notes(reply)["route-reason"] == "header"
     # The same header from a key without the right is ignored.
     plain = make_call("fixed")
-    plain = Call(
-        *[getattr(plain, f) for f in ("request_id", "principal", "kind", "alias")],
-        plain.request,
-        plain.started_ns,
-        plain.config_version,
-        {"x-tiergate-tier": "big"},
-    )
+    plain = with_headers(plain, {"x-tiergate-tier": "big"})
     await router()(plain, seen)
     assert seen.calls[1].route is not None and seen.calls[1].route.tier == "small"
 
 
 async def test_unknown_tier_in_header_is_a_clear_400(make_call) -> None:
     call = with_principal(make_call("fixed"), tier_header=True)
-    call = Call(
-        *[getattr(call, f) for f in ("request_id", "principal", "kind", "alias")],
-        call.request,
-        call.started_ns,
-        call.config_version,
-        {"x-tiergate-tier": "huge"},
-    )
+    call = with_headers(call, {"x-tiergate-tier": "huge"})
     with pytest.raises(InvalidRequest, match="Unknown tier 'huge'"):
         await router()(call, Seen())
 
@@ -155,13 +142,7 @@ async def test_unknown_tier_in_header_is_a_clear_400(make_call) -> None:
 async def test_feature_pins_its_tier(make_call) -> None:
     seen = Seen()
     call = make_call("ruled")
-    call = Call(
-        *[getattr(call, f) for f in ("request_id", "principal", "kind", "alias")],
-        call.request,
-        call.started_ns,
-        call.config_version,
-        {"x-tiergate-feature": "legal"},
-    )
+    call = with_headers(call, {"x-tiergate-feature": "legal"})
     reply = await router()(call, seen)
     assert seen.calls[0].route is not None and seen.calls[0].route.tier == "big"
     assert notes(reply)["route-reason"] == "feature"
@@ -180,25 +161,13 @@ async def test_clearance_keeps_only_approved_targets_on_every_tier(make_call) ->
 async def test_header_adds_a_class_and_never_removes_the_keys(make_call) -> None:
     seen = Seen()
     call = with_principal(make_call("hybrid"), clearance="on_prem")
-    call = Call(
-        *[getattr(call, f) for f in ("request_id", "principal", "kind", "alias")],
-        call.request,
-        call.started_ns,
-        call.config_version,
-        {"x-tiergate-data-class": "pii"},
-    )
+    call = with_headers(call, {"x-tiergate-data-class": "pii"})
     await router()(call, seen)
     route = seen.calls[0].route
     # on_prem + pii: only local_pii qualifies; the cheap tier is gone entirely.
     assert route is not None and route.targets == ("local_pii",) and route.tier == "big"
     assert not route.higher
-    public = Call(
-        *[getattr(call, f) for f in ("request_id", "principal", "kind", "alias")],
-        call.request,
-        call.started_ns,
-        call.config_version,
-        {"x-tiergate-data-class": "public"},
-    )
+    public = with_headers(call, {"x-tiergate-data-class": "public"})
     await router()(public, seen)
     assert seen.calls[1].route is not None and seen.calls[1].route.targets == ("local",)
 
@@ -214,13 +183,7 @@ async def test_no_approved_target_fails_closed(make_call) -> None:
 
 async def test_unknown_data_class_header_is_a_400(make_call) -> None:
     call = make_call("plain")
-    call = Call(
-        *[getattr(call, f) for f in ("request_id", "principal", "kind", "alias")],
-        call.request,
-        call.started_ns,
-        call.config_version,
-        {"x-tiergate-data-class": "secret"},
-    )
+    call = with_headers(call, {"x-tiergate-data-class": "secret"})
     with pytest.raises(InvalidRequest, match="Unknown data class"):
         await router()(call, Seen())
 
