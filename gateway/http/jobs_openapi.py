@@ -13,7 +13,9 @@ from gateway.jobs.records import CreateBatch
 
 OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}}
 ERROR_REF = {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-ID = {"type": "string", "minLength": 1, "maxLength": 128}
+# Ids are "file-<hex>" / "batch_<hex>": the pattern keeps generated ids inside what a URL path
+# carries as is (no characters the HTTP parser itself refuses before the gateway sees them).
+ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"}
 
 
 def _answers(*statuses: int) -> dict[str, Any]:
