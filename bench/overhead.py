@@ -78,7 +78,9 @@ def run_delay(
     tag = f"d{delay:g}"
     py = sys.executable
     pyenv = {"PYTHONPATH": str(a.src)} if a.src else {}
-    sport, gport = free_port(), free_port()
+    sport, gport, oport = free_port(), free_port(), free_port()
+    while len({sport, gport, oport}) < 3:  # nothing is bound yet: three distinct ports
+        sport, gport, oport = free_port(), free_port(), free_port()
     sim_cfg = rd / f"sim-{tag}.yaml"
     sim_cfg.write_text(
         f"models: {{default: {{latency_ms: {delay:g}, ttft_ms: {delay:g}, "
@@ -112,6 +114,28 @@ def run_delay(
     gw_env.pop("GATEWAY_REDIS_URL", None)
     if os.environ.get("GATEWAY_REDIS_URL"):
         gw_env["GATEWAY_REDIS_URL"] = os.environ["GATEWAY_REDIS_URL"]
+    if a.otel:  # tracing on, every request sampled, exported to a sink beside the sim
+        sink = op.Service(
+            "otlp-sink",
+            [py, "-m", "bench.otlp_sink", "--port", str(oport)],
+            cpus=a.driver_cpus,
+            env=pyenv,
+            cwd=REPO,
+            stdout=rd / f"otlp-sink-{tag}.log",
+            stderr=rd / f"otlp-sink-{tag}.log",
+        )
+        op.wait_ready(sink, oport, "/", timeout=30)
+        gw_env.update(
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{oport}",
+            OTEL_TRACES_SAMPLER="always_on",
+            OTEL_SERVICE_NAME="tiergate-bench",
+            GATEWAY_TRACE_STAGES="false" if a.otel_no_stages else "true",
+        )
+        if a.otel_ratio is not None:
+            gw_env.update(
+                OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+                OTEL_TRACES_SAMPLER_ARG=str(a.otel_ratio),
+            )
     gw_log, gw_err = rd / f"gateway-{tag}.log", rd / f"gateway-{tag}.err"
     gw = op.Service(
         "gateway",
@@ -314,6 +338,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-wrk", action="store_true", help="closed loop with loadgen.py, not wrk")
     ap.add_argument("--profile", action="store_true", help="py-spy the gateway under wrk (delay 1)")
     ap.add_argument("--src", type=Path, help="run the gateway from this source tree (PYTHONPATH)")
+    ap.add_argument(
+        "--otel", action="store_true", help="tracing on (OTLP/HTTP to a sink), every request"
+    )
+    ap.add_argument("--otel-no-stages", action="store_true", help="with --otel: no per-stage spans")
+    ap.add_argument("--otel-ratio", type=float, help="with --otel: sample this share of traces")
     ap.add_argument(
         "--bench-dir",
         type=Path,

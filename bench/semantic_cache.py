@@ -1,12 +1,13 @@
-"""Benchmark: semantic-cache lookup latency (embed + search + guards) with 100k entries.
+"""Benchmark: semantic-cache lookup latency (embed + search + verifier) with 100k entries.
 
-The store holds ``--entries`` vectors in ONE scope (the worst case: a search scans a scope, and
-real traffic spreads over many): the ``a`` side of every pair in data/cache_eval/traps.jsonl,
-embedded by the real model, plus random unit vectors. Each lookup is the ``b`` side of a pair,
-through ``SemanticLibrary.lookup`` (the code the stage runs), with the embedder's LRU off so
-every lookup runs the model. Printed: p50/p99 of the whole lookup, and of each part alone, for
-the embedded default (InProcessIndex) and, for comparison, Qdrant local mode. Results are
-printed, not asserted.
+The learned hit verifier (cache/artifacts/verifier.json) decides on the candidates, as in
+the gateway. The store holds ``--entries`` vectors in ONE scope (the worst case: a search
+scans a scope, and real traffic spreads over many): the ``a`` side of every pair in
+data/cache_eval/traps.jsonl, embedded by the real model, plus random unit vectors. Each
+lookup is the ``b`` side of a pair, through ``SemanticLibrary.lookup`` (the code the stage
+runs), with the embedder's LRU off so every lookup runs the model. Printed: p50/p99 of the
+whole lookup, and of each part alone, for the embedded default (InProcessIndex) and, for
+comparison, Qdrant local mode. Results are printed, not asserted.
 
     .venv/bin/python -m bench.semantic_cache [--entries 100000] [--qdrant-entries 100000]
 """
@@ -27,10 +28,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cache.embedder import ModelEmbedder, load_embedder
-from cache.guards import first_difference
+from cache.guards import features, first_difference
 from cache.policy import SemanticCachePolicy
 from cache.semantic import Key, Request, SemanticLibrary
 from cache.vectors import InProcessIndex, QdrantStore, VectorStore
+from cache.verifier import load_verifier
 
 PAIRS = Path(__file__).resolve().parents[1] / "data" / "cache_eval" / "traps.jsonl"
 
@@ -87,7 +89,8 @@ async def measure(
     queries: int,
 ) -> None:
     policy = SemanticCachePolicy(enabled=True)
-    library = SemanticLibrary(embedder, store)
+    verifier = load_verifier()
+    library = SemanticLibrary(embedder, store, verifier=verifier)
     pairs = [json.loads(line) for line in PAIRS.read_text().splitlines()]
     planted = [library.key(request(p["a"]), policy) for p in pairs]
     asked = [library.key(request(p["b"]), policy) for p in pairs]
@@ -109,7 +112,7 @@ async def measure(
         hits += (await library.lookup(fresh, policy)).hit is not None
 
     total = await timed(lookup, len(keys_b))
-    print(f"  lookup (embed + search + guards)  {ms(total)}   ({hits}/{len(keys_b)} served)")
+    print(f"  lookup (embed+search+verifier)    {ms(total)}   ({hits}/{len(keys_b)} served)")
     vector = (await embedder.embed([keys_b[0].text]))[0]
     texts = iter([k.text for k in keys_b] * 2)
     embeds = await timed(lambda: embedder.embed([next(texts)]), len(keys_b))
@@ -123,6 +126,12 @@ async def measure(
         first_difference(k.text, a.text)
         guard_times.append(time.perf_counter() - start)
     print(f"  guards only (one candidate)       {ms(guard_times)}")
+    verify_times = []
+    for k, a in zip(keys_b, keys_a, strict=False):
+        start = time.perf_counter()
+        verifier.probability(features(k.text), features(a.text), 0.9)
+        verify_times.append(time.perf_counter() - start)
+    print(f"  verifier only (one candidate)     {ms(verify_times)}")
 
 
 async def main(args: argparse.Namespace) -> None:

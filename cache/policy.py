@@ -24,11 +24,19 @@ class SemanticCachePolicy(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = False
-    # Cosine similarity a hit needs (all-MiniLM-L6-v2); pick from `tiergate eval cache --sweep`.
+    # The learned hit verifier (cache.verifier) decides on the top candidates; its calibrated
+    # cut comes with the artifact unless ``verifier_threshold`` overrides it.
+    verifier: bool = True
+    verifier_threshold: Annotated[float | None, Field(ge=0.0, le=1.0)] = None
+    # Without the verifier: the cosine similarity a hit needs (all-MiniLM-L6-v2).
     threshold: Annotated[float, Field(ge=0.5, le=1.0)] = 0.9
-    guards: bool = True  # near-miss guards (cache.guards); off only to measure them
-    conversation: Literal["last_turn", "whole"] = "last_turn"
-    max_turns: Annotated[int, Field(ge=1, le=100)] = 4  # user turns; longer chats are not cached
+    guards: bool = True  # near-miss guards as vetoes (without the verifier; off only to measure)
+    # context: the last user turn is embedded, and the previous user turn (the context a
+    # follow-up refers to) must match the entry's separately; last_turn: every earlier message
+    # must be identical; whole: the whole conversation is embedded (measured worse).
+    conversation: Literal["context", "last_turn", "whole"] = "context"
+    # User turns (last_turn and whole only; context mode compares the context, not the length).
+    max_turns: Annotated[int, Field(ge=1, le=100)] = 4
     max_chars: Annotated[int, Field(ge=1, le=100_000)] = 2000  # longer prompts are not cached
     ttl_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 86400.0
     # Store-wide (taken from the rules' top-level policy): entries kept, oldest evicted first.
@@ -41,6 +49,9 @@ class SemanticCachePolicy(BaseModel):
     # similarity under verify_agreement counts as a disagreement (tiergate_semantic_verified).
     verify_sample: Annotated[float, Field(ge=0, le=1)] = 0.0
     verify_agreement: Annotated[float, Field(ge=0, le=1)] = 0.8
+    # The largest false-hit rate the operator accepts for this alias: with verify_sample > 0 and
+    # the verifier, the alias's cut rises when verified samples show it exceeded (cache.bound).
+    max_false_hit_rate: Annotated[float | None, Field(ge=0.0001, le=0.5)] = None
 
 
 class EmbeddingModel(BaseModel):

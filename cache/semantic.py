@@ -5,21 +5,26 @@ the ``SemanticCache`` stage and by ``tiergate eval cache``; ``SemanticCachePolic
 per-alias configuration.
 
 Policy (a wrong cached answer is worse than a slow correct one):
-- What is embedded: the last user message alone. Everything before it (system prompt, earlier
-  turns, assistant answers) must be identical, so it is part of the scope: a follow-up such as
-  "and what about in 2023?" can only hit an entry with the same conversation so far
-  (``conversation: whole`` embeds the whole conversation instead; measured worse, see
-  docs/caching.md). Conversations with more than ``max_turns`` user turns, tool messages,
-  non-text content, or a last message too long to embed whole are not semantically cached.
+- What is embedded: the last user message. ``conversation: context`` (default): the previous
+  user turn, the context a follow-up such as "and what about in 2023?" refers to, is embedded
+  too and checked separately: a follow-up hits only an entry whose context passes the same
+  check as the question (so earlier chatter does not matter, a changed context does); a
+  question without context never meets a follow-up (it is part of the scope).
+  ``last_turn``: everything before the last message must be identical (part of the scope);
+  ``whole`` embeds the whole conversation (measured worse, see docs/caching.md). Tool
+  messages, non-text content, or a last message too long to embed whole are not cached.
 - Scope (a filter in the store, never applied after the search): tenant, alias, rules version,
-  namespace, the system prompt and earlier turns, and every other request field that can shape
-  the answer (tools, response_format, max_tokens, seed, ..., default-deny as in cache.keys).
-- A hit needs cosine >= ``threshold`` AND no near-miss guard objecting (cache.guards).
+  namespace, the system prompt, and every other request field that can shape the answer
+  (tools, response_format, max_tokens, seed, ..., default-deny as in cache.keys).
+- A hit: with the learned verifier (cache.verifier, default), the first of the top candidates
+  above its cosine floor that it accepts; without it, cosine >= ``threshold`` and no near-miss
+  guard objecting (cache.guards).
 - Entries live ``ttl_s`` (per alias, checked on read) inside the store's own TTL and size bound.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import time
 from collections.abc import Mapping, Sequence
@@ -27,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from cache.embedder import Embedder
@@ -34,8 +40,9 @@ from cache.guards import Features, features, first_difference
 from cache.keys import TRANSPORT_FIELDS
 from cache.policy import EmbeddingModel, SemanticCachePolicy
 from cache.vectors import Clock, Hit, InProcessIndex, QdrantStore, Vector, VectorStore
+from cache.verifier import Verifier
 
-SCOPE_VERSION = 1
+SCOPE_VERSION = 2
 CONTENT_FIELDS = frozenset({"messages"})
 
 
@@ -59,6 +66,8 @@ class Key:
     scope: str
     features: Features
     labels: Mapping[str, str]  # tenant / alias / namespace, for purges
+    context: str = ""  # conversation: context, the previous user turn ("" for none)
+    context_features: Features | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +75,8 @@ class Lookup:
     vector: Vector
     hit: Hit | None  # the best entry no guard objected to, at or above the floor
     vetoes: tuple[str, ...] = ()  # guards that rejected better-scored entries
+    context_vector: Vector | None = None
+    confidence: float | None = None  # the verifier's probability for the hit
 
     @property
     def similarity(self) -> float | None:
@@ -115,12 +126,20 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
             return "tools-or-media"
         texts.append((role, " ".join(text.split())))
     turns = sum(1 for role, _ in texts if role == "user")
-    if turns > policy.max_turns:
+    if turns > policy.max_turns and policy.conversation != "context":
         return "too-many-turns"
     system = [t for t in texts if t[0] in ("system", "developer")]
     chat = [t for t in texts if t[0] not in ("system", "developer")]
+    context = ""
+    history: list[tuple[str, str]] | str
     if policy.conversation == "whole":
         text, history = "\n".join(content for _, content in chat), []
+    elif policy.conversation == "context":
+        text = chat[-1][1]
+        context = next((c for role, c in reversed(chat[:-1]) if role == "user" and c), "")
+        history = "follow-up" if context else "standalone"
+        if len(context) > policy.max_chars:
+            return "empty-or-too-long"
     else:
         text, history = chat[-1][1], chat[:-1]
     if not text or len(text) > policy.max_chars:
@@ -138,32 +157,52 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         orjson.dumps(params, option=orjson.OPT_SORT_KEYS),
     )
     labels = {"tenant": request.tenant, "alias": request.alias, "namespace": request.namespace}
-    return Key(text, scope, features(text), labels)
+    return Key(text, scope, features(text), labels, context, features(context) if context else None)
 
 
 class SemanticLibrary:
     """Embed, search within the scope, check the guards; store complete answers."""
 
-    def __init__(self, embedder: Embedder, store: VectorStore, clock: Clock = time.time) -> None:
+    def __init__(
+        self,
+        embedder: Embedder,
+        store: VectorStore,
+        clock: Clock = time.time,
+        verifier: Verifier | None = None,
+    ) -> None:
         self.embedder = embedder
         self.store = store
+        self.verifier = verifier
         self._clock = clock
 
     def key(self, request: Request, policy: SemanticCachePolicy) -> Key | str:
         key = make_key(request, policy)
-        if isinstance(key, Key) and not self.embedder.fits(key.text):
+        if isinstance(key, Key) and not all(self.embedder.fits(t) for t in (key.text, key.context)):
             return "too-long-for-model"
         return key
 
     async def lookup(
-        self, key: Key, policy: SemanticCachePolicy, floor: float | None = None
+        self,
+        key: Key,
+        policy: SemanticCachePolicy,
+        floor: float | None = None,
+        cut: float | None = None,
     ) -> Lookup:
-        """The best entry at or above ``floor`` (default: the threshold) that passes the guards.
+        """The best candidate that is accepted: by the verifier (its probability at or above
+        ``cut``, default the calibrated one) or, without it, at or above ``floor`` (default:
+        the threshold) and passing the guards. A follow-up's context must pass the same check.
 
-        The eval passes a low floor to see every pair's score once and draw the whole curve."""
-        vector = (await self.embedder.embed([key.text]))[0]
+        The eval passes a low floor or cut to see every pair's score once and draw the curve."""
+        texts = [key.text, key.context] if key.context else [key.text]
+        vectors = await self.embedder.embed(texts)
+        vector, context_vector = vectors[0], (vectors[1] if key.context else None)
         hits = await self.store.search(vector, key.scope, policy.candidates)
-        floor = policy.threshold if floor is None else floor
+        verifier = self.verifier if policy.verifier else None
+        if verifier is not None:
+            floor = verifier.floor
+            cut = (policy.verifier_threshold or verifier.threshold) if cut is None else cut
+        else:
+            floor = policy.threshold if floor is None else floor
         oldest = self._clock() - policy.ttl_s
         vetoes: list[str] = []
         for hit in hits:
@@ -172,21 +211,63 @@ class SemanticLibrary:
             if hit.stored_at < oldest:
                 continue
             text = str(hit.payload.get("text", ""))
-            veto = first_difference(key.features, text) if policy.guards else None
+            context = 1.0 if context_vector is None else self._context(key, context_vector, hit)
+            if verifier is not None and cut is not None:
+                p = verifier.probability(key.features, features(text), hit.score)
+                if context < 1.0 and key.context_features is not None and context >= floor:
+                    stored = features(str(hit.payload.get("context", "")))
+                    p = min(p, verifier.probability(key.context_features, stored, context))
+                elif context < floor:
+                    p = 0.0
+                veto = None if p >= cut else ("verifier" if context >= floor else "context")
+            else:
+                p = None
+                veto = first_difference(key.features, text) if policy.guards else None
+                if veto is None and context < 1.0:
+                    stored_text = str(hit.payload.get("context", ""))
+                    differs = (
+                        policy.guards
+                        and key.context_features is not None
+                        and (first_difference(key.context_features, stored_text) is not None)
+                    )
+                    veto = "context" if context < floor or differs else None
             if veto is None:
-                return Lookup(vector, hit, tuple(vetoes))
+                return Lookup(vector, hit, tuple(vetoes), context_vector, p)
             vetoes.append(veto)
-        return Lookup(vector, None, tuple(vetoes))
+        return Lookup(vector, None, tuple(vetoes), context_vector)
 
-    async def put(self, key: Key, vector: Vector, answer: Answer) -> None:
+    @staticmethod
+    def _context(key: Key, context_vector: Vector, hit: Hit) -> float:
+        """How similar the entry's conversation context is: 1.0 for the same text, 0.0 for an
+        entry without one, else the cosine of the two contexts."""
+        stored = str(hit.payload.get("context", ""))
+        packed = hit.payload.get("context_vector")
+        if not stored or not isinstance(packed, str):
+            return 0.0
+        if stored == key.context:
+            return 1.0
+        return min(0.999999, float(unpack_vector(packed) @ context_vector))
+
+    async def put(
+        self, key: Key, vector: Vector, answer: Answer, context_vector: Vector | None = None
+    ) -> None:
+        """Store an answer; a follow-up's entry keeps its context and the context's vector."""
+        if key.context and context_vector is None:
+            context_vector = (await self.embedder.embed([key.context]))[0]
+        context = (
+            {"context": key.context, "context_vector": pack_vector(context_vector)}
+            if key.context and context_vector is not None
+            else {}
+        )
         payload = {
             **key.labels,
+            **context,
             "text": key.text,
             "body": answer.body.decode(),
             "model": answer.model or "",
             "target": answer.target or "",
         }
-        entry_id = _digest(key.scope.encode(), key.text.encode())[:32]
+        entry_id = _digest(key.scope.encode(), key.context.encode(), key.text.encode())[:32]
         await self.store.upsert(entry_id, vector, payload, key.scope)
 
     async def purge(
@@ -210,6 +291,16 @@ class SemanticLibrary:
             await self.embedder.aclose()
 
 
+def pack_vector(vector: Vector) -> str:
+    """A vector as payload text: float16, base64 (768 bytes of 384 dimensions become 1 KB)."""
+    return base64.b64encode(np.asarray(vector, dtype=np.float16).tobytes()).decode()
+
+
+def unpack_vector(text: str) -> Vector:
+    out: Vector = np.frombuffer(base64.b64decode(text), dtype=np.float16).astype(np.float32)
+    return out
+
+
 def open_store(
     dim: int,
     location: str | None,
@@ -218,10 +309,15 @@ def open_store(
     ttl_s: float = 86_400.0,
 ) -> VectorStore:
     """The store for a deployment: no location, the embedded default (InProcessIndex,
-    snapshot file ``snapshot``); an ``http(s)://`` URL, a Qdrant server (several replicas share
-    it); anything else, a Qdrant local-mode path (or ``:memory:``)."""
+    snapshot file ``snapshot``); ``edge:<directory>``, Qdrant Edge in process (opt-in); an
+    ``http(s)://`` URL, a Qdrant server (several replicas share it); anything else, a Qdrant
+    local-mode path (or ``:memory:``)."""
     if location is None:
         return InProcessIndex(dim, max_entries=max_entries, ttl_s=ttl_s, path=snapshot)
+    if location.startswith("edge:"):
+        from cache.vectors_edge import EdgeStore
+
+        return EdgeStore(dim, Path(location[5:]), max_entries=max_entries, ttl_s=ttl_s)
     return QdrantStore(dim, location, max_entries=max_entries, ttl_s=ttl_s)
 
 
@@ -239,6 +335,7 @@ def open_library(
     (default ``data_dir/models``), made once at first start.
     """
     from cache.embedder import load_embedder
+    from cache.verifier import load_verifier
 
     embedder = load_embedder(
         Path(model.model_dir) if model.model_dir else None,
@@ -256,4 +353,4 @@ def open_library(
         max_entries=store_policy.max_entries,
         ttl_s=store_policy.ttl_s,
     )
-    return SemanticLibrary(embedder, store)
+    return SemanticLibrary(embedder, store, verifier=load_verifier())

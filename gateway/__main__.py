@@ -13,7 +13,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Tiergate LLM
 
 
 eval_app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="Evaluations (semantic cache thresholds)."
+    add_completion=False,
+    no_args_is_help=True,
+    help="Evaluations: semantic cache, router, escalation gates.",
 )
 
 
@@ -33,14 +35,20 @@ def eval_cache(
         str | None, typer.Option(help="What is embedded: last_turn or whole.")
     ] = None,
     backend: Annotated[str, typer.Option(help="onnx-int8, onnx or torch.")] = "onnx-int8",
+    split: Annotated[
+        str | None, typer.Option(help="train, dev or test of --pairs quora|traps|multiturn.")
+    ] = None,
+    verifier: Annotated[bool, typer.Option(help="The learned hit verifier.")] = True,
 ) -> None:
     """Fill a fresh semantic cache with each pair's a, look up its b; print hit/false-hit rates."""
     from gateway.eval.cache_eval import run_cache_eval
 
     if backend not in ("onnx-int8", "onnx", "torch"):
         raise typer.BadParameter("backend: onnx-int8, onnx or torch")
-    if conversation not in (None, "last_turn", "whole"):
-        raise typer.BadParameter("conversation: last_turn or whole")
+    if conversation not in (None, "context", "last_turn", "whole"):
+        raise typer.BadParameter("conversation: context, last_turn or whole")
+    if split not in (None, "train", "dev", "test"):
+        raise typer.BadParameter("split: train, dev or test")
     code = run_cache_eval(
         pairs,
         rules,
@@ -52,6 +60,8 @@ def eval_cache(
         conversation=conversation,
         backend=backend,  # type: ignore[arg-type]
         alias=alias,
+        split=split,
+        verifier=verifier,
     )
     raise typer.Exit(code)
 
@@ -189,7 +199,7 @@ def check_config(
         str | None, typer.Option(envvar="TIERGATE_ADMIN_KEY", help="For --diff against a URL.")
     ] = None,
 ) -> None:
-    """Validate routing rules; print each problem by dotted path (exit 1) or a summary."""
+    """Validate routing rules: problems by dotted path, or a summary."""
     from gateway.rules import RulesInvalid, load_rules
 
     try:

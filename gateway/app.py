@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 
 from gateway.governance.alerts import AlertWebhook, SpendWatch
+from gateway.governance.budget_use import BudgetUse
 from gateway.governance.usage import UsageBook
 from gateway.http.edge import ASGIApp, Edge, RuntimeHolder
 from gateway.http.jobs import jobs_router
@@ -143,6 +144,12 @@ def start_background(
     spawner.spawn(share_breakers(holder, board, telemetry, 0.25), "breaker-board")
     start_batches(services.settings, redis, spawner, lambda: holder.current, recorder)
 
+    def rules() -> Rules | None:
+        return holder.current.rules if holder.current else None
+
+    use = BudgetUse(redis, rules, telemetry.budget_use)
+    spawner.spawn(use.run_forever(services.settings.budget_gauge_s), "budget-use")
+
 
 async def reload_rules(holder: RuntimeHolder, services: Services) -> None:
     """Read and validate the rules file again and swap in a runtime built from it (SIGHUP or a
@@ -176,9 +183,10 @@ def create_app(settings: Settings, rules: Rules | None = None) -> ASGIApp:
     holder = RuntimeHolder()
     spawner = Spawner()
     telemetry = Telemetry({n: t.price for n, t in initial.targets.items()}, settings.request_log)
-    services = Services(settings, telemetry, spawner, tracing=open_tracing(os.environ))
-    if services.tracing is not None:
-        telemetry.on_outcome = services.tracing.on_outcome
+    tracing = open_tracing(os.environ, settings.trace_stages)  # None unless OTEL_* asks
+    services = Services(settings, telemetry, spawner, tracing=tracing)
+    if tracing is not None:
+        telemetry.on_outcome = tracing.on_outcome
 
     reloading = asyncio.Lock()  # a SIGHUP and a file change never build two runtimes at once
 

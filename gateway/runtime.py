@@ -108,12 +108,12 @@ def build_provider(
     name: str, target: Target, pool: UpstreamPool, tracing: Tracing | None = None
 ) -> Next:
     api_key = os.environ.get(target.api_key_env) if target.api_key_env else None
+    inject = tracing.inject if tracing is not None else None
     if target.provider in ("openai", "azure"):
-        inject = tracing.inject if tracing is not None else None
         return OpenAIProvider(name, target, pool, api_key, inject)
     from gateway.targets.litellm_provider import LiteLLMProvider  # only when configured
 
-    return LiteLLMProvider(name, target, api_key)
+    return LiteLLMProvider(name, target, api_key, inject)
 
 
 @dataclass(frozen=True, slots=True)

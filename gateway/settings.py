@@ -30,10 +30,16 @@ class Settings(BaseSettings):
     # The request log line per call; metrics are kept either way.
     request_log: bool = True
     # The semantic cache's vectors: no value, the embedded in-process index (snapshot under
-    # data_dir); an http(s) URL, a Qdrant server several replicas share; a path, Qdrant local mode.
+    # data_dir); edge:<dir>, Qdrant Edge in process; an http(s) URL, a Qdrant server several
+    # replicas share; a path, Qdrant local mode.
     qdrant_url: str | None = None
     # Seconds between checks of the rules file for changes (0: only SIGHUP reloads them).
     watch_rules_s: float = Field(default=1.0, ge=0)
+    # Seconds between reads of the budgets' fill for the tiergate_budget_used_ratio gauge.
+    budget_gauge_s: float = Field(default=15.0, gt=0)
+    # With OpenTelemetry on (OTEL_* variables): a span per pipeline stage as well as per request
+    # and per upstream attempt. Each span costs CPU (docs/performance.md#tracing).
+    trace_stages: bool = True
     # Where the embedding model's ONNX export is kept (made once); default data_dir/models.
     models_dir: Path | None = None
 

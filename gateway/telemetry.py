@@ -17,6 +17,7 @@ from typing import Any, TextIO
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from gateway import notes as note_keys
 from gateway.calls import Note
 from gateway.log_tail import LogTail
 from gateway.rules import Price
@@ -24,17 +25,17 @@ from gateway.rules import Price
 # Notes that become response headers, as x-tiergate-<key>. Others stay in logs and metrics only.
 HEADER_NOTES = frozenset(
     {
-        "target",
-        "attempts",
-        "failed",
-        "hedged",
-        "cache",
-        "cache-age",
-        "similarity",
-        "idempotent-replay",
-        "degraded",
-        "tier",
-        "escalated",
+        note_keys.TARGET,
+        note_keys.ATTEMPTS,
+        note_keys.FAILED,
+        note_keys.HEDGED,
+        note_keys.CACHE,
+        note_keys.CACHE_AGE,
+        note_keys.SIMILARITY,
+        note_keys.IDEMPOTENT_REPLAY,
+        note_keys.DEGRADED,
+        note_keys.TIER,
+        note_keys.ESCALATED,
     }
 )
 
@@ -99,9 +100,9 @@ def response_headers(
     headers: list[tuple[bytes, bytes]] = []
     failed: list[str] = []
     for note in notes:
-        if note.key == "failed":
+        if note.key == note_keys.FAILED:
             failed.append(note.value)
-        elif note.key.startswith("x-ratelimit-"):
+        elif note.key.startswith(note_keys.RATE_LIMIT_PREFIX):
             headers.append((note.key.encode(), note.value.encode()))
         elif note.key in HEADER_NOTES:
             headers.append((b"x-tiergate-" + note.key.encode(), note.value.encode()))
@@ -237,6 +238,12 @@ class Telemetry:
             ["alias", "reason"],
             registry=r,
         )
+        self._budget_used = Gauge(
+            "tiergate_budget_used_ratio",
+            "How full each budget the rules declare is: (used + reserved) / limit",
+            ["scope", "unit", "period"],
+            registry=r,
+        )
         self._reloads = Counter(
             "tiergate_config_reloads",
             "Rules reloads (SIGHUP or file change): ok, or rejected (old rules kept)",
@@ -278,6 +285,12 @@ class Telemetry:
             rendered: dict[str, Any] = orjson.loads(self.log_line(record))
             return rendered
         return record
+
+    def budget_use(self, fills: Mapping[tuple[str, str, str], float]) -> None:
+        """Replace the budget gauge's values (a budget the rules dropped disappears)."""
+        self._budget_used.clear()
+        for (scope, unit, period), ratio in fills.items():
+            self._budget_used.labels(scope, unit, period).set(ratio)
 
     def reloaded(self, ok: bool) -> None:
         self._reloads.labels("ok" if ok else "rejected").inc()
@@ -328,17 +341,17 @@ class Telemetry:
             self._errors.labels(o.error_kind).inc()
         failed = False
         for note in o.notes:
-            if note.key == "failed":
+            if note.key == note_keys.FAILED:
                 failed = True
                 failed_target, _, kind = note.value.partition(":")
                 self._attempt_failures.labels(failed_target, kind).inc()
-            elif note.key == "hedged":
+            elif note.key == note_keys.HEDGED:
                 self._hedges.labels(o.alias).inc()
-            elif note.key == "retry_budget":
+            elif note.key == note_keys.RETRY_BUDGET:
                 self._retry_budget_refusals.inc()
-            elif note.key == "queued-ms":
+            elif note.key == note_keys.QUEUED_MS:
                 self._queue_wait.observe(float(note.value) / 1000)
-            elif note.key in ("cache", "semantic", "semantic-veto"):
+            elif note.key in (note_keys.CACHE, note_keys.SEMANTIC, note_keys.SEMANTIC_VETO):
                 self._count_cache(o.alias, note)
             elif note.key == "tier":
                 self._tiers.labels(o.alias, note.value).inc()
@@ -372,11 +385,11 @@ class Telemetry:
             self._log.write(orjson.dumps(line).decode() + "\n")
 
     def _count_cache(self, alias: str, note: Note) -> None:
-        if note.key == "cache":
+        if note.key == note_keys.CACHE:
             layer, outcome = "exact", note.value
             if outcome == "semantic_hit":
                 layer = "semantic"
-        elif note.key == "semantic-veto":
+        elif note.key == note_keys.SEMANTIC_VETO:
             layer, outcome = "semantic", "veto"
         else:
             layer, outcome = "semantic", note.value.partition(":")[0]
@@ -397,11 +410,11 @@ class Telemetry:
         cache = similarity = surface = None
         routing: dict[str, str] = {}
         for note in o.notes:  # one pass over the notes
-            if note.key == "failed":
+            if note.key == note_keys.FAILED:
                 failed.append(note.value)
-            elif note.key == "cache":
+            elif note.key == note_keys.CACHE:
                 cache = note.value
-            elif note.key == "similarity":
+            elif note.key == note_keys.SIMILARITY:
                 similarity = note.value
             elif note.key == "gate":
                 gates.append(note.value)

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from gateway.rules import Target
     from gateway.telemetry import Outcome
 
+from gateway import notes
+
 log = logging.getLogger("tiergate.tracing")
 
 Scope = MutableMapping[str, Any]
@@ -56,12 +58,12 @@ def wanted(env: Mapping[str, str]) -> bool:
     return any(env.get(v) for v in ENDPOINT_VARIABLES)
 
 
-def open_tracing(env: Mapping[str, str]) -> Tracing | None:
+def open_tracing(env: Mapping[str, str], stage_spans: bool = True) -> Tracing | None:
     """The process's tracing, or None when the environment does not ask for it."""
     if not wanted(env):
         return None
     try:
-        return Tracing.from_env(env)
+        return Tracing.from_env(env, stage_spans)
     except ImportError:
         log.error(
             "OTEL_* variables ask for traces but the otel extra is not installed "
@@ -73,17 +75,18 @@ def open_tracing(env: Mapping[str, str]) -> Tracing | None:
 class Tracing:
     """The tracer provider (OTLP/HTTP exporter, batch processor) and the wrappers built on it."""
 
-    def __init__(self, provider: TracerProvider) -> None:
+    def __init__(self, provider: TracerProvider, stage_spans: bool = True) -> None:
         from opentelemetry import trace
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
         self.provider = provider
+        self.stage_spans = stage_spans
         self.tracer: Tracer = provider.get_tracer("tiergate")
-        self._trace = trace
+        self.api = trace
         self._propagator = TraceContextTextMapPropagator()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> Tracing:
+    def from_env(cls, env: Mapping[str, str], stage_spans: bool = True) -> Tracing:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
@@ -100,7 +103,7 @@ class Tracing:
         provider = TracerProvider(resource=resource, shutdown_on_exit=False)
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
         log.info("tracing on: OTLP/HTTP export")
-        return cls(provider)
+        return cls(provider, stage_spans)
 
     def shutdown(self) -> None:
         """Export what is buffered and stop (blocking: run it off the event loop)."""
@@ -113,7 +116,7 @@ class Tracing:
 
     def on_outcome(self, o: Outcome) -> None:
         """A finished request's facts onto its span (the current span: the request's)."""
-        span = self._trace.get_current_span()
+        span = self.api.get_current_span()
         if not span.is_recording():
             return
         # The notes first (cache, router, fallback, budget decisions); the typed fields below
@@ -121,7 +124,7 @@ class Tracing:
         attrs: dict[str, Any] = {}
         failed: list[str] = []
         for note in o.notes:
-            if note.key == "failed":
+            if note.key == notes.FAILED:
                 failed.append(note.value)
             else:
                 attrs["tiergate." + note.key.replace("-", "_")] = note.value
@@ -161,7 +164,10 @@ class Tracing:
     # -- stage and attempt spans --------------------------------------------------------------
 
     def stages(self, stages: RequestStages) -> RequestStages:
-        """The same stages, each inside its own span (composed once, at build time)."""
+        """The same stages, each inside its own span (composed once, at build time); unchanged
+        when stage spans are off (``GATEWAY_TRACE_STAGES=false``)."""
+        if not self.stage_spans:
+            return stages
         wrapped = {
             f.name: traced_stage(self, stage)
             for f in fields(stages)
@@ -223,9 +229,13 @@ class TracedStage:
         self.name = stage.name
         self._stage = stage
         self._tracer = tracing.tracer
+        self._current = tracing.api.get_current_span
         self._span_name = f"tiergate.stage {stage.name}"
 
     async def __call__(self, call: Call, next_: Next) -> Reply:
+        if not self._current().is_recording():
+            # The request was sampled out: its children would be too, so make none.
+            return await self._stage(call, next_)
         with self._tracer.start_as_current_span(
             self._span_name, attributes={"tiergate.stage": self.name}
         ):
@@ -247,7 +257,7 @@ def traced_attempt(tracing: Tracing, name: str, target: Target, stack: Next) -> 
 
     from gateway.errors import GatewayError
 
-    tracer, trace = tracing.tracer, tracing._trace
+    tracer, trace = tracing.tracer, tracing.api
     base = {
         "gen_ai.operation.name": "chat",
         "gen_ai.system": gen_ai_system(target),
@@ -258,6 +268,8 @@ def traced_attempt(tracing: Tracing, name: str, target: Target, stack: Next) -> 
     }
 
     async def attempt(call: Call) -> Reply:
+        if not trace.get_current_span().is_recording():
+            return await stack(call)  # sampled out; traceparent still goes upstream (flag 00)
         attrs = dict(base)
         if call.kind.value != "chat":
             attrs["gen_ai.operation.name"] = call.kind.value

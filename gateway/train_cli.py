@@ -1,4 +1,9 @@
-"""``tiergate train ...``: rebuild a learned artifact from shipped data (one command each)."""
+"""``tiergate train ...``: rebuild the learned artifacts from shipped data.
+
+When to use: after changing a learned policy's features or data. Each command is one line here
+and one module elsewhere (the semantic cache's verifier: gateway.eval.verifier_train); other
+learned policies (the router) add their own command to ``train_app``.
+"""
 
 from __future__ import annotations
 
@@ -30,3 +35,21 @@ def train_escalation(
         )
     typer.echo(f"recommended escalate_share: {report['recommended_escalate_share']}")
     typer.echo(f"wrote {out / 'gate.json'} and {out / 'training.json'}")
+
+
+@train_app.command("cache-verifier")
+def train_cache_verifier(
+    out: Annotated[Path | None, typer.Option(help="Artifact to write.")] = None,
+    target: Annotated[
+        float, typer.Option(help="False-hit rate allowed in each trap category (dev split).")
+    ] = 0.005,
+    precision: Annotated[float, typer.Option(help="Quora precision required (dev split).")] = 0.85,
+    models: Annotated[Path, typer.Option(help="Model export and embedding cache.")] = Path(
+        "var/models"
+    ),
+) -> None:
+    """Train the semantic cache's hit verifier on the train split; calibrate on dev."""
+    from cache.verifier import ARTIFACT
+    from gateway.eval.verifier_train import run_train
+
+    raise typer.Exit(run_train(out or ARTIFACT, target, precision, models))

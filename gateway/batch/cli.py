@@ -153,6 +153,9 @@ def run_cmd(
     no_estimate: Annotated[bool, typer.Option(help="Start without the estimate.")] = False,
     output: Annotated[Path | None, typer.Option(help="Export results here (.jsonl/.csv).")] = None,
     quiet: Annotated[bool, typer.Option(help="No progress line.")] = False,
+    retry_failed: Annotated[
+        bool, typer.Option(help="Give records that failed max_attempts one more try.")
+    ] = False,
 ) -> None:
     """Run (or resume) a job: estimate, confirm above the cost threshold, run, report."""
     from gateway.batch.progress import Progress
@@ -162,6 +165,14 @@ def run_cmd(
 
     spec = _spec(job, **_job_flags(locals()))
     url, api_key = _endpoint(gateway, key)
+    if retry_failed:
+        store = Store(spec.db, spec.table_prefix)
+        try:
+            typer.echo(
+                f"{store.retry_failed(spec.job_id):,} failed records pending again", err=True
+            )
+        finally:
+            store.close()
     if not no_estimate:
         est = asyncio.run(estimate_job(spec, url, api_key, 3))
         for line in est.lines():
@@ -243,7 +254,9 @@ def drill_cmd(
     records_per_call: Annotated[int, typer.Option(help="Records per call.")] = 20,
     concurrency: Annotated[int, typer.Option(help="Concurrent calls per worker.")] = 8,
     seed: Annotated[int, typer.Option(help="Data, sim answers and kill times.")] = 0,
-    keep: Annotated[bool, typer.Option(help="Keep the checkpoint tables.")] = False,
+    keep: Annotated[
+        bool, typer.Option(help="Keep the checkpoint tables and the working directory.")
+    ] = False,
 ) -> None:
     """Kill the worker K times at random moments, resume, check every record; last line JSON."""
     from gateway.batch.drill import DrillOptions, run_drill

@@ -17,12 +17,13 @@ checks: every record done exactly once, with the label the sim gives it. The las
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,7 +149,7 @@ def run_drill(opts: DrillOptions) -> dict[str, Any]:
     base_url = opts.gateway or (stack.base_url if stack else "")
     key = opts.key or (stack.key if stack else "")
     sim_url = opts.sim or (stack.sim_url if stack else None)
-    work = stack.work if stack else Path(os.getcwd())
+    work = stack.work if stack else Path(tempfile.mkdtemp(prefix="tg-batch-drill-"))
     prefix = f"tgd_{secrets.token_hex(3)}_"
     db = opts.db or f"sqlite:///{work / 'drill.db'}"
     try:
@@ -206,7 +207,9 @@ def run_drill(opts: DrillOptions) -> dict[str, Any]:
         return figures
     finally:
         if stack is not None:
-            stack.stop()
+            stack.stop(keep=opts.keep)
+        elif not opts.keep:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def _answered(stats: dict[str, Any]) -> int:

@@ -134,17 +134,21 @@ class Pacer:
     shared_requests: float = 0.0
     concurrency: int = 0
     rate_limited: int = 0
+    blocked_until: float = 0.0  # a server said nothing remains until then
+    foreign_until: float = float("inf")  # the headers' view of others holds until the reset
 
     def __post_init__(self) -> None:
         self.concurrency = self.concurrency or self.max_concurrency
 
-    @property
-    def others_tokens(self) -> float:
-        return max(self.foreign_tokens, self.shared_tokens)
+    def others_tokens(self, now: float) -> float:
+        """What others use of the token limit: the headers' view until its reset, and the
+        other workers' from the store, whichever is more."""
+        header = self.foreign_tokens if now < self.foreign_until else 0.0
+        return max(header, self.shared_tokens)
 
-    @property
-    def others_requests(self) -> float:
-        return max(self.foreign_requests, self.shared_requests)
+    def others_requests(self, now: float) -> float:
+        header = self.foreign_requests if now < self.foreign_until else 0.0
+        return max(header, self.shared_requests)
 
     def seed(self, events: list[tuple[float, float]]) -> None:
         """This worker's own calls of the last minute (from the store, after a restart)."""
@@ -155,29 +159,39 @@ class Pacer:
         """The highest of the token and request shares of the limits, with ``extra`` added."""
         shares = [0.0]
         if self.tpm:
-            shares.append((self.tokens.used(now) + self.others_tokens + extra_tokens) / self.tpm)
+            shares.append(
+                (self.tokens.used(now) + self.others_tokens(now) + extra_tokens) / self.tpm
+            )
         if self.rpm:
-            shares.append((self.requests.used(now) + self.others_requests + 1) / self.rpm)
+            shares.append((self.requests.used(now) + self.others_requests(now) + 1) / self.rpm)
         return max(shares)
 
     def wait_s(self, now: float, tokens: float, graduated: bool = True) -> float:
         """How long to wait before sending a call estimated at ``tokens``; with ``graduated``
         off, only until the call fits under the 98% ceiling (the check right before sending)."""
-        waits = [0.0]
+        waits = [max(0.0, self.blocked_until - now)]
         if self.tpm:
-            ceiling = STEPS[2] * self.tpm - self.others_tokens
-            start = self.tokens.free_at(now, tokens, ceiling)
-            used = self.tokens.used(now) + self.others_tokens + tokens
+            ceiling = STEPS[2] * self.tpm - self.others_tokens(now)
+            start = self._until(now, self.tokens.free_at(now, tokens, ceiling), self.foreign_tokens)
+            used = self.tokens.used(now) + self.others_tokens(now) + tokens
             refill = tokens / (self.tpm / WINDOW_S)
             step = graduated_wait_s(used / self.tpm, refill) if graduated else 0.0
             waits.append(max(start - now, step))
         if self.rpm:
-            ceiling = STEPS[2] * self.rpm - self.others_requests
-            start = self.requests.free_at(now, 1.0, ceiling)
-            used = self.requests.used(now) + self.others_requests + 1
+            ceiling = STEPS[2] * self.rpm - self.others_requests(now)
+            start = self._until(
+                now, self.requests.free_at(now, 1.0, ceiling), self.foreign_requests
+            )
+            used = self.requests.used(now) + self.others_requests(now) + 1
             step = graduated_wait_s(used / self.rpm, WINDOW_S / self.rpm) if graduated else 0.0
             waits.append(max(start - now, step))
         return max(waits)
+
+    def _until(self, now: float, start: float, foreign: float) -> float:
+        """What others used (by the headers) is gone at their reset: check again then."""
+        if foreign > 0 and now < self.foreign_until:
+            return min(start, self.foreign_until)
+        return start
 
     def sent(self, now: float, tokens: float) -> Booking:
         return Booking(now, self.tokens.add(now, tokens), self.requests.add(now, 1.0))
@@ -192,12 +206,18 @@ class Pacer:
         self.requests.adjust(booking.request, 0.0)
 
     def observe(self, now: float, headers: Mapping[str, str]) -> None:
-        """Learn from ``x-ratelimit-*``: a lower limit, and what others use of a shared one."""
+        """Learn from ``x-ratelimit-*``: a lower limit, what others use of a shared one, and
+        (remaining 0) no call before the reset."""
         for kind in ("tokens", "requests"):
             limit = _num(headers.get(f"x-ratelimit-limit-{kind}"))
             remaining = _num(headers.get(f"x-ratelimit-remaining-{kind}"))
             if limit is None or remaining is None:
                 continue
+            reset = parse_reset_s(headers.get(f"x-ratelimit-reset-{kind}"))
+            if reset is not None:
+                self.foreign_until = now + reset
+                if remaining <= 0:
+                    self.blocked_until = max(self.blocked_until, now + reset)
             window = self.tokens if kind == "tokens" else self.requests
             mine = window.used(now)
             others = max(0.0, (limit - remaining) - mine)

@@ -48,7 +48,11 @@ class Progress:
         left = max(0, self.todo - totals.answered)
         tpm = pacer.tokens.used(time.monotonic())
         limit = f"/{int(pacer.tpm):,}" if pacer.tpm else ""
-        return (
+        total = self.done_before + self.todo
+        share = (self.done_before + totals.answered) / total if total else 1.0
+        filled = int(share * 20)
+        bar = f"[{'#' * filled}{'-' * (20 - filled)}] {share:4.0%} "
+        return bar + (
             f"{self.done_before + totals.answered:,} done, {left:,} left | {rate:,.1f} rec/s | "
             f"{int(tpm):,}{limit} tok/min | calls {totals.calls:,} (skips {totals.skips}, "
             f"errors {totals.errors}, 429s {pacer.rate_limited}) | ${totals.cost_usd:,.4f} | "

@@ -23,7 +23,7 @@ from gateway.batch.pacing import Pacer
 from gateway.batch.progress import Progress
 from gateway.batch.prompts import Item, build_prompt, max_output_tokens, parse_reply
 from gateway.batch.sources import read_records
-from gateway.batch.spec import JobSpec, template_hash
+from gateway.batch.spec import JobSpec, request_salt, template_hash
 from gateway.batch.store import PENDING, CallUsage, Claim, Provenance, Store, Unit
 
 IDLE_POLL_S = 0.5
@@ -192,7 +192,13 @@ class Worker:
                 # While calls are in flight, only full groups: their skips will join the rest.
                 full = spec.records_per_call if tasks else 1
                 claim = self.store.claim(
-                    spec.job_id, alias, self.name, spec.records_per_call, spec.lease_s, full
+                    spec.job_id,
+                    alias,
+                    self.name,
+                    spec.records_per_call,
+                    spec.lease_s,
+                    full,
+                    request_salt(spec),
                 )
                 if claim is None:
                     break
@@ -274,7 +280,7 @@ async def take_sample(
     async def one(units: list[Unit]) -> tuple[int, int, float, int, int, float]:
         items = [Item(u.rid, u.text) for u in units]
         prompt, cap, estimated = sample_prompt(spec, items)
-        key = call_key(spec.job_id, spec.alias, units)
+        key = call_key(spec.job_id, spec.alias, units, request_salt(spec))
         request = Request(spec.alias, prompt, cap, spec.temperature, key, estimated + cap)
         started = time.monotonic()
         answer = await send(client, request, pacer, rng)

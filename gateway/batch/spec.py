@@ -161,6 +161,11 @@ def template_hash(spec: JobSpec) -> str:
     return hashlib.sha256(material).hexdigest()[:16]
 
 
+def request_salt(spec: JobSpec) -> str:
+    """What shapes a call's body besides its records: part of its Idempotency-Key."""
+    return f"{template_hash(spec)}:{spec.output_tokens_per_record}:{spec.temperature}"
+
+
 def _describe(error: ValidationError) -> str:
     parts = []
     for item in error.errors():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -201,7 +202,8 @@ class DrillStack:
             raise
         return stack
 
-    def stop(self) -> None:
+    def stop(self, keep: bool = False) -> None:
+        """Stop both processes; remove the working directory unless ``keep``."""
         for proc in (self.gateway, self.sim):
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
@@ -211,3 +213,5 @@ class DrillStack:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        if not keep:
+            shutil.rmtree(self.work, ignore_errors=True)

@@ -119,7 +119,14 @@ class Store:
         return stmt.with_for_update(skip_locked=True) if self._locking else stmt
 
     def claim(
-        self, job_id: str, alias: str, worker: str, size: int, lease_s: float, min_size: int = 1
+        self,
+        job_id: str,
+        alias: str,
+        worker: str,
+        size: int,
+        lease_s: float,
+        min_size: int = 1,
+        salt: str = "",
     ) -> Claim | None:
         """A group to call: first one whose lease ran out (a dead worker's, or this worker's
         from before a restart: see ``adopt``), else ``size`` fresh pending units, fewest
@@ -161,7 +168,7 @@ class Store:
             if not rows or len(rows) < min_size:
                 return None
             units = tuple(Unit(r.rid, r.text, r.attempts) for r in rows)
-            key = call_key(job_id, alias, units)
+            key = call_key(job_id, alias, units, salt)
             conn.execute(
                 u.update()
                 .where(base & u.c.rid.in_([x.rid for x in units]))
@@ -195,6 +202,18 @@ class Store:
                 .where((u.c.job_id == job_id) & (u.c.claimed_by == worker))
                 .where((u.c.status == PENDING) & u.c.call_key.is_not(None))
                 .values(lease_until=0.0)
+            )
+        return int(res.rowcount)
+
+    def retry_failed(self, job_id: str) -> int:
+        """Give every failed unit one more try (after an outage, say); its attempt count is
+        kept, so the retry carries a new Idempotency-Key."""
+        u = self.units
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                u.update()
+                .where((u.c.job_id == job_id) & (u.c.status == FAILED))
+                .values(status=PENDING)
             )
         return int(res.rowcount)
 

@@ -50,9 +50,11 @@ class CallUsage:
     outcome: str  # ok | malformed | error
 
 
-def call_key(job_id: str, alias: str, units: Sequence[Unit]) -> str:
-    """The Idempotency-Key of a call: the same units at the same attempts give the same key."""
-    material = f"{job_id}|{alias}|" + ",".join(f"{u.rid}#{u.attempts}" for u in units)
+def call_key(job_id: str, alias: str, units: Sequence[Unit], salt: str = "") -> str:
+    """The Idempotency-Key of a call: the same units at the same attempts give the same key;
+    ``salt`` (what else shapes the request body, see ``spec.request_salt``) changes it when the
+    job's prompt changes, so a changed request is never refused as a different body."""
+    material = f"{job_id}|{alias}|{salt}|" + ",".join(f"{u.rid}#{u.attempts}" for u in units)
     return "tgb-" + hashlib.sha256(material.encode()).hexdigest()[:40]
 
 
@@ -89,7 +91,7 @@ def tables(prefix: str) -> tuple[sa.MetaData, sa.Table, sa.Table]:
         prefix + "calls",
         md,
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-        sa.Column("job_id", sa.String(64), nullable=False, index=True),
+        sa.Column("job_id", sa.String(64), nullable=False),
         sa.Column("alias", sa.String(128), nullable=False),
         sa.Column("call_key", sa.String(64), nullable=False),
         sa.Column("size", sa.Integer, nullable=False),
@@ -104,5 +106,6 @@ def tables(prefix: str) -> tuple[sa.MetaData, sa.Table, sa.Table]:
         sa.Column("resumed", sa.Boolean, nullable=False),
         sa.Column("worker", sa.String(128), nullable=False),
         sa.Column("at", sa.Float, nullable=False),
+        sa.Index(f"{prefix}calls_recent", "job_id", "at"),  # the pacer's last minute
     )
     return md, units, calls

@@ -8,6 +8,12 @@ should-hit served (share of ``same`` pairs answered from the cache), wrong-hit r
 not-``same`` pairs answered from it) and the precision of served hits; the last line is one JSON
 object with the overall figures. ``--sweep`` also prints the curve over thresholds.
 
+``split`` (``train``, ``dev`` or ``test``) reads a generated development set instead of a file
+(``--pairs quora|traps|multiturn``, gateway.eval.devsets); the figures in docs/caching.md are
+on ``test``, which no training or calibration ever reads. With the learned verifier (default)
+a pair's score is the verifier's probability and the threshold its calibrated cut; ``--sweep``
+sweeps that cut.
+
 ``shared=True`` is GPTCache's protocol instead: one cache holds every ``a``, every ``b`` is
 looked up in it, and a hit is right only when it returns its own pair's ``a``.
 
@@ -32,8 +38,11 @@ from cache.embedder import Embedder, load_embedder
 from cache.policy import Backend, SemanticCachePolicy
 from cache.semantic import Answer, Key, Request, SemanticLibrary
 from cache.vectors import InProcessIndex
+from cache.verifier import Verifier, load_verifier
+from gateway.eval.embedding_store import DiskCachedEmbedder
 
 SWEEP = [round(0.70 + 0.01 * i, 2) for i in range(30)]
+CUT_SWEEP = [round(0.05 * i, 2) for i in range(1, 20)] + [0.97, 0.98, 0.99]
 PREWARM_CHUNK = 256
 
 
@@ -91,12 +100,17 @@ class Figures:
         return self.right / self.served if self.served else 1.0
 
 
-def load_pairs(source: str, limit: int | None = None) -> list[Pair]:
-    """A JSONL file of pairs, or the name of a shared set converted on the fly."""
+def load_pairs(source: str, limit: int | None = None, split: str | None = None) -> list[Pair]:
+    """A JSONL file of pairs, the name of a shared set converted on the fly, or (with
+    ``split``) a generated development set."""
     from gateway.eval.convert import SETS, convert
 
     rows: Iterable[dict[str, Any]]
-    if source in SETS:
+    if split is not None:
+        from gateway.eval.devsets import build
+
+        rows = build(source, split)
+    elif source in SETS:
         rows = convert(source)
     else:
         rows = (orjson.loads(line) for line in Path(source).read_bytes().splitlines() if line)
@@ -123,15 +137,26 @@ async def evaluate(
     embedder: Embedder,
     shared: bool,
     floor: float,
+    verifier: Verifier | None = None,
+    cut: float | None = None,
 ) -> list[Outcome]:
     keyer = SemanticLibrary(embedder, InProcessIndex(embedder.dim, 1))
     keys = [(keyer.key(as_request(p.a), policy), keyer.key(as_request(p.b), policy)) for p in pairs]
-    texts = list(dict.fromkeys(k.text for ka, kb in keys for k in (ka, kb) if isinstance(k, Key)))
+    texts = list(
+        dict.fromkeys(
+            t
+            for ka, kb in keys
+            for k in (ka, kb)
+            if isinstance(k, Key)
+            for t in (k.text, k.context)
+            if t
+        )
+    )
     for i in range(0, len(texts), PREWARM_CHUNK):  # fills the embedder's LRU in big batches
         await embedder.embed(texts[i : i + PREWARM_CHUNK])
     outcomes = [Outcome(p) for p in pairs]
     store = InProcessIndex(embedder.dim, max_entries=len(pairs) + 1, ttl_s=policy.ttl_s)
-    library = SemanticLibrary(embedder, store)
+    library = SemanticLibrary(embedder, store, verifier=verifier)
     owner: dict[str, int] = {}  # shared mode: entry text -> first pair that stored it
     if shared:
         for i, (ka, _) in enumerate(keys):
@@ -144,12 +169,13 @@ async def evaluate(
             out.why_not = f"uncacheable:{ka if isinstance(ka, str) else kb}"
             continue
         if not shared:
-            library = SemanticLibrary(embedder, InProcessIndex(embedder.dim, 4, policy.ttl_s))
+            store = InProcessIndex(embedder.dim, 4, policy.ttl_s)
+            library = SemanticLibrary(embedder, store, verifier=verifier)
             await _fill(library, ka, policy, i)
-        look = await library.lookup(kb, policy, floor=floor)
+        look = await library.lookup(kb, policy, floor=floor, cut=cut)
         out.why_not = ",".join(look.vetoes)
         if look.hit is not None:
-            out.score = look.hit.score
+            out.score = look.hit.score if look.confidence is None else look.confidence
             j = int(orjson.loads(str(look.hit.payload["body"]))["marker"])
             out.own = j == i or (isinstance(pairs[j].a, str) and pairs[j].a == pairs[i].a)
     return outcomes
@@ -157,7 +183,7 @@ async def evaluate(
 
 async def _fill(library: SemanticLibrary, key: Key, policy: SemanticCachePolicy, i: int) -> None:
     look = await library.lookup(key, policy)  # what the stage does first: a miss
-    await library.put(key, look.vector, Answer(marker(i), None, None))
+    await library.put(key, look.vector, Answer(marker(i), None, None), look.context_vector)
 
 
 def tally(outcomes: Sequence[Outcome], threshold: float) -> tuple[Figures, dict[str, Figures]]:
@@ -174,10 +200,16 @@ def _row(name: str, f: Figures) -> str:
     return f"{name:<28} {f.pairs:>6}  {same}  {diff}  {f.precision:7.2%}"
 
 
-def report(outcomes: Sequence[Outcome], threshold: float, sweep: bool, out: Any) -> dict[str, Any]:
+def report(
+    outcomes: Sequence[Outcome],
+    threshold: float,
+    sweep: bool,
+    out: Any,
+    points: Sequence[float] = SWEEP,
+) -> dict[str, Any]:
     if sweep:
         print("threshold  should-hit served  wrong-hit rate  precision", file=out)
-        for t in sorted({*SWEEP, threshold}):
+        for t in sorted({*points, threshold}):
             f, _ = tally(outcomes, t)
             mark = "  <- chosen" if t == threshold else ""
             rates = f"{f.should_hit_served:17.1%}  {f.wrong_hit_rate:14.1%}  {f.precision:9.2%}"
@@ -238,6 +270,8 @@ def run_cache_eval(
     backend: Backend = "onnx-int8",
     embedder: Embedder | None = None,
     alias: str | None = None,
+    split: str | None = None,
+    verifier: bool = True,
 ) -> int:
     """The command: print the figures; 0 on success, 2 when the pairs cannot be read."""
     try:
@@ -245,24 +279,34 @@ def run_cache_eval(
     except ValueError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    update: dict[str, Any] = {"guards": guards}
+    update: dict[str, Any] = {"guards": guards, "verifier": verifier}
     if conversation is not None:
         update["conversation"] = conversation
     policy = policy.model_copy(update=update)
-    chosen = policy.threshold if threshold is None else threshold
+    model = load_verifier() if policy.verifier else None
+    if model is not None:
+        chosen = policy.verifier_threshold or model.threshold if threshold is None else threshold
+    else:
+        chosen = policy.threshold if threshold is None else threshold
+    points = CUT_SWEEP if model is not None else SWEEP
     try:
-        loaded = load_pairs(pairs, limit)
+        loaded = load_pairs(pairs, limit, split)
     except (OSError, ValueError, KeyError) as exc:
         print(f"cannot read pairs from {pairs}: {exc}", file=sys.stderr)
         return 2
-    floor = min([*SWEEP, chosen]) if sweep else chosen
+    floor = min([*points, chosen]) if sweep else chosen
     if embedder is None:
         from gateway.settings import Settings
 
         models = Settings().model_cache
         size = 4 * len(loaded) + 16
-        embedder = load_embedder(backend=backend, cache_dir=models, lru_size=size, threads=2)
-    model = embedder
-    outcomes = asyncio.run(evaluate(loaded, policy, model, shared, floor))
-    report(outcomes, chosen, sweep, sys.stdout)
+        inner = load_embedder(backend=backend, cache_dir=models, lru_size=size, threads=2)
+        embedder = DiskCachedEmbedder(inner, models.parent / "embeddings" / f"minilm-{backend}.npz")
+    cut = floor if model is not None else None
+    outcomes = asyncio.run(
+        evaluate(loaded, policy, embedder, shared, floor if model is None else 0.0, model, cut)
+    )
+    if isinstance(embedder, DiskCachedEmbedder):
+        embedder.save()
+    report(outcomes, chosen, sweep, sys.stdout, points)
     return 0

@@ -25,13 +25,14 @@ from gateway.errors import (
     MethodNotAllowed,
     StreamInterrupted,
 )
-from gateway.governance.usage import UsageBook, UsageRow
+from gateway.governance.usage import UsageBook
 from gateway.http.bodies import body_deadline, parse_json, read_body
 from gateway.http.errors import JSON, error_body, error_headers, sse_error_event
 from gateway.http.openapi import document_bytes
+from gateway.outcomes import Outcomes
 from gateway.requests import ChatRequest, EmbeddingsRequest
 from gateway.runtime import Runtime
-from gateway.telemetry import Outcome, Telemetry, cost_usd, response_headers
+from gateway.telemetry import Telemetry, response_headers
 
 log = logging.getLogger("tiergate.edge")
 
@@ -130,7 +131,7 @@ class Edge:
 
     def __init__(self, holder: RuntimeHolder, telemetry: Telemetry, other: ASGIApp) -> None:
         self._holder = holder
-        self._telemetry = telemetry
+        self._outcomes = Outcomes(holder, telemetry)  # cost, usage, alerts, log, metrics, spans
         self._other = other
         self._openapi: tuple[str, bytes] | None = None  # (config version, document)
         self._routes: dict[str, tuple[CallKind, type[ChatRequest] | type[EmbeddingsRequest]]] = {
@@ -323,93 +324,14 @@ class Edge:
         ttft_s: float | None,
         overhead_s: float | None,
     ) -> None:
-        target = attempts = None
-        for note in reply.notes:
-            if note.key == "target":
-                target = note.value
-            elif note.key == "attempts":
-                attempts = note.value
-        stats = reply.stats
-        cost = cost_usd(self._telemetry.price(target), stats.prompt_tokens, stats.completion_tokens)
-        cost += stats.earlier_usd  # cheaper tiers asked before an escalation
-        if cost:
-            self._telemetry.spend(call.principal.team, stats.model or "-", cost)
-        usage = self._holder.usage
-        if usage is not None and (stats.prompt_tokens or stats.completion_tokens):
-            row = UsageRow(
-                call.principal.key_id,
-                call.principal.team,
-                call.headers.get("x-tiergate-feature", "-"),
-                call.alias,
-                stats.model or "-",
-            )
-            usage.add(row, stats.prompt_tokens, stats.completion_tokens, cost)
-        runtime = self._holder.current
-        threshold = runtime.rules.governance.alert_request_usd if runtime else None
-        if threshold is not None and cost > threshold:
-            self._telemetry.alert(
-                "request_cost",
-                {
-                    "request_id": call.request_id,
-                    "key_id": call.principal.key_id,
-                    "team": call.principal.team,
-                    "alias": call.alias,
-                    "usd": round(cost, 6),
-                    "threshold_usd": threshold,
-                },
-            )
-        self._telemetry.record(
-            Outcome(
-                request_id=call.request_id,
-                key_id=call.principal.key_id,
-                alias=call.alias,
-                kind=call.kind.value,
-                stream=call.stream,
-                status=status,
-                outcome=outcome,
-                error_kind=error_kind,
-                target=target,
-                model=stats.model,
-                attempts=int(attempts) if attempts else 1,
-                prompt_tokens=stats.prompt_tokens,
-                completion_tokens=stats.completion_tokens,
-                cost_usd=cost,
-                latency_s=(time.perf_counter_ns() - started_ns) / 1e9,
-                ttft_s=ttft_s,
-                overhead_s=overhead_s,
-                notes=reply.notes,
-            )
+        self._outcomes.finish(
+            call, reply, status, outcome, error_kind, started_ns, ttft_s, overhead_s
         )
 
     def _finish_error(
         self, call: Call | None, err: GatewayError, request_id: str, started_ns: int
     ) -> None:
-        attempts = len(getattr(err, "attempts", ())) or (0 if call is None else 1)
-        if err.detail != err.message:
-            # The provider's own text, for operators only; the client got our message.
-            log.warning("request %s: %s", request_id, err.detail)
-        self._telemetry.record(
-            Outcome(
-                request_id=request_id,
-                key_id=call.principal.key_id if call else "-",
-                alias=call.alias if call else "-",
-                kind=call.kind.value if call else "-",
-                stream=call.stream if call else False,
-                status=err.status,
-                outcome="error",
-                error_kind=err.kind,
-                target=None,
-                model=None,
-                attempts=attempts,
-                prompt_tokens=0,
-                completion_tokens=0,
-                cost_usd=0.0,
-                latency_s=(time.perf_counter_ns() - started_ns) / 1e9,
-                ttft_s=None,
-                overhead_s=None,
-                notes=(),
-            )
-        )
+        self._outcomes.finish_error(call, err, request_id, started_ns)
 
     # The bookkeeping the translated surfaces share (gateway.http.surface_edge).
     finish = _finish

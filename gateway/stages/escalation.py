@@ -31,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from gateway import notes as nk
 from gateway.calls import Call, Note, Reply, Route
 from gateway.errors import AllTargetsFailed, GatewayError
 from gateway.escalation.gates import Answer, Gate, Verdict
@@ -101,10 +102,10 @@ class Escalation:
             return await next_(call)
         if not route.higher:
             reply = await next_(call)
-            return reply.noted(Note("tier", route.tier))
+            return reply.noted(Note(nk.TIER, route.tier))
         if call.stream and plan.streaming == "off":
             reply = await next_(call)
-            return reply.noted(Note("tier", route.tier), Note("escalation", "stream"))
+            return reply.noted(Note(nk.TIER, route.tier), Note(nk.ESCALATION, "stream"))
         return await self._climb(call, route, plan, next_)
 
     async def _climb(self, call: Call, route: Route, plan: Plan, next_: Next) -> Reply:
@@ -126,7 +127,7 @@ class Escalation:
                 if not self._may_climb(current):
                     raise
                 reasons.append("unavailable")
-                notes.append(Note("gate", f"{route.tier}:unavailable"))
+                notes.append(Note(nk.GATE, f"{route.tier}:unavailable"))
                 current = current.routed(route.higher[0])
                 continue
             collected = await self._collect(reply, call, asked)
@@ -137,14 +138,14 @@ class Escalation:
                 earlier_usd += spent[1]
             chunks = rewritten(collected, call) if collected.rewrite else collected.chunks
             if verdict is None:
-                notes.append(Note("gate", f"{route.tier}:pass"))
+                notes.append(Note(nk.GATE, f"{route.tier}:pass"))
                 whole = reply.with_chunks(replay(chunks))
                 return self._served(whole, route, reasons, notes, earlier_tokens, earlier_usd)
-            notes.append(Note("gate", f"{route.tier}:{verdict.gate}:{verdict.reason}"))
+            notes.append(Note(nk.GATE, f"{route.tier}:{verdict.gate}:{verdict.reason}"))
             if verdict.score is not None:
-                notes.append(Note("gate-score", f"{verdict.gate}:{verdict.score:.4f}"))
+                notes.append(Note(nk.GATE_SCORE, f"{verdict.gate}:{verdict.score:.4f}"))
             if not self._may_climb(current):
-                notes.append(Note("escalation", "no-allowance"))
+                notes.append(Note(nk.ESCALATION, "no-allowance"))
                 whole = reply.with_chunks(replay(chunks))
                 return self._served(whole, route, reasons, notes, earlier_tokens, earlier_usd)
             reasons.append(verdict.gate)
@@ -191,7 +192,7 @@ class Escalation:
         return left is None or left > 0
 
     def _usd(self, reply: Reply) -> float:
-        target = next((n.value for n in reply.notes if n.key == "target"), "")
+        target = next((n.value for n in reply.notes if n.key == nk.TARGET), "")
         price = self._price.get(target, Price())
         stats = reply.stats
         return (
@@ -210,9 +211,9 @@ class Escalation:
     ) -> Reply:
         reply.stats.earlier_tokens += earlier_tokens
         reply.stats.earlier_usd += earlier_usd
-        out = [Note("tier", route.tier), *notes]
+        out = [Note(nk.TIER, route.tier), *notes]
         if reasons:
-            out.append(Note("escalated", ",".join(reasons)))
+            out.append(Note(nk.ESCALATED, ",".join(reasons)))
         return reply.noted(*out)
 
     def _ask(self, call: Call, plan: Plan) -> Call:

@@ -17,7 +17,9 @@ Policy (safe by default; the exact cache runs first and answers identical reques
 - Verification (``verify_sample`` > 0): that share of hits is re-asked upstream in the
   background (after the hit was answered; charged like any call); the fresh and cached answers
   are embedded and compared, and the outcome is reported (``on_verified``: a metric), so the
-  false-hit rate is observed in production, not only in the evaluation.
+  false-hit rate is observed in production, not only in the evaluation. With
+  ``max_false_hit_rate`` set, those outcomes also move the alias's verifier cut so that the
+  observed rate stays under the bound (cache.bound; per process).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 import orjson
 
+from cache.bound import HitBound
 from cache.policy import SemanticCachePolicy
 from cache.semantic import Answer, Key, Lookup, Request, SemanticLibrary
 from cache.vectors import Hit, Vector
@@ -69,6 +72,7 @@ class SemanticCache:
         self._roll = roll
         self._failures = 0  # lookups failed in a row
         self._resting_until = 0.0  # monotonic time until which lookups are skipped
+        self._bounds: dict[str, HitBound] = {}  # alias -> its cut under max_false_hit_rate
 
     async def __call__(self, call: Call, next_: Next) -> Reply:
         policy = self._policies.get(call.alias)
@@ -81,7 +85,7 @@ class SemanticCache:
         key = self._library.key(as_request(call, request, d.namespace), policy)
         if isinstance(key, str):
             return (await next_(call)).noted(Note("semantic", f"skip:{key}"))
-        found = await self._lookup(key, policy)
+        found = await self._lookup(key, policy, self._bound(call.alias, policy))
         if found is not None and found.hit is not None and d.lookup:
             age = max(0.0, time.time() - found.hit.stored_at)
             limit = policy.ttl_s if d.max_age_s is None else min(policy.ttl_s, d.max_age_s)
@@ -99,15 +103,35 @@ class SemanticCache:
             notes.append(Note("semantic-veto", ",".join(dict.fromkeys(found.vetoes))))
         if not d.store:
             return reply.noted(*notes)
-        return reply.with_chunks(self._recording(reply, call, key, found.vector)).noted(*notes)
+        recording = self._recording(reply, call, key, found.vector, found.context_vector)
+        return reply.with_chunks(recording).noted(*notes)
 
-    async def _lookup(self, key: Key, policy: SemanticCachePolicy) -> Lookup | None:
+    def _bound(self, alias: str, policy: SemanticCachePolicy) -> HitBound | None:
+        """The alias's online cut, when its policy sets a false-hit bound and has a verifier."""
+        verifier = self._library.verifier
+        if policy.max_false_hit_rate is None or verifier is None or not policy.verifier:
+            return None
+        bound = self._bounds.get(alias)
+        if bound is None:
+            start = policy.verifier_threshold or verifier.threshold
+            bound = self._bounds[alias] = HitBound(policy.max_false_hit_rate, start, start)
+        return bound
+
+    def cut(self, alias: str) -> float | None:
+        """The alias's current verifier cut under its false-hit bound (None: not bounded)."""
+        bound = self._bounds.get(alias)
+        return None if bound is None else bound.cut
+
+    async def _lookup(
+        self, key: Key, policy: SemanticCachePolicy, bound: HitBound | None = None
+    ) -> Lookup | None:
         now = time.monotonic()
         if now < self._resting_until:
             return None  # the store or the embedder keeps failing: do not wait on it each call
+        cut = None if bound is None else bound.cut
         try:
             found = await asyncio.wait_for(
-                self._library.lookup(key, policy), policy.lookup_timeout_ms / 1000
+                self._library.lookup(key, policy, cut=cut), policy.lookup_timeout_ms / 1000
             )
         except TimeoutError:
             self._failed(now, f"slower than {policy.lookup_timeout_ms} ms")
@@ -152,6 +176,17 @@ class SemanticCache:
             log.info("semantic hit verification skipped: %s", type(exc).__name__)
             return
         agreed = similarity >= policy.verify_agreement
+        bound = self._bounds.get(call.alias)
+        if bound is not None:
+            before = bound.cut
+            if bound.observe(agreed) != before:
+                log.warning(
+                    "semantic cache cut for alias %s moved %.3f -> %.3f (false-hit bound %.4f)",
+                    call.alias,
+                    before,
+                    bound.cut,
+                    bound.bound,
+                )
         if not agreed:
             log.warning(
                 "semantic hit disagreed with a fresh answer (alias %s, similarity %.3f, "
@@ -175,17 +210,19 @@ class SemanticCache:
         return Reply(chunks, stats, notes=notes)
 
     def _recording(
-        self, reply: Reply, call: Call, key: Key, vector: Vector
+        self, reply: Reply, call: Call, key: Key, vector: Vector, context: Vector | None
     ) -> AsyncIterator[bytes]:
         """Relay the answer; once it is complete, store it (off the response path)."""
         return relay_then(
             reply.chunks,
             call.stream,
-            lambda body: self._maybe_store(reply, key, vector, body),
+            lambda body: self._maybe_store(reply, key, vector, context, body),
             MAX_ENTRY_BYTES,
         )
 
-    def _maybe_store(self, reply: Reply, key: Key, vector: Vector, body: bytes | None) -> None:
+    def _maybe_store(
+        self, reply: Reply, key: Key, vector: Vector, context: Vector | None, body: bytes | None
+    ) -> None:
         if body is None or reply.stats.finish_reason not in SEMANTIC_FINISH:
             return
         if len(body) > MAX_ENTRY_BYTES:
@@ -194,11 +231,11 @@ class SemanticCache:
             return
         target = next((n.value for n in reply.notes if n.key == "target"), None)
         answer = Answer(body=body, model=reply.stats.model, target=target)
-        self._spawner.spawn(self._put(key, vector, answer), "semantic-cache-put")
+        self._spawner.spawn(self._put(key, vector, answer, context), "semantic-cache-put")
 
-    async def _put(self, key: Key, vector: Vector, answer: Answer) -> None:
+    async def _put(self, key: Key, vector: Vector, answer: Answer, context: Vector | None) -> None:
         try:
-            await self._library.put(key, vector, answer)
+            await self._library.put(key, vector, answer, context)
         except Exception as exc:  # never the request's failure
             log.warning("semantic cache write skipped: %s: %s", type(exc).__name__, exc)
 

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from gateway import notes as nk
 from gateway.calls import Call, Note, Reply, Route
 from gateway.errors import InvalidRequest, NotCleared
 from gateway.pipeline import Next
@@ -226,11 +227,11 @@ def nearest(tier: str, names: list[str], alias: Alias) -> int:
 def tier_notes(
     plan: Plan, route: Route, reason: str, score: float | None, classes: frozenset[str]
 ) -> tuple[Note, ...]:
-    notes = [Note("route-reason", reason)] if route.tier else []
+    notes = [Note(nk.ROUTE_REASON, reason)] if route.tier else []
     if route.tier and not plan.escalates:
-        notes.append(Note("tier", route.tier))
+        notes.append(Note(nk.TIER, route.tier))
     if score is not None:
-        notes.append(Note("route-score", f"{score:.4f}"))
+        notes.append(Note(nk.ROUTE_SCORE, f"{score:.4f}"))
     if classes:
-        notes.append(Note("data-class", ",".join(sorted(classes))))
+        notes.append(Note(nk.DATA_CLASS, ",".join(sorted(classes))))
     return tuple(notes)

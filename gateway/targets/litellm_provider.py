@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
@@ -56,8 +56,15 @@ def _usage(stats: ReplyStats, data: dict[str, Any]) -> None:
 class LiteLLMProvider:
     name = "provider"
 
-    def __init__(self, target_name: str, target: Target, api_key: str | None) -> None:
+    def __init__(
+        self,
+        target_name: str,
+        target: Target,
+        api_key: str | None,
+        trace_headers: Callable[[], tuple[tuple[str, str], ...]] | None = None,
+    ) -> None:
         self._litellm = load_litellm()
+        self._trace_headers = trace_headers  # only when tracing is on: traceparent upstream
         self._target_name = target_name
         self._target = target
         # Providers that sign with a credential chain (AWS, Google) get no key at all when none
@@ -106,6 +113,8 @@ class LiteLLMProvider:
         params.pop("model", None)
         stream = bool(params.pop("stream", False))
         params.pop("stream_options", None)
+        if self._trace_headers is not None:
+            params["extra_headers"] = dict(self._trace_headers())
         started = time.perf_counter()
         stats = ReplyStats(model=self._target.model)
         try:

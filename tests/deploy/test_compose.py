@@ -158,6 +158,8 @@ def exported_metrics() -> dict[str, set[str]]:
     telemetry.alert("budget_80pct", {})
     telemetry.semantic_verified("fast", True, 0.99)
     telemetry.watch_queue(lambda: 0)
+    telemetry.reloaded(ok=False)
+    telemetry.budget_use({("team:a", "usd", "day"): 0.5})
     from prometheus_client import generate_latest
 
     names: dict[str, set[str]] = {}

@@ -192,6 +192,9 @@ def test_ha_with_external_redis() -> None:
     (container,) = gateway(docs)["spec"]["template"]["spec"]["containers"]
     env = env_of(container)
     assert env["GATEWAY_REDIS_URL"] == {"secretKeyRef": {"name": "tg-tiergate", "key": "redis-url"}}
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        assert env[name] == {"secretKeyRef": {"name": "tg-tiergate", "key": name}}
+    assert "envFrom" not in container, "only provider keys reach the environment, by name"
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://otel-collector.observability:4318"
     (secret,) = by_kind(docs, "Secret")
     assert secret["stringData"]["OPENAI_API_KEY"] == "sk-test-not-a-real-key"
@@ -207,6 +210,30 @@ def test_ha_with_external_redis() -> None:
     (cm,) = by_kind(docs, "ConfigMap")
     assert "tg-search-0123456789abcdef" not in cm["data"]["rules.yaml"], "keys go in hashed"
     assert "sk-test" not in cm["data"]["rules.yaml"]
+
+
+def test_an_existing_secret_exposes_only_the_named_keys() -> None:
+    values = {
+        "secrets": {
+            "create": False,
+            "existingSecret": "tiergate-keys",
+            "existingSecretKeys": ["OPENAI_API_KEY"],
+        },
+        "redis": {"existingSecret": "tiergate-redis"},
+        "valkey": {"enabled": False},
+    }
+    docs = manifests(values)
+    assert not by_kind(docs, "Secret")
+    (container,) = gateway(docs)["spec"]["template"]["spec"]["containers"]
+    env = env_of(container)
+    assert env["OPENAI_API_KEY"] == {
+        "secretKeyRef": {"name": "tiergate-keys", "key": "OPENAI_API_KEY"}
+    }
+    assert env["GATEWAY_REDIS_URL"] == {
+        "secretKeyRef": {"name": "tiergate-redis", "key": "redis-url"}
+    }
+    annotations = gateway(docs)["spec"]["template"]["metadata"].get("annotations") or {}
+    assert "checksum/secret" not in annotations
 
 
 def test_semantic_cache_with_qdrant() -> None:

@@ -177,3 +177,58 @@ def test_two_workers_share_one_job_on_postgresql(gateway, tmp_path: Path, pg_db:
         store = Store(spec.db, spec.table_prefix)
         store.drop()
         store.close()
+
+
+def test_the_gateways_rate_limit_headers_set_the_pace(spawn_gateway, sim_port, tmp_path) -> None:
+    """A key with a TPM quota: the gateway answers with x-ratelimit-* and the worker paces
+    against that limit though the job names none."""
+    import hashlib
+
+    from gateway.batch.pacing import Pacer
+    from gateway.batch.runner import Worker, load_job_records, make_client
+
+    key = "tg-test-batch-quota-key"
+    rules = f"""
+targets:
+  ok: {{provider: openai, model: sim-fast, api_base: "http://127.0.0.1:{sim_port}/v1"}}
+aliases:
+  fast: {{targets: [ok]}}
+keys:
+  - {{id: quota, team: batch, sha256: {hashlib.sha256(key.encode()).hexdigest()},
+     quota: {{tpm: 50000}}}}
+"""
+    gw = spawn_gateway(rules)
+    spec, _ = job(tmp_path, 30)
+    store = Store(spec.db, spec.table_prefix)
+
+    async def run() -> Pacer:
+        load_job_records(spec, store)
+        async with make_client(gw.base_url, key) as client:
+            pacer = Pacer(tpm=None, rpm=None, max_concurrency=2)
+            await Worker(spec, store, client, "w1", pacer).run()
+            return pacer
+
+    try:
+        pacer = asyncio.run(run())
+        assert pacer.tpm == 50_000
+        assert store.counts(spec.job_id)["fast"]["done"] == 30
+    finally:
+        store.close()
+
+
+def test_the_cli_asks_before_an_expensive_run_and_exports(gateway, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gateway.batch.cli import batch_app
+
+    _, job_file = job(tmp_path, 20, confirm_above_usd=0.0)
+    args = ["run", "--job", str(job_file), "--gateway", gateway.base_url, "--key", gateway.key,
+            "--quiet"]  # fmt: skip
+    refused = CliRunner().invoke(batch_app, args)
+    assert refused.exit_code == 1
+    assert "not started" in refused.output
+    out = tmp_path / "out.csv"
+    done = CliRunner().invoke(batch_app, [*args, "--yes", "--output", str(out)])
+    assert done.exit_code == 0, done.output
+    assert "20 done" in done.output
+    assert len(out.read_text().splitlines()) == 21  # a header and one row per record

@@ -25,6 +25,8 @@ COMMANDS = (
     "keys",
     "eval",
     "targets",
+    "train",
+    "batch",
 )
 
 

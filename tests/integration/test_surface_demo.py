@@ -39,6 +39,8 @@ def demo_sim() -> Iterator[int]:
 @pytest.fixture
 def demo(demo_sim: int, spawn_gateway) -> str:
     text = (ROOT / "routing_rules" / "default.yaml").read_text()
+    # Written elsewhere, the rules' relative artifact paths must point back into the repo.
+    text = text.replace("artifact: artifacts/", f"artifact: {ROOT}/routing_rules/artifacts/")
     gw = spawn_gateway(text.replace("127.0.0.1:9100", f"127.0.0.1:{demo_sim}"))
     return f"http://127.0.0.1:{gw.port}"
 

@@ -124,9 +124,12 @@ def traced_gateway(
         f"  ok: {{provider: openai, model: sim-fast, api_base: '{sim}'}}\n"
         f"  capture: {{provider: openai, model: capture-model,"
         f" api_base: 'http://127.0.0.1:{otlp_port}/v1'}}\n"
+        f"  capture-litellm: {{provider: litellm, model: openai/capture-model,"
+        f" api_base: 'http://127.0.0.1:{otlp_port}/v1'}}\n"
         "aliases:\n"
         "  fast: {targets: [broken, ok]}\n"
         "  echo: {targets: [capture]}\n"
+        "  echo-litellm: {targets: [capture-litellm]}\n"
         f"keys:\n  - {{id: k, team: tracing, sha256: {key_hash(KEY)}}}\n"
     )
     port = free_port()
@@ -154,12 +157,21 @@ def traced_gateway(
         stop(proc)
 
 
-def spans_of_trace(received: Received, trace_id: str, at_least: int) -> list[Span]:
+def spans_of_trace(
+    received: Received, trace_id: str, at_least: int, attempts: int = 0
+) -> list[Span]:
+    """The trace's spans once its request span and ``attempts`` attempt spans have arrived (an
+    attempt span ends when its stream is closed, which may come just after the response)."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         with received.lock:
             spans = [s for s in received.spans if s.trace_id.hex() == trace_id]
-        if len(spans) >= at_least and any(s.kind == Span.SPAN_KIND_SERVER for s in spans):
+        kinds = [s.kind for s in spans]
+        if (
+            len(spans) >= at_least
+            and Span.SPAN_KIND_SERVER in kinds
+            and kinds.count(Span.SPAN_KIND_CLIENT) >= attempts
+        ):
             return spans
         time.sleep(0.05)
     raise AssertionError(f"only {len(spans)} spans of trace {trace_id} arrived")
@@ -179,7 +191,7 @@ def test_request_stage_and_attempt_spans_reach_an_otlp_receiver(
     )
     assert answer.choices[0].message.content
 
-    spans = spans_of_trace(received, TRACE_ID, at_least=5)
+    spans = spans_of_trace(received, TRACE_ID, at_least=5, attempts=2)
     (request,) = [s for s in spans if s.kind == Span.SPAN_KIND_SERVER]
     assert request.parent_span_id.hex() == CLIENT_SPAN_ID, "parented on the client's traceparent"
     assert request.name == "POST /v1/chat/completions"
@@ -232,7 +244,7 @@ def test_traceparent_is_passed_upstream_from_the_attempt_span(
     (sent,) = received.upstream_headers
     version, trace_id, parent_id, _ = sent["traceparent"].split("-")
     assert (version, trace_id) == ("00", TRACE_ID)
-    spans = spans_of_trace(received, TRACE_ID, at_least=3)
+    spans = spans_of_trace(received, TRACE_ID, at_least=3, attempts=1)
     (attempt,) = [s for s in spans if s.kind == Span.SPAN_KIND_CLIENT]
     assert attempt.span_id.hex() == parent_id, "the provider sees the attempt span as parent"
     assert "authorization" not in sent or KEY not in sent["authorization"]
@@ -240,7 +252,7 @@ def test_traceparent_is_passed_upstream_from_the_attempt_span(
 
 def test_tracing_is_off_without_otel_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     from gateway.app import create_app
-    from gateway.http.edge import Edge
+    from gateway.http.surface_edge import SurfaceEdge
     from gateway.settings import Settings
     from gateway.tracing import wanted
 
@@ -249,8 +261,50 @@ def test_tracing_is_off_without_otel_variables(monkeypatch: pytest.MonkeyPatch) 
             monkeypatch.delenv(name)
     assert not wanted(os.environ)
     app = create_app(Settings(rules=ROOT / "routing_rules" / "default.yaml"))
-    assert type(app) is Edge, "no tracing wrapper composed in"
+    assert type(app) is SurfaceEdge, "no tracing wrapper composed in"
     assert wanted({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
     assert wanted({"OTEL_TRACES_EXPORTER": "otlp"})
     assert not wanted({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c"})
     assert not wanted({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "otlp"})
+
+
+def test_traceparent_reaches_providers_behind_litellm_too(
+    traced_gateway: tuple[str, Received],
+) -> None:
+    base_url, received = traced_gateway
+    client = openai.OpenAI(base_url=base_url, api_key=KEY, max_retries=0)
+    client.chat.completions.create(
+        model="echo-litellm",
+        messages=[{"role": "user", "content": "hello"}],
+        extra_headers={"traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-01"},
+    )
+    (sent,) = received.upstream_headers
+    assert sent["traceparent"].split("-")[1] == TRACE_ID
+    spans = spans_of_trace(received, TRACE_ID, at_least=3, attempts=1)
+    (attempt,) = [s for s in spans if s.kind == Span.SPAN_KIND_CLIENT]
+    assert sent["traceparent"].split("-")[2] == attempt.span_id.hex()
+    assert attrs(attempt)["gen_ai.system"] == "openai"  # the litellm prefix
+
+
+def test_a_sampled_out_request_makes_no_spans_and_says_so_upstream(
+    traced_gateway: tuple[str, Received],
+) -> None:
+    base_url, received = traced_gateway
+    client = openai.OpenAI(base_url=base_url, api_key=KEY, max_retries=0)
+    unsampled = "11111111111111111111111111111111"
+    client.chat.completions.create(
+        model="echo",
+        messages=[{"role": "user", "content": "hello"}],
+        extra_headers={"traceparent": f"00-{unsampled}-{CLIENT_SPAN_ID}-00"},
+    )
+    (sent,) = received.upstream_headers
+    _, trace_id, _, flags = sent["traceparent"].split("-")
+    assert (trace_id, flags) == (unsampled, "00"), "the caller's decision travels upstream"
+    client.chat.completions.create(  # a sampled request after it: its spans flush the batch
+        model="echo",
+        messages=[{"role": "user", "content": "hello"}],
+        extra_headers={"traceparent": f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-01"},
+    )
+    spans_of_trace(received, TRACE_ID, at_least=2)
+    with received.lock:
+        assert not [s for s in received.spans if s.trace_id.hex() == unsampled]

@@ -38,6 +38,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.secrets.create -}}{{ include "tiergate.fullname" . }}{{- else -}}{{ .Values.secrets.existingSecret }}{{- end -}}
 {{- end -}}
 
+{{/* The provider key names the gateway gets as environment variables (a JSON list). */}}
+{{- define "tiergate.providerKeyNames" -}}
+{{- if .Values.secrets.create -}}
+{{- keys .Values.secrets.providerKeys | sortAlpha | toJson -}}
+{{- else -}}
+{{- .Values.secrets.existingSecretKeys | toJson -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "tiergate.rulesConfigMap" -}}
 {{- default (printf "%s-rules" (include "tiergate.fullname" .)) .Values.rules.existingConfigMap -}}
 {{- end -}}
@@ -71,6 +80,12 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 {{- if and (not .Values.secrets.create) (not .Values.secrets.existingSecret) -}}
 {{- fail "tiergate: secrets.create=false needs secrets.existingSecret (the Secret holding provider keys)." -}}
+{{- end -}}
+{{- if and .Values.redis.url (not .Values.secrets.create) -}}
+{{- fail "tiergate: redis.url is stored in the chart's Secret, but secrets.create=false; put the URL in a Secret of your own and set redis.existingSecret." -}}
+{{- end -}}
+{{- if and .Values.batch.enabled .Values.secrets.create (not .Values.secrets.batchApiKey) -}}
+{{- fail "tiergate: batch.enabled needs secrets.batchApiKey, the key the workers send (list it in apiKeys too)." -}}
 {{- end -}}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
 {{- fail "tiergate: autoscaling.minReplicas is above autoscaling.maxReplicas." -}}

@@ -113,3 +113,29 @@ def test_reset_durations_parse() -> None:
     assert parse_reset_s("1h2m3s") == 3723.0
     assert parse_reset_s("2") == 2.0
     assert parse_reset_s("soon") is None
+
+
+def test_nothing_remaining_blocks_until_the_reset() -> None:
+    p = Pacer(tpm=None, rpm=None, max_concurrency=4)
+    p.observe(
+        10.0,
+        {"x-ratelimit-limit-requests": "100", "x-ratelimit-remaining-requests": "0",
+         "x-ratelimit-reset-requests": "1.5s"},
+    )  # fmt: skip
+    assert p.wait_s(10.0, 1) == 1.5
+    assert p.wait_s(12.0, 1, graduated=False) == 0.0
+
+
+def test_the_progress_line_shows_rate_tokens_cost_and_eta() -> None:
+    import io
+
+    from gateway.batch.progress import Progress
+    from gateway.batch.runner import RunTotals
+
+    progress = Progress(stream=io.StringIO(), todo=100, done_before=0)
+    totals = RunTotals(answered=50, calls=3, cost_usd=0.25, started=0.0)
+    pacer = Pacer(tpm=1000, rpm=None, max_concurrency=2)
+    pacer.sent(10.0, 400)
+    line = progress.line(totals, pacer, 10.0)
+    assert line.startswith("[##########----------]  50% 50 done, 50 left | 5.0 rec/s")
+    assert "/1,000 tok/min" in line and "$0.2500" in line and "ETA 0h00m10s" in line

@@ -56,6 +56,11 @@ def test_a_unit_fails_after_max_attempts(tmp_path: Path) -> None:
     counts = store.counts("job")["a"]
     assert counts[FAILED] == 1 and counts["errors"] == 2
     assert store.claim("job", "a", "w1", 1, 60) is None
+    assert store.retry_failed("job") == 1
+    again = store.claim("job", "a", "w1", 1, 60)
+    assert again is not None and again.units[0].attempts == 2  # a new key
+    store.commit("job", again, {}, USAGE, PROV, max_attempts=2, errored=True)
+    assert store.counts("job")["a"][FAILED] == 1  # one more try only
 
 
 def test_a_dead_workers_group_is_taken_again_with_the_same_key(tmp_path: Path) -> None:
@@ -126,3 +131,17 @@ def test_a_live_worker_renews_its_leases_so_nobody_takes_them_over(tmp_path: Pat
     assert store.renew("job", "w1", 60) == 3
     other = store.claim("job", "a", "w2", 3, 60)
     assert other is not None and other.key != waiting.key and not other.resumed
+
+
+def test_a_changed_prompt_changes_the_idempotency_key(tmp_path: Path) -> None:
+    from gateway.batch.spec import JobSpec, request_salt
+
+    one = JobSpec.model_validate({"input": "x", "labels": ["a", "b"]})
+    two = JobSpec.model_validate({"input": "x", "labels": ["a", "b", "c"]})
+    units = store_with(tmp_path, 2).peek("job", "a", 2, 1)[0]
+    assert call_key("job", "a", units, request_salt(one)) == call_key(
+        "job", "a", units, request_salt(one)
+    )
+    assert call_key("job", "a", units, request_salt(one)) != call_key(
+        "job", "a", units, request_salt(two)
+    )

@@ -81,7 +81,9 @@ def test_transport_fields_and_whitespace_do_not_change_the_key() -> None:
     assert (a.scope, a.text) == (b.scope, b.text)
 
 
-def test_earlier_turns_are_part_of_the_scope_and_only_the_last_is_embedded() -> None:
+def test_last_turn_mode_puts_earlier_turns_in_the_scope_and_embeds_the_last() -> None:
+    last_turn = SemanticCachePolicy(enabled=True, conversation="last_turn")
+
     def chat(first: str) -> Request:
         turns = [
             {"role": "user", "content": first},
@@ -90,7 +92,8 @@ def test_earlier_turns_are_part_of_the_scope_and_only_the_last_is_embedded() -> 
         ]
         return req(messages=turns)
 
-    a, b = key(chat("Capital of France?")), key(chat("Capital of Germany?"))
+    a = key(chat("Capital of France?"), last_turn)
+    b = key(chat("Capital of Germany?"), last_turn)
     assert a.text == b.text == "What is its population?"
     assert a.scope != b.scope
     whole = SemanticCachePolicy(enabled=True, conversation="whole")
@@ -108,11 +111,17 @@ def test_earlier_turns_are_part_of_the_scope_and_only_the_last_is_embedded() -> 
         (req([{"type": "image_url", "image_url": {"url": "x"}}]), "tools-or-media"),
         (req("x" * 3000), "empty-or-too-long"),
         (req(""), "empty-or-too-long"),
-        (req(messages=[{"role": "user", "content": f"q{i}"} for i in range(5)]), "too-many-turns"),
     ],
 )
 def test_what_is_not_semantically_cached(request_: Request, reason: str) -> None:
     assert make_key(request_, POLICY) == reason
+
+
+def test_long_conversations_are_cached_only_in_context_mode() -> None:
+    long = req(messages=[{"role": "user", "content": f"q{i}"} for i in range(5)])
+    last_turn = SemanticCachePolicy(enabled=True, conversation="last_turn")
+    assert make_key(long, last_turn) == "too-many-turns"
+    assert key(long).context == "q3"
 
 
 def test_text_parts_are_joined() -> None:
@@ -198,3 +207,53 @@ async def test_open_store_picks_the_implementation(tmp_path: Any) -> None:
     qdrant = open_store(8, ":memory:", None)
     assert type(qdrant).__name__ == "QdrantStore"
     await qdrant.aclose()
+    edge = open_store(8, f"edge:{tmp_path / 'edge'}", None)
+    assert type(edge).__name__ == "EdgeStore"
+    await edge.aclose()
+
+
+# --- multi-turn: the context is checked separately ------------------------------------------
+
+
+def chat(*turns: str) -> Request:
+    roles = ("user", "assistant")
+    return req(messages=[{"role": roles[i % 2], "content": t} for i, t in enumerate(turns)])
+
+
+async def stored(lib: SemanticLibrary, request: Request) -> None:
+    k = key(request)
+    found = await lib.lookup(k, POLICY)
+    await lib.put(k, found.vector, answer("about 68 million"), found.context_vector)
+
+
+@pytest.mark.asyncio
+async def test_a_follow_up_hits_with_the_same_context_even_after_chatter() -> None:
+    lib = library()
+    await stored(lib, chat("What is the population of France?", "68 million.", "And its capital?"))
+    later = chat(
+        "Hi there!",
+        "Hello!",
+        "What is the population of France?",
+        "About 68 million.",
+        "and its capital?",
+    )
+    found = await lib.lookup(key(later), POLICY)
+    assert found.hit is not None
+
+
+@pytest.mark.asyncio
+async def test_a_changed_context_misses() -> None:
+    lib = library()
+    await stored(lib, chat("What is the population of France?", "68 million.", "And its capital?"))
+    other = chat("What is the population of Germany?", "84 million.", "And its capital?")
+    found = await lib.lookup(key(other), POLICY)
+    assert found.hit is None and found.vetoes == ("context",)
+
+
+@pytest.mark.asyncio
+async def test_a_follow_up_never_meets_a_standalone_question() -> None:
+    lib = library()
+    await stored(lib, req("And its capital?"))
+    follow = chat("What is the population of France?", "68 million.", "And its capital?")
+    assert key(follow).scope != key(req("And its capital?")).scope
+    assert (await lib.lookup(key(follow), POLICY)).hit is None

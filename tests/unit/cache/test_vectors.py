@@ -43,8 +43,16 @@ def qdrant_memory(clock: Clock, max_entries: int, ttl_s: float) -> VectorStore:
     return QdrantStore(DIM, ":memory:", max_entries=max_entries, ttl_s=ttl_s, clock=clock)
 
 
-@pytest.fixture(params=["in_process", "qdrant_memory", "qdrant_path"])
+@pytest.fixture(params=["in_process", "qdrant_memory", "qdrant_path", "qdrant_edge"])
 def factory(request: pytest.FixtureRequest, tmp_path: Path) -> Factory:
+    if request.param == "qdrant_edge":
+        from cache.vectors_edge import EdgeStore
+
+        def edge(clock: Clock, max_entries: int, ttl_s: float) -> VectorStore:
+            path = tmp_path / "edge"
+            return EdgeStore(DIM, path, max_entries=max_entries, ttl_s=ttl_s, clock=clock)
+
+        return edge
     if request.param == "qdrant_path":
 
         def on_disk(clock: Clock, max_entries: int, ttl_s: float) -> VectorStore:
@@ -207,3 +215,16 @@ async def test_deleting_rows_keeps_the_index_consistent() -> None:
         expected = f"e{i}" if i % 3 else None
         if expected is not None:
             assert hits[0].id == expected
+
+
+@pytest.mark.asyncio
+async def test_qdrant_edge_entries_survive_a_restart(tmp_path: Path) -> None:
+    from cache.vectors_edge import EdgeStore
+
+    first = EdgeStore(DIM, tmp_path / "edge")
+    await first.upsert("a", unit(1, 0), {"text": "kept"}, "s")
+    await first.aclose()
+    again = EdgeStore(DIM, tmp_path / "edge")
+    hits = await again.search(unit(1, 0), "s", 1)
+    assert [h.payload["text"] for h in hits] == ["kept"]
+    await again.aclose()

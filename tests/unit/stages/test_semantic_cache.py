@@ -251,3 +251,22 @@ async def test_a_hit_whose_fresh_answer_differs_is_a_disagreement(make_call) -> 
 async def test_hits_outside_the_sample_are_not_checked(make_call) -> None:
     seen, upstream, _ = await verified_hit(make_call, "a", "a", sample=0.4)  # roll 0.5
     assert upstream.calls == 0 and seen.seen == []
+
+
+@pytest.mark.asyncio
+async def test_disagreeing_verifications_raise_the_alias_cut(make_call) -> None:
+    from cache.verifier import load_verifier
+
+    verifier = load_verifier()
+    policy = SemanticCachePolicy(enabled=True, verify_sample=1.0, max_false_hit_rate=0.01)
+    embedder = HashEmbedder()
+    library = SemanticLibrary(embedder, InProcessIndex(embedder.dim), verifier=verifier)
+    cache = SemanticCache(library, {"fast": policy}, Spawner(), roll=lambda: 0.0)
+    await drain(await cache(chat(make_call), Upstream(completion("Click 'Forgot password'."))))
+    await settle()
+    for _ in range(20):  # the same question again: a hit, re-asked, and the answers disagree
+        hit = await cache(chat(make_call), Upstream(completion("Our offices are closed.")))
+        assert notes(hit)["cache"] == "semantic_hit"
+        await drain(hit)
+        await settle()
+    assert cache.cut("fast") == pytest.approx(verifier.threshold + 0.01)
