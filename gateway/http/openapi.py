@@ -13,6 +13,7 @@ from typing import Any
 
 import orjson
 
+from gateway.http.jobs_openapi import jobs_paths, jobs_schemas
 from gateway.requests import ChatRequest, EmbeddingsRequest
 
 ERROR = {
@@ -77,6 +78,7 @@ def document(version: str) -> dict[str, Any]:
     schemas["ChatRequest"] = chat
     schemas["EmbeddingsRequest"] = embeddings
     schemas["Error"] = ERROR
+    schemas.update(jobs_schemas())
     status = {"type": "object"}
     return {
         "openapi": "3.1.0",
@@ -113,6 +115,7 @@ def document(version: str) -> dict[str, Any]:
                     },
                 }
             },
+            **jobs_paths(),
         },
         "components": {
             "schemas": schemas,

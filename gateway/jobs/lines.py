@@ -2,7 +2,8 @@
 
 Policy: a file is accepted only when every line is a JSON object with a ``custom_id`` (a
 non-empty string, unique in the file), ``method: "POST"``, a ``url`` the gateway serves in a
-batch (``/v1/chat/completions`` or ``/v1/embeddings``) and a JSON-object ``body``; ``stream`` is
+batch (``/v1/chat/completions``, ``/v1/embeddings``, ``/v1/completions``, ``/v1/responses``) and
+a JSON-object ``body``; ``stream`` is
 refused (a batch line has nobody to stream to). The first problem is reported with its 1-based
 line number, as OpenAI does, so a client can fix the file before it is stored. Blank lines are
 ignored. Whether a ``body`` is a valid request (model, messages, ...) is the pipeline's call when
@@ -18,8 +19,12 @@ from typing import Any
 import orjson
 
 from gateway.errors import InvalidRequest
+from gateway.http.bodies import MAX_DEPTH, too_deep
 
-ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings")
+CHAT = "/v1/chat/completions"
+EMBEDDINGS = "/v1/embeddings"
+# The last two are served by translation to chat (gateway/surface), as at the edge.
+ENDPOINTS = (CHAT, EMBEDDINGS, "/v1/completions", "/v1/responses")
 MAX_CUSTOM_ID_CHARS = 512
 
 
@@ -53,6 +58,8 @@ def parse_line(number: int, index: int, raw: bytes, seen: set[str]) -> BatchLine
         raise InvalidLine(number, "not valid JSON.") from None
     if not isinstance(data, dict):
         raise InvalidLine(number, "must be a JSON object.")
+    if too_deep(data, MAX_DEPTH + 1):  # the body sits one level down
+        raise InvalidLine(number, f"'body' is nested deeper than {MAX_DEPTH} levels.", "body")
     custom_id = data.get("custom_id")
     if not isinstance(custom_id, str) or not custom_id:
         raise InvalidLine(number, "'custom_id' must be a non-empty string.", "custom_id")

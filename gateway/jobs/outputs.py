@@ -72,12 +72,13 @@ def usage_of(lines: list[bytes]) -> dict[str, Any]:
         usage = body.get("usage") if isinstance(body, dict) else None
         if not isinstance(usage, dict):
             continue
-        prompt += int(usage.get("prompt_tokens") or 0)
-        completion += int(usage.get("completion_tokens") or 0)
-        cached += int((usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0)
-        reasoning += int(
-            (usage.get("completion_tokens_details") or {}).get("reasoning_tokens") or 0
-        )
+        # Chat, completions and embeddings say prompt/completion; the Responses API input/output.
+        prompt += int(usage.get("prompt_tokens") or usage.get("input_tokens") or 0)
+        completion += int(usage.get("completion_tokens") or usage.get("output_tokens") or 0)
+        inputs = usage.get("prompt_tokens_details") or usage.get("input_tokens_details") or {}
+        outputs = usage.get("completion_tokens_details") or usage.get("output_tokens_details") or {}
+        cached += int(inputs.get("cached_tokens") or 0)
+        reasoning += int(outputs.get("reasoning_tokens") or 0)
     return {
         "input_tokens": prompt,
         "input_tokens_details": {"cached_tokens": cached},

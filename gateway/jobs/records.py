@@ -6,9 +6,9 @@ change is ``model_copy(update=...)`` through ``gateway.jobs.states``.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Status = Literal[
     "validating",
@@ -99,3 +99,15 @@ class BatchRecord(BaseModel):
         body["errors"] = None if not self.errors else {"object": "list", "data": self.errors}
         body["request_counts"] = (counts or self.request_counts).model_dump()
         return body
+
+
+class CreateBatch(BaseModel):
+    """``POST /v1/batches``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    input_file_id: Annotated[str, Field(min_length=1, max_length=128)]
+    endpoint: str
+    completion_window: Literal["24h"]
+    metadata: dict[str, Annotated[str, Field(max_length=512)]] | None = None
+    output_expires_after: dict[str, Any] | None = None  # accepted; outputs are kept until deleted

@@ -30,16 +30,19 @@ import os
 import random
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 import orjson
+from redis.exceptions import RedisError
 
 from gateway.calls import Call, CallKind, Principal, Reply
 from gateway.errors import (
     AuthError,
+    BodyTooLarge,
     ClientError,
     GatewayError,
+    InvalidRequest,
     ProviderBadResponse,
     QuotaExhausted,
     StateUnavailable,
@@ -47,12 +50,13 @@ from gateway.errors import (
 from gateway.http.bodies import parse_json
 from gateway.http.errors import error_payload
 from gateway.jobs import outputs
-from gateway.jobs.lines import BatchLine, endpoint_problems, parse_batch_file
+from gateway.jobs.lines import CHAT, EMBEDDINGS, BatchLine, endpoint_problems, parse_batch_file
 from gateway.jobs.records import BatchRecord, Counts, FileRecord
 from gateway.jobs.states import advance, expired, finish
 from gateway.jobs.store import JobStore
 from gateway.requests import ChatRequest, EmbeddingsRequest
 from gateway.runtime import Runtime
+from gateway.surface.base import Context, Surface, Translated
 
 log = logging.getLogger("tiergate.jobs")
 
@@ -88,6 +92,8 @@ class RunDeps:
     concurrency: int
     max_lines: int
     headroom: float = 0.0  # the share of a target's RPM/TPM batch lines leave free
+    # Endpoints served by translation to chat (url -> surface): /v1/completions, /v1/responses.
+    surfaces: Mapping[str, Surface] = field(default_factory=dict)
     clock: Callable[[], float] = time.time
 
 
@@ -226,7 +232,13 @@ class BatchRun:
             tries += 1
             request_id = "req_" + os.urandom(12).hex()
             try:
-                body = await self._call(record, line, request_id)
+                try:
+                    body = await self._call(record, line, request_id)
+                except (GatewayError, asyncio.CancelledError):
+                    raise
+                except Exception as exc:  # one odd line never stops the batch
+                    log.exception("batch %s line %s failed", self.batch_id, line.custom_id)
+                    raise GatewayError(f"Internal error ({type(exc).__name__}).") from exc
             except GatewayError as err:
                 delay = retry_delay_s(err, tries, self._rng)
                 if delay is None:
@@ -237,26 +249,50 @@ class BatchRun:
                     return
                 await asyncio.sleep(delay)
                 continue
-            out = outputs.output_line(line.custom_id, request_id, body)
+            try:
+                out = outputs.output_line(line.custom_id, request_id, body)
+            except orjson.JSONDecodeError:
+                bad = ProviderBadResponse("The upstream answer is not JSON.")
+                out = outputs.error_line(line.custom_id, request_id, bad.status, error_payload(bad))
+                await self._store.record_line(self.batch_id, line.index, False, out)
+                return
             await self._store.record_line(self.batch_id, line.index, True, out)
             return
 
     async def _call(self, record: BatchRecord, line: BatchLine, request_id: str) -> bytes:
-        """One pipeline call for ``line``: the raw JSON answer, or the ``GatewayError``."""
+        """One pipeline call for ``line``: the JSON answer (rendered by the endpoint's surface
+        for ``/v1/completions`` and ``/v1/responses``), or the ``GatewayError``."""
         runtime = self._deps.runtime()
         if runtime is None:
             raise StateUnavailable("The gateway is starting.", retry_after_s=1.0)
         started_ns = time.perf_counter_ns()
-        principal = await self._principal_of(runtime, record.key_id)
-        chat = line.url == "/v1/chat/completions"
-        model: type[ChatRequest] | type[EmbeddingsRequest] = (
-            ChatRequest if chat else EmbeddingsRequest
-        )
-        request = parse_json(orjson.dumps(line.body), model)
+        try:
+            principal = await self._principal_of(runtime, record.key_id)
+        except (RedisError, OSError) as exc:
+            raise StateUnavailable("The key store is unreachable.", retry_after_s=1.0) from exc
+        # The same limits a direct call meets at the edge: body size, depth, the request model.
+        body = orjson.dumps(line.body)
+        limit = runtime.rules.limits.max_body_bytes
+        if len(body) > limit:
+            raise BodyTooLarge(f"Request body of {len(body)} bytes exceeds the {limit} byte limit.")
+        surface = self._deps.surfaces.get(line.url)
+        translated: Translated | None = None
+        request: ChatRequest | EmbeddingsRequest
+        if surface is not None:
+            translated = await surface.translate(
+                body, Context(principal, runtime.rules, request_id)
+            )
+            kind, request = CallKind.CHAT, translated.request
+        elif line.url == CHAT:
+            kind, request = CallKind.CHAT, parse_json(body, ChatRequest)
+        elif line.url == EMBEDDINGS:
+            kind, request = CallKind.EMBEDDINGS, parse_json(body, EmbeddingsRequest)
+        else:
+            raise InvalidRequest(f"This gateway does not serve {line.url} in a batch.")
         call = Call(
             request_id=request_id,
             principal=principal,
-            kind=CallKind.CHAT if chat else CallKind.EMBEDDINGS,
+            kind=kind,
             alias=request.model,
             request=request,
             started_ns=started_ns,
@@ -266,11 +302,13 @@ class BatchRun:
         try:
             reply = await runtime.pipeline(call)
             try:
-                body = await anext(reply.chunks)
+                answer = await anext(reply.chunks)
             except StopAsyncIteration:
                 raise ProviderBadResponse("The upstream sent an empty answer.") from None
             finally:
                 await reply.chunks.aclose()  # type: ignore[attr-defined]
+            if surface is not None and translated is not None:
+                answer = await surface.whole(translated, answer, reply)
         except GatewayError as err:
             self._deps.record(call, None, err, started_ns)
             raise
@@ -280,7 +318,7 @@ class BatchRun:
             self._deps.record(call, None, internal, started_ns)
             raise internal from None
         self._deps.record(call, reply, None, started_ns)
-        return body
+        return answer
 
     async def _principal_of(self, runtime: Runtime, key_id: str) -> Principal:
         """The creating key as it is now (a revoked key stops its batch's lines), at batch

@@ -24,6 +24,7 @@ from gateway.jobs.runner import BatchRun, Recorder, RunDeps
 from gateway.jobs.store import JobStore
 from gateway.runtime import Runtime
 from gateway.settings import Settings
+from gateway.surface.base import Surface
 from gateway.tasks import Spawner
 
 log = logging.getLogger("tiergate.jobs")
@@ -76,6 +77,18 @@ class BatchScheduler:
                 await self._deps.store.release(batch_id, self._holder)
 
 
+def batch_surfaces(redis: aioredis.Redis, spawner: Spawner) -> dict[str, Surface]:
+    """The endpoints a batch line reaches by translation to chat, as the edge serves them."""
+    from gateway.surface.completions import LegacyCompletions
+    from gateway.surface.responses import ResponsesSurface
+    from gateway.surface.responses_store import ResponseStore
+
+    return {
+        "/v1/completions": LegacyCompletions(),
+        "/v1/responses": ResponsesSurface(ResponseStore(lambda: redis, spawner)),
+    }
+
+
 def start_batches(
     settings: Settings,
     redis: aioredis.Redis,
@@ -92,6 +105,7 @@ def start_batches(
         concurrency=settings.batch_concurrency,
         max_lines=settings.batch_max_lines,
         headroom=settings.batch_headroom,
+        surfaces=batch_surfaces(redis, spawner),
     )
     scheduler = BatchScheduler(deps, spawner)
     spawner.spawn(scheduler.run_forever(), "batch-scheduler")

@@ -21,8 +21,10 @@ import httpx
 import openai
 import orjson
 import pytest
-from openai.types import CreateEmbeddingResponse
+from openai._models import construct_type
+from openai.types import Completion, CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion
+from openai.types.responses import Response
 
 from tests.integration.conftest import (
     ADMIN_KEY,
@@ -37,6 +39,9 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.integration
 
 CHAT = "/v1/chat/completions"
+TIGHT_KEY = "tg-test-key-batch-tight-budget"
+# The budget key's id is new every run: with REDIS_URL its day's count lives on in that Redis.
+TIGHT_ID = "tight-" + os.urandom(4).hex()
 TERMINAL = {"completed", "failed", "expired", "cancelled"}
 
 
@@ -69,6 +74,8 @@ aliases:
 keys:
   - {{id: itest, team: qa, sha256: {sha(KEY)}}}
   - {{id: other, team: other-team, sha256: {sha(OTHER_TEAM_KEY)}}}
+  - {{id: {TIGHT_ID}, team: tight, sha256: {sha(TIGHT_KEY)}, aliases: [fast],
+      quota: {{budgets: {{calls_per_day: 3}}}}}}
 admin:
   key_sha256: {sha(ADMIN_KEY)}
 """
@@ -253,12 +260,56 @@ def test_embeddings_batch(gw: BatchGateway) -> None:
         assert CreateEmbeddingResponse.model_validate(out["response"]["body"]).data[0].embedding
 
 
+def test_completions_and_responses_batches(gw: BatchGateway) -> None:
+    """The endpoints served by translation to chat run in a batch too, rendered as at the edge."""
+    client = gw.client()
+    for endpoint, body, parse in (
+        ("/v1/completions", {"model": "fast", "prompt": "Say hi"}, Completion),
+        ("/v1/responses", {"model": "fast", "input": "Say hi"}, Response),
+    ):
+        lines = [
+            {"custom_id": f"x{i}", "method": "POST", "url": endpoint, "body": body}
+            for i in range(2)
+        ]
+        batch = client.batches.create(
+            input_file_id=upload(client, lines),
+            endpoint=endpoint,  # type: ignore[arg-type]
+            completion_window="24h",
+        )
+        batch = finished(client, batch.id)
+        assert batch.status == "completed" and batch.error_file_id is None, batch
+        assert batch.usage is not None and batch.usage.output_tokens > 0
+        for out in lines_of(client, batch.output_file_id):
+            # As the SDK reads an answer of these endpoints (lenient: it does not validate).
+            parsed = construct_type(type_=parse, value=out["response"]["body"])
+            assert isinstance(parsed, parse) and parsed.usage is not None
+            assert parsed.output_text if isinstance(parsed, Response) else parsed.choices[0].text
+
+
+def test_lines_meet_the_keys_budget_and_aliases(gw: BatchGateway) -> None:
+    """The creating key's own limits apply line by line: 3 calls a day, the alias 'fast' only."""
+    client = gw.client(TIGHT_KEY)
+    lines = [chat_line(f"b{i}") for i in range(5)] + [chat_line("other", alias="slow")]
+    batch = client.batches.create(
+        input_file_id=upload(client, lines), endpoint=CHAT, completion_window="24h"
+    )
+    batch = finished(client, batch.id)
+    assert batch.request_counts is not None
+    assert (batch.request_counts.completed, batch.request_counts.failed) == (3, 3)
+    errors = {e["custom_id"]: e["response"] for e in lines_of(client, batch.error_file_id)}
+    refused = errors.pop("other")  # an alias the key may not use: as a direct call answers
+    assert (refused["status_code"], refused["body"]["error"]["code"]) == (404, "model_not_found")
+    assert {(r["status_code"], r["body"]["error"]["code"]) for r in errors.values()} == {
+        (429, "insufficient_quota")
+    }
+
+
 @pytest.mark.parametrize(
     ("body", "words"),
     [
         (jsonl([chat_line("a"), chat_line("a")]), "Line 2: duplicate custom_id"),
         (jsonl([chat_line("a") | {"method": "GET"}]), "Line 1: 'method'"),
-        (jsonl([chat_line("a") | {"url": "/v1/completions"}]), "Line 1: 'url'"),
+        (jsonl([chat_line("a") | {"url": "/v1/moderations"}]), "Line 1: 'url'"),
         (b'{"custom_id": "a"\n', "Line 1: not valid JSON"),
         (b"", "no requests"),
     ],
@@ -287,7 +338,7 @@ def test_create_refuses_bad_requests(gw: BatchGateway) -> None:
     with pytest.raises(openai.BadRequestError, match="endpoint"):
         client.batches.create(
             input_file_id=file_id,
-            endpoint="/v1/completions",
+            endpoint="/v1/moderations",
             completion_window="24h",
         )
     with pytest.raises(openai.NotFoundError):

@@ -30,6 +30,13 @@ def test_valid_file_keeps_order_ids_and_line_numbers() -> None:
     assert lines[0].body["model"] == "fast"
 
 
+def deep_line() -> bytes:
+    nested: list[object] = []
+    for _ in range(80):
+        nested = [nested]
+    return line("deep", body={"model": "fast", "messages": nested})
+
+
 @pytest.mark.parametrize(
     ("bad", "words", "param"),
     [
@@ -40,10 +47,11 @@ def test_valid_file_keeps_order_ids_and_line_numbers() -> None:
         (line("x" * 513), "over 512 characters", None),
         (line("dup"), "duplicate custom_id 'dup'", "custom_id"),
         (line("m", method="GET"), "'method' must be", "method"),
-        (line("u", url="/v1/completions"), "'url' must be", "url"),
+        (line("u", url="/v1/moderations"), "'url' must be", "url"),
         (line("b", body="hello"), "'body' must be a JSON object", "body"),
         (line("s", body={"model": "fast", "stream": True}), "not supported", "body.stream"),
         (line("e", extra=1), "unknown field(s): extra", None),
+        (deep_line(), "nested deeper", "body"),
     ],
 )
 def test_bad_second_line_is_named(bad: bytes, words: str, param: str | None) -> None:

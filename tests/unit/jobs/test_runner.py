@@ -47,11 +47,15 @@ class FakeRuntime:
     def __init__(self, fail_first: int = 0, throttle: Throttle | None = None) -> None:
         self.config_version = "test"
         self.chain = SimpleNamespace(queued=0)
-        self.rules = SimpleNamespace(aliases={"fast": SimpleNamespace(target_names=lambda: ["t"])})
+        self.rules = SimpleNamespace(
+            aliases={"fast": SimpleNamespace(target_names=lambda: ["t"])},
+            limits=SimpleNamespace(max_body_bytes=65536),
+        )
         self.throttles = {} if throttle is None else {"t": throttle}
         self.keys = SimpleNamespace(get=self._key)
         self.calls: list[Call] = []
         self.fail_first = fail_first
+        self.answer: bytes | None = None
 
     async def _key(self, key_id: str) -> KeyRecord:
         return KeyRecord(id=key_id, sha256="x", team="data")
@@ -61,7 +65,9 @@ class FakeRuntime:
         if self.fail_first:
             self.fail_first -= 1
             raise AllTargetsFailed("fast", (), status=429, retry_after_s=0.01)
-        body = orjson.dumps({"object": "chat.completion", "echo": call.request.model})
+        body = self.answer or orjson.dumps(
+            {"object": "chat.completion", "echo": call.request.model}
+        )
         return Reply(answer(body), ReplyStats())
 
 
@@ -227,3 +233,30 @@ async def test_lines_leave_the_last_share_of_a_limit_to_interactive_calls(
     now[0] += 6.0  # one request refilled: 30% free
     await asyncio.wait_for(run, 10)
     assert len(runtime.calls) == 1
+
+
+@pytest.mark.asyncio
+async def test_a_line_over_the_body_limit_is_a_413_error_line(redis: aioredis.Redis) -> None:
+    store = JobStore(redis)
+    await stored_batch(store, 2)
+    runtime = FakeRuntime()
+    runtime.rules.limits.max_body_bytes = 10
+    await BatchRun("batch_t", deps(store, runtime, time.time)).run()
+    final = await store.get_batch("batch_t")
+    assert final is not None and final.request_counts.failed == 2
+    errors = await file_lines(store, final.error_file_id)
+    assert {e["response"]["status_code"] for e in errors} == {413}
+    assert runtime.calls == []
+
+
+@pytest.mark.asyncio
+async def test_an_answer_that_is_not_json_is_a_502_error_line(redis: aioredis.Redis) -> None:
+    store = JobStore(redis)
+    await stored_batch(store, 1)
+    runtime = FakeRuntime()
+    runtime.answer = b"<html>oops"
+    await BatchRun("batch_t", deps(store, runtime, time.time)).run()
+    final = await store.get_batch("batch_t")
+    assert final is not None and final.status == "completed"
+    errors = await file_lines(store, final.error_file_id)
+    assert errors[0]["response"]["status_code"] == 502
