@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -286,6 +287,17 @@ def demo(quality_sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         stop(proc)
 
 
+def auto_log_lines(log: Path, expected: int) -> list[dict[str, Any]]:
+    """The demo's request log lines for `auto` (written in batches once a second: wait)."""
+    for _ in range(50):
+        lines = [json.loads(line) for line in log.read_text().splitlines() if '"request"' in line]
+        found = [line for line in lines if line.get("alias") == "auto"]
+        if len(found) >= expected:
+            return found
+        time.sleep(0.1)
+    return found
+
+
 def test_the_demo_auto_alias_shows_tier_gates_and_escalations(demo: tuple[str, Path]) -> None:
     url, log = demo
     rows = [r for r in dataset_rows() if "weak_response" in r][:40]
@@ -296,8 +308,7 @@ def test_the_demo_auto_alias_shows_tier_gates_and_escalations(demo: tuple[str, P
     assert ("cheap", None) in seen, "answers the gates trust are served from the cheap tier"
     escalated = [reason for tier, reason in seen if reason is not None]
     assert escalated and all(tier == "strong" for tier, r in seen if r is not None)
-    lines = [json.loads(line) for line in log.read_text().splitlines() if '"request"' in line]
-    requests = [line for line in lines if line.get("alias") == "auto"]
+    requests = auto_log_lines(log, len(rows))
     assert len(requests) == len(rows)
     assert {line["tier"] for line in requests} <= {"cheap", "strong"}
     assert all("route_reason" in line for line in requests)

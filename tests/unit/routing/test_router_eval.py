@@ -13,9 +13,12 @@ from gateway.routing.split import split_of
 from gateway.routing.train import train_router
 
 RULES = """
+targets:
+  a: {provider: openai, model: weak, api_base: "http://127.0.0.1:1/v1"}
+  b: {provider: openai, model: strong, api_base: "http://127.0.0.1:1/v1"}
 aliases:
   auto:
-    targets: [a, b]
+    tiers: [{name: cheap, targets: [a]}, {name: strong, targets: [b]}]
     router: {kind: learned, artifact: artifacts/r, strong_share: 0.2}
   plain:
     targets: [a]
