@@ -19,12 +19,15 @@ Policy:
 - Verifier gates (``kind: verifier``) run last, only when every other gate passed: one call to
   the verifier alias's targets, from the same allowance; a verifier that cannot be reached lets
   the answer pass (its outage must not double every call's cost).
+- Time spent asking and reading the judged tiers counts as upstream time, so the reported
+  gateway overhead (``x-tiergate-overhead-ms``) stays the gateway's own.
 - Tokens and cost of the judged answers are carried on the served reply (``earlier_*``), so
   budgets settle what was really spent; the reservation assumed every tier (runtime).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -114,11 +117,14 @@ class Escalation:
         reasons: list[str] = []
         notes: list[Note] = []
         current = call
+        started = time.perf_counter()
         while True:
             assert current.route is not None
             route = current.route
             if not route.higher:
+                judged_s = time.perf_counter() - started  # cheaper tiers asked and read
                 reply = await next_(current)
+                reply.stats.upstream_first_s += judged_s
                 return self._served(reply, route, reasons, notes, earlier_tokens, earlier_usd)
             asked = self._ask(current, plan)
             try:
@@ -139,6 +145,7 @@ class Escalation:
             chunks = rewritten(collected, call) if collected.rewrite else collected.chunks
             if verdict is None:
                 notes.append(Note(nk.GATE, f"{route.tier}:pass"))
+                reply.stats.upstream_first_s = time.perf_counter() - started  # read whole
                 whole = reply.with_chunks(replay(chunks))
                 return self._served(whole, route, reasons, notes, earlier_tokens, earlier_usd)
             notes.append(Note(nk.GATE, f"{route.tier}:{verdict.gate}:{verdict.reason}"))
@@ -146,6 +153,7 @@ class Escalation:
                 notes.append(Note(nk.GATE_SCORE, f"{verdict.gate}:{verdict.score:.4f}"))
             if not self._may_climb(current):
                 notes.append(Note(nk.ESCALATION, "no-allowance"))
+                reply.stats.upstream_first_s = time.perf_counter() - started
                 whole = reply.with_chunks(replay(chunks))
                 return self._served(whole, route, reasons, notes, earlier_tokens, earlier_usd)
             reasons.append(verdict.gate)

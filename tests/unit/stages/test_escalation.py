@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import orjson
@@ -233,3 +234,16 @@ async def test_a_verifier_is_not_asked_when_a_local_gate_already_failed(make_cal
     reply = await verifier_stage()(tiered(make_call), upstream(answers, log))
     assert all(c.route is not None and c.route.alias == "auto" for c in log)
     assert notes(reply)["escalated"] == "word"
+
+
+async def test_time_spent_on_judged_tiers_is_upstream_time_not_overhead(make_call) -> None:
+    log: list[Call] = []
+    inner = upstream({"cheap": [completion("Lyon")], "strong": [completion("Paris")]}, log)
+
+    async def slow_cheap(call: Call) -> Reply:
+        if call.route is not None and call.route.tier == "small":
+            await asyncio.sleep(0.05)
+        return await inner(call)
+
+    reply = await stage(NeedsWord("Paris"))(tiered(make_call), slow_cheap)
+    assert reply.stats.upstream_first_s >= 0.05  # a lower bound: what the cheap tier took
