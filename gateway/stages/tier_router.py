@@ -80,7 +80,6 @@ def tier_routes(name: str, alias: Alias, allowed: Callable[[str], bool]) -> tupl
 class Plan:
     """What the router knows of one alias, built once per rules version."""
 
-    alias: str
     policy: RouterPolicy | None
     ladders: dict[frozenset[str], tuple[Route, ...]]  # by the call's data classes
     scorer: Scorer | None = None
@@ -114,7 +113,7 @@ class TierRouter:
             for cls in self._known:  # one class at a time is the common case: build it now
                 ladders[frozenset({cls})] = self._ladder(name, alias, frozenset({cls}))
             escalates = alias.escalation is not None
-            self._plans[name] = Plan(name, policy, ladders, scorer, cut, escalates)
+            self._plans[name] = Plan(policy, ladders, scorer, cut, escalates)
 
     def _ladder(self, name: str, alias: Alias, classes: frozenset[str]) -> tuple[Route, ...]:
         def allowed(target: str) -> bool:
