@@ -12,6 +12,9 @@ protocol class. Policy:
   connections indefinitely.
 - The body has its own deadline, ``limits.body_timeout_s`` in the rules (408), enforced where
   the body is read (``gateway/http/bodies.py``).
+- A response's head leaves with its body's first write (``HeadCork``): uvicorn writes the head at
+  ``http.response.start`` and the body at ``http.response.body``, two system calls for every
+  answer; holding the head for the body's write makes a whole answer one.
 
 Refusals here happen before any ASGI app runs: the protocol writes the OpenAI error JSON itself.
 """
@@ -19,6 +22,7 @@ Refusals here happen before any ASGI app runs: the protocol writes the OpenAI er
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 import httptools
@@ -48,6 +52,42 @@ def refusal(status: int, message: str, code: str) -> bytes:
             body,
         ]
     )
+
+
+class HeadCork:
+    """The request cycle's view of the connection: holds a response head back until the next
+    write, so head and body leave in one ``write`` (one system call) instead of two. Anything
+    else (``100 Continue``, body chunks) passes straight through; ``close`` and the end of the
+    response (``flush``) send a head still held."""
+
+    __slots__ = ("_head", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._head = b""
+
+    def write(self, data: bytes) -> None:
+        if self._head:
+            data, self._head = self._head + data, b""
+        elif data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 100 "):
+            self._head = data
+            return
+        self._transport.write(data)
+
+    def flush(self) -> None:
+        if self._head:
+            head, self._head = self._head, b""
+            self._transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def is_closing(self) -> bool:
+        return self._transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class GuardedProtocol(HttpToolsProtocol):
@@ -108,6 +148,16 @@ class GuardedProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._disarm_head_timer()
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None:  # None when the parser stopped for an upgrade
+            cork = HeadCork(self.transport)
+            cycle.transport = cork  # type: ignore[assignment]
+            cycle.on_response = functools.partial(self._response_sent, cork)
+
+    def _response_sent(self, cork: HeadCork) -> None:
+        # A response with no body write (HEAD) still has its head held: send it first.
+        cork.flush()
+        self.on_response_complete()
 
     def _count(self, size: int) -> None:
         self._head_bytes += size

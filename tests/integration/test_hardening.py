@@ -127,6 +127,21 @@ def test_a_huge_header_is_431(gateway: Gateway) -> None:
     assert_openai_error(r, 431)
 
 
+def test_pipelined_head_and_get_both_answer_in_order(gateway: Gateway) -> None:
+    # The response head is held back until the body's write (HeadCork); a HEAD answer has no
+    # body write at all, so its head must still leave, before the next request's answer.
+    data = (
+        b"HEAD /healthz HTTP/1.1\r\nhost: x\r\n\r\n"
+        b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n"
+    )
+    out = raw_exchange(int(gateway.root.rsplit(":", 1)[1]), data, 10)
+    heads = out.split(b"HTTP/1.1 ")[1:]
+    assert len(heads) == 2 and heads[1][:3] == b"200", out
+    head_only, with_body = heads
+    assert head_only.endswith(b"\r\n\r\n"), out  # HEAD: headers, no body
+    assert with_body.split(b"\r\n\r\n", 1)[1], out  # GET: headers, then a body
+
+
 def raw_exchange(port: int, data: bytes, wait_s: float) -> bytes:
     """Send ``data`` and read whatever comes back within ``wait_s`` (until the peer closes)."""
     with socket.create_connection(("127.0.0.1", port), timeout=wait_s) as sock:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -31,8 +32,12 @@ def test_request_log_has_the_fields_and_no_prompt_text(gateway) -> None:
         messages=[{"role": "user", "content": SECRET_PROMPT}],
         extra_headers={"x-request-id": "log-check-1"},
     )
-    lines = [json.loads(x) for x in gateway.log_lines() if x.startswith("{")]
-    mine = [x for x in lines if x.get("request_id") == "log-check-1"]
+    mine: list[dict[str, object]] = []
+    deadline = time.monotonic() + 5  # the log line leaves at the end of the gateway's loop turn
+    while not mine and time.monotonic() < deadline:
+        lines = [json.loads(x) for x in gateway.log_lines() if x.startswith("{")]
+        mine = [x for x in lines if x.get("request_id") == "log-check-1"]
+        time.sleep(0.02)
     assert len(mine) == 1
     line = mine[0]
     for field in (
