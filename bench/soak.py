@@ -33,6 +33,7 @@ import itertools
 import json
 import os
 import random
+import signal
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -296,6 +297,9 @@ def main() -> int:
     ap.add_argument("--rate", type=float, default=300.0, help="requests per second, open loop")
     ap.add_argument("--sample-s", type=float, default=10.0)
     a = ap.parse_args()
+    # SIGTERM (a harness stopping the run) unwinds like Ctrl-C, so the finally below stops the
+    # sim, the gateway and Valkey instead of leaving them running.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     valkey = ValkeyServer(data_dir=Path(tempfile.mkdtemp(prefix="tg-soak-valkey-")))
     valkey.start()
     os.environ["GATEWAY_REDIS_URL"] = str(valkey.connection_url)
