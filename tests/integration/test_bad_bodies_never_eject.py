@@ -23,8 +23,12 @@ HI = [{"role": "user", "content": "hi"}]
 ROUNDS = 3  # each round sends every bad body once: well past 5 consecutive failures
 
 # Bodies our schema accepts (loose dicts, as OpenAI's API is) that litellm cannot translate to
-# Anthropic's format: it fails before sending anything upstream.
+# Anthropic's format: it fails before sending anything upstream. The first three are what
+# schemathesis generates for the loosely typed fields.
 UNTRANSLATABLE: list[dict[str, Any]] = [
+    {"tools": [{}]},
+    {"response_format": {}},
+    {"messages": [{"role": "user", "content": [{}]}]},
     {"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}},
     {"response_format": {"type": "json_schema"}},
     {"tools": [{"type": "function"}]},
@@ -102,3 +106,26 @@ def test_untranslatable_body_names_the_problem_not_the_provider(gateway: Gateway
     assert isinstance(error, dict)
     assert error["code"] == "untranslatable_request"
     assert "Traceback" not in error["message"] and "litellm" not in error["message"]
+
+
+def test_untranslatable_streaming_body_is_a_400_too(gateway: Gateway) -> None:
+    client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.key, max_retries=0)
+    before = target_status(gateway, "claude")
+    for _ in range(6):
+        with pytest.raises(openai.BadRequestError):
+            client.chat.completions.create(
+                model="claude",
+                messages=HI,  # type: ignore[arg-type]
+                stream=True,
+                extra_body={"tools": [{}]},
+            )
+    after = target_status(gateway, "claude")
+    assert after["state"] == "closed" and after["transitions"] == before["transitions"]
+    chunks = list(
+        client.chat.completions.create(
+            model="claude",
+            messages=HI,  # type: ignore[arg-type]
+            stream=True,
+        )
+    )
+    assert any(c.choices and c.choices[0].delta.content for c in chunks)
