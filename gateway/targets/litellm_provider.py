@@ -130,10 +130,9 @@ class LiteLLMProvider:
         exceptions = self._litellm.exceptions
         if status in (None, 500) and _translation_failure(exc):
             if not sent:
-                cause = type(_causes(exc)[-1]).__name__
                 return UpstreamRejected(
-                    f"The request cannot be translated to the format of target '{name}' "
-                    f"({cause}); check its parameters.",
+                    f"The request cannot be translated to the format of target '{name}': "
+                    "check its tools, response_format, content parts and metadata.",
                     status=400,
                     code="untranslatable_request",
                     detail=text,
