@@ -97,6 +97,22 @@ def _usage(stats: ReplyStats, data: dict[str, Any]) -> None:
         stats.completion_tokens = int(usage.get("completion_tokens") or 0)
 
 
+# Where litellm's messages start quoting the request back (its messages, a tool call's
+# arguments): cut there, as prompt text never goes to the logs.
+ECHO_MARKERS = ("Received Messages=", "Arguments:")
+
+
+def _operator_text(exc: BaseException) -> str:
+    """litellm's error for the log and the admin API: the exception, its root cause and the
+    first line of its message (litellm appends a traceback and sometimes the request)."""
+    first = str(exc).split("\n", 1)[0]
+    for marker in ECHO_MARKERS:
+        first = first.split(marker, 1)[0]
+    root = type(_causes(exc)[-1]).__name__
+    cause = f" ({root})" if root != type(exc).__name__ else ""
+    return f"{type(exc).__name__}{cause}: {first[:300].rstrip()}"
+
+
 class LiteLLMProvider:
     name = "provider"
 
@@ -126,7 +142,7 @@ class LiteLLMProvider:
         """
         status = getattr(exc, "status_code", None)
         name = self._target_name
-        text = f"target '{name}': {type(exc).__name__}: {str(exc)[:300]}"
+        text = f"target '{name}': {_operator_text(exc)}"
         exceptions = self._litellm.exceptions
         if status in (None, 500) and _translation_failure(exc):
             if not sent:

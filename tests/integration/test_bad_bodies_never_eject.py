@@ -129,3 +129,26 @@ def test_untranslatable_streaming_body_is_a_400_too(gateway: Gateway) -> None:
         )
     )
     assert any(c.choices and c.choices[0].delta.content for c in chunks)
+
+
+def test_litellm_errors_quote_no_prompt_text_in_the_log(gateway: Gateway) -> None:
+    """litellm's messages quote the request back ("Received Messages=[...]", a tool call's
+    arguments); the provider's words go to the log, the prompt must not."""
+    secret = "secret-prompt-text-8121"
+    client = openai.OpenAI(base_url=gateway.base_url, api_key=gateway.key, max_retries=0)
+    bad_messages: list[list[dict[str, Any]]] = [
+        [{"role": "tool", "content": secret}],  # no tool_call_id
+        [
+            {"role": "user", "content": "x"},
+            {
+                "role": "assistant",
+                "tool_calls": [
+                    {"id": "a", "type": "function", "function": {"name": "f", "arguments": secret}}
+                ],
+            },
+        ],
+    ]
+    for messages in bad_messages:
+        with pytest.raises(openai.BadRequestError):
+            client.chat.completions.create(model="claude", messages=messages)  # type: ignore[arg-type]
+    assert secret not in gateway.log_path.read_text()
