@@ -30,7 +30,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -41,6 +41,9 @@ from cache.keys import TRANSPORT_FIELDS
 from cache.policy import EmbeddingModel, SemanticCachePolicy
 from cache.vectors import Clock, Hit, InProcessIndex, QdrantStore, Vector, VectorStore
 from cache.verifier import Verifier
+
+if TYPE_CHECKING:
+    from cache.cross_encoder import CrossEncoder
 
 SCOPE_VERSION = 2
 CONTENT_FIELDS = frozenset({"messages"})
@@ -169,11 +172,23 @@ class SemanticLibrary:
         store: VectorStore,
         clock: Clock = time.time,
         verifier: Verifier | None = None,
+        cross_encoder: CrossEncoder | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
         self.verifier = verifier
+        self.cross_encoder = cross_encoder
         self._clock = clock
+
+    def default_cut(self, policy: SemanticCachePolicy) -> float | None:
+        """The calibrated cut of the verifier this policy uses (None: no verifier)."""
+        if not policy.verifier:
+            return None
+        if self.cross_encoder is not None and policy.cross_encoder:
+            return policy.verifier_threshold or self.cross_encoder.threshold
+        if self.verifier is not None:
+            return policy.verifier_threshold or self.verifier.threshold
+        return None
 
     def key(self, request: Request, policy: SemanticCachePolicy) -> Key | str:
         key = make_key(request, policy)
@@ -197,6 +212,8 @@ class SemanticLibrary:
         vectors = await self.embedder.embed(texts)
         vector, context_vector = vectors[0], (vectors[1] if key.context else None)
         hits = await self.store.search(vector, key.scope, policy.candidates)
+        if self.cross_encoder is not None and policy.verifier and policy.cross_encoder:
+            return self._cross_check(key, policy, vector, context_vector, hits, cut)
         verifier = self.verifier if policy.verifier else None
         if verifier is not None:
             floor = verifier.floor
@@ -231,6 +248,61 @@ class SemanticLibrary:
                         and (first_difference(key.context_features, stored_text) is not None)
                     )
                     veto = "context" if context < floor or differs else None
+            if veto is None:
+                return Lookup(vector, hit, tuple(vetoes), context_vector, p)
+            vetoes.append(veto)
+        return Lookup(vector, None, tuple(vetoes), context_vector)
+
+    def _cross_check(
+        self,
+        key: Key,
+        policy: SemanticCachePolicy,
+        vector: Vector,
+        context_vector: Vector | None,
+        hits: Sequence[Hit],
+        cut: float | None,
+    ) -> Lookup:
+        """The cross-encoder decides on the first ``candidates`` live hits above its floor, in
+        one batched inference (a follow-up's contexts in the same batch)."""
+        ce = self.cross_encoder
+        assert ce is not None
+        cut = (policy.verifier_threshold or ce.threshold) if cut is None else cut
+        oldest = self._clock() - policy.ttl_s
+        live = [h for h in hits if h.score >= ce.floor and h.stored_at >= oldest][: ce.candidates]
+        if not live:
+            return Lookup(vector, None, (), context_vector)
+        pairs = [(str(h.payload.get("text", "")), key.text) for h in live]
+        contexts = [
+            1.0 if context_vector is None else self._context(key, context_vector, h) for h in live
+        ]
+        checked = [i for i, c in enumerate(contexts) if ce.floor <= c < 1.0]
+        pairs += [(str(live[i].payload.get("context", "")), key.context or "") for i in checked]
+        scores = ce.score_pairs(pairs)
+        trees = self.verifier
+        vetoes: list[str] = []
+        for i, hit in enumerate(live):
+            tree_p = (
+                trees.probability(key.features, features(pairs[i][0]), hit.score)
+                if trees is not None and ce.tree_weight
+                else None
+            )
+            p = ce.decide(tree_p, float(scores[i]))
+            veto: str | None
+            if contexts[i] < ce.floor:
+                p, veto = 0.0, "context"
+            elif i in checked:
+                stored = pairs[len(live) + checked.index(i)][0]
+                tree_c = (
+                    trees.probability(key.context_features, features(stored), contexts[i])
+                    if trees is not None and ce.tree_weight and key.context_features is not None
+                    else None
+                )
+                context_p = ce.decide(tree_c, float(scores[len(live) + checked.index(i)]))
+                veto = None if p >= cut else "verifier"
+                veto = veto or (None if context_p >= cut else "context")
+                p = min(p, context_p)
+            else:
+                veto = None if p >= cut else "verifier"
             if veto is None:
                 return Lookup(vector, hit, tuple(vetoes), context_vector, p)
             vetoes.append(veto)
@@ -334,6 +406,7 @@ def open_library(
     Qdrant server URL or local-mode path. The model's ONNX export lives under ``models_dir``
     (default ``data_dir/models``), made once at first start.
     """
+    from cache.cross_encoder import load_cross_encoder
     from cache.embedder import load_embedder
     from cache.verifier import load_verifier
 
@@ -353,4 +426,6 @@ def open_library(
         max_entries=store_policy.max_entries,
         ttl_s=store_policy.ttl_s,
     )
-    return SemanticLibrary(embedder, store, verifier=load_verifier())
+    return SemanticLibrary(
+        embedder, store, verifier=load_verifier(), cross_encoder=load_cross_encoder()
+    )
