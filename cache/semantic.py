@@ -262,47 +262,50 @@ class SemanticLibrary:
         hits: Sequence[Hit],
         cut: float | None,
     ) -> Lookup:
-        """The cross-encoder decides on the first ``candidates`` live hits above its floor, in
-        one batched inference (a follow-up's contexts in the same batch)."""
+        """The cross-encoder, weighed with the trees, decides on the first ``candidates`` live
+        hits above its floor, in one batched inference (a follow-up's contexts in the same
+        batch). A candidate whose trees' probability could not reach the cut even with the
+        cross-encoder's highest score is refused without running the model."""
         ce = self.cross_encoder
         assert ce is not None
         cut = (policy.verifier_threshold or ce.threshold) if cut is None else cut
         oldest = self._clock() - policy.ttl_s
         live = [h for h in hits if h.score >= ce.floor and h.stored_at >= oldest][: ce.candidates]
-        if not live:
-            return Lookup(vector, None, (), context_vector)
-        pairs = [(str(h.payload.get("text", "")), key.text) for h in live]
+        texts = [str(h.payload.get("text", "")) for h in live]
         contexts = [
             1.0 if context_vector is None else self._context(key, context_vector, h) for h in live
         ]
-        checked = [i for i, c in enumerate(contexts) if ce.floor <= c < 1.0]
+        trees = self.verifier if ce.tree_weight else None
+        tree_ps = [
+            None if trees is None else trees.probability(key.features, features(t), h.score)
+            for t, h in zip(texts, live, strict=True)
+        ]
+        scored = [
+            i
+            for i in range(len(live))
+            if contexts[i] >= ce.floor and ce.decide(tree_ps[i], 1.0) >= cut
+        ]
+        checked = [i for i in scored if contexts[i] < 1.0]
+        pairs = [(texts[i], key.text) for i in scored]
         pairs += [(str(live[i].payload.get("context", "")), key.context or "") for i in checked]
-        scores = ce.score_pairs(pairs)
-        trees = self.verifier
+        scores = ce.score_pairs(pairs) if pairs else np.empty(0)
         vetoes: list[str] = []
         for i, hit in enumerate(live):
-            tree_p = (
-                trees.probability(key.features, features(pairs[i][0]), hit.score)
-                if trees is not None and ce.tree_weight
-                else None
-            )
-            p = ce.decide(tree_p, float(scores[i]))
-            veto: str | None
-            if contexts[i] < ce.floor:
-                p, veto = 0.0, "context"
-            elif i in checked:
-                stored = pairs[len(live) + checked.index(i)][0]
+            if contexts[i] < ce.floor or i not in scored:
+                vetoes.append("context" if contexts[i] < ce.floor else "verifier")
+                continue
+            p = ce.decide(tree_ps[i], float(scores[scored.index(i)]))
+            veto = None if p >= cut else "verifier"
+            if i in checked:
+                stored = features(pairs[len(scored) + checked.index(i)][0])
                 tree_c = (
-                    trees.probability(key.context_features, features(stored), contexts[i])
-                    if trees is not None and ce.tree_weight and key.context_features is not None
-                    else None
+                    None
+                    if trees is None or key.context_features is None
+                    else trees.probability(key.context_features, stored, contexts[i])
                 )
-                context_p = ce.decide(tree_c, float(scores[len(live) + checked.index(i)]))
-                veto = None if p >= cut else "verifier"
+                context_p = ce.decide(tree_c, float(scores[len(scored) + checked.index(i)]))
                 veto = veto or (None if context_p >= cut else "context")
                 p = min(p, context_p)
-            else:
-                veto = None if p >= cut else "verifier"
             if veto is None:
                 return Lookup(vector, hit, tuple(vetoes), context_vector, p)
             vetoes.append(veto)

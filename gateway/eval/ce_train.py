@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from cache.cross_encoder import CE_ARTIFACT, CrossEncoder, combine
+from cache.cross_encoder import CE_ARTIFACT, CE_MAX, CrossEncoder, combine
 from gateway.eval import devsets
 from gateway.eval.convert import DATA
 
@@ -50,7 +50,7 @@ QUORA_DEV = 4_000
 TREE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 CE_WEIGHTS = (0.25, 0.5, 0.75, 1.0)
 FLOOR = 0.70  # cosine under which a candidate is not scored (as the trees)
-CANDIDATES = 2  # candidates scored per lookup, in one batch (the lookup's cost)
+CANDIDATES = 1  # candidates scored per lookup (the lookup's cost: about 2 ms a pair)
 
 Pair = tuple[str, str, bool, str]  # cached, asked, same, category
 
@@ -241,8 +241,8 @@ def finish(
     ce = CrossEncoder.load(out, None)
     dev_traps = string_rows("traps", "dev")
     dev_quora = string_rows("quora", "dev", QUORA_DEV)
-    ce_traps = ce.score_pairs([(a, b) for a, b, _, _ in dev_traps])
-    ce_quora = ce.score_pairs([(a, b) for a, b, _, _ in dev_quora])
+    ce_traps = np.minimum(ce.score_pairs([(a, b) for a, b, _, _ in dev_traps]), CE_MAX)
+    ce_quora = np.minimum(ce.score_pairs([(a, b) for a, b, _, _ in dev_quora]), CE_MAX)
     tree_traps, tree_quora = (
         _tree_scores(dev_traps, fp32.parent.parent),
         _tree_scores(dev_quora, fp32.parent.parent),
@@ -263,7 +263,7 @@ def finish(
     p_traps = np.where(tree_traps[1] >= FLOOR, combine(tree_traps[0], ce_traps, wt, wc), 0.0)
     p_quora = np.where(tree_quora[1] >= FLOOR, combine(tree_quora[0], ce_quora, wt, wc), 0.0)
     meta = _meta(counts, dev_traps, p_traps, dev_quora, p_quora, cut, target, precision)
-    meta["tree_weight"], meta["ce_weight"] = wt, wc
+    meta["tree_weight"], meta["ce_weight"], meta["ce_max"] = wt, wc, CE_MAX
     meta["train_seconds"] = round(trained_s, 1)
     meta["artifact_bytes"] = out.stat().st_size
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
