@@ -146,7 +146,7 @@ async def measure(
     print(f"  trees only (one candidate)        {ms(verify_times)}")
     if ce is not None:
         ce_times = []
-        for k, a, a2 in zip(keys_b, keys_a, keys_a[1:], strict=False):
+        for k, a in zip(keys_b, keys_a, strict=False):
             start = time.perf_counter()
             ce.score_pairs([(a.text, k.text)])
             ce_times.append(time.perf_counter() - start)
