@@ -37,6 +37,7 @@ import orjson
 
 from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
+from cache.guards import order as order_swapped
 from cache.keys import TRANSPORT_FIELDS
 from cache.policy import EmbeddingModel, SemanticCachePolicy
 from cache.vectors import Clock, Hit, InProcessIndex, QdrantStore, Vector, VectorStore
@@ -280,10 +281,13 @@ class SemanticLibrary:
             None if trees is None else trees.probability(key.features, features(t), h.score)
             for t, h in zip(texts, live, strict=True)
         ]
+        # The generated traps never swap the order of two names (Paris -> Rome / Rome ->
+        # Paris), so the cross-encoder did not learn it: that guard still vetoes.
+        order = [order_swapped(key.features, features(t)) for t in texts]
         scored = [
             i
             for i in range(len(live))
-            if contexts[i] >= ce.floor and ce.decide(tree_ps[i], 1.0) >= cut
+            if contexts[i] >= ce.floor and not order[i] and ce.decide(tree_ps[i], 1.0) >= cut
         ]
         checked = [i for i in scored if contexts[i] < 1.0]
         pairs = [(texts[i], key.text) for i in scored]
@@ -292,7 +296,9 @@ class SemanticLibrary:
         vetoes: list[str] = []
         for i, hit in enumerate(live):
             if contexts[i] < ce.floor or i not in scored:
-                vetoes.append("context" if contexts[i] < ce.floor else "verifier")
+                vetoes.append(
+                    "context" if contexts[i] < ce.floor else "order" if order[i] else "verifier"
+                )
                 continue
             p = ce.decide(tree_ps[i], float(scores[scored.index(i)]))
             veto = None if p >= cut else "verifier"

@@ -218,11 +218,11 @@ def report(
             f, _ = tally(outcomes, t)
             mark = "  <- chosen" if t == threshold else ""
             rates = f"{f.should_hit_served:17.1%}  {f.wrong_hit_rate:14.1%}  {f.precision:9.2%}"
-            line = f"{t:9.2f}  {rates}"
+            line = f"{t:9.3f}  {rates}"
             print(line + mark, file=out)
         print(file=out)
     overall, per = tally(outcomes, threshold)
-    print(f"threshold {threshold:.2f}", file=out)
+    print(f"threshold {threshold:.4g}", file=out)
     print(
         f"{'category':<28} {'pairs':>6}  {'should-hit served':<15}  "
         f"{'wrong-hit rate':<15}  precision",
