@@ -1,18 +1,20 @@
 """The cross-encoder hit verifier: one small transformer reads the cached and the asked
 question together and says whether they are the same question.
 
-When to use: ``SemanticLibrary.lookup`` asks it about the top candidates (at most
-``candidates``, by cosine) that pass the cosine floor, in one batched inference, and serves the
-first it accepts; a follow-up's context is checked by the same model. Load it once per process
-with ``load_cross_encoder()``: it returns None (and logs once) when onnxruntime or the artifact
-is missing, and the cache then decides with the gradient-boosted trees (cache.verifier).
+When to use: ``SemanticLibrary.lookup`` asks it about the top live candidate above the cosine
+floor (``candidates``), in one inference with a follow-up's two contexts, and serves it when
+the decision reaches the cut. Load it once per process with ``load_cross_encoder()``: it
+returns None (and logs once) when onnxruntime or the artifact is missing, and the cache then
+decides with the gradient-boosted trees alone (cache.verifier).
 
 Policy: a bi-encoder cosine plus word features cannot tell a reworded question from a changed
 detail well enough (the trees served 22% of true Quora paraphrases at a safe cut); a
-cross-encoder attends across the two texts, so "not", a swapped name or number, and a reworded
-phrase are seen in context. The model is all-MiniLM-L6-v2's first layers fine-tuned on the
-train split (gateway.eval.ce_train), exported as int8 ONNX; its cut is calibrated on the dev
-split for a false-hit target per trap category, written beside it in ``cross_encoder.json``.
+cross-encoder attends across the two texts. The model is all-MiniLM-L6-v2's first 3 layers
+fine-tuned on the train split (gateway.eval.ce_train), exported as int8 ONNX. The decision is
+``sigmoid(tree_weight * logit(trees) + ce_weight * logit(min(model, ce_max)))`` against a cut;
+weights, cut and the band under which the model is not run (``band_low``: no dev pair under it
+was accepted) are chosen on the dev split for a false-hit target per trap category, and
+written beside the model in ``cross_encoder.json``.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class CrossEncoder:
     tree_weight: float = 0.0  # the decision: sigmoid(tree_weight * logit(trees) + ...)
     ce_weight: float = 1.0  # ... + ce_weight * logit(cross-encoder)), calibrated on dev
     ce_max: float = CE_MAX  # the cross-encoder's score is capped here (bounds what it can add)
+    band_low: float = 0.0  # the model runs only when the trees' probability is at least this
 
     @classmethod
     def load(cls, path: Path = CE_ARTIFACT, meta_path: Path | None = CE_META) -> CrossEncoder:
@@ -68,7 +71,15 @@ class CrossEncoder:
             float(meta.get("tree_weight", 0.0)),
             float(meta.get("ce_weight", 1.0)),
             float(meta.get("ce_max", CE_MAX)),
+            float(meta.get("band_low", 0.0)),
         )
+
+    def worth_scoring(self, tree_p: float | None, cut: float) -> bool:
+        """Whether running the model can change the outcome: the trees' probability is inside
+        the dev-calibrated band and the highest score the model may give would reach the cut."""
+        if tree_p is not None and tree_p < self.band_low:
+            return False
+        return self.decide(tree_p, 1.0) >= cut
 
     def decide(self, tree_p: float | None, ce_p: float) -> float:
         """The probability the cut applies to: the cross-encoder's (capped at ``ce_max``),

@@ -287,7 +287,7 @@ class SemanticLibrary:
         scored = [
             i
             for i in range(len(live))
-            if contexts[i] >= ce.floor and not order[i] and ce.decide(tree_ps[i], 1.0) >= cut
+            if contexts[i] >= ce.floor and not order[i] and ce.worth_scoring(tree_ps[i], cut)
         ]
         checked = [i for i in scored if contexts[i] < 1.0]
         pairs = [(texts[i], key.text) for i in scored]

@@ -264,6 +264,14 @@ def finish(
     p_quora = np.where(tree_quora[1] >= FLOOR, combine(tree_quora[0], ce_quora, wt, wc), 0.0)
     meta = _meta(counts, dev_traps, p_traps, dev_quora, p_quora, cut, target, precision)
     meta["tree_weight"], meta["ce_weight"], meta["ce_max"] = wt, wc, CE_MAX
+    # The band: the model runs only when the trees' probability is at least this, the highest
+    # value under which no dev pair (of either set) was accepted (a lookup's cost).
+    accepted = np.concatenate([p_traps, p_quora]) >= cut
+    trees_p = np.concatenate([tree_traps[0], tree_quora[0]])
+    lows = [
+        lo for lo in np.round(np.arange(0.05, 0.95, 0.05), 2) if (accepted & (trees_p < lo)).any()
+    ]
+    meta["band_low"] = float(round((min(lows) if lows else 0.95) - 0.05, 2))
     meta["train_seconds"] = round(trained_s, 1)
     meta["artifact_bytes"] = out.stat().st_size
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")

@@ -89,6 +89,29 @@ async def test_the_cross_encoder_decides_the_lookup(ce: CrossEncoder) -> None:
     assert miss.hit is None and miss.vetoes == ("verifier",)
 
 
+@pytest.mark.asyncio
+async def test_a_swapped_order_is_vetoed_before_the_model(ce: CrossEncoder) -> None:
+    embedder = HashEmbedder()
+    anywhere = dataclasses.replace(ce, floor=0.0)
+    library = SemanticLibrary(
+        embedder, InProcessIndex(embedder.dim, 16), verifier=load_verifier(), cross_encoder=anywhere
+    )
+    policy = SemanticCachePolicy(enabled=True)
+    key = library.key(request("Book a flight from Paris to Rome"), policy)
+    assert isinstance(key, Key)
+    await library.put(key, (await library.lookup(key, policy)).vector, Answer(b"{}", None, None))
+    swapped = library.key(request("Book a flight from Rome to Paris"), policy)
+    assert isinstance(swapped, Key)
+    look = await library.lookup(swapped, policy)
+    assert look.hit is None and look.vetoes == ("order",)
+
+
+def test_the_band_skips_the_model_only_where_it_cannot_matter(ce: CrossEncoder) -> None:
+    assert not ce.worth_scoring(ce.band_low / 2, ce.threshold)
+    assert ce.worth_scoring(0.99, ce.threshold)
+    assert ce.decide(0.99, 1.0) == ce.decide(0.99, ce.ce_max)
+
+
 def test_a_missing_artifact_falls_back_to_the_trees(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
