@@ -1,8 +1,10 @@
 """Benchmark: semantic-cache lookup latency (embed + search + verifier) with 100k entries.
 
-The learned hit verifier (cache/artifacts/verifier.json) decides on the candidates, as in
-the gateway. The store holds ``--entries`` vectors in ONE scope (the worst case: a search
-scans a scope, and real traffic spreads over many): the ``a`` side of every pair in
+The learned hit verifier decides on the candidates, as in the gateway: the cross-encoder
+(cache/artifacts/cross_encoder.onnx, the default when it loads) and, measured in the same run
+for comparison, the gradient-boosted trees alone (cache/artifacts/verifier.json). The store
+holds ``--entries`` vectors in ONE scope (the worst case: a search scans a scope, and real
+traffic spreads over many): the ``a`` side of every pair in
 data/cache_eval/traps.jsonl, embedded by the real model, plus random unit vectors. Each
 lookup is the ``b`` side of a pair, through ``SemanticLibrary.lookup`` (the code the stage
 runs), with the embedder's LRU off so every lookup runs the model. Printed: p50/p99 of the
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -27,6 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from cache.cross_encoder import load_cross_encoder
 from cache.embedder import ModelEmbedder, load_embedder
 from cache.guards import features, first_difference
 from cache.policy import SemanticCachePolicy
@@ -90,7 +94,8 @@ async def measure(
 ) -> None:
     policy = SemanticCachePolicy(enabled=True)
     verifier = load_verifier()
-    library = SemanticLibrary(embedder, store, verifier=verifier)
+    ce = load_cross_encoder()
+    library = SemanticLibrary(embedder, store, verifier=verifier, cross_encoder=ce)
     pairs = [json.loads(line) for line in PAIRS.read_text().splitlines()]
     planted = [library.key(request(p["a"]), policy) for p in pairs]
     asked = [library.key(request(p["b"]), policy) for p in pairs]
@@ -104,15 +109,22 @@ async def measure(
     it = iter(range(10**9))
     hits = 0
 
-    async def lookup() -> None:
+    async def lookup(using: SemanticCachePolicy) -> None:
         nonlocal hits
         key = keys_b[next(it) % len(keys_b)]
-        fresh = library.key(request(key.text), policy)  # key building (features) is part of it
+        fresh = library.key(request(key.text), using)  # key building (features) is part of it
         assert isinstance(fresh, Key)
-        hits += (await library.lookup(fresh, policy)).hit is not None
+        hits += (await library.lookup(fresh, using)).hit is not None
 
-    total = await timed(lookup, len(keys_b))
-    print(f"  lookup (embed+search+verifier)    {ms(total)}   ({hits}/{len(keys_b)} served)")
+    print(f"  load average {os.getloadavg()[0]:.2f} (1 min) before the lookups")
+    trees = policy.model_copy(update={"cross_encoder": False})
+    for label, using in (("cross-encoder", policy), ("trees only", trees)):
+        if label == "cross-encoder" and ce is None:
+            print("  cross-encoder: artifact or onnxruntime missing, skipped")
+            continue
+        hits = 0
+        total = await timed(lambda using=using: lookup(using), len(keys_b))  # type: ignore[misc]
+        print(f"  lookup ({label:<13})            {ms(total)}   ({hits}/{len(keys_b)} served)")
     vector = (await embedder.embed([keys_b[0].text]))[0]
     texts = iter([k.text for k in keys_b] * 2)
     embeds = await timed(lambda: embedder.embed([next(texts)]), len(keys_b))
@@ -131,7 +143,15 @@ async def measure(
         start = time.perf_counter()
         verifier.probability(features(k.text), features(a.text), 0.9)
         verify_times.append(time.perf_counter() - start)
-    print(f"  verifier only (one candidate)     {ms(verify_times)}")
+    print(f"  trees only (one candidate)        {ms(verify_times)}")
+    if ce is not None:
+        ce_times = []
+        for k, a in zip(keys_b, keys_a, strict=False):
+            start = time.perf_counter()
+            ce.score_pairs([(a.text, k.text)])
+            ce_times.append(time.perf_counter() - start)
+        print(f"  cross-encoder only (one pair)     {ms(ce_times)}")
+    print(f"  load average {os.getloadavg()[0]:.2f} (1 min) after")
 
 
 async def main(args: argparse.Namespace) -> None:

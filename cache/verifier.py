@@ -140,7 +140,10 @@ class Verifier:
     floor: float  # cosine under which a candidate is not even scored
 
     def probability(self, fa: Features, fb: Features, cosine: float) -> float:
-        x = pair_features(fa, fb, cosine)
+        return self.probability_of(pair_features(fa, fb, cosine))
+
+    def probability_of(self, x: Sequence[float]) -> float:
+        """The probability for a feature vector (``pair_features``)."""
         z = self.rate * sum(_leaf(tree, x) for tree in self.trees)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 

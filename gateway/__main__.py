@@ -39,6 +39,9 @@ def eval_cache(
         str | None, typer.Option(help="train, dev or test of --pairs quora|traps|multiturn.")
     ] = None,
     verifier: Annotated[bool, typer.Option(help="The learned hit verifier.")] = True,
+    cross_encoder: Annotated[
+        bool, typer.Option(help="The cross-encoder verifier (off: the trees decide).")
+    ] = True,
 ) -> None:
     """Fill a fresh semantic cache with each pair's a, look up its b; print hit/false-hit rates."""
     from gateway.eval.cache_eval import run_cache_eval
@@ -62,6 +65,7 @@ def eval_cache(
         alias=alias,
         split=split,
         verifier=verifier,
+        cross_encoder=cross_encoder,
     )
     raise typer.Exit(code)
 

@@ -43,16 +43,28 @@ def train_cache_verifier(
     target: Annotated[
         float, typer.Option(help="False-hit rate allowed in each trap category (dev split).")
     ] = 0.005,
-    precision: Annotated[float, typer.Option(help="Quora precision required (dev split).")] = 0.85,
+    precision: Annotated[
+        float | None,
+        typer.Option(help="Quora precision required (dev split); default 0.85."),
+    ] = None,
     models: Annotated[Path, typer.Option(help="Model export and embedding cache.")] = Path(
         "var/models"
     ),
+    kind: Annotated[
+        str, typer.Option(help="trees (cache/artifacts/verifier.json) or cross-encoder.")
+    ] = "trees",
 ) -> None:
     """Train the semantic cache's hit verifier on the train split; calibrate on dev."""
+    if kind == "cross-encoder":
+        from gateway.eval.ce_train import run_train as run_ce
+
+        raise typer.Exit(run_ce(out, target, precision or 0.85, models))
+    if kind != "trees":
+        raise typer.BadParameter("trees or cross-encoder", param_hint="--kind")
     from cache.verifier import ARTIFACT
     from gateway.eval.verifier_train import run_train
 
-    raise typer.Exit(run_train(out or ARTIFACT, target, precision, models))
+    raise typer.Exit(run_train(out or ARTIFACT, target, precision or 0.85, models))
 
 
 @train_app.command("router")

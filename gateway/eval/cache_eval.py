@@ -34,6 +34,7 @@ from typing import Any
 
 import orjson
 
+from cache.cross_encoder import CrossEncoder, load_cross_encoder
 from cache.embedder import Embedder, load_embedder
 from cache.policy import Backend, SemanticCachePolicy
 from cache.semantic import Answer, Key, Request, SemanticLibrary
@@ -42,7 +43,8 @@ from cache.verifier import Verifier, load_verifier
 from gateway.eval.embedding_store import DiskCachedEmbedder
 
 SWEEP = [round(0.70 + 0.01 * i, 2) for i in range(30)]
-CUT_SWEEP = [round(0.05 * i, 2) for i in range(1, 20)] + [0.97, 0.98, 0.99]
+CUT_SWEEP = [round(0.05 * i, 2) for i in range(1, 18)] + [0.9, 0.92, 0.94, 0.95, 0.96, 0.97]
+CUT_SWEEP += [0.98, 0.985, 0.99, 0.995]
 PREWARM_CHUNK = 256
 
 
@@ -139,6 +141,7 @@ async def evaluate(
     floor: float,
     verifier: Verifier | None = None,
     cut: float | None = None,
+    cross_encoder: CrossEncoder | None = None,
 ) -> list[Outcome]:
     keyer = SemanticLibrary(embedder, InProcessIndex(embedder.dim, 1))
     keys = [(keyer.key(as_request(p.a), policy), keyer.key(as_request(p.b), policy)) for p in pairs]
@@ -156,7 +159,7 @@ async def evaluate(
         await embedder.embed(texts[i : i + PREWARM_CHUNK])
     outcomes = [Outcome(p) for p in pairs]
     store = InProcessIndex(embedder.dim, max_entries=len(pairs) + 1, ttl_s=policy.ttl_s)
-    library = SemanticLibrary(embedder, store, verifier=verifier)
+    library = SemanticLibrary(embedder, store, verifier=verifier, cross_encoder=cross_encoder)
     owner: dict[str, int] = {}  # shared mode: entry text -> first pair that stored it
     if shared:
         for i, (ka, _) in enumerate(keys):
@@ -170,7 +173,9 @@ async def evaluate(
             continue
         if not shared:
             store = InProcessIndex(embedder.dim, 4, policy.ttl_s)
-            library = SemanticLibrary(embedder, store, verifier=verifier)
+            library = SemanticLibrary(
+                embedder, store, verifier=verifier, cross_encoder=cross_encoder
+            )
             await _fill(library, ka, policy, i)
         look = await library.lookup(kb, policy, floor=floor, cut=cut)
         out.why_not = ",".join(look.vetoes)
@@ -213,11 +218,11 @@ def report(
             f, _ = tally(outcomes, t)
             mark = "  <- chosen" if t == threshold else ""
             rates = f"{f.should_hit_served:17.1%}  {f.wrong_hit_rate:14.1%}  {f.precision:9.2%}"
-            line = f"{t:9.2f}  {rates}"
+            line = f"{t:9.3f}  {rates}"
             print(line + mark, file=out)
         print(file=out)
     overall, per = tally(outcomes, threshold)
-    print(f"threshold {threshold:.2f}", file=out)
+    print(f"threshold {threshold:.4g}", file=out)
     print(
         f"{'category':<28} {'pairs':>6}  {'should-hit served':<15}  "
         f"{'wrong-hit rate':<15}  precision",
@@ -272,6 +277,7 @@ def run_cache_eval(
     alias: str | None = None,
     split: str | None = None,
     verifier: bool = True,
+    cross_encoder: bool = True,
 ) -> int:
     """The command: print the figures; 0 on success, 2 when the pairs cannot be read."""
     try:
@@ -280,11 +286,15 @@ def run_cache_eval(
         print(str(exc), file=sys.stderr)
         return 2
     update: dict[str, Any] = {"guards": guards, "verifier": verifier}
+    update["cross_encoder"] = cross_encoder
     if conversation is not None:
         update["conversation"] = conversation
     policy = policy.model_copy(update=update)
     model = load_verifier() if policy.verifier else None
-    if model is not None:
+    ce = load_cross_encoder() if policy.verifier and policy.cross_encoder else None
+    if ce is not None:
+        chosen = policy.verifier_threshold or ce.threshold if threshold is None else threshold
+    elif model is not None:
         chosen = policy.verifier_threshold or model.threshold if threshold is None else threshold
     else:
         chosen = policy.threshold if threshold is None else threshold
@@ -304,7 +314,7 @@ def run_cache_eval(
         embedder = DiskCachedEmbedder(inner, models.parent / "embeddings" / f"minilm-{backend}.npz")
     cut = floor if model is not None else None
     outcomes = asyncio.run(
-        evaluate(loaded, policy, embedder, shared, floor if model is None else 0.0, model, cut)
+        evaluate(loaded, policy, embedder, shared, floor if model is None else 0.0, model, cut, ce)
     )
     if isinstance(embedder, DiskCachedEmbedder):
         embedder.save()

