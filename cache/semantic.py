@@ -408,12 +408,14 @@ def open_library(
     location: str | None,
     data_dir: Path,
     models_dir: Path | None = None,
+    cross_encoder: bool = False,
 ) -> SemanticLibrary:
     """Load the model and open the store (blocking, seconds: run it off the event loop, once).
 
     ``location``: None for the embedded in-process index (snapshot under ``data_dir``), else a
     Qdrant server URL or local-mode path. The model's ONNX export lives under ``models_dir``
-    (default ``data_dir/models``), made once at first start.
+    (default ``data_dir/models``), made once at first start. ``cross_encoder``: load the
+    cross-encoder verifier too (some policy opts in to it).
     """
     from cache.cross_encoder import load_cross_encoder
     from cache.embedder import load_embedder
@@ -435,6 +437,5 @@ def open_library(
         max_entries=store_policy.max_entries,
         ttl_s=store_policy.ttl_s,
     )
-    return SemanticLibrary(
-        embedder, store, verifier=load_verifier(), cross_encoder=load_cross_encoder()
-    )
+    ce = load_cross_encoder() if cross_encoder else None
+    return SemanticLibrary(embedder, store, verifier=load_verifier(), cross_encoder=ce)

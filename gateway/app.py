@@ -102,6 +102,7 @@ def open_semantic(rules: Rules, settings: Settings) -> SemanticLibrary:
         settings.qdrant_url,
         settings.data_dir,
         settings.model_cache,
+        cross_encoder=any(p.cross_encoder for p in rules.semantic_policies().values()),
     )
 
 

@@ -74,7 +74,8 @@ async def test_the_cross_encoder_decides_the_lookup(ce: CrossEncoder) -> None:
     library = SemanticLibrary(
         embedder, InProcessIndex(embedder.dim, 16), verifier=load_verifier(), cross_encoder=anywhere
     )
-    policy = SemanticCachePolicy(enabled=True)
+    assert library.default_cut(SemanticCachePolicy(enabled=True)) != ce.threshold  # opt-in
+    policy = SemanticCachePolicy(enabled=True, cross_encoder=True)
     assert library.default_cut(policy) == ce.threshold
     key = library.key(request("How do I cancel my subscription?"), policy)
     assert isinstance(key, Key)
@@ -96,7 +97,7 @@ async def test_a_swapped_order_is_vetoed_before_the_model(ce: CrossEncoder) -> N
     library = SemanticLibrary(
         embedder, InProcessIndex(embedder.dim, 16), verifier=load_verifier(), cross_encoder=anywhere
     )
-    policy = SemanticCachePolicy(enabled=True)
+    policy = SemanticCachePolicy(enabled=True, cross_encoder=True)
     key = library.key(request("Book a flight from Paris to Rome"), policy)
     assert isinstance(key, Key)
     await library.put(key, (await library.lookup(key, policy)).vector, Answer(b"{}", None, None))
@@ -121,7 +122,7 @@ def test_a_missing_artifact_falls_back_to_the_trees(
     embedder = HashEmbedder()
     verifier = load_verifier()
     library = SemanticLibrary(embedder, InProcessIndex(embedder.dim, 4), verifier=verifier)
-    policy = SemanticCachePolicy(enabled=True)
+    policy = SemanticCachePolicy(enabled=True, cross_encoder=True)
     assert library.default_cut(policy) == verifier.threshold
     off = policy.model_copy(update={"cross_encoder": False})
     assert (
