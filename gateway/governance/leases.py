@@ -1,0 +1,431 @@
+"""Leases: a replica carves blocks out of budgets and rate windows and spends them locally.
+
+Why: with one reserve script per call, the state store's per-call Lua work (about 45 commands
+for a key with budgets and windows at three scopes) is most of what governance costs. A lease
+moves that work off most calls: the common path of a governed call makes no round trip at all.
+
+Policy:
+- A budget lease is an entry of the budget's reservation set, counted in ``reserved``, exactly
+  like one call's reservation (``lease.lua``): every other replica's admissions see it, and the
+  reaper returns it when it expires. Its expiry (``leases.ttl_s``) is renewed while calls are in
+  flight on it, so a replica that dies gives it back within ``ttl_s``; the spend of calls it
+  settled locally on that lease is then not charged (under-counted, never over-spent).
+- A window lease of K units is an entry of cost K scored at grant + ``validity_s``: it counts in
+  every 60 s window that could contain one of its uses (conservative). Returned with k used, it
+  becomes an entry of cost k scored at the last use.
+- A call is admitted locally, all or nothing, into every pool that has room; a pool without room
+  waits for one refill (the refills of one event-loop turn share one script call) and, if that
+  still gives no room, the call takes the exact per-call path (``reserve.lua``) for that pool.
+- A grant is at most 1/16 of what is free and is refused when smaller than two calls' worth:
+  near exhaustion the pool is exact (as before leases) for ``validity_s``, and the replica returns
+  its own unused remainder at once. Far from it, grants follow local demand (twice the rate
+  over ``validity_s``), asked ahead at half use, so steady traffic does not wait.
+- A lease admits calls for ``validity_s``; then it is returned (batched, in the background) as
+  soon as no call is in flight on it. So capacity may sit unused in another replica's lease for
+  at most ``validity_s`` (plus the longest call on it). Session budgets and pools too small to
+  share (limit / 16 < two calls) stay exact. At shutdown every lease is returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from gateway.governance import lease_script as ops
+from gateway.governance.lease_policy import Leases
+from gateway.governance.ledger import Charge, Fill, Headroom, Window
+from gateway.tasks import Spawner
+
+log = logging.getLogger("tiergate.budget")
+DIVISOR = 16  # lease.lua grants at most free / DIVISOR
+LEAST_CALLS = 2  # a grant smaller than this many calls' worth is refused
+FIRST_CALLS = 16  # a pool's first grant asks for this many calls' worth
+MAX_BATCH = 256
+Result = list[int] | BaseException
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(slots=True, eq=False)
+class Lease:
+    pool: Pool
+    lid: str
+    amount: int  # granted: the entry's amount in the state store
+    until: float  # monotonic: no admission after this
+    base: int  # the pool's total when granted, without this lease (for headers and alerts)
+    reset_at: float = 0.0  # window: when its oldest entry leaves (monotonic)
+    expiry_ms: int = 0  # budget: the entry's expiry in the state store
+    holds: int = 0  # budget: worst cases of the calls in flight on it
+    used: int = 0  # budget: spent by settled calls; window: units admitted
+    last_ms: int = 0  # window: the last use
+    closed: bool = False  # admits no more
+    returned: bool = False
+
+    def room(self) -> int:
+        return self.amount - self.holds - self.used
+
+
+@dataclass(slots=True, eq=False)
+class Pool:
+    keys: tuple[str, str]
+    budget: bool
+    limit: int
+    period: int  # budget: TTL of its keys (s); window: its length (ms)
+    since: float
+    unit: int = 1  # the last call's amount
+    leases: list[Lease] = field(default_factory=list)
+    granting: asyncio.Future[None] | None = None
+    denied_until: float = 0.0
+    admitted: int = 0
+    rate: float = 0.0  # units per second, for the next grant's size
+
+    def usable(self, amount: int, now: float) -> Lease | None:
+        for lease in self.leases:
+            if now < lease.until and lease.room() >= amount:
+                return lease
+        return None
+
+
+@dataclass(slots=True)
+class Taken:
+    """What a call took locally, and what it must still get from the exact path."""
+
+    holds: list[tuple[Lease, Charge]] = field(default_factory=list)
+    uses: list[tuple[Lease, Window]] = field(default_factory=list)
+    exact_charges: tuple[Charge, ...] = ()
+    exact_windows: tuple[Window, ...] = ()
+
+    def rooms(self) -> list[Headroom]:
+        """Headroom from the last grant's totals plus local use (other replicas' use since the
+        grant is not seen: an approximation, documented)."""
+        now = time.monotonic()
+        return [
+            Headroom(w, w.limit - lease.base - lease.used, max(0.0, lease.reset_at - now))
+            for lease, w in self.uses
+        ]
+
+    def fills(self) -> list[Fill]:
+        return [Fill(c, lease.base + lease.holds + lease.used) for lease, c in self.holds]
+
+
+def _retrieve(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()  # a grant nobody awaited failed: no "never retrieved" warning
+
+
+class LeaseBook:
+    def __init__(self, redis: aioredis.Redis, spawner: Spawner, policy: Leases) -> None:
+        self._script = ops.LeaseScript(redis)
+        self._spawner = spawner
+        self._validity_s = policy.validity_s
+        self._ttl_ms = int(policy.ttl_s * 1000)
+        self._tick_s = min(0.25, max(0.02, policy.validity_s / 4))
+        self._pools: dict[str, Pool] = {}
+        self._draining: set[Lease] = set()  # closed budget leases with calls in flight
+        self._pending: list[tuple[ops.Op, Callable[[Result], None]]] = []
+        self._scheduled = False
+        self._keeping = False
+        self._prefix = f"L{os.getpid():x}{uuid.uuid4().hex[:6]}"
+        self._seq = 0
+
+    # --- the request path -------------------------------------------------------------------
+
+    async def take(self, charges: tuple[Charge, ...], windows: tuple[Window, ...]) -> Taken:
+        """Admit locally into every pool with room; raises RedisError if a refill cannot be
+        had. ``Taken.exact_*`` are the pools this call must get through ``reserve.lua``."""
+        now, wall = time.monotonic(), now_ms()
+        taken = Taken()
+        exact_c: list[Charge] = []
+        exact_w: list[Window] = []
+        wait_c: list[tuple[Pool, Charge]] = []
+        wait_w: list[tuple[Pool, Window]] = []
+        for c in charges:
+            pool = self._budget_pool(c, now)
+            if pool is None:
+                exact_c.append(c)
+            elif not self._hold(pool, c, taken, now):
+                wait_c.append((pool, c))
+        for w in windows:
+            pool = self._window_pool(w, now)
+            if pool is None:
+                exact_w.append(w)
+            elif not self._use(pool, w, taken, now, wall):
+                wait_w.append((pool, w))
+        if wait_c or wait_w:
+            grants = {self._grant(p) for p, _ in wait_c} | {self._grant(p) for p, _ in wait_w}
+            try:
+                for grant in grants:
+                    await asyncio.shield(grant)
+            except BaseException:
+                self.release(taken)
+                raise
+            now, wall = time.monotonic(), now_ms()
+            exact_c += [c for p, c in wait_c if not self._hold(p, c, taken, now)]
+            exact_w += [w for p, w in wait_w if not self._use(p, w, taken, now, wall)]
+        taken.exact_charges, taken.exact_windows = tuple(exact_c), tuple(exact_w)
+        return taken
+
+    def settle(self, taken: Taken, actual: Callable[[Charge], int]) -> None:
+        """The call ended: its budget holds become its actual spend (local arithmetic)."""
+        for lease, c in taken.holds:
+            lease.holds -= c.amount
+            lease.used += actual(c)
+            if lease.closed and lease.holds <= 0:
+                self._return_budget(lease)
+
+    def release(self, taken: Taken) -> None:
+        """The call was not made (refused by the exact part, cancelled): undo its local takes.
+        A window use whose lease is already closed stays counted (conservative)."""
+        for lease, c in taken.holds:
+            lease.holds -= c.amount
+            if lease.closed and lease.holds <= 0:
+                self._return_budget(lease)
+        for lease, w in taken.uses:
+            if not lease.closed:
+                lease.used -= w.cost
+        taken.holds, taken.uses = [], []
+
+    def _budget_pool(self, c: Charge, now: float) -> Pool | None:
+        if c.limit // DIVISOR < LEAST_CALLS * max(1, c.amount) or c.name.startswith("session:"):
+            return None  # too small to share, or per session: exact
+        pool = self._pools.get(c.hash_key)
+        if pool is None:
+            pool = Pool((c.hash_key, c.zset_key), True, c.limit, c.ttl_s, now)
+            self._pools[c.hash_key] = pool
+        if pool.denied_until > now:
+            return None
+        pool.unit = max(1, c.amount)
+        return pool
+
+    def _window_pool(self, w: Window, now: float) -> Pool | None:
+        if w.limit // DIVISOR < LEAST_CALLS * max(1, w.cost):
+            return None
+        pool = self._pools.get(w.zset_key)
+        if pool is None:
+            pool = Pool((w.zset_key, w.sum_key), False, w.limit, w.window_ms, now)
+            self._pools[w.zset_key] = pool
+        if pool.denied_until > now:
+            return None
+        pool.unit = max(1, w.cost)
+        return pool
+
+    def _hold(self, pool: Pool, c: Charge, taken: Taken, now: float) -> bool:
+        lease = pool.usable(c.amount, now)
+        if lease is None:
+            return False
+        lease.holds += c.amount
+        pool.admitted += c.amount
+        taken.holds.append((lease, c))
+        self._ahead(pool, lease, now)
+        return True
+
+    def _use(self, pool: Pool, w: Window, taken: Taken, now: float, wall: int) -> bool:
+        lease = pool.usable(w.cost, now)
+        if lease is None:
+            return False
+        lease.used += w.cost
+        lease.last_ms = wall
+        pool.admitted += w.cost
+        taken.uses.append((lease, w))
+        self._ahead(pool, lease, now)
+        return True
+
+    def _ahead(self, pool: Pool, lease: Lease, now: float) -> None:
+        """Ask for the next lease at half use (or half validity), so traffic does not wait."""
+        if pool.granting is not None or lease is not pool.leases[-1]:
+            return
+        if lease.room() * 2 < lease.amount or now > lease.until - self._validity_s / 2:
+            self._grant(pool)
+
+    # --- grants, returns, renewals ----------------------------------------------------------
+
+    def _grant(self, pool: Pool) -> asyncio.Future[None]:
+        if pool.granting is not None:
+            return pool.granting
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(_retrieve)
+        pool.granting = future
+        now, wall = time.monotonic(), now_ms()
+        elapsed = now - pool.since
+        if elapsed > 0.05:
+            rate = pool.admitted / elapsed
+            pool.rate = rate if pool.rate == 0 else (pool.rate + rate) / 2
+            pool.admitted, pool.since = 0, now
+        least = LEAST_CALLS * pool.unit
+        want = max(least, math.ceil(pool.rate * self._validity_s * 2))
+        if pool.rate == 0:
+            want = max(want, FIRST_CALLS * pool.unit)
+        self._seq += 1
+        lid = f"{self._prefix}-{self._seq:x}"
+        until = now + self._validity_s
+        if pool.budget:
+            expiry = wall + self._ttl_ms
+            op = ops.grant_budget(pool.keys, lid, pool.limit, want, least, expiry, pool.period)
+        else:
+            expiry = wall + int(self._validity_s * 1000)
+            op = ops.grant_window(pool.keys, lid, pool.limit, want, least, pool.period, expiry)
+
+        def granted(result: Result) -> None:
+            pool.granting = None
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+                return
+            grant, total = result[0], result[1]
+            if grant > 0:
+                lease = Lease(pool, lid, grant, until, total - grant, expiry_ms=expiry)
+                if not pool.budget:
+                    lease.reset_at = time.monotonic() + result[2] / 1000
+                pool.leases.append(lease)
+                self._keep()
+            else:  # near exhaustion: exact for a while, and give back what this replica holds
+                pool.denied_until = time.monotonic() + self._validity_s
+                for lease in list(pool.leases):
+                    self._close(lease)
+            future.set_result(None)
+
+        self._send(op, granted)
+        return future
+
+    def _close(self, lease: Lease) -> None:
+        if lease.closed:
+            return
+        lease.closed = True
+        pool = lease.pool
+        pool.leases.remove(lease)
+        if not pool.budget:
+            op = ops.return_window(
+                pool.keys, lease.lid, lease.amount, lease.used, lease.last_ms, pool.period
+            )
+            self._send(op, self._returned)
+        elif lease.holds <= 0:
+            self._return_budget(lease)
+        else:
+            self._draining.add(lease)
+
+    def _return_budget(self, lease: Lease) -> None:
+        if lease.returned:
+            return
+        lease.returned = True
+        self._draining.discard(lease)
+        op = ops.return_budget(lease.pool.keys, lease.lid, lease.amount, max(0, lease.used))
+        self._send(op, self._returned)
+
+    @staticmethod
+    def _returned(result: Result) -> None:
+        if isinstance(result, BaseException):
+            # Budget leases expire on their own; window entries are conservative until then.
+            log.warning("lease return failed: %s", result)
+
+    def _renew(self, lease: Lease, wall: int) -> None:
+        lease.expiry_ms = wall + self._ttl_ms
+        pool = lease.pool
+        op = ops.renew_budget(pool.keys, lease.lid, lease.amount, lease.expiry_ms, pool.period)
+
+        def renewed(result: Result) -> None:
+            if not isinstance(result, BaseException) and result[0] == 0:
+                lease.returned = True  # reaped meanwhile: its calls' spend goes uncharged
+                self._draining.discard(lease)
+
+        self._send(op, renewed)
+
+    def _send(self, op: ops.Op, done: Callable[[Result], None]) -> None:
+        self._pending.append((op, done))
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        batch, self._pending = self._pending, []
+        for start in range(0, len(batch), MAX_BATCH):
+            self._spawner.spawn(self._run(batch[start : start + MAX_BATCH]), "budget-lease")
+
+    async def _run(self, batch: list[tuple[ops.Op, Callable[[Result], None]]]) -> None:
+        try:
+            results = await self._script.run([op for op, _ in batch], now_ms())
+        except (RedisError, OSError) as exc:
+            for _, done in batch:
+                done(exc)
+            return
+        except BaseException:
+            for _, done in batch:
+                done(RedisError("the lease batch was cancelled"))
+            raise
+        for (_, done), result in zip(batch, results, strict=True):
+            done(result)
+
+    # --- the keeper: validity, renewals, shutdown -------------------------------------------
+
+    def _keep(self) -> None:
+        if not self._keeping:
+            self._keeping = True
+            self._spawner.spawn(self._keeper(), "budget-leases")
+
+    async def _keeper(self) -> None:
+        try:
+            while self._pools or self._draining:
+                await asyncio.sleep(self._tick_s)
+                self.tick()
+        except asyncio.CancelledError:
+            with contextlib.suppress(TimeoutError, RedisError, OSError):
+                async with asyncio.timeout(1.0):
+                    await self.return_all()
+            raise
+        finally:
+            self._keeping = False
+
+    def tick(self) -> None:
+        """Close leases past their validity; renew draining ones; forget idle pools."""
+        now, wall = time.monotonic(), now_ms()
+        for key, pool in list(self._pools.items()):
+            for lease in list(pool.leases):
+                if now >= lease.until:
+                    self._close(lease)
+            if not pool.leases and pool.granting is None and pool.denied_until <= now:
+                del self._pools[key]
+        for lease in list(self._draining):
+            if lease.expiry_ms - wall < self._ttl_ms // 2:
+                self._renew(lease, wall)
+
+    async def return_all(self) -> None:
+        """Shutdown: give every lease back in one script call (calls still in flight on a
+        budget lease are then not charged)."""
+        batch: list[ops.Op] = []
+        for pool in self._pools.values():
+            for lease in pool.leases:
+                lease.closed = True
+                if pool.budget:
+                    self._draining.add(lease)
+                else:
+                    batch.append(
+                        ops.return_window(
+                            pool.keys,
+                            lease.lid,
+                            lease.amount,
+                            lease.used,
+                            lease.last_ms,
+                            pool.period,
+                        )
+                    )
+            pool.leases.clear()
+        for lease in self._draining:
+            lease.returned = True
+            batch.append(
+                ops.return_budget(lease.pool.keys, lease.lid, lease.amount, max(0, lease.used))
+            )
+        self._draining.clear()
+        self._pools.clear()
+        if batch:
+            await self._script.run(batch, now_ms())
