@@ -13,6 +13,8 @@
 --        -> {granted (0: denied), used + reserved after}
 --   "br" return budget  KEYS hash, set   ARGV id amount spent
 --        -> {1 if this call removed the entry and charged the spend, else 0 (reaped)}
+--   "bs" shrink budget  KEYS hash, set   ARGV id amount spent new_id keep expiry_ms ttl_s
+--        -> {1 if the entry was still held: now "<new_id>:<keep>" and the spend charged, else 0}
 --   "bn" renew budget   KEYS hash, set   ARGV id amount expiry_ms ttl_s  -> {1 if still held}
 --   "wg" grant window   KEYS set, sum    ARGV id limit want min window_ms until_ms
 --        -> {granted (0: denied), sum after, ms until the oldest entry leaves}
@@ -85,6 +87,21 @@ for r = 1, n do
     if removed == 1 then
       if amount > 0 then redis.call("HINCRBY", h, "reserved", -amount) end
       if spent > 0 then redis.call("HINCRBY", h, "used", spent) end
+    end
+    out[r] = {removed}
+  elseif kind == "bs" then
+    -- A lease past its validity with calls still in flight keeps only what they may spend.
+    local member, amount = ARGV[a + 1] .. ":" .. ARGV[a + 2], tonumber(ARGV[a + 2])
+    local spent, new_id, keep = tonumber(ARGV[a + 3]), ARGV[a + 4], tonumber(ARGV[a + 5])
+    local expiry, ttl = tonumber(ARGV[a + 6]), tonumber(ARGV[a + 7])
+    a = a + 8
+    local removed = redis.call("ZREM", z, member)
+    if removed == 1 then
+      redis.call("HINCRBY", h, "reserved", keep - amount)
+      if spent > 0 then redis.call("HINCRBY", h, "used", spent) end
+      redis.call("ZADD", z, expiry, new_id .. ":" .. ARGV[a - 3])
+      redis.call("EXPIRE", h, ttl)
+      redis.call("EXPIRE", z, ttl)
     end
     out[r] = {removed}
   elseif kind == "bn" then

@@ -33,6 +33,19 @@ def return_budget(keys: tuple[str, str], lid: str, amount: int, spent: int) -> O
     return Op(keys, ("br", lid, amount, spent))
 
 
+def shrink_budget(
+    keys: tuple[str, str],
+    lid: str,
+    amount: int,
+    spent: int,
+    new_lid: str,
+    keep: int,
+    expiry_ms: int,
+    ttl_s: int,
+) -> Op:
+    return Op(keys, ("bs", lid, amount, spent, new_lid, keep, expiry_ms, ttl_s))
+
+
 def renew_budget(keys: tuple[str, str], lid: str, amount: int, expiry_ms: int, ttl_s: int) -> Op:
     return Op(keys, ("bn", lid, amount, expiry_ms, ttl_s))
 

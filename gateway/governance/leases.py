@@ -52,6 +52,7 @@ LEAST_CALLS = 2  # a grant smaller than this many calls' worth is refused
 FIRST_CALLS = 16  # a pool's first grant asks for this many calls' worth
 MAX_BATCH = 256
 Result = list[int] | BaseException
+Operation = ops.Op | Callable[[], ops.Op]  # a grant is sized when its batch is sent
 
 
 def now_ms() -> int:
@@ -71,6 +72,7 @@ class Lease:
     used: int = 0  # budget: spent by settled calls; window: units admitted
     last_ms: int = 0  # window: the last use
     closed: bool = False  # admits no more
+    shrinking: bool = False  # a shrink is in flight: its id and amount are about to change
     returned: bool = False
 
     def room(self) -> int:
@@ -90,6 +92,7 @@ class Pool:
     denied_until: float = 0.0
     admitted: int = 0
     rate: float = 0.0  # units per second, for the next grant's size
+    waiting: int = 0  # units of the calls waiting for the grant in flight
 
     def usable(self, amount: int, now: float) -> Lease | None:
         for lease in self.leases:
@@ -134,7 +137,7 @@ class LeaseBook:
         self._tick_s = min(0.25, max(0.02, policy.validity_s / 4))
         self._pools: dict[str, Pool] = {}
         self._draining: set[Lease] = set()  # closed budget leases with calls in flight
-        self._pending: list[tuple[ops.Op, Callable[[Result], None]]] = []
+        self._pending: list[tuple[Operation, Callable[[Result], None]]] = []
         self._scheduled = False
         self._keeping = False
         self._prefix = f"L{os.getpid():x}{uuid.uuid4().hex[:6]}"
@@ -164,6 +167,10 @@ class LeaseBook:
             elif not self._use(pool, w, taken, now, wall):
                 wait_w.append((pool, w))
         if wait_c or wait_w:
+            for p, c in wait_c:
+                p.waiting += c.amount
+            for p, w in wait_w:
+                p.waiting += w.cost
             grants = {self._grant(p) for p, _ in wait_c} | {self._grant(p) for p, _ in wait_w}
             try:
                 for grant in grants:
@@ -224,6 +231,7 @@ class LeaseBook:
     def _hold(self, pool: Pool, c: Charge, taken: Taken, now: float) -> bool:
         lease = pool.usable(c.amount, now)
         if lease is None:
+            self._expire(pool, now)
             return False
         lease.holds += c.amount
         pool.admitted += c.amount
@@ -234,6 +242,7 @@ class LeaseBook:
     def _use(self, pool: Pool, w: Window, taken: Taken, now: float, wall: int) -> bool:
         lease = pool.usable(w.cost, now)
         if lease is None:
+            self._expire(pool, now)
             return False
         lease.used += w.cost
         lease.last_ms = wall
@@ -241,6 +250,12 @@ class LeaseBook:
         taken.uses.append((lease, w))
         self._ahead(pool, lease, now)
         return True
+
+    def _expire(self, pool: Pool, now: float) -> None:
+        """Return leases past their validity now, not at the next tick: their room would sit
+        reserved meanwhile. (Sent before this call's refill or exact admission.)"""
+        for lease in [lease for lease in pool.leases if now >= lease.until]:
+            self._close(lease)
 
     def _ahead(self, pool: Pool, lease: Lease, now: float) -> None:
         """Ask for the next lease at half use (or half validity), so traffic does not wait."""
@@ -257,25 +272,32 @@ class LeaseBook:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_retrieve)
         pool.granting = future
-        now, wall = time.monotonic(), now_ms()
-        elapsed = now - pool.since
-        if elapsed > 0.05:
-            rate = pool.admitted / elapsed
-            pool.rate = rate if pool.rate == 0 else (pool.rate + rate) / 2
-            pool.admitted, pool.since = 0, now
-        least = LEAST_CALLS * pool.unit
-        want = max(least, math.ceil(pool.rate * self._validity_s * 2))
-        if pool.rate == 0:
-            want = max(want, FIRST_CALLS * pool.unit)
         self._seq += 1
         lid = f"{self._prefix}-{self._seq:x}"
-        until = now + self._validity_s
-        if pool.budget:
-            expiry = wall + self._ttl_ms
-            op = ops.grant_budget(pool.keys, lid, pool.limit, want, least, expiry, pool.period)
-        else:
+        until, expiry = 0.0, 0
+
+        def build() -> ops.Op:
+            """Sized when sent (end of the loop turn): the calls waiting by then count."""
+            nonlocal until, expiry
+            now, wall = time.monotonic(), now_ms()
+            elapsed = now - pool.since
+            if elapsed > 0.05:
+                rate = pool.admitted / elapsed
+                pool.rate = rate if pool.rate == 0 else (pool.rate + rate) / 2
+                pool.admitted, pool.since = 0, now
+            least = LEAST_CALLS * pool.unit
+            want = max(least, math.ceil(pool.rate * self._validity_s * 2)) + pool.waiting
+            if pool.rate == 0:
+                want = max(want, FIRST_CALLS * pool.unit)
+            pool.waiting = 0
+            until = now + self._validity_s
+            if pool.budget:
+                expiry = wall + self._ttl_ms
+                return ops.grant_budget(
+                    pool.keys, lid, pool.limit, want, least, expiry, pool.period
+                )
             expiry = wall + int(self._validity_s * 1000)
-            op = ops.grant_window(pool.keys, lid, pool.limit, want, least, pool.period, expiry)
+            return ops.grant_window(pool.keys, lid, pool.limit, want, least, pool.period, expiry)
 
         def granted(result: Result) -> None:
             pool.granting = None
@@ -295,7 +317,7 @@ class LeaseBook:
                     self._close(lease)
             future.set_result(None)
 
-        self._send(op, granted)
+        self._send(build, granted)
         return future
 
     def _close(self, lease: Lease) -> None:
@@ -313,10 +335,36 @@ class LeaseBook:
             self._return_budget(lease)
         else:
             self._draining.add(lease)
+            self._shrink(lease)
+
+    def _shrink(self, lease: Lease) -> None:
+        """Closed with calls in flight: give back the unused part now, keep what they hold."""
+        pool, spent, keep = lease.pool, max(0, lease.used), lease.holds
+        self._seq += 1
+        lid, expiry = f"{self._prefix}-{self._seq:x}", now_ms() + self._ttl_ms
+        op = ops.shrink_budget(
+            pool.keys, lease.lid, lease.amount, spent, lid, keep, expiry, pool.period
+        )
+        lease.shrinking = True
+
+        def shrunk(result: Result) -> None:
+            lease.shrinking = False
+            if isinstance(result, BaseException):
+                return  # still held as it was: renewed, then returned, as usual
+            if result[0] == 1:
+                lease.lid, lease.amount, lease.expiry_ms = lid, keep, expiry
+                lease.used -= spent
+            else:  # reaped meanwhile: its calls' spend goes uncharged
+                lease.returned = True
+                self._draining.discard(lease)
+            if lease.holds <= 0:
+                self._return_budget(lease)
+
+        self._send(op, shrunk)
 
     def _return_budget(self, lease: Lease) -> None:
-        if lease.returned:
-            return
+        if lease.returned or lease.shrinking:
+            return  # a shrink in flight returns it when it lands
         lease.returned = True
         self._draining.discard(lease)
         op = ops.return_budget(lease.pool.keys, lease.lid, lease.amount, max(0, lease.used))
@@ -340,7 +388,7 @@ class LeaseBook:
 
         self._send(op, renewed)
 
-    def _send(self, op: ops.Op, done: Callable[[Result], None]) -> None:
+    def _send(self, op: Operation, done: Callable[[Result], None]) -> None:
         self._pending.append((op, done))
         if not self._scheduled:
             self._scheduled = True
@@ -352,9 +400,10 @@ class LeaseBook:
         for start in range(0, len(batch), MAX_BATCH):
             self._spawner.spawn(self._run(batch[start : start + MAX_BATCH]), "budget-lease")
 
-    async def _run(self, batch: list[tuple[ops.Op, Callable[[Result], None]]]) -> None:
+    async def _run(self, batch: list[tuple[Operation, Callable[[Result], None]]]) -> None:
         try:
-            results = await self._script.run([op for op, _ in batch], now_ms())
+            built = [op if isinstance(op, ops.Op) else op() for op, _ in batch]
+            results = await self._script.run(built, now_ms())
         except (RedisError, OSError) as exc:
             for _, done in batch:
                 done(exc)
@@ -396,7 +445,7 @@ class LeaseBook:
             if not pool.leases and pool.granting is None and pool.denied_until <= now:
                 del self._pools[key]
         for lease in list(self._draining):
-            if lease.expiry_ms - wall < self._ttl_ms // 2:
+            if not lease.shrinking and lease.expiry_ms - wall < self._ttl_ms // 2:
                 self._renew(lease, wall)
 
     async def return_all(self) -> None:

@@ -223,10 +223,10 @@ governance:
 
     thread = threading.Thread(target=hang)
     thread.start()
-    # Past the lease's validity and its first expiry: it is renewed for the call in flight.
+    # Past the lease's validity it shrinks to what the call in flight holds (30), and past its
+    # first expiry (and the call's reservation_ttl_s) it is still held: renewed for the call.
     time.sleep(3.0)
-    # The doomed replica's lease: 1/16 of the free 1000 tokens, not the call's own 30.
-    assert used_tokens(shared_redis_url, f"key:{key_id}") == (0, 1000 // 16)
+    assert used_tokens(shared_redis_url, f"key:{key_id}") == (0, 30)
     doomed.proc.kill()
     thread.join()
     time.sleep(2.2)  # past the lease's expiry (leases.ttl_s)
