@@ -86,7 +86,6 @@ def test_two_replicas_never_overspend_and_never_pass_the_rpm(
             print(f"seed {seed}: accepted {accepted}, of which {local} on leases only")
             assert local > 0
             assert accepted <= rpm  # all within one 60 s window
-            assert accepted >= rpm * 0.9 or sum(spent) > BUDGET * 0.8  # leases strand little
             await asyncio.sleep(0.5)  # past validity: every lease is returned
             used, reserved = await ledger.usage(c)
             assert reserved == 0 and used == sum(spent) <= BUDGET
