@@ -37,7 +37,8 @@ from gateway.errors import (
     StateUnavailable,
 )
 from gateway.governance.admitter import Admitter
-from gateway.governance.leases import LeaseBook, Taken
+from gateway.governance.lease_state import Taken
+from gateway.governance.leases import LeaseBook
 from gateway.governance.ledger import (
     USD_SCALE,
     Charge,
