@@ -169,6 +169,8 @@ class LeaseBook:
         pool.admitted += c.amount
         taken.holds.append((lease, c))
         self._ahead(pool, lease, now)
+        if lease.room() < c.amount:
+            self._close(lease, shrink=False)  # full: returned when its calls are done
         return True
 
     def _use(self, pool: Pool, w: Window, taken: Taken, now: float, wall: int) -> bool:
@@ -181,6 +183,8 @@ class LeaseBook:
         pool.admitted += w.cost
         taken.uses.append((lease, w))
         self._ahead(pool, lease, now)
+        if lease.room() < w.cost:
+            self._close(lease)  # full: returned now, as an entry of its uses
         return True
 
     def _expire(self, pool: Pool, now: float) -> None:
@@ -252,7 +256,7 @@ class LeaseBook:
         self._send(build, granted)
         return future
 
-    def _close(self, lease: Lease) -> None:
+    def _close(self, lease: Lease, shrink: bool = True) -> None:
         if lease.closed:
             return
         lease.closed = True
@@ -267,7 +271,8 @@ class LeaseBook:
             self._return_budget(lease)
         else:
             self._draining.add(lease)
-            self._shrink(lease)
+            if shrink:
+                self._shrink(lease)
 
     def _shrink(self, lease: Lease) -> None:
         """Closed with calls in flight: give back the unused part now, keep what they hold."""
