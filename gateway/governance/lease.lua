@@ -9,18 +9,19 @@
 -- window that may contain one of its uses: conservative).
 --
 -- ARGV: n, now_ms, then per operation a kind and its arguments; KEYS: two per operation.
---   "bg" grant budget   KEYS hash, set   ARGV id limit want min expiry_ms ttl_s
+--   "bg" grant budget   KEYS hash, set   ARGV id limit want min expiry_ms ttl_s unit
 --        -> {granted (0: denied), used + reserved after}
 --   "br" return budget  KEYS hash, set   ARGV id amount spent
 --        -> {1 if this call removed the entry and charged the spend, else 0 (reaped)}
 --   "bs" shrink budget  KEYS hash, set   ARGV id amount spent new_id keep expiry_ms ttl_s
 --        -> {1 if the entry was still held: now "<new_id>:<keep>" and the spend charged, else 0}
 --   "bn" renew budget   KEYS hash, set   ARGV id amount expiry_ms ttl_s  -> {1 if still held}
---   "wg" grant window   KEYS set, sum    ARGV id limit want min window_ms until_ms
+--   "wg" grant window   KEYS set, sum    ARGV id limit want min window_ms until_ms unit
 --        -> {granted (0: denied), sum after, ms until the oldest entry leaves}
 --   "wr" return window  KEYS set, sum    ARGV id amount used last_use_ms window_ms
 --        -> {1 if this call replaced the entry by its use, else 0}
--- A grant is at most a sixteenth of what is free, and refused below "min": near exhaustion,
+-- A grant is at most a sixteenth of what is free, rounded down to whole units (calls' worth),
+-- and refused below "min": near exhaustion,
 -- calls take the exact per-call path (reserve.lua) and nothing is carved out.
 
 local DIVISOR = 16
@@ -51,8 +52,11 @@ local function slide(z, s, now, wlen)
   return tonumber(redis.call("GET", s) or "0")
 end
 
-local function grant_size(free, want, min)
+-- Whole calls' worth ("unit", the last call's amount): no slack sits in a lease that no call
+-- of that size can use.
+local function grant_size(free, want, min, unit)
   local grant = math.min(want, math.floor(free / DIVISOR))
+  if unit > 1 then grant = grant - grant % unit end
   if grant < min or grant <= 0 then return 0 end
   return grant
 end
@@ -67,11 +71,12 @@ for r = 1, n do
   if kind == "bg" then
     local id, limit, want = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
     local min, expiry, ttl = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
-    a = a + 7
+    local unit = tonumber(ARGV[a + 7])
+    a = a + 8
     reap(h, z, now)
     local v = redis.call("HMGET", h, "used", "reserved")
     local total = (tonumber(v[1]) or 0) + (tonumber(v[2]) or 0)
-    local grant = grant_size(limit - total, want, min)
+    local grant = grant_size(limit - total, want, min, unit)
     if grant > 0 then
       redis.call("ZADD", z, expiry, id .. ":" .. grant)
       redis.call("HINCRBY", h, "reserved", grant)
@@ -120,9 +125,10 @@ for r = 1, n do
     -- h is the window's set and z its sum here.
     local id, limit, want = ARGV[a + 1], tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
     local min, wlen, till = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
-    a = a + 7
+    local unit = tonumber(ARGV[a + 7])
+    a = a + 8
     local sum = slide(h, z, now, wlen)
-    local grant = grant_size(limit - sum, want, min)
+    local grant = grant_size(limit - sum, want, min, unit)
     if grant > 0 then
       redis.call("ZADD", h, till, id .. ":" .. grant)
       sum = tonumber(redis.call("INCRBY", z, grant))

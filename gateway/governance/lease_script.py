@@ -24,9 +24,16 @@ class Op:
 
 
 def grant_budget(
-    keys: tuple[str, str], lid: str, limit: int, want: int, least: int, expiry_ms: int, ttl_s: int
+    keys: tuple[str, str],
+    lid: str,
+    limit: int,
+    want: int,
+    least: int,
+    expiry_ms: int,
+    ttl_s: int,
+    unit: int = 1,
 ) -> Op:
-    return Op(keys, ("bg", lid, limit, min(want, MAX_GRANT), least, expiry_ms, ttl_s))
+    return Op(keys, ("bg", lid, limit, min(want, MAX_GRANT), least, expiry_ms, ttl_s, unit))
 
 
 def return_budget(keys: tuple[str, str], lid: str, amount: int, spent: int) -> Op:
@@ -51,9 +58,16 @@ def renew_budget(keys: tuple[str, str], lid: str, amount: int, expiry_ms: int, t
 
 
 def grant_window(
-    keys: tuple[str, str], lid: str, limit: int, want: int, least: int, window_ms: int, till_ms: int
+    keys: tuple[str, str],
+    lid: str,
+    limit: int,
+    want: int,
+    least: int,
+    window_ms: int,
+    till_ms: int,
+    unit: int = 1,
 ) -> Op:
-    return Op(keys, ("wg", lid, limit, min(want, MAX_GRANT), least, window_ms, till_ms))
+    return Op(keys, ("wg", lid, limit, min(want, MAX_GRANT), least, window_ms, till_ms, unit))
 
 
 def return_window(

@@ -50,6 +50,7 @@ log = logging.getLogger("tiergate.budget")
 DIVISOR = 16  # lease.lua grants at most free / DIVISOR
 LEAST_CALLS = 2  # a grant smaller than this many calls' worth is refused
 FIRST_CALLS = 16  # a pool's first grant asks for this many calls' worth
+AHEAD_CALLS = 64  # no refill ahead when less than this many calls' worth was free at the grant
 MAX_BATCH = 256
 Result = list[int] | BaseException
 Operation = ops.Op | Callable[[], ops.Op]  # a grant is sized when its batch is sent
@@ -136,6 +137,15 @@ class LeaseBook:
                 lease.used -= w.cost
         taken.holds, taken.uses = [], []
 
+    def refused(self, key: str) -> None:
+        """The exact path refused a call on this pool (``hash_key`` or window ``zset_key``): it
+        is at its limit, so give back this replica's unused part now and stay exact a while."""
+        pool = self._pools.get(key)
+        if pool is not None:
+            pool.denied_until = time.monotonic() + self._validity_s
+            for lease in list(pool.leases):
+                self._close(lease)
+
     def _budget_pool(self, c: Charge, now: float) -> Pool | None:
         if c.limit // DIVISOR < LEAST_CALLS * max(1, c.amount) or c.name.startswith("session:"):
             return None  # too small to share, or per session: exact
@@ -197,6 +207,8 @@ class LeaseBook:
         """Ask for the next lease at half use (or half validity), so traffic does not wait."""
         if pool.granting is not None or lease is not pool.leases[-1]:
             return
+        if pool.limit - lease.base - lease.amount < AHEAD_CALLS * pool.unit:
+            return  # near exhaustion a lease asked ahead would sit unused: ask on demand
         if lease.room() * 2 < lease.amount or now > lease.until - self._validity_s / 2:
             self._grant(pool)
 
@@ -230,10 +242,12 @@ class LeaseBook:
             if pool.budget:
                 expiry = wall + self._ttl_ms
                 return ops.grant_budget(
-                    pool.keys, lid, pool.limit, want, least, expiry, pool.period
+                    pool.keys, lid, pool.limit, want, least, expiry, pool.period, pool.unit
                 )
             expiry = wall + int(self._validity_s * 1000)
-            return ops.grant_window(pool.keys, lid, pool.limit, want, least, pool.period, expiry)
+            return ops.grant_window(
+                pool.keys, lid, pool.limit, want, least, pool.period, expiry, pool.unit
+            )
 
         def granted(result: Result) -> None:
             pool.granting = None

@@ -99,6 +99,13 @@ def rate_limit_notes(headroom: list[Headroom]) -> list[Note]:
     return notes
 
 
+def refused_key(refusal: Refusal, exact: Reservation, windows: tuple[Window, ...]) -> str:
+    """The state-store key of the pool a refusal names (its lease pool, if it has one)."""
+    if refusal.kind == "rate":
+        return next((w.zset_key for w in windows if w.name == refusal.name), "")
+    return next((c.hash_key for c in exact.charges if c.name == refusal.name), "")
+
+
 @dataclass(frozen=True, slots=True)
 class Scoped:
     scope: str  # "key:<id>" | "team:<name>" | "global"
@@ -284,6 +291,7 @@ class Budget:
             raise
         if isinstance(verdict, Refusal):
             self._book.release(taken)
+            self._book.refused(refused_key(verdict, exact, taken.exact_windows))
             return verdict, exact, None
         if verdict is not FAILED_OPEN and (taken.holds or taken.uses):
             verdict = (verdict[0] + taken.rooms(), verdict[1] + taken.fills())

@@ -318,4 +318,8 @@ governance:
     print(f"team of 3 keys: served {served}, settled {used}, overshoot {max(0, used - 3000)}")
     assert set(statuses) <= {200, 429}, Counter(statuses)
     assert used <= 3000 and reserved == 0 and used == served * 29
-    assert 3000 // 30 <= served <= 3000 // 29
+    # Overshoot never; but when a burst ends, capacity may still sit unused in a replica's
+    # leases (docs/governance.md, the stranding bound: per replica at most two leases, each at
+    # most 1/16 of the budget), so a few calls may be refused that the budget could have taken.
+    stranded = 2 * 2 * (3000 // 16)
+    assert (3000 - stranded) // 30 <= served <= 3000 // 29
