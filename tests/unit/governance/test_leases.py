@@ -215,12 +215,12 @@ async def test_a_lease_with_a_call_in_flight_is_renewed_and_returned_at_shutdown
     client: aioredis.Redis,
 ) -> None:
     spawner = Spawner()
-    book = LeaseBook(client, spawner, Leases(validity_s=0.1, ttl_s=1))
+    book = LeaseBook(client, spawner, Leases(validity_s=0.1, ttl_s=2))
     c = charge(1_000_000)
     try:
         taken = await book.take((c,), ())
         t0 = time.monotonic()
-        while time.monotonic() - t0 < 1.5:  # past the first expiry: kept alive by renewals
+        while time.monotonic() - t0 < 2.5:  # past the first expiry: kept alive by renewals
             await asyncio.sleep(0.1)
             probe = Reservation("probe", (Charge(c.name, c.limit, 0, c.period_end),))
             await Ledger(client).reserve(probe, (), int(time.time() * 1000), 0)  # reaps
