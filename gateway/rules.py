@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from cache.policy import EmbeddingModel, SemanticCachePolicy
 from gateway.escalation.gates import GateSpec
+from gateway.governance.lease_policy import Leases
 from gateway.origins import Origin
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$"
@@ -334,6 +335,8 @@ class Governance(Rule):
     # replica enforcing local_share of every rate limit by itself, budgets unchecked meanwhile.
     state_outage: Literal["closed", "open"] = "closed"
     local_share: Annotated[float, Field(gt=0, le=1)] = 1.0
+    # Budgets and rate windows spent from per-replica leases (gateway/governance/leases.py).
+    leases: Leases = Leases()
 
 
 class Rules(Rule):

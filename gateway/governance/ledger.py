@@ -131,6 +131,10 @@ class Ledger:
         self._reserve: Any = redis.register_script((HERE / "reserve.lua").read_text())
         self._settle: Any = redis.register_script((HERE / "settle.lua").read_text())
 
+    @property
+    def redis(self) -> aioredis.Redis:
+        return self._redis
+
     async def reserve(
         self,
         reservation: Reservation,

@@ -37,6 +37,8 @@ from gateway.errors import (
     StateUnavailable,
 )
 from gateway.governance.admitter import Admitter
+from gateway.governance.lease_state import Taken
+from gateway.governance.leases import LeaseBook
 from gateway.governance.ledger import (
     USD_SCALE,
     Charge,
@@ -64,6 +66,7 @@ ALERT_FILL = 0.8
 STREAM_SLACK_CHUNKS = 8
 # The verdict of a call admitted by local limits while Redis is unreachable (fail-open mode).
 FAILED_OPEN: tuple[list[Headroom], list[Fill]] = ([], [])
+Verdict = Refusal | tuple[list[Headroom], list[Fill]]
 SESSION_HEADER = "x-tiergate-session"
 
 
@@ -94,6 +97,13 @@ def rate_limit_notes(headroom: list[Headroom]) -> list[Note]:
             Note(f"x-ratelimit-reset-{suffix}", f"{max(0.0, tight.reset_s):.3f}s"),
         ]
     return notes
+
+
+def refused_key(refusal: Refusal, exact: Reservation, windows: tuple[Window, ...]) -> str:
+    """The state-store key of the pool a refusal names (its lease pool, if it has one)."""
+    if refusal.kind == "rate":
+        return next((w.zset_key for w in windows if w.name == refusal.name), "")
+    return next((c.hash_key for c in exact.charges if c.name == refusal.name), "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +150,8 @@ class Budget:
         self._seq = 0
         self._settler = Settler(ledger, spawner, quiet=lambda: self._outage_since is not None)
         self._admitter = Admitter(ledger, spawner)
+        leases = governance.leases
+        self._book = LeaseBook(ledger.redis, spawner, leases) if leases.enabled else None
 
     def _quotas(self, call: Call) -> list[Scoped]:
         if self._nothing_but_keys and is_empty(call.principal.quota):
@@ -191,17 +203,17 @@ class Budget:
             / 1_000_000
         )
         reservation, windows = self._plan(scoped, tokens, usd)
-        verdict = await self._reserve(reservation, windows)
+        verdict, reservation, taken = await self._admit(reservation, windows)
         if isinstance(verdict, Refusal):
             call = self._on_refusal(call, verdict)
             reservation, windows = self._plan(scoped, tokens, usd, budgets=False)
-            verdict = await self._reserve(reservation, windows)
+            verdict, reservation, taken = await self._admit(reservation, windows)
             if isinstance(verdict, Refusal):
                 raise self._error(verdict)
         try:
             reply = await next_(call)
         except BaseException:
-            self._settle(reservation, 0, 0)  # nothing spent: release the reservation
+            self._settle(reservation, 0, 0, taken)  # nothing spent: release the reservation
             raise
         rooms, fills = verdict
         self._check_fill(fills)
@@ -209,7 +221,7 @@ class Budget:
         if verdict is FAILED_OPEN:
             notes = (*notes, Note("degraded", "local-limits"))
         limit = cap * n + STREAM_SLACK_CHUNKS if call.stream and cap else None
-        chunks = self._settling(reply, reservation, limit, (tokens, usd))
+        chunks = self._settling(reply, reservation, limit, (tokens, usd), taken)
         return reply.with_chunks(chunks).noted(*notes)
 
     def _plan(
@@ -261,9 +273,31 @@ class Budget:
                     },
                 )
 
-    async def _reserve(
+    async def _admit(
         self, r: Reservation, windows: tuple[Window, ...]
-    ) -> Refusal | tuple[list[Headroom], list[Fill]]:
+    ) -> tuple[Verdict, Reservation, Taken | None]:
+        """Leased pools locally (``gateway/governance/leases.py``), the rest exactly."""
+        if self._book is None:
+            return await self._reserve(r, windows), r, None
+        try:
+            taken = await self._book.take(r.charges, windows)
+        except (RedisError, OSError) as exc:
+            return self._unreachable(windows, exc), r, None
+        exact = Reservation(r.id, taken.exact_charges) if taken.holds else r
+        try:
+            verdict = await self._reserve(exact, taken.exact_windows)
+        except BaseException:
+            self._book.release(taken)
+            raise
+        if isinstance(verdict, Refusal):
+            self._book.release(taken)
+            self._book.refused(refused_key(verdict, exact, taken.exact_windows))
+            return verdict, exact, None
+        if verdict is not FAILED_OPEN and (taken.holds or taken.uses):
+            verdict = (verdict[0] + taken.rooms(), verdict[1] + taken.fills())
+        return verdict, exact, taken
+
+    async def _reserve(self, r: Reservation, windows: tuple[Window, ...]) -> Verdict:
         if not r.charges and not windows:
             return [], []
         expiry_ms = int(time.time() * 1000) + int(self._gov.reservation_ttl_s * 1000)
@@ -273,18 +307,21 @@ class Budget:
             self._settle(r, 0, 0)  # the client went away: release whatever was reserved
             raise
         except (RedisError, OSError) as exc:
-            if self._gov.state_outage == "open":
-                return self._fail_open(windows, exc)
-            log.warning("ledger unreachable: %s: %s", type(exc).__name__, exc)
-            raise StateUnavailable(
-                "Budgets and limits cannot be checked right now; try again shortly.",
-                retry_after_s=1.0,
-            ) from exc
+            return self._unreachable(windows, exc)
         if self._outage_since is not None:
             log.warning("ledger reachable again: shared budgets and limits resume")
             self._outage_since = None
             self._local.reset()
         return verdict
+
+    def _unreachable(self, windows: tuple[Window, ...], exc: Exception) -> Verdict:
+        if self._gov.state_outage == "open":
+            return self._fail_open(windows, exc)
+        log.warning("ledger unreachable: %s: %s", type(exc).__name__, exc)
+        raise StateUnavailable(
+            "Budgets and limits cannot be checked right now; try again shortly.",
+            retry_after_s=1.0,
+        ) from exc
 
     def _fail_open(
         self, windows: tuple[Window, ...], exc: Exception
@@ -328,6 +365,7 @@ class Budget:
         reservation: Reservation,
         limit: int | None,
         reserved: tuple[int, int],
+        taken: Taken | None,
     ) -> AsyncIterator[bytes]:
         """Relay; settle once the reply ends. A stream is cut when its chunk count (a token
         each, for OpenAI-style streams) passes what was reserved: an upstream that ignores
@@ -365,14 +403,18 @@ class Budget:
             tokens = stats.prompt_tokens + stats.completion_tokens + stats.earlier_tokens
             if cut:  # the usage chunk never came: charge what was reserved
                 tokens, usd = max(tokens, reserved[0]), max(usd, reserved[1])
-            self._settle(reservation, tokens, usd)
+            self._settle(reservation, tokens, usd, taken)
 
-    def _settle(self, reservation: Reservation, tokens: int, usd: int) -> None:
-        """Queue the settle (batched, off the request path: ``gateway/governance/settler.py``)."""
-        if not reservation.charges:
-            return
-        actuals = tuple(
-            tokens if ":tokens:" in c.name else 1 if ":calls:" in c.name else usd
-            for c in reservation.charges
-        )
-        self._settler.add(reservation, actuals)
+    def _settle(
+        self, reservation: Reservation, tokens: int, usd: int, taken: Taken | None = None
+    ) -> None:
+        """Leased budgets: local arithmetic. The rest: queue the settle (batched, off the
+        request path: ``gateway/governance/settler.py``)."""
+
+        def actual(c: Charge) -> int:
+            return tokens if ":tokens:" in c.name else 1 if ":calls:" in c.name else usd
+
+        if taken is not None and self._book is not None:
+            self._book.settle(taken, actual)
+        if reservation.charges:
+            self._settler.add(reservation, tuple(actual(c) for c in reservation.charges))

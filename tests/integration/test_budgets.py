@@ -183,6 +183,8 @@ def test_usd_budget_holds_exactly_under_concurrency(spawn_gateway, sim_port, sha
 
 
 def test_a_dead_replicas_reservations_expire(spawn_gateway, sim_port, shared_redis_url):
+    """A replica killed while it holds a budget lease (a call in flight on it): the lease comes
+    back within ``leases.ttl_s`` (2 s here), its spend uncharged; the other replica serves on."""
     key = f"tg-budget-{uuid.uuid4().hex}"
     key_id = f"d{uuid.uuid4().hex[:10]}"
     text = f"""
@@ -200,7 +202,9 @@ aliases:
 keys:
   - {{id: {key_id}, sha256: {hashlib.sha256(key.encode()).hexdigest()},
      quota: {{budgets: {{tokens_per_day: 1000}}}}}}
-governance: {{reservation_ttl_s: 2}}
+governance:
+  reservation_ttl_s: 2
+  leases: {{validity_s: 0.5, ttl_s: 2}}
 """
     doomed = spawn_gateway(text, GATEWAY_REDIS_URL=shared_redis_url)
     other = spawn_gateway(text, GATEWAY_REDIS_URL=shared_redis_url)
@@ -219,11 +223,13 @@ governance: {{reservation_ttl_s: 2}}
 
     thread = threading.Thread(target=hang)
     thread.start()
-    time.sleep(1.0)
+    # Past the lease's validity it shrinks to what the call in flight holds (30), and past its
+    # first expiry (and the call's reservation_ttl_s) it is still held: renewed for the call.
+    time.sleep(3.0)
     assert used_tokens(shared_redis_url, f"key:{key_id}") == (0, 30)
     doomed.proc.kill()
     thread.join()
-    time.sleep(2.2)  # past the reservation's expiry
+    time.sleep(2.2)  # past the lease's expiry (leases.ttl_s)
     payload["model"] = "fast"
     response = httpx.post(
         f"{other.base_url}/chat/completions",
@@ -232,7 +238,7 @@ governance: {{reservation_ttl_s: 2}}
         headers={"authorization": f"Bearer {key}"},
     )
     assert response.status_code == 200
-    time.sleep(0.5)
+    time.sleep(1.5)  # the other replica returns its own lease once its validity ends
     assert used_tokens(shared_redis_url, f"key:{key_id}") == (29, 0)
 
 
@@ -312,4 +318,8 @@ governance:
     print(f"team of 3 keys: served {served}, settled {used}, overshoot {max(0, used - 3000)}")
     assert set(statuses) <= {200, 429}, Counter(statuses)
     assert used <= 3000 and reserved == 0 and used == served * 29
-    assert 3000 // 30 <= served <= 3000 // 29
+    # Overshoot never; but when a burst ends, capacity may still sit unused in a replica's
+    # leases (docs/governance.md, the stranding bound: per replica at most two leases, each at
+    # most 1/16 of the budget), so a few calls may be refused that the budget could have taken.
+    stranded = 2 * 2 * (3000 // 16)
+    assert (3000 - stranded) // 30 <= served <= 3000 // 29
