@@ -35,7 +35,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
@@ -79,8 +79,17 @@ class LeaseBook:
     # --- the request path -------------------------------------------------------------------
 
     async def take(self, charges: tuple[Charge, ...], windows: tuple[Window, ...]) -> Taken:
-        """Admit locally into every pool with room; raises RedisError if a refill cannot be
-        had. ``Taken.exact_*`` are the pools this call must get through ``reserve.lua``."""
+        """``take_now``, awaited."""
+        got = self.take_now(charges, windows)
+        return got if isinstance(got, Taken) else await got
+
+    def take_now(
+        self, charges: tuple[Charge, ...], windows: tuple[Window, ...]
+    ) -> Taken | Awaitable[Taken]:
+        """Admit locally into every pool with room. ``Taken.exact_*`` are the pools this call
+        must get through ``reserve.lua``. When every pool had room (the common case) the Taken
+        comes back at once, with no coroutine; otherwise an awaitable that waits for the
+        refills first (and raises RedisError if they cannot be had)."""
         now, wall = time.monotonic(), now_ms()
         taken = Taken()
         exact_c: list[Charge] = []
@@ -100,20 +109,33 @@ class LeaseBook:
             elif not self._use(pool, w, taken, now, wall):
                 wait_w.append((pool, w))
         if wait_c or wait_w:
-            for p, c in wait_c:
-                p.waiting += c.amount
-            for p, w in wait_w:
-                p.waiting += w.cost
-            grants = {self._grant(p) for p, _ in wait_c} | {self._grant(p) for p, _ in wait_w}
-            try:
-                for grant in grants:
-                    await asyncio.shield(grant)
-            except BaseException:
-                self.release(taken)
-                raise
-            now, wall = time.monotonic(), now_ms()
-            exact_c += [c for p, c in wait_c if not self._hold(p, c, taken, now)]
-            exact_w += [w for p, w in wait_w if not self._use(p, w, taken, now, wall)]
+            return self._refilled(taken, exact_c, exact_w, wait_c, wait_w)
+        taken.exact_charges, taken.exact_windows = tuple(exact_c), tuple(exact_w)
+        return taken
+
+    async def _refilled(
+        self,
+        taken: Taken,
+        exact_c: list[Charge],
+        exact_w: list[Window],
+        wait_c: list[tuple[Pool, Charge]],
+        wait_w: list[tuple[Pool, Window]],
+    ) -> Taken:
+        """``take`` for the pools that had no room: one refill each, then the exact path."""
+        for p, c in wait_c:
+            p.waiting += c.amount
+        for p, w in wait_w:
+            p.waiting += w.cost
+        grants = {self._grant(p) for p, _ in wait_c} | {self._grant(p) for p, _ in wait_w}
+        try:
+            for grant in grants:
+                await asyncio.shield(grant)
+        except BaseException:
+            self.release(taken)
+            raise
+        now, wall = time.monotonic(), now_ms()
+        exact_c += [c for p, c in wait_c if not self._hold(p, c, taken, now)]
+        exact_w += [w for p, w in wait_w if not self._use(p, w, taken, now, wall)]
         taken.exact_charges, taken.exact_windows = tuple(exact_c), tuple(exact_w)
         return taken
 

@@ -20,10 +20,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from redis.exceptions import RedisError
@@ -48,18 +46,17 @@ from gateway.governance.ledger import (
     Refusal,
     Reservation,
     Window,
-    period_ends,
 )
 from gateway.governance.local_limits import LocalLimits
+from gateway.governance.plans import Planner
 from gateway.governance.settler import Settler
 from gateway.governance.tokens import Counter, estimate
 from gateway.pipeline import Next
 from gateway.requests import ChatRequest
-from gateway.rules import Budgets, Governance, Price, Quota
+from gateway.rules import Governance, Price
 from gateway.tasks import Spawner
 
 log = logging.getLogger("tiergate.budget")
-FEATURE_HEADER = "x-tiergate-feature"
 ALERT_FILL = 0.8
 # A stream may carry this many chunks beyond its reserved output tokens (role, finish and usage
 # chunks) before the gateway cuts it.
@@ -67,20 +64,7 @@ STREAM_SLACK_CHUNKS = 8
 # The verdict of a call admitted by local limits while Redis is unreachable (fail-open mode).
 FAILED_OPEN: tuple[list[Headroom], list[Fill]] = ([], [])
 Verdict = Refusal | tuple[list[Headroom], list[Fill]]
-SESSION_HEADER = "x-tiergate-session"
-
-
-def is_empty(q: Quota) -> bool:
-    b = q.budgets
-    return (
-        q.rpm is None
-        and q.tpm is None
-        and b.calls_per_day is None
-        and b.tokens_per_day is None
-        and b.tokens_per_month is None
-        and b.usd_per_day is None
-        and b.usd_per_month is None
-    )
+FREE = Price()  # an alias or target without a price (one object, not one per call)
 
 
 def rate_limit_notes(headroom: list[Headroom]) -> list[Note]:
@@ -106,12 +90,6 @@ def refused_key(refusal: Refusal, exact: Reservation, windows: tuple[Window, ...
     return next((c.hash_key for c in exact.charges if c.name == refusal.name), "")
 
 
-@dataclass(frozen=True, slots=True)
-class Scoped:
-    scope: str  # "key:<id>" | "team:<name>" | "global"
-    quota: Quota
-
-
 class Budget:
     name = "budget"
 
@@ -129,53 +107,23 @@ class Budget:
         self._alert = alert
         self._calls = dict(calls_per_request or {})
         self._count = dict(prompt_counters or {})
-        gov = governance
-        # No team, feature, session or global limits configured: only keys can have quotas.
-        self._nothing_but_keys = (
-            not gov.teams
-            and not gov.features
-            and gov.session.max_calls is None
-            and gov.session.max_usd is None
-            and is_empty(gov.global_quota)
-        )
+        self._planner = Planner(governance)
         self._alerted: set[str] = set()  # budgets (per period) already reported past 80%
         self._ledger = ledger
         self._gov = governance
         self._price = dict(worst_price)
         self._target_price = dict(target_price)
         self._spawner = spawner
-        self._pid = f"{os.getpid():x}"
         self._local = LocalLimits(governance.local_share)
         self._outage_since: float | None = None  # fail-open mode: when Redis went away
-        self._seq = 0
         self._settler = Settler(ledger, spawner, quiet=lambda: self._outage_since is not None)
         self._admitter = Admitter(ledger, spawner)
         leases = governance.leases
         self._book = LeaseBook(ledger.redis, spawner, leases) if leases.enabled else None
 
-    def _quotas(self, call: Call) -> list[Scoped]:
-        if self._nothing_but_keys and is_empty(call.principal.quota):
-            return []  # the common case, decided without building anything
-        out = [Scoped(f"key:{call.principal.key_id}", call.principal.quota)]
-        team = self._gov.teams.get(call.principal.team)
-        if team is not None:
-            out.append(Scoped(f"team:{call.principal.team}", team))
-        feature = call.headers.get(FEATURE_HEADER)
-        if feature is not None and feature in self._gov.features:
-            out.append(Scoped(f"feature:{feature}", self._gov.features[feature]))
-        out.append(Scoped("global", self._gov.global_quota))
-        scoped = [s for s in out if not is_empty(s.quota)]
-        session = call.headers.get(SESSION_HEADER)
-        caps = self._gov.session
-        if session and (caps.max_calls is not None or caps.max_usd is not None):
-            budgets = Budgets(calls_per_day=caps.max_calls, usd_per_day=caps.max_usd)
-            scope = f"session:{call.principal.key_id}:{session[:128]}"
-            scoped.append(Scoped(scope, Quota(budgets=budgets)))
-        return scoped
-
     async def __call__(self, call: Call, next_: Next) -> Reply:
-        scoped = self._quotas(call)
-        if not scoped:
+        shape = self._planner.shape(call)
+        if shape is None:
             return await next_(call)
         request = call.request
         cap = self._gov.default_output_cap_tokens
@@ -195,18 +143,18 @@ class Budget:
         # the worst case is every one of those calls at the alias's worst price.
         calls = self._calls.get(call.alias, 1)
         tokens = (prompt + cap * n) * calls
-        price = self._price.get(call.alias, Price())
+        price = self._price.get(call.alias, FREE)
         usd = math.ceil(
             (prompt * price.input_usd_per_mtok + cap * n * price.output_usd_per_mtok)
             * calls
             * USD_SCALE
             / 1_000_000
         )
-        reservation, windows = self._plan(scoped, tokens, usd)
+        reservation, windows = self._planner.plan(shape, tokens, usd)
         verdict, reservation, taken = await self._admit(reservation, windows)
         if isinstance(verdict, Refusal):
             call = self._on_refusal(call, verdict)
-            reservation, windows = self._plan(scoped, tokens, usd, budgets=False)
+            reservation, windows = self._planner.plan(shape, tokens, usd, budgets=False)
             verdict, reservation, taken = await self._admit(reservation, windows)
             if isinstance(verdict, Refusal):
                 raise self._error(verdict)
@@ -223,36 +171,6 @@ class Budget:
         limit = cap * n + STREAM_SLACK_CHUNKS if call.stream and cap else None
         chunks = self._settling(reply, reservation, limit, (tokens, usd), taken)
         return reply.with_chunks(chunks).noted(*notes)
-
-    def _plan(
-        self, scoped: list[Scoped], tokens: int, usd: int, budgets: bool = True
-    ) -> tuple[Reservation, tuple[Window, ...]]:
-        self._seq += 1
-        rid = f"{self._pid}-{time.monotonic_ns():x}-{self._seq:x}"
-        ends = period_ends(datetime.now(UTC))
-        charges: list[Charge] = []
-        windows: list[Window] = []
-        for s in scoped:
-            q = s.quota
-            if q.rpm is not None:
-                windows.append(Window(f"{s.scope}:rpm", q.rpm, 1))
-            if q.tpm is not None:
-                windows.append(Window(f"{s.scope}:tpm", q.tpm, tokens))
-            if not budgets:
-                continue
-            b = q.budgets
-            for unit, period, limit, amount in (
-                ("calls", "day", b.calls_per_day, 1),
-                ("tokens", "day", b.tokens_per_day, tokens),
-                ("tokens", "month", b.tokens_per_month, tokens),
-                ("usd", "day", b.usd_per_day, usd),
-                ("usd", "month", b.usd_per_month, usd),
-            ):
-                if limit is None:
-                    continue
-                scaled = int(limit * USD_SCALE) if unit == "usd" else int(limit)
-                charges.append(Charge(f"{s.scope}:{unit}:{period}", scaled, amount, ends[period]))
-        return Reservation(rid, tuple(charges)), tuple(windows)
 
     def _check_fill(self, fills: list[Fill]) -> None:
         """Alert once per budget and period when a daily budget passes 80%."""
@@ -280,9 +198,12 @@ class Budget:
         if self._book is None:
             return await self._reserve(r, windows), r, None
         try:
-            taken = await self._book.take(r.charges, windows)
+            got = self._book.take_now(r.charges, windows)
+            taken = got if isinstance(got, Taken) else await got
         except (RedisError, OSError) as exc:
             return self._unreachable(windows, exc), r, None
+        if not taken.exact_charges and not taken.exact_windows:  # all local: no round trip
+            return (taken.rooms(), taken.fills()), Reservation(r.id, ()), taken
         exact = Reservation(r.id, taken.exact_charges) if taken.holds else r
         try:
             verdict = await self._reserve(exact, taken.exact_windows)
@@ -390,7 +311,7 @@ class Budget:
         finally:
             stats = reply.stats
             target = next((n.value for n in reply.notes if n.key == "target"), None)
-            price = self._target_price.get(target or "", Price())
+            price = self._target_price.get(target or "", FREE)
             usd = math.ceil(
                 (
                     stats.prompt_tokens * price.input_usd_per_mtok
