@@ -24,7 +24,7 @@ class LineWriter:
         self._stream = stream
         self._lines: list[str] = []
         self._chars = 0
-        self._scheduled = False
+        self._scheduled: asyncio.AbstractEventLoop | None = None  # the loop a flush waits on
 
     def write(self, line: str) -> None:
         """Queue one line (with its newline)."""
@@ -32,17 +32,18 @@ class LineWriter:
         self._chars += len(line)
         if self._chars >= MAX_QUEUED_CHARS:
             self.flush()
-        elif not self._scheduled:
+        else:
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:
                 self.flush()
                 return
-            self._scheduled = True
-            loop.call_soon(self._flush_scheduled)
+            if self._scheduled is not loop:  # none yet, or on a loop that has ended
+                self._scheduled = loop
+                loop.call_soon(self._flush_scheduled)
 
     def _flush_scheduled(self) -> None:
-        self._scheduled = False
+        self._scheduled = None
         self.flush()
 
     def flush(self) -> None:

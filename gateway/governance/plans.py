@@ -95,6 +95,7 @@ class Planner:
             and gov.session.max_usd is None
             and is_empty(gov.global_quota)
         )
+        self._sessions = gov.session.max_calls is not None or gov.session.max_usd is not None
         self._shapes: dict[tuple[int, str | None, str | None], tuple[Principal, Shape | None]] = {}
         self._day = -1
         self._ends: dict[str, datetime] = {}
@@ -108,8 +109,15 @@ class Planner:
         if self._nothing_but_keys and is_empty(principal.quota):
             return None
         headers = call.headers
+        # Only what changes the plan goes into the key: a feature the rules name, a session
+        # when session caps are set (cut as the scope cuts it). Other values would only split
+        # the cache, and a client could fill it with long ones.
         feature = headers.get(FEATURE_HEADER)
-        session = headers.get(SESSION_HEADER)
+        if feature is not None and feature not in self._gov.features:
+            feature = None
+        session = headers.get(SESSION_HEADER) if self._sessions else None
+        if session is not None:
+            session = session[:128]
         key = (id(principal), feature, session)
         kept = self._shapes.get(key)
         if kept is not None and kept[0] is principal:

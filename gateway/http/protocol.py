@@ -56,21 +56,25 @@ def refusal(status: int, message: str, code: str) -> bytes:
 
 class HeadCork:
     """The request cycle's view of the connection: holds a response head back until the next
-    write, so head and body leave in one ``write`` (one system call) instead of two. Anything
-    else (``100 Continue``, body chunks) passes straight through; ``close`` and the end of the
-    response (``flush``) send a head still held."""
+    write, so head and body leave in one ``write`` (one system call) instead of two. One cork
+    serves one request cycle, whose first write other than ``100 Continue`` is its response
+    head (uvicorn writes it whole at ``http.response.start``): that write is held, everything
+    after it passes straight through; ``close`` and the end of the response (``flush``) send a
+    head still held."""
 
-    __slots__ = ("_head", "_transport")
+    __slots__ = ("_fresh", "_head", "_transport")
 
     def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
         self._head = b""
+        self._fresh = True  # the response head has not been written yet
 
     def write(self, data: bytes) -> None:
         if self._head:
             data, self._head = self._head + data, b""
-        elif data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 100 "):
-            self._head = data
+        elif self._fresh and bytes(data[:13]) != b"HTTP/1.1 100 ":
+            self._fresh = False
+            self._head = bytes(data)
             return
         self._transport.write(data)
 
@@ -126,6 +130,7 @@ class GuardedProtocol(HttpToolsProtocol):
                 )
                 return
             # uvicorn's own handling (a 400) for malformed requests.
+            self._flush_cork()
             self.send_400_response("Invalid HTTP request received.")
         except httptools.HttpParserUpgrade:
             if self._should_upgrade():
@@ -147,9 +152,12 @@ class GuardedProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._disarm_head_timer()
+        before = self.cycle
         super().on_headers_complete()
         cycle = self.cycle
-        if cycle is not None:  # None when the parser stopped for an upgrade
+        # No new cycle when the parser stopped for an upgrade: the previous request's cycle (and
+        # its cork) is left as it is.
+        if cycle is not None and cycle is not before:
             cork = HeadCork(self.transport)
             cycle.transport = cork  # type: ignore[assignment]
             cycle.on_response = functools.partial(self._response_sent, cork)
@@ -183,7 +191,13 @@ class GuardedProtocol(HttpToolsProtocol):
         message = f"The request head did not arrive within {self.header_timeout_s:g} s."
         self._refuse(408, message, "request_timeout")
 
+    def _flush_cork(self) -> None:
+        """Send a response head still held, before the protocol itself writes to the wire."""
+        if self.cycle is not None and isinstance(self.cycle.transport, HeadCork):
+            self.cycle.transport.flush()
+
     def _refuse(self, status: int, message: str, code: str) -> None:
+        self._flush_cork()
         self._disarm_head_timer()
         self._unset_keepalive_if_required()
         if not self.transport.is_closing():

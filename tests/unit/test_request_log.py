@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 
 from gateway.request_log import MAX_QUEUED_CHARS, LineWriter
@@ -42,3 +43,24 @@ def test_a_full_queue_is_written_at_once_and_outside_a_loop_lines_go_straight_ou
     assert stream.getvalue().endswith("cli line\n") and stream.writes == 2
     writer.flush()  # nothing queued: no empty write
     assert stream.writes == 2
+
+
+def test_a_flush_left_scheduled_on_an_ended_loop_does_not_stop_the_writer() -> None:
+    stream = CountingStream()
+    writer = LineWriter(stream)
+    loop = asyncio.new_event_loop()
+
+    async def write_and_die() -> None:
+        writer.write("first\n")  # schedules a flush on this loop...
+        raise KeyboardInterrupt  # ...which stops at once, before running it
+
+    with contextlib.suppress(KeyboardInterrupt):
+        loop.run_until_complete(write_and_die())
+    loop.close()
+
+    async def later() -> None:
+        writer.write("second\n")
+        await asyncio.sleep(0)
+
+    asyncio.run(later())
+    assert stream.getvalue() == "first\nsecond\n"

@@ -60,3 +60,14 @@ def test_flush_sends_a_head_without_body_once_and_other_calls_delegate() -> None
     assert rec.writes == [b"HTTP/1.1 200 OK\r\n\r\n"]
     assert c.get_extra_info("peername") == "info:peername"
     assert not c.is_closing()
+
+
+def test_only_the_first_write_is_held_whatever_later_bodies_look_like() -> None:
+    c, rec = cork()
+    c.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    c.write(b"a")
+    c.write(b"HTTP/1.1 looks like a head but is body text")  # passes straight through
+    assert rec.writes == [
+        b"HTTP/1.1 200 OK\r\n\r\na",
+        b"HTTP/1.1 looks like a head but is body text",
+    ]
