@@ -19,7 +19,8 @@ from datetime import UTC, datetime
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from gateway.governance.ledger import USD_SCALE, Charge, period_ends
+from gateway.governance.ledger import Charge, period_ends
+from gateway.governance.plans import slots_of
 from gateway.rules import Quota, Rules
 
 log = logging.getLogger("tiergate.budget_use")
@@ -37,19 +38,8 @@ def declared_budgets(rules: Rules, now: datetime) -> dict[Fill, Charge]:
     ends = period_ends(now)
     out: dict[Fill, Charge] = {}
     for scope, quota in scopes:
-        b = quota.budgets
-        for unit, period, limit in (
-            ("calls", "day", b.calls_per_day),
-            ("tokens", "day", b.tokens_per_day),
-            ("tokens", "month", b.tokens_per_month),
-            ("usd", "day", b.usd_per_day),
-            ("usd", "month", b.usd_per_month),
-        ):
-            if limit is None:
-                continue
-            scaled = int(limit * USD_SCALE) if unit == "usd" else int(limit)
-            charge = Charge(f"{scope}:{unit}:{period}", scaled, 0, ends[period])
-            out[(scope, unit, period)] = charge
+        for s in slots_of(scope, quota.budgets):
+            out[(scope, s.unit, s.period)] = Charge(s.name, s.limit, 0, ends[s.period])
     return out
 
 

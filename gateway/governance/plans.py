@@ -59,6 +59,22 @@ class Shape:
     slots: tuple[Slot, ...]
 
 
+def slots_of(scope: str, b: Budgets) -> list[Slot]:
+    """The budgets one scope declares, in the ledger's order (USD scaled to micro-dollars)."""
+    out: list[Slot] = []
+    for unit, period, limit in (
+        ("calls", "day", b.calls_per_day),
+        ("tokens", "day", b.tokens_per_day),
+        ("tokens", "month", b.tokens_per_month),
+        ("usd", "day", b.usd_per_day),
+        ("usd", "month", b.usd_per_month),
+    ):
+        if limit is not None:
+            scaled = int(limit * USD_SCALE) if unit == "usd" else int(limit)
+            out.append(Slot(f"{scope}:{unit}:{period}", scaled, unit, period))
+    return out
+
+
 def shape_of(scoped: list[tuple[str, Quota]]) -> Shape:
     windows: list[Window] = []
     tpm_at: list[int] = []
@@ -69,17 +85,7 @@ def shape_of(scoped: list[tuple[str, Quota]]) -> Shape:
         if q.tpm is not None:
             tpm_at.append(len(windows))
             windows.append(Window(f"{scope}:tpm", q.tpm, 0))
-        b = q.budgets
-        for unit, period, limit in (
-            ("calls", "day", b.calls_per_day),
-            ("tokens", "day", b.tokens_per_day),
-            ("tokens", "month", b.tokens_per_month),
-            ("usd", "day", b.usd_per_day),
-            ("usd", "month", b.usd_per_month),
-        ):
-            if limit is not None:
-                scaled = int(limit * USD_SCALE) if unit == "usd" else int(limit)
-                slots.append(Slot(f"{scope}:{unit}:{period}", scaled, unit, period))
+        slots += slots_of(scope, q.budgets)
     return Shape(tuple(windows), tuple(tpm_at), tuple(slots))
 
 
