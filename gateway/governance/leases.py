@@ -74,6 +74,9 @@ class LeaseBook:
         self._scheduled = False
         self._keeping = False
         self._prefix = f"L{os.getpid():x}{uuid.uuid4().hex[:6]}"
+        # Told each time a lease script call succeeds (the budget stage ends an outage on it:
+        # traffic served wholly from leases makes no other call to the state store).
+        self.on_reachable: Callable[[], None] | None = None
         self._seq = 0
 
     # --- the request path -------------------------------------------------------------------
@@ -385,6 +388,8 @@ class LeaseBook:
             for _, done in batch:
                 done(RedisError("the lease batch was cancelled"))
             raise
+        if self.on_reachable is not None:
+            self.on_reachable()
         for (_, done), result in zip(batch, results, strict=True):
             done(result)
 

@@ -120,6 +120,8 @@ class Budget:
         self._admitter = Admitter(ledger, spawner)
         leases = governance.leases
         self._book = LeaseBook(ledger.redis, spawner, leases) if leases.enabled else None
+        if self._book is not None:
+            self._book.on_reachable = self._reachable
 
     async def __call__(self, call: Call, next_: Next) -> Reply:
         shape = self._planner.shape(call)
@@ -229,11 +231,15 @@ class Budget:
             raise
         except (RedisError, OSError) as exc:
             return self._unreachable(windows, exc)
+        self._reachable()
+        return verdict
+
+    def _reachable(self) -> None:
+        """A call to the state store succeeded: end an outage, if one was on."""
         if self._outage_since is not None:
             log.warning("ledger reachable again: shared budgets and limits resume")
             self._outage_since = None
             self._local.reset()
-        return verdict
 
     def _unreachable(self, windows: tuple[Window, ...], exc: Exception) -> Verdict:
         if self._gov.state_outage == "open":

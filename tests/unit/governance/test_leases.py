@@ -144,10 +144,13 @@ async def test_the_book_admits_locally_settles_locally_and_returns_everything(
 ) -> None:
     spawner = Spawner()
     book = LeaseBook(client, spawner, Leases(validity_s=0.2, ttl_s=2))
+    reached: list[bool] = []
+    book.on_reachable = lambda: reached.append(True)  # the budget stage ends an outage on it
     c, w = charge(1_000_000), window(100_000)
     try:
         first = await book.take((c,), (w,))  # waits for one grant per pool (one script call)
         assert first.holds and first.uses and not first.exact_charges and not first.exact_windows
+        assert reached  # the grant's script call succeeded
         before = await script_calls(client)
         takes = [await book.take((c,), (w,)) for _ in range(10)]
         assert await script_calls(client) == before  # no round trip on the common path
