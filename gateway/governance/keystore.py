@@ -113,6 +113,9 @@ class Keys:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._config = {k.sha256: record_of_config(k) for k in config_keys}
+        # A key declared in the rules has one Principal for the life of these rules (a reload
+        # builds new Keys): the stages that keep per-key state see the same object each call.
+        self._config_principals = {sha: r.principal() for sha, r in self._config.items()}
         self._redis = redis
         self._clock = clock
         # secret -> (principal, fetched_at); only keys that matched, bounded.
@@ -130,9 +133,9 @@ class Keys:
         if cached is not None and now - cached[1] < CACHE_TTL_S:
             return cached[0]
         digest = hash_key(secret)
-        config = self._config.get(digest)
+        config = self._config_principals.get(digest)
         if config is not None:
-            return self._remember(secret, config.principal(), now)
+            return self._remember(secret, config, now)
         try:
             raw = await self._redis.get(KEY_PREFIX + digest)
         except (RedisError, OSError) as exc:

