@@ -36,6 +36,7 @@ import numpy.typing as npt
 from cache.cross_encoder import CE_ARTIFACT, CE_MAX, CrossEncoder, combine
 from gateway.eval import devsets
 from gateway.eval.convert import DATA
+from gateway.eval.verifier_train import lowest_safe_cut
 
 LAYERS = 3
 MAX_LEN = 64
@@ -325,16 +326,17 @@ def calibrated_cut(
     precision: float,
 ) -> float:
     """The lowest cut meeting the false-hit target in every trap category and the precision."""
-    kinds = sorted({q[3] for q in traps if not q[2]})
-    masks = [np.array([q[3] == k for q in traps]) for k in kinds]
-    y = np.array([q[2] for q in quora])
-    for cut in np.round(np.arange(0.05, 1.0, 0.0025), 4):
-        rates = [float((p_traps[m] >= cut).mean()) for m in masks]
-        served = p_quora >= cut
-        prec = float((served & y).sum() / max(1, served.sum()))
-        if max(rates) <= target and prec >= precision:
-            return float(cut)
-    return 0.999
+    return lowest_safe_cut(
+        [q[3] for q in traps],
+        [q[2] for q in traps],
+        p_traps,
+        [q[2] for q in quora],
+        p_quora,
+        target,
+        precision,
+        0.0025,
+        0.999,
+    )
 
 
 def _meta(

@@ -165,15 +165,37 @@ def calibrate(
     precision: float,
 ) -> float:
     """The lowest cut meeting the false-hit target in every trap category and the precision."""
-    categories = sorted({c for c, y in zip(traps.category, traps.y, strict=True) if not y})
-    for cut in np.round(np.arange(0.05, 1.0, 0.005), 3):
+    return lowest_safe_cut(
+        traps.category, traps.y, p_traps, quora.y, p_quora, target, precision, 0.005, 0.995
+    )
+
+
+def lowest_safe_cut(
+    trap_category: Sequence[str],
+    trap_y: Sequence[bool] | npt.NDArray[np.bool_],
+    p_traps: npt.NDArray[np.float64],
+    quora_y: Sequence[bool] | npt.NDArray[np.bool_],
+    p_quora: npt.NDArray[np.float64],
+    target: float,
+    precision: float,
+    step: float,
+    fallback: float,
+) -> float:
+    """The calibration rule of every hit verifier: scanning cuts upward by ``step``, the first at
+    which each must-not-hit trap category is served at most ``target`` of the time and the
+    Quora pairs served are at least ``precision`` duplicates; ``fallback`` when none is."""
+    categories = sorted({c for c, y in zip(trap_category, trap_y, strict=True) if not y})
+    masks = [np.array([c == cat for c in trap_category]) for cat in categories]
+    y = np.asarray(quora_y, dtype=bool)
+    digits = len(f"{step:g}".split(".")[1]) if "." in f"{step:g}" else 0
+    for cut in np.round(np.arange(0.05, 1.0, step), digits):
         served = p_traps >= cut
-        rates = [served[np.array([c == cat for c in traps.category])].mean() for cat in categories]
+        rates = [float(served[m].mean()) for m in masks]
         q = p_quora >= cut
-        prec = (q & quora.y).sum() / max(1, q.sum())
+        prec = float((q & y).sum() / max(1, q.sum()))
         if max(rates) <= target and prec >= precision:
             return float(cut)
-    return 0.995
+    return fallback
 
 
 def train(
