@@ -10,10 +10,15 @@ Method:
   ``LAYERS`` transformer layers, input ``[CLS] cached [SEP] asked [SEP]`` (at most ``MAX_LEN``
   tokens), mean-pooled, one linear logit. The word embeddings stay frozen (they are the
   installed ones); the kept layers and the head are trained.
-- Data, ``train`` split only: Quora pairs (``QUORA_PAIRS``, first by hash), the generated traps
-  of ``TRAP_SOURCES`` duplicate pairs (every trap kind, the paraphrase and a near-repeat), and
-  MeanCache's reworded follow-ups (positive) with other conversations' follow-ups (negative).
-  Each pair is shown in one order, chosen by hash (so the model sees both orders).
+- Data, ``train`` split only: ``QUORA_PAIRS`` Quora pairs (first by hash), the generated
+  traps of ``TRAP_SOURCES`` duplicate pairs (every trap kind, the paraphrase and a
+  near-repeat; ``TRAP_PAIRS`` of them, by hash), ``NAME_SWAPS`` entity traps with names
+  taken from the corpus rather than a list, ``OBJECT_SWAPS`` scope traps (the object of the
+  last preposition swapped for another seen after it), ``QUESTION_SWAPS`` question-word
+  swaps, and MeanCache's reworded follow-ups (positive)
+  with other conversations' follow-ups (negative). A generated pair weighs
+  ``GENERATED_WEIGHT`` Quora pairs in the loss. Each pair is shown in one order, chosen by
+  hash (so the model sees both orders).
 - One epoch, AdamW, linear warm-up and decay, seeded, ``THREADS`` torch threads.
 - Export: ONNX (opset 17), dynamic int8 quantisation of the MatMuls (onnxruntime), then the
   cut: the lowest at which every trap category of dev is under ``target`` false hits and dev
@@ -25,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -40,9 +46,13 @@ from gateway.eval.verifier_train import lowest_safe_cut
 
 LAYERS = 3
 MAX_LEN = 64
-QUORA_PAIRS = 9_000
-TRAP_SOURCES = 5_000
-TRAP_PAIRS = 12_000
+QUORA_PAIRS = 30_000  # train pairs, first by hash (at most 300 characters a side)
+TRAP_SOURCES = 12_000
+TRAP_PAIRS = 16_000
+NAME_SWAPS = 4_000  # extra entity traps: a name swapped for another name of the train corpus
+OBJECT_SWAPS = 3_000  # extra scope traps: "for X", "on X", ... with another X of the corpus
+QUESTION_SWAPS = 1_500  # extra traps: the question word changed (How -> Why, When -> Where)
+GENERATED_WEIGHT = 2.0  # a generated pair's weight in the loss (a Quora pair: 1)
 BATCH = 32
 LR = 8e-5
 SEED = 13
@@ -70,18 +80,101 @@ def _followups(split: str) -> Iterator[Pair]:
             yield follow, other, False, "followup-other"
 
 
+NAME = re.compile(r"(?<=[a-z,] )([A-Z][a-zA-Z]{2,}|[A-Z]{2,5})\b")
+
+
+def _name_swaps(rows: Sequence[tuple[str, str, bool]], limit: int) -> list[Pair]:
+    """Entity traps beyond the generator's lists: a capitalised word inside a question (not
+    its first word) swapped for another capitalised word seen at least 5 times in the same
+    split's questions, of the same shape (Title / ACRONYM). Teaches "a different name is a
+    different question" for names no list holds."""
+    counts: dict[str, int] = {}
+    for a, b, _ in rows:
+        for text in (a, b):
+            for name in NAME.findall(text):
+                counts[name] = counts.get(name, 0) + 1
+    names = sorted(n for n, c in counts.items() if c >= 5)
+    shapes = {True: [n for n in names if n.isupper()], False: [n for n in names if not n.isupper()]}
+    out: list[Pair] = []
+    for a, b, same in rows:
+        if not same or len(out) >= limit:
+            continue
+        found = [n for n in NAME.findall(b) if n in counts and counts[n] >= 5]
+        if not found:
+            continue
+        rng = random.Random(_hash("name", a, b))
+        old = rng.choice(found)
+        new = rng.choice(shapes[old.isupper()])
+        if new.lower() != old.lower() and new not in a and new not in b:
+            out.append((a, re.sub(rf"\b{re.escape(old)}\b", new, b, count=1), False, "entity"))
+    return out
+
+
+OBJECT = re.compile(
+    r"\b(for|on|in|as|at|during|near|with|from|without|after|before)\s+"
+    r"((?:an? |the |my |your )?[a-z]{3,}(?: [a-z]{3,})?)(?=[?.,]?$)"
+)
+QUESTION_SWAP = {  # only where the sentence stays a question ("What" / "Which" often agree)
+    "How": ("Why",),
+    "Why": ("How", "When"),
+    "When": ("Where", "Why"),
+    "Where": ("When", "Why"),
+    "Who": ("Why", "Where"),
+}
+HOW_ADJ = ("much", "many", "long", "old", "big", "far", "often", "tall", "fast", "to")
+
+
+def _object_swaps(rows: Sequence[tuple[str, str, bool]], limit: int) -> list[Pair]:
+    """Scope traps beyond the generator's lists: the object of a question's last preposition
+    ("... for kids?", "... on Linux?", "... during pregnancy?") swapped for another object
+    of the same preposition seen at least 5 times in the split's questions."""
+    objects: dict[str, dict[str, int]] = {}
+    for a, b, _ in rows:
+        for text in (a, b):
+            if m := OBJECT.search(text):
+                seen = objects.setdefault(m.group(1), {})
+                seen[m.group(2)] = seen.get(m.group(2), 0) + 1
+    common = {prep: sorted(o for o, c in seen.items() if c >= 5) for prep, seen in objects.items()}
+    out: list[Pair] = []
+    for a, b, same in rows:
+        if not same or len(out) >= limit or not (m := OBJECT.search(b)):
+            continue
+        choices = [o for o in common.get(m.group(1), []) if o != m.group(2) and o not in a]
+        if choices:
+            new = random.Random(_hash("object", a, b)).choice(choices)
+            out.append((a, b[: m.start(2)] + new + b[m.end(2) :], False, "scope"))
+    return out
+
+
+def _question_swaps(rows: Sequence[tuple[str, str, bool]], limit: int) -> list[Pair]:
+    """Traps where only the question word changes: "How do I ..." / "Why do I ..."."""
+    out: list[Pair] = []
+    for a, b, same in rows:
+        first, _, rest = b.partition(" ")
+        if not same or len(out) >= limit or first not in QUESTION_SWAP:
+            continue
+        if first == "How" and rest.split(" ", 1)[0] in HOW_ADJ:
+            continue
+        new = random.Random(_hash("question", a, b)).choice(QUESTION_SWAP[first])
+        out.append((a, new + b[len(first) :], False, "question"))
+    return out
+
+
 def training_pairs() -> list[Pair]:
-    quora = [
-        (a, b, same, "quora")
-        for a, b, same in devsets.quora_split("train")[:QUORA_PAIRS]
-        if len(a) <= 300 >= len(b)
-    ]
+    rows = devsets.quora_split("train")
+    quora = [(a, b, same, "quora") for a, b, same in rows[:QUORA_PAIRS] if len(a) <= 300 >= len(b)]
     traps = [
         (str(r["a"]), str(r["b"]), bool(r["same"]), str(r["category"]))
         for r in devsets.traps("train", sources=TRAP_SOURCES)
     ]
     traps = sorted(traps, key=lambda p: _hash(p[0], p[1]))[:TRAP_PAIRS]
-    pairs = quora + traps + list(_followups("train"))
+    shuffled = sorted(rows, key=lambda r: _hash("extra", r[0], r[1]))
+    extra = (
+        _name_swaps(shuffled, NAME_SWAPS)
+        + _object_swaps(shuffled[::-1], OBJECT_SWAPS)
+        + _question_swaps(shuffled[len(shuffled) // 2 :], QUESTION_SWAPS)
+    )
+    pairs = quora + traps + extra + list(_followups("train"))
     return sorted(pairs, key=lambda p: _hash("order", p[0], p[1]))
 
 
@@ -140,7 +233,7 @@ def _batches(pairs: Sequence[Pair], tokenizer: Any) -> Iterator[tuple[Any, ...]]
             torch.tensor([e.attention_mask for e in enc]),
             torch.tensor([e.type_ids for e in enc]),
             torch.tensor([float(p[2]) for p in chunk]),
-            torch.tensor([3.0 if p[3] not in ("quora",) else 1.0 for p in chunk]),
+            torch.tensor([1.0 if p[3] == "quora" else GENERATED_WEIGHT for p in chunk]),
         )
 
 
@@ -371,7 +464,14 @@ def _meta(
             "calibrated_on": {"split": "dev", "trap_pairs": len(dev_traps), "quora_pairs": len(y)},
             "test": "never read by training",
         },
-        "training": {"epochs": 1, "batch": BATCH, "lr": LR, "seed": SEED, "threads": THREADS},
+        "training": {
+            "epochs": 1,
+            "batch": BATCH,
+            "lr": LR,
+            "seed": SEED,
+            "threads": THREADS,
+            "generated_pair_weight": GENERATED_WEIGHT,
+        },
         "calibration": {
             "target_false_hit_rate_per_trap_category": target,
             "min_quora_precision": precision,
