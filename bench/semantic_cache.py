@@ -11,7 +11,13 @@ runs), with the embedder's LRU off so every lookup runs the model. Printed: p50/
 whole lookup, and of each part alone, for the embedded default (InProcessIndex) and, for
 comparison, Qdrant local mode. Results are printed, not asserted.
 
+``--pairs traps`` (the default) is the worst case for the verifier: almost every lookup's
+nearest entry is a near-duplicate, so almost every lookup runs it in full. ``--pairs quora``
+plants and asks the balanced Quora test pairs (``gateway.eval.devsets``; half of them are not
+duplicates), closer to traffic where many nearest entries are merely related.
+
     .venv/bin/python -m bench.semantic_cache [--entries 100000] [--qdrant-entries 100000]
+        [--pairs traps|quora]
 """
 
 from __future__ import annotations
@@ -39,6 +45,17 @@ from cache.vectors import InProcessIndex, QdrantStore, VectorStore
 from cache.verifier import load_verifier
 
 PAIRS = Path(__file__).resolve().parents[1] / "data" / "cache_eval" / "traps.jsonl"
+
+
+def lookup_pairs(name: str) -> list[dict[str, object]]:
+    """The (planted ``a``, asked ``b``) pairs of the run."""
+    if name == "traps":
+        return [json.loads(line) for line in PAIRS.read_text().splitlines()]
+    from gateway.eval.devsets import quora
+
+    rows = list(quora("test"))
+    dups, others = [r for r in rows if r["same"]], [r for r in rows if not r["same"]]
+    return [r for pair in zip(dups, others, strict=False) for r in pair]  # alternate
 
 
 def ms(samples: list[float]) -> str:
@@ -96,9 +113,9 @@ async def measure(
     verifier = load_verifier()
     ce = load_cross_encoder()
     library = SemanticLibrary(embedder, store, verifier=verifier, cross_encoder=ce)
-    pairs = [json.loads(line) for line in PAIRS.read_text().splitlines()]
-    planted = [library.key(request(p["a"]), policy) for p in pairs]
-    asked = [library.key(request(p["b"]), policy) for p in pairs]
+    pairs = lookup_pairs(args.pairs)
+    planted = [library.key(request(str(p["a"])), policy) for p in pairs]
+    asked = [library.key(request(str(p["b"])), policy) for p in pairs]
     keys_a = [k for k in planted if isinstance(k, Key)]
     keys_b = [k for k in asked if isinstance(k, Key)][:queries]
     started = time.perf_counter()
@@ -180,4 +197,5 @@ if __name__ == "__main__":
     parser.add_argument("--backend", choices=["onnx-int8", "onnx", "torch"], default="onnx-int8")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--models", default="var/models", help="ONNX export cache")
+    parser.add_argument("--pairs", choices=["traps", "quora"], default="traps")
     asyncio.run(main(parser.parse_args()))
