@@ -153,7 +153,7 @@ if __name__ == "__main__":
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--scopes", type=int, default=1, help="1: every entry in one scope")
     parser.add_argument("--queries", type=int, default=300)
-    parser.add_argument("--extra", type=int, default=5_000, help="entries added after the build")
+    parser.add_argument("--extra", type=int, default=10_000, help="entries added after the build")
     parser.add_argument("--dir", default="var", help="where the shard is written (then removed)")
     arguments = parser.parse_args()
     Path(arguments.dir).mkdir(parents=True, exist_ok=True)

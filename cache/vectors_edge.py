@@ -96,6 +96,7 @@ class EdgeStore:
             vectors=q.EdgeVectorParams(size=self._dim, distance=q.Distance.Dot),
             hnsw_config=q.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000),
             payload_memory=q.Memory.Cached,
+            max_search_threads=1,  # one call at a time already; a pool hop only adds jitter
         )
         shard = q.EdgeShard.create(str(self._path), config)
         index = q.UpdateOperation.create_field_index
