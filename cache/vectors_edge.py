@@ -5,8 +5,9 @@ When to use: the embedded default (``cache.semantic.open_store`` with no locatio
 ``<data_dir>/semantic-edge/``), or ``GATEWAY_QDRANT_URL=edge:<directory>``.
 
 Policy (the ``VectorStore`` contract of cache.vectors, tests/unit/cache/test_vectors.py):
-- The scope is a filter in the engine (a keyword payload index, with per-scope HNSW links),
-  applied during the graph search, before ranking.
+- The scope is a filter in the engine: a keyword payload index marked as the tenant, and one
+  HNSW graph per scope (no global graph: no search goes without a scope). A scope smaller
+  than ``full_scan_threshold`` is scored exactly through the payload index.
 - The TTL is not a per-search filter: a float range condition made every search several times
   slower (docs/caching.md, "Qdrant Edge"). Instead the store asks for the top ``limit`` and
   drops expired hits in Python; only when one was dropped (an entry expired since the last
@@ -94,13 +95,17 @@ class EdgeStore:
         self._path.mkdir(parents=True, exist_ok=True)
         config = q.EdgeConfig(
             vectors=q.EdgeVectorParams(size=self._dim, distance=q.Distance.Dot),
-            hnsw_config=q.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000),
+            # Every search names exactly one scope: one HNSW graph per scope (payload_m) and no
+            # global graph (m=0) is what it needs, and half the build of both.
+            hnsw_config=q.HnswIndexConfig(
+                m=0, payload_m=16, ef_construct=100, full_scan_threshold=10_000
+            ),
             payload_memory=q.Memory.Cached,
             max_search_threads=1,  # one call at a time already; a pool hop only adds jitter
         )
         shard = q.EdgeShard.create(str(self._path), config)
         index = q.UpdateOperation.create_field_index
-        shard.update(index("_scope", q.KeywordIndexParams()))
+        shard.update(index("_scope", q.KeywordIndexParams(is_tenant=True)))
         shard.update(index("_stored_at", q.FloatIndexParams(enable_hnsw=False)))
         for label in LABELS:
             shard.update(index(label, q.KeywordIndexParams(enable_hnsw=False)))
