@@ -51,13 +51,14 @@ def unit_rows(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 class Workload:
-    def __init__(self, entries: int, scopes: int, queries: int, seed: int = 1) -> None:
+    def __init__(self, entries: int, stored: int, scopes: int, queries: int, seed: int = 1) -> None:
+        """``entries`` vectors; the queries are drawn around the first ``stored``."""
         rng = np.random.default_rng(seed)
         self.vectors = unit_rows(rng, entries)
         self.scopes = scopes
         # Half the queries are near paraphrases of a stored entry (cosine ~0.9 to it), half far
         # ones (~0.7, the cache's candidate floor): random 384-d data is HNSW's hardest case.
-        targets = (np.arange(queries) * 7919) % entries
+        targets = (np.arange(queries) * 7919) % stored
         sigma = np.where(np.arange(queries) % 2 == 0, 0.025, 0.05).astype(np.float32)[:, None]
         noise = sigma * rng.standard_normal((queries, DIM)).astype(np.float32)
         noisy = self.vectors[targets] + noise
@@ -76,16 +77,17 @@ class Workload:
 
     def exact(self, stored: int) -> list[str]:
         """The id of each query's exact nearest neighbour among the first ``stored`` entries."""
+        scores = self.queries @ self.vectors[:stored].T
         best = []
-        for query, scope in zip(self.queries, self.query_scopes, strict=True):
-            rows = np.arange(int(scope[5:]), stored, self.scopes)
-            best.append(f"e{rows[int(np.argmax(self.vectors[rows] @ query))]}")
+        for i, scope in enumerate(self.query_scopes):
+            first = int(scope[5:])
+            best.append(f"e{first + self.scopes * int(np.argmax(scores[i, first :: self.scopes]))}")
         return best
 
 
-async def measure(label: str, store: VectorStore, work: Workload, stored: int) -> None:
+async def measure(label: str, store: VectorStore, work: Workload, wanted: list[str]) -> None:
     samples, found = [], []
-    for query, scope, want in zip(work.queries, work.query_scopes, work.exact(stored), strict=True):
+    for query, scope, want in zip(work.queries, work.query_scopes, wanted, strict=True):
         start = time.perf_counter()
         hits = await store.search(query, scope, 4)
         samples.append(time.perf_counter() - start)
@@ -109,20 +111,21 @@ async def bulk(store: VectorStore, work: Workload, start: int, stop: int) -> flo
 
 async def main(args: argparse.Namespace) -> None:
     n = args.entries
-    work = Workload(n + args.extra, args.scopes, args.queries)
+    work = Workload(n + args.extra, n, args.scopes, args.queries)
     print(
         f"{n} random {DIM}-d unit vectors, {args.scopes} scope(s), {args.queries} queries, {load()}"
     )
     near, far = work.cosine[0::2], work.cosine[1::2]
     print(f"query cosine to its source: near {near.mean():.2f}, far {far.mean():.2f} (means)")
+    wanted, wanted_extra = work.exact(n), work.exact(n + args.extra)
     folder = Path(tempfile.mkdtemp(prefix="qdrant-edge-", dir=args.dir))
     cap = n + args.extra
 
     base = rss_mb()
     numpy_index = InProcessIndex(DIM, max_entries=cap)
     took = await bulk(numpy_index, work, 0, n)
-    print(f"InProcessIndex: loaded in {took:.1f} s, RSS +{rss_mb() - base:.0f} MB")
-    await measure("InProcessIndex", numpy_index, work, n)
+    print(f"InProcessIndex: loaded in {took:.1f} s, RSS +{rss_mb() - base:.0f} MB", flush=True)
+    await measure("InProcessIndex", numpy_index, work, wanted)
     await numpy_index.aclose()
     del numpy_index
 
@@ -130,16 +133,18 @@ async def main(args: argparse.Namespace) -> None:
     edge = EdgeStore(DIM, folder, max_entries=cap, index_every=n)  # the load ends with a build
     took = await bulk(edge, work, 0, n)
     began = time.perf_counter()
-    print(f"EdgeStore: loaded in {took:.1f} s; the HNSW build started in the background")
-    await measure("EdgeStore, while the index builds", edge, work, n)
+    print(
+        f"EdgeStore: loaded in {took:.1f} s; the HNSW build started in the background", flush=True
+    )
+    await measure("EdgeStore, while the index builds", edge, work, wanted)
     await asyncio.get_running_loop().run_in_executor(None, edge.wait_for_index)
     built = time.perf_counter() - began
     print(f"  HNSW build (optimize) took {built:.1f} s, RSS +{rss_mb() - base:.0f} MB")
-    await measure("EdgeStore, indexed", edge, work, n)
+    await measure("EdgeStore, indexed", edge, work, wanted)
     if args.extra:
         await bulk(edge, work, n, n + args.extra)
         await measure(
-            f"EdgeStore, indexed + {args.extra} not yet indexed", edge, work, n + args.extra
+            f"EdgeStore, indexed + {args.extra} not yet indexed", edge, work, wanted_extra
         )
         began = time.perf_counter()
         edge.build_index()  # the next build, as the next upsert would start it
@@ -147,7 +152,7 @@ async def main(args: argparse.Namespace) -> None:
         print(
             f"  the next build ({args.extra} new entries) took {time.perf_counter() - began:.1f} s"
         )
-        await measure("EdgeStore, after it", edge, work, n + args.extra)
+        await measure("EdgeStore, after it", edge, work, wanted_extra)
     size = disk_mb(folder)
     print(f"  on disk {size:.0f} MB, RSS +{rss_mb() - base:.0f} MB, {load()}")
     await edge.aclose()
