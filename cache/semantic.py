@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -47,7 +46,6 @@ from cache.verifier import Verifier
 if TYPE_CHECKING:
     from cache.cross_encoder import CrossEncoder
 
-log = logging.getLogger("tiergate.cache.semantic")
 SCOPE_VERSION = 2
 CONTENT_FIELDS = frozenset({"messages"})
 
@@ -367,7 +365,7 @@ class SemanticLibrary:
         return await self.store.clear()
 
     async def aclose(self) -> None:
-        """Close the store (the embedded store flushes to disk) and the embedder."""
+        """Close the store (the embedded index writes its snapshot) and the embedder."""
         try:
             await self.store.aclose()
         finally:
@@ -387,30 +385,20 @@ def unpack_vector(text: str) -> Vector:
 def open_store(
     dim: int,
     location: str | None,
-    data_dir: Path,
+    snapshot: Path | None,
     max_entries: int = 100_000,
     ttl_s: float = 86_400.0,
 ) -> VectorStore:
-    """The store for a deployment. No location: the embedded default, Qdrant Edge in process
-    (``EdgeStore`` in ``data_dir/semantic-edge/``), or, with one warning, ``InProcessIndex`` when
-    qdrant-edge-py is not installed. ``inprocess:[<file>]``: the numpy ``InProcessIndex``
-    (snapshot ``data_dir/semantic.npz`` by default); ``edge:<directory>``: Qdrant Edge there; an
-    ``http(s)://`` URL: a Qdrant server (several replicas share it); anything else: a Qdrant
+    """The store for a deployment: no location, the embedded default (InProcessIndex,
+    snapshot file ``snapshot``); ``edge:<directory>``, Qdrant Edge in process (opt-in); an
+    ``http(s)://`` URL, a Qdrant server (several replicas share it); anything else, a Qdrant
     local-mode path (or ``:memory:``)."""
-    if location is None or location.startswith("edge:"):
+    if location is None:
+        return InProcessIndex(dim, max_entries=max_entries, ttl_s=ttl_s, path=snapshot)
+    if location.startswith("edge:"):
         from cache.vectors_edge import EdgeStore
 
-        path = data_dir / "semantic-edge" if location is None else Path(location[5:])
-        try:
-            return EdgeStore(dim, path, max_entries=max_entries, ttl_s=ttl_s)
-        except ImportError as exc:
-            if location is not None:
-                raise
-            log.warning("semantic cache: Qdrant Edge unavailable (%s); numpy index instead", exc)
-            location = "inprocess:"
-    if location.startswith("inprocess:"):
-        snapshot = Path(location[10:]) if location[10:] else data_dir / "semantic.npz"
-        return InProcessIndex(dim, max_entries=max_entries, ttl_s=ttl_s, path=snapshot)
+        return EdgeStore(dim, Path(location[5:]), max_entries=max_entries, ttl_s=ttl_s)
     return QdrantStore(dim, location, max_entries=max_entries, ttl_s=ttl_s)
 
 
@@ -424,9 +412,9 @@ def open_library(
 ) -> SemanticLibrary:
     """Load the model and open the store (blocking, seconds: run it off the event loop, once).
 
-    ``location``: see ``open_store`` (None: the embedded store, under ``data_dir``). The
-    model's ONNX export lives under ``models_dir`` (default ``data_dir/models``), made once at
-    first start. ``cross_encoder``: load the
+    ``location``: None for the embedded in-process index (snapshot under ``data_dir``), else a
+    Qdrant server URL or local-mode path. The model's ONNX export lives under ``models_dir``
+    (default ``data_dir/models``), made once at first start. ``cross_encoder``: load the
     cross-encoder verifier too (some policy opts in to it).
     """
     from cache.cross_encoder import load_cross_encoder
@@ -445,7 +433,7 @@ def open_library(
     store = open_store(
         embedder.dim,
         location,
-        data_dir,
+        data_dir / "semantic.npz",
         max_entries=store_policy.max_entries,
         ttl_s=store_policy.ttl_s,
     )

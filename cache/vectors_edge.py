@@ -1,8 +1,10 @@
 """``EdgeStore``: the semantic cache's vectors in Qdrant Edge (qdrant-edge-py), Qdrant's own
 engine running in process on a directory: HNSW, payload indexes, the same engine as the server.
 
-When to use: the embedded default (``cache.semantic.open_store`` with no location puts it under
-``<data_dir>/semantic-edge/``), or ``GATEWAY_QDRANT_URL=edge:<directory>``.
+When to use: opt in with ``GATEWAY_QDRANT_URL=edge:<directory>``. Not the embedded default:
+measured at 100k entries on this machine it searched slower than ``InProcessIndex``, found the
+exact nearest entry less often, and its index build stalls the whole process (below;
+docs/caching.md, "Qdrant Edge").
 
 Policy (the ``VectorStore`` contract of cache.vectors, tests/unit/cache/test_vectors.py):
 - The scope is a filter in the engine: a keyword payload index marked as the tenant, and one
@@ -17,10 +19,12 @@ Policy (the ``VectorStore`` contract of cache.vectors, tests/unit/cache/test_vec
   oldest-first eviction beyond ``max_entries``) without HNSW links of its own.
 - Payloads stay in RAM (``Memory.Cached``), not in Qdrant's default cold storage.
 - Every call runs in one worker thread (the engine is synchronous): the event loop never waits.
-- The HNSW index is built in the background (``optimize()`` in a thread of its own) once
-  ``index_every`` entries were added since the last build, and at start when that many are not
-  indexed; searches go on meanwhile, served by the segments as they are (the indexed ones
-  through their graph, the new appendable one scanned). ``aclose`` waits for a running build.
+- The HNSW index is built by ``optimize()`` in a thread of its own once ``index_every``
+  entries were added since the last build, and at start when that many are not indexed; the
+  segments serve as they are until it ends (the indexed ones through their graph, the new
+  appendable one scanned). But qdrant-edge-py 0.9.0 holds the GIL for the whole
+  ``optimize()``: every Python thread, the event loop included, waits for the build (minutes
+  at 100k entries on 2 busy cores). ``aclose`` waits for a running build.
 - A directory written for another vector size (another embedding model) is a stale cache: it
   is emptied, with a warning, like ``InProcessIndex`` ignores a snapshot of another model.
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import orjson
@@ -204,30 +203,13 @@ async def test_purge_by_tenant() -> None:
 
 @pytest.mark.asyncio
 async def test_open_store_picks_the_implementation(tmp_path: Any) -> None:
-    numpy_index = open_store(8, "inprocess:", tmp_path)
-    assert isinstance(numpy_index, InProcessIndex)
-    qdrant = open_store(8, ":memory:", tmp_path)
+    assert isinstance(open_store(8, None, tmp_path / "s.npz"), InProcessIndex)
+    qdrant = open_store(8, ":memory:", None)
     assert type(qdrant).__name__ == "QdrantStore"
     await qdrant.aclose()
-    edge = open_store(8, f"edge:{tmp_path / 'edge'}", tmp_path)
+    edge = open_store(8, f"edge:{tmp_path / 'edge'}", None)
     assert type(edge).__name__ == "EdgeStore"
     await edge.aclose()
-    embedded = open_store(8, None, tmp_path)  # the default: Qdrant Edge under the data dir
-    assert type(embedded).__name__ == "EdgeStore"
-    await embedded.aclose()
-    assert (tmp_path / "semantic-edge" / "edge_config.json").exists()
-
-
-@pytest.mark.asyncio
-async def test_open_store_falls_back_to_the_numpy_index_without_qdrant_edge(
-    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setitem(sys.modules, "qdrant_edge", None)  # import qdrant_edge: ImportError
-    store = open_store(8, None, tmp_path)
-    assert isinstance(store, InProcessIndex)
-    assert "Qdrant Edge unavailable" in caplog.text
-    with pytest.raises(ImportError):  # asked for by name: no silent substitute
-        open_store(8, f"edge:{tmp_path / 'edge'}", tmp_path)
 
 
 # --- multi-turn: the context is checked separately ------------------------------------------
