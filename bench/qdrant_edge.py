@@ -5,7 +5,9 @@ the semantic cache calls: ``EdgeStore`` (Qdrant Edge, Qdrant's engine in process
 For each store: load time, search p50/p99 (top 4 of the query's scope, payloads returned, one
 ``await store.search`` per query, so the worker-thread hop is included), recall@1 against the
 exact nearest neighbour of the scope (numpy), and the process RSS growth. For ``EdgeStore``
-also: while its HNSW index builds in the background (after the bulk load), the build time,
+also: search before its HNSW index is built (segments scanned), the build time (in a
+thread), how long
+the event loop stood still meanwhile (qdrant-edge-py holds the GIL in ``optimize()``), search
 after it, and after ``--extra`` more entries that wait for the next build in the appendable
 segment (the steady state between two builds). The load average is printed with every line:
 the machine is shared.
@@ -102,6 +104,21 @@ async def measure(label: str, store: VectorStore, work: Workload, wanted: list[s
     )
 
 
+async def build_stall(edge: EdgeStore) -> float:
+    """Start a build and wait for it; the longest the event loop could not run meanwhile (s)."""
+    start = time.perf_counter()
+    edge.build_index()  # returns once the new thread has started (it needs the GIL for that)
+    loop = asyncio.get_running_loop()
+    done = loop.run_in_executor(None, edge.wait_for_index)
+    longest, last = time.perf_counter() - start, time.perf_counter()
+    while not done.done():
+        await asyncio.sleep(0.01)
+        now = time.perf_counter()
+        longest, last = max(longest, now - last), now
+    await done
+    return longest
+
+
 async def bulk(store: VectorStore, work: Workload, start: int, stop: int) -> float:
     began = time.perf_counter()
     for i in range(start, stop, 2000):
@@ -130,16 +147,15 @@ async def main(args: argparse.Namespace) -> None:
     del numpy_index
 
     base = rss_mb()
-    edge = EdgeStore(DIM, folder, max_entries=cap, index_every=n)  # the load ends with a build
+    edge = EdgeStore(DIM, folder, max_entries=cap, index_every=2 * cap)  # builds started here
     took = await bulk(edge, work, 0, n)
+    print(f"EdgeStore: loaded in {took:.1f} s; the HNSW build starts in a thread", flush=True)
+    await measure("EdgeStore, before the build (scanned)", edge, work, wanted)
     began = time.perf_counter()
-    print(
-        f"EdgeStore: loaded in {took:.1f} s; the HNSW build started in the background", flush=True
-    )
-    await measure("EdgeStore, while the index builds", edge, work, wanted)
-    await asyncio.get_running_loop().run_in_executor(None, edge.wait_for_index)
+    stall = await build_stall(edge)
     built = time.perf_counter() - began
     print(f"  HNSW build (optimize) took {built:.1f} s, RSS +{rss_mb() - base:.0f} MB")
+    print(f"  the event loop stood still for up to {stall:.1f} s meanwhile (the GIL is held)")
     await measure("EdgeStore, indexed", edge, work, wanted)
     if args.extra:
         await bulk(edge, work, n, n + args.extra)
@@ -147,11 +163,9 @@ async def main(args: argparse.Namespace) -> None:
             f"EdgeStore, indexed + {args.extra} not yet indexed", edge, work, wanted_extra
         )
         began = time.perf_counter()
-        edge.build_index()  # the next build, as the next upsert would start it
-        await asyncio.get_running_loop().run_in_executor(None, edge.wait_for_index)
-        print(
-            f"  the next build ({args.extra} new entries) took {time.perf_counter() - began:.1f} s"
-        )
+        stall = await build_stall(edge)
+        took = time.perf_counter() - began
+        print(f"  the next build ({args.extra} new entries) took {took:.1f} s, stall {stall:.1f} s")
         await measure("EdgeStore, after it", edge, work, wanted_extra)
     size = disk_mb(folder)
     print(f"  on disk {size:.0f} MB, RSS +{rss_mb() - base:.0f} MB, {load()}")
