@@ -18,7 +18,7 @@ Policy (the ``VectorStore`` contract of cache.vectors, tests/unit/cache/test_vec
   after a search met one). ``_stored_at`` keeps a range index (for the sweep and the
   oldest-first eviction beyond ``max_entries``) without HNSW links of its own.
 - Payloads stay in RAM (``Memory.Cached``), not in Qdrant's default cold storage.
-- Every call runs in one worker thread (the engine is synchronous): the event loop never waits.
+- Every call runs in one worker thread (the engine is synchronous), one call at a time.
 - The HNSW index is built by ``optimize()`` in a thread of its own once ``index_every``
   entries were added since the last build, and at start when that many are not indexed; the
   segments serve as they are until it ends (the indexed ones through their graph, the new
