@@ -2,15 +2,31 @@
 engine running in process on a directory: HNSW, payload indexes, the same engine as the server.
 
 When to use: opt in with ``GATEWAY_QDRANT_URL=edge:<directory>``. Not the embedded default:
-measured on this machine it searched far slower than ``InProcessIndex`` (docs/caching.md).
+measured at 100k entries on this machine it searched slower than ``InProcessIndex``, found the
+exact nearest entry less often, and its index build stalls the whole process (below;
+docs/caching.md, "Qdrant Edge").
 
 Policy (the ``VectorStore`` contract of cache.vectors, tests/unit/cache/test_vectors.py):
-- The scope and the TTL are filters in the engine (keyword and float payload indexes), applied
-  before ranking; entries beyond ``max_entries`` are evicted oldest first.
-- Every call runs in one worker thread (the engine is synchronous): the event loop never waits.
-- The HNSW index is built in the background (``optimize()`` in a thread of its own) once
-  ``INDEX_EVERY`` entries were added since the last build; searches go on meanwhile, served by
-  the segments as they are (plain segments are scanned). ``aclose`` waits for a running build.
+- The scope is a filter in the engine: a keyword payload index marked as the tenant, and one
+  HNSW graph per scope (no global graph: no search goes without a scope). A scope smaller
+  than ``full_scan_threshold`` is scored exactly through the payload index.
+- The TTL is not a per-search filter: a float range condition made every search several times
+  slower (docs/caching.md, "Qdrant Edge"). Instead the store asks for the top ``limit`` and
+  drops expired hits in Python; only when one was dropped (an entry expired since the last
+  sweep) does it ask again with the range filter, so an expired entry is never returned.
+  Expired entries are deleted by a sweep on upsert (at most every ``SWEEP_EVERY_S``, at once
+  after a search met one). ``_stored_at`` keeps a range index (for the sweep and the
+  oldest-first eviction beyond ``max_entries``) without HNSW links of its own.
+- Payloads stay in RAM (``Memory.Cached``), not in Qdrant's default cold storage.
+- Every call runs in one worker thread (the engine is synchronous), one call at a time.
+- The HNSW index is built by ``optimize()`` in a thread of its own once ``index_every``
+  entries were added since the last build, and at start when that many are not indexed; the
+  segments serve as they are until it ends (the indexed ones through their graph, the new
+  appendable one scanned). But qdrant-edge-py 0.9.0 holds the GIL for the whole
+  ``optimize()``: every Python thread, the event loop included, waits for the build (minutes
+  at 100k entries on 2 busy cores). ``aclose`` waits for a running build.
+- A directory written for another vector size (another embedding model) is a stale cache: it
+  is emptied, with a warning, like ``InProcessIndex`` ignores a snapshot of another model.
 
 The only module importing qdrant_edge.
 """
@@ -19,6 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
+import logging
+import shutil
 import threading
 import time
 import uuid
@@ -29,9 +48,12 @@ from typing import Any, TypeVar
 
 from cache.vectors import ID_NAMESPACE, Clock, Hit, Row, Vector
 
+log = logging.getLogger("tiergate.cache.vectors")
 T = TypeVar("T")
 INDEX_EVERY = 10_000  # entries added before the next background HNSW build
 SWEEP_EVERY_S = 60.0
+LABELS = ("tenant", "alias", "namespace")  # payload keys purges match on
+CONFIG_FILE = "edge_config.json"
 
 
 class EdgeStore:
@@ -44,6 +66,7 @@ class EdgeStore:
         max_entries: int = 100_000,
         ttl_s: float = 86_400.0,
         clock: Clock = time.time,
+        index_every: int = INDEX_EVERY,
     ) -> None:
         import qdrant_edge as q
 
@@ -51,28 +74,45 @@ class EdgeStore:
         self.max_entries = max_entries
         self.ttl_s = ttl_s
         self._clock = clock
+        self._index_every = index_every
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qdrant-edge")
         self._build: threading.Thread | None = None
-        self._added = 0
         self._next_sweep = 0.0
         self._path = path
         self._dim = dim
         self._shard = self._open()
+        info = self._shard.info()
+        self._added = info.points_count - info.indexed_vectors_count
+        self._maybe_build()
 
     def _open(self) -> Any:
         q = self._q
-        if (self._path / "edge_config.json").exists() or any(self._path.glob("segments*")):
-            return q.EdgeShard.load(str(self._path))
+        config_file = self._path / CONFIG_FILE
+        if config_file.exists():
+            stored = _stored_dim(config_file)
+            if stored is None or stored == self._dim:
+                return q.EdgeShard.load(str(self._path))
+            log.warning(
+                "semantic cache %s: %d-d vectors, not %d; emptied", self._path, stored, self._dim
+            )
+            shutil.rmtree(self._path)
         self._path.mkdir(parents=True, exist_ok=True)
         config = q.EdgeConfig(
             vectors=q.EdgeVectorParams(size=self._dim, distance=q.Distance.Dot),
-            hnsw_config=q.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10_000),
+            # Every search names exactly one scope: one HNSW graph per scope (payload_m) and no
+            # global graph (m=0) is what it needs, and half the build of both.
+            hnsw_config=q.HnswIndexConfig(
+                m=0, payload_m=16, ef_construct=100, full_scan_threshold=10_000
+            ),
+            payload_memory=q.Memory.Cached,
+            max_search_threads=1,  # one call at a time already; a pool hop only adds jitter
         )
         shard = q.EdgeShard.create(str(self._path), config)
-        shard.update(q.UpdateOperation.create_field_index("_scope", q.PayloadSchemaType.Keyword))
-        shard.update(q.UpdateOperation.create_field_index("_stored_at", q.PayloadSchemaType.Float))
-        for label in ("tenant", "alias", "namespace"):
-            shard.update(q.UpdateOperation.create_field_index(label, q.PayloadSchemaType.Keyword))
+        index = q.UpdateOperation.create_field_index
+        shard.update(index("_scope", q.KeywordIndexParams(is_tenant=True)))
+        shard.update(index("_stored_at", q.FloatIndexParams(enable_hnsw=False)))
+        for label in LABELS:
+            shard.update(index(label, q.KeywordIndexParams(enable_hnsw=False)))
         return shard
 
     async def _run(self, fn: Callable[[], T]) -> T:
@@ -106,13 +146,19 @@ class EdgeStore:
             oldest, _ = self._shard.scroll(q.ScrollRequest(limit=excess, order_by=order))
             self._shard.update(q.UpdateOperation.delete_points([p.id for p in oldest]))
         self._added += len(rows)
-        if self._added >= INDEX_EVERY and (self._build is None or not self._build.is_alive()):
-            self._added = 0
-            self._build = threading.Thread(target=self._optimize, name="qdrant-edge-index")
-            self._build.start()
+        self._maybe_build()
 
-    def _optimize(self) -> None:
-        self._shard.optimize()
+    def _maybe_build(self) -> None:
+        if self._added >= self._index_every:
+            self.build_index()
+
+    def build_index(self) -> None:
+        """Start a background HNSW build now, unless one is running (benchmarks; the store
+        starts its own every ``index_every`` entries)."""
+        if self._build is None or not self._build.is_alive():
+            self._added = 0
+            self._build = threading.Thread(target=self._shard.optimize, name="qdrant-edge-index")
+            self._build.start()
 
     def _count(self) -> int:
         count: int = self._shard.count(self._q.CountRequest(exact=True))
@@ -122,18 +168,24 @@ class EdgeStore:
         return await self._run(lambda: self._search(vector, scope_filter, limit))
 
     def _search(self, vector: Vector, scope: str, limit: int) -> list[Hit]:
+        now = self._clock()
+        query = [float(x) for x in vector]
+        hits = self._query(query, scope, limit, None)
+        live = [h for h in hits if h.stored_at >= now - self.ttl_s]
+        if len(live) < len(hits):  # an entry expired since the last sweep: ask the engine
+            self._next_sweep = min(self._next_sweep, now)
+            live = self._query(query, scope, limit, now - self.ttl_s)
+        return live
+
+    def _query(self, query: list[float], scope: str, limit: int, since: float | None) -> list[Hit]:
         q = self._q
-        live = q.RangeFloat(gte=self._clock() - self.ttl_s)
-        where = q.Filter(
-            must=[
-                q.FieldCondition(key="_scope", match=q.MatchValue(scope)),
-                q.FieldCondition(key="_stored_at", range=live),
-            ]
-        )
+        conditions = [q.FieldCondition(key="_scope", match=q.MatchValue(scope))]
+        if since is not None:
+            conditions.append(q.FieldCondition(key="_stored_at", range=q.RangeFloat(gte=since)))
         request = q.QueryRequest(
             limit=limit,
-            query=q.Query.Nearest([float(x) for x in vector]),
-            filter=where,
+            query=q.Query.Nearest(query),
+            filter=q.Filter(must=conditions),
             with_payload=True,
         )
         hits = []
@@ -170,15 +222,27 @@ class EdgeStore:
         self._shard.update(q.UpdateOperation.delete_points_by_filter(everything))
         return n
 
+    def wait_for_index(self) -> None:
+        """Block until a running background build has finished (benchmarks, shutdown)."""
+        if self._build is not None:
+            self._build.join()
+
     async def aclose(self) -> None:
         def close() -> None:
-            if self._build is not None:
-                self._build.join()
+            self.wait_for_index()
             self._shard.flush()
             self._shard.close()
 
         await self._run(close)
         self._pool.shutdown(wait=False)
+
+
+def _stored_dim(config_file: Path) -> int | None:
+    try:
+        size = json.loads(config_file.read_text())["vectors"][""]["size"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return int(size)
 
 
 def _point_id(id: str) -> str:

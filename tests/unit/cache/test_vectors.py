@@ -126,6 +126,19 @@ async def test_expired_entries_are_never_returned(factory: Factory, clock: Clock
 
 
 @pytest.mark.asyncio
+async def test_an_expired_best_match_gives_way_to_the_live_one_behind_it(
+    factory: Factory, clock: Clock
+) -> None:
+    store = factory(clock, 100, 10.0)
+    await store.upsert("old", unit(1, 0), {}, "s")
+    clock.tick(5)
+    await store.upsert("new", unit(1, 0.5), {}, "s")
+    clock.tick(6)
+    assert [h.id for h in await store.search(unit(1, 0), "s", 1)] == ["new"]
+    await store.aclose()
+
+
+@pytest.mark.asyncio
 async def test_size_bound_evicts_oldest_first(factory: Factory, clock: Clock) -> None:
     store = factory(clock, 3, 3600.0)
     for i in range(5):
@@ -228,3 +241,37 @@ async def test_qdrant_edge_entries_survive_a_restart(tmp_path: Path) -> None:
     hits = await again.search(unit(1, 0), "s", 1)
     assert [h.payload["text"] for h in hits] == ["kept"]
     await again.aclose()
+
+
+@pytest.mark.asyncio
+async def test_qdrant_edge_builds_its_index_in_the_background(tmp_path: Path) -> None:
+    from cache.vectors_edge import EdgeStore
+
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((60, DIM)).astype(np.float32)
+    data /= np.linalg.norm(data, axis=1, keepdims=True)
+    store = EdgeStore(DIM, tmp_path / "edge", index_every=50)
+    await store.upsert_many([(f"e{i}", v, {"i": i}, "s") for i, v in enumerate(data)])
+    for i in (0, 30, 59):  # served while the build runs, and after it
+        assert [h.id for h in await store.search(data[i], "s", 1)] == [f"e{i}"]
+    store.wait_for_index()
+    assert [h.id for h in await store.search(data[7], "s", 1)] == ["e7"]
+    await store.aclose()
+    again = EdgeStore(DIM, tmp_path / "edge", index_every=50)
+    assert await again.count() == 60
+    await again.aclose()
+
+
+@pytest.mark.asyncio
+async def test_qdrant_edge_empties_a_directory_written_for_another_model(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from cache.vectors_edge import EdgeStore
+
+    first = EdgeStore(DIM, tmp_path / "edge")
+    await first.upsert("a", unit(1, 0), {}, "s")
+    await first.aclose()
+    other = EdgeStore(DIM + 1, tmp_path / "edge")
+    assert await other.count() == 0
+    assert "emptied" in caplog.text
+    await other.aclose()
