@@ -28,11 +28,12 @@ class SemanticCachePolicy(BaseModel):
     # cut comes with the artifact unless ``verifier_threshold`` overrides it.
     verifier: bool = True
     verifier_threshold: Annotated[float | None, Field(ge=0.0, le=1.0)] = None
-    # With the verifier, opt in: the cross-encoder (cache.cross_encoder) weighed with the trees
-    # serves about twice the reworded questions at the same trap safety, for 2-3 ms more per
-    # lookup and a model trained on our own generated traps (docs/caching.md); off, or when its
-    # artifact does not load, the trees decide. ``verifier_threshold`` overrides its cut.
-    cross_encoder: bool = False
+    # With the verifier: the cross-encoder (cache.cross_encoder) weighed with the trees serves
+    # more reworded questions than the trees alone at the same measured trap safety, for about
+    # 2-3 ms more on a lookup whose nearest entry is a near-duplicate (docs/caching.md); off,
+    # or when its artifact does not load, the trees decide. ``verifier_threshold`` overrides
+    # its cut.
+    cross_encoder: bool = True
     # Without the verifier: the cosine similarity a hit needs (all-MiniLM-L6-v2).
     threshold: Annotated[float, Field(ge=0.5, le=1.0)] = 0.9
     guards: bool = True  # near-miss guards as vetoes (without the verifier; off only to measure)

@@ -40,8 +40,8 @@ def eval_cache(
     ] = None,
     verifier: Annotated[bool, typer.Option(help="The learned hit verifier.")] = True,
     cross_encoder: Annotated[
-        bool, typer.Option(help="The cross-encoder verifier, opt-in (off: the trees decide).")
-    ] = False,
+        bool, typer.Option(help="The cross-encoder verifier (off: the trees decide alone).")
+    ] = True,
 ) -> None:
     """Fill a fresh semantic cache with each pair's a, look up its b; print hit/false-hit rates."""
     from gateway.eval.cache_eval import run_cache_eval

@@ -277,7 +277,7 @@ def run_cache_eval(
     alias: str | None = None,
     split: str | None = None,
     verifier: bool = True,
-    cross_encoder: bool = False,
+    cross_encoder: bool = True,
 ) -> int:
     """The command: print the figures; 0 on success, 2 when the pairs cannot be read."""
     try:

@@ -74,7 +74,9 @@ async def test_the_cross_encoder_decides_the_lookup(ce: CrossEncoder) -> None:
     library = SemanticLibrary(
         embedder, InProcessIndex(embedder.dim, 16), verifier=load_verifier(), cross_encoder=anywhere
     )
-    assert library.default_cut(SemanticCachePolicy(enabled=True)) != ce.threshold  # opt-in
+    assert library.default_cut(SemanticCachePolicy(enabled=True)) == ce.threshold  # default
+    trees = SemanticCachePolicy(enabled=True, cross_encoder=False)
+    assert library.default_cut(trees) == load_verifier().threshold != ce.threshold
     policy = SemanticCachePolicy(enabled=True, cross_encoder=True)
     assert library.default_cut(policy) == ce.threshold
     key = library.key(request("How do I cancel my subscription?"), policy)
