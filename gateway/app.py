@@ -96,7 +96,7 @@ def open_semantic(rules: Rules, settings: Settings) -> SemanticLibrary:
     """The embedding model and the vector store (blocking, seconds; once per process)."""
     from cache.semantic import open_library
 
-    return open_library(
+    library = open_library(
         rules.embedding,
         rules.semantic_cache,
         settings.qdrant_url,
@@ -104,6 +104,9 @@ def open_semantic(rules: Rules, settings: Settings) -> SemanticLibrary:
         settings.model_cache,
         cross_encoder=any(p.cross_encoder for p in rules.semantic_policies().values()),
     )
+    decides = "the cross-encoder weighed with the trees" if library.cross_encoder else "the trees"
+    log.info("semantic cache: %s decide hits", decides)
+    return library
 
 
 async def share_breakers(

@@ -114,6 +114,17 @@ def semantic_gw(
         stop(running.proc)
 
 
+CLIENTS: dict[tuple[str, str], openai.OpenAI] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    for client in CLIENTS.values():
+        client.close()
+    CLIENTS.clear()
+
+
 def ask(
     gw: Running,
     prompt: str | list[dict[str, Any]],
@@ -129,7 +140,10 @@ def ask(
     headers = {"x-tiergate-cache-namespace": ns}
     if not store:
         headers["cache-control"] = "no-store"
-    client = openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0, timeout=20)
+    client = CLIENTS.get((gw.base_url, key))
+    if client is None:  # one per gateway and key, closed after the module: no stray sockets
+        client = openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0, timeout=20)
+        CLIENTS[(gw.base_url, key)] = client
     kw.setdefault("temperature", 0)
     return client.chat.completions.with_raw_response.create(
         model=model, messages=messages, stream=stream, extra_headers=headers, **kw
@@ -150,6 +164,11 @@ def filled(gw: Running, prompt: str | list[dict[str, Any]], ns: str, **kw: Any) 
 
 def namespace() -> str:
     return uuid.uuid4().hex
+
+
+def test_the_cross_encoder_decides_by_default(semantic_gw: Running) -> None:
+    logged = semantic_gw.log.read_text()
+    assert "semantic cache: the cross-encoder weighed with the trees decide hits" in logged
 
 
 def test_a_paraphrase_is_answered_from_the_cache(semantic_gw: Running) -> None:
