@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ def make_call() -> CallFactory:
         stream: bool = False,
         targets: Sequence[str] | None = None,
         aliases: frozenset[str] | None = None,
+        principal: Principal | None = None,
+        headers: Mapping[str, str] | None = None,
         **fields: Any,
     ) -> Call:
         request = ChatRequest.model_validate(
@@ -35,13 +37,14 @@ def make_call() -> CallFactory:
         )
         return Call(
             request_id="req_test",
-            principal=Principal(key_id="k1", team="t1", aliases=aliases),
+            principal=principal or Principal(key_id="k1", team="t1", aliases=aliases),
             kind=CallKind.CHAT,
             alias=alias,
             request=request,
             started_ns=time.perf_counter_ns(),
             config_version="test",
             route=None if targets is None else Route(alias, tuple(targets)),
+            headers=headers or {},
         )
 
     return build

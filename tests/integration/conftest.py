@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import openai
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -24,6 +25,27 @@ KEY = "tg-test-key-integration"
 LIMITED_KEY = "tg-test-key-limited"
 OTHER_TEAM_KEY = "tg-test-key-other-team"
 ADMIN_KEY = "tg-test-admin-key"
+
+
+SDK_CLIENTS: dict[tuple[str, str, float], openai.OpenAI] = {}
+
+
+def sdk_client(base_url: str, key: str, timeout: float = 30.0) -> openai.OpenAI:
+    """The OpenAI SDK client of one gateway and key, made once and closed when the test module
+    ends (a client per call leaves sockets for the garbage collector: a ResourceWarning)."""
+    client = SDK_CLIENTS.get((base_url, key, timeout))
+    if client is None:
+        client = openai.OpenAI(base_url=base_url, api_key=key, max_retries=0, timeout=timeout)
+        SDK_CLIENTS[base_url, key, timeout] = client
+    return client
+
+
+@pytest.fixture(scope="module", autouse=True)
+def close_sdk_clients() -> Iterator[None]:
+    yield
+    for client in SDK_CLIENTS.values():
+        client.close()
+    SDK_CLIENTS.clear()
 
 
 def free_port() -> int:

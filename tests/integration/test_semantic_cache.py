@@ -31,6 +31,7 @@ from tests.integration.conftest import (
     ROOT,
     free_port,
     key_hash,
+    sdk_client,
     stop,
     wait_for_port,
 )
@@ -114,17 +115,6 @@ def semantic_gw(
         stop(running.proc)
 
 
-CLIENTS: dict[tuple[str, str], openai.OpenAI] = {}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _close_clients() -> Iterator[None]:
-    yield
-    for client in CLIENTS.values():
-        client.close()
-    CLIENTS.clear()
-
-
 def ask(
     gw: Running,
     prompt: str | list[dict[str, Any]],
@@ -140,12 +130,8 @@ def ask(
     headers = {"x-tiergate-cache-namespace": ns}
     if not store:
         headers["cache-control"] = "no-store"
-    client = CLIENTS.get((gw.base_url, key))
-    if client is None:  # one per gateway and key, closed after the module: no stray sockets
-        client = openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0, timeout=20)
-        CLIENTS[(gw.base_url, key)] = client
     kw.setdefault("temperature", 0)
-    return client.chat.completions.with_raw_response.create(
+    return sdk_client(gw.base_url, key, timeout=20).chat.completions.with_raw_response.create(
         model=model, messages=messages, stream=stream, extra_headers=headers, **kw
     )
 

@@ -23,7 +23,7 @@ import pytest
 
 from gateway.sim.control import SimControl
 from gateway.sim.quality import graded
-from tests.integration.conftest import ROOT, free_port, stop, wait_for_port
+from tests.integration.conftest import ROOT, free_port, sdk_client, stop, wait_for_port
 
 pytestmark = pytest.mark.integration
 SIM_CONFIG = "routing_rules/sim.yaml"
@@ -116,26 +116,8 @@ def hybrid(quality_sim: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         stop(proc)
 
 
-CLIENTS: dict[tuple[str, str], openai.OpenAI] = {}
-
-
-def client(url: str, key: str) -> openai.OpenAI:
-    """One client per gateway and key, closed when the module's tests end (no stray sockets)."""
-    if (url, key) not in CLIENTS:
-        CLIENTS[url, key] = openai.OpenAI(base_url=url, api_key=key, max_retries=0, timeout=30)
-    return CLIENTS[url, key]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def close_clients() -> Iterator[None]:
-    yield
-    for each in CLIENTS.values():
-        each.close()
-    CLIENTS.clear()
-
-
 def extract(url: str, prompt: str, **kw: Any) -> Any:
-    return client(url, EXTRACT_KEY).chat.completions.with_raw_response.create(
+    return sdk_client(url, EXTRACT_KEY).chat.completions.with_raw_response.create(
         model="extract",
         messages=[{"role": "user", "content": prompt}],
         response_format=SCHEMA,  # type: ignore[arg-type]
@@ -171,7 +153,7 @@ def test_extraction_escalates_json_that_breaks_the_schema(extraction: str) -> No
 
 def test_a_streamed_extraction_is_gated_before_its_first_chunk(extraction: str) -> None:
     row = next(r for r in dataset_rows("extraction") if "Lena Fischer" in r["prompt"])
-    with client(extraction, EXTRACT_KEY).chat.completions.with_streaming_response.create(
+    with sdk_client(extraction, EXTRACT_KEY).chat.completions.with_streaming_response.create(
         model="extract",
         messages=[{"role": "user", "content": row["prompt"]}],
         response_format=SCHEMA,  # type: ignore[arg-type]
@@ -184,7 +166,7 @@ def test_a_streamed_extraction_is_gated_before_its_first_chunk(extraction: str) 
 
 
 def chat(url: str, key: str, prompt: str, model: str = "auto", **kw: Any) -> Any:
-    return client(url, key).chat.completions.with_raw_response.create(
+    return sdk_client(url, key).chat.completions.with_raw_response.create(
         model=model, messages=[{"role": "user", "content": prompt}], **kw
     )
 

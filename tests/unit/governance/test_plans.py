@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
-from gateway.calls import Call, CallKind, Principal
+from gateway.calls import Principal
 from gateway.governance.plans import Planner
-from gateway.requests import ChatRequest
 from gateway.rules import Budgets, Governance, Quota
+from tests.conftest import CallFactory
 
 QUOTA = Quota(rpm=60, tpm=1000, budgets=Budgets(tokens_per_day=500, usd_per_month=2.0))
-
-
-def call(principal: Principal, **headers: str) -> Call:
-    request = ChatRequest.model_validate(
-        {"model": "a", "messages": [{"role": "user", "content": "x"}]}
-    )
-    return Call(
-        request_id="r",
-        principal=principal,
-        kind=CallKind.CHAT,
-        alias="a",
-        request=request,
-        started_ns=time.perf_counter_ns(),
-        config_version="v",
-        headers=headers,
-    )
 
 
 def governance() -> Governance:
@@ -38,10 +20,12 @@ def governance() -> Governance:
     )
 
 
-def test_windows_and_charges_in_scope_order_with_this_calls_amounts() -> None:
+def test_windows_and_charges_in_scope_order_with_this_calls_amounts(
+    make_call: CallFactory,
+) -> None:
     planner = Planner(governance())
     p = Principal("k", "t", None, quota=QUOTA)
-    shape = planner.shape(call(p, **{"x-tiergate-feature": "summarize"}))
+    shape = planner.shape(make_call("a", principal=p, headers={"x-tiergate-feature": "summarize"}))
     assert shape is not None
     reservation, windows = planner.plan(shape, tokens=40, usd=7)
     assert [(w.name, w.limit, w.cost) for w in windows] == [
@@ -59,20 +43,23 @@ def test_windows_and_charges_in_scope_order_with_this_calls_amounts() -> None:
     assert rates_only.charges == () and rates_only.id != reservation.id
 
 
-def test_a_new_principal_is_planned_anew_and_idle_headers_do_not_split_the_cache() -> None:
+def test_a_new_principal_is_planned_anew_and_idle_headers_do_not_split_the_cache(
+    make_call: CallFactory,
+) -> None:
     planner = Planner(governance())
     p = Principal("k", "t", None, quota=QUOTA)
-    first = planner.shape(call(p))
+    first = planner.shape(make_call("a", principal=p))
     # A feature the rules do not name and a session without session caps change nothing.
     for k in range(50):
         odd = {"x-tiergate-feature": f"f{k}" * 1000, "x-tiergate-session": f"s{k}" * 1000}
-        assert planner.shape(call(p, **odd)) is first
+        assert planner.shape(make_call("a", principal=p, headers=odd)) is first
     assert len(planner._shapes) == 1
     # The keystore hands out a new Principal for a managed key each second: same quota, same
     # shape, and the cache does not grow (it grew by one entry a key a second before).
     for _ in range(20):
-        assert planner.shape(call(Principal("k", "t", None, quota=QUOTA))) is first
+        fresh = Principal("k", "t", None, quota=QUOTA)
+        assert planner.shape(make_call("a", principal=fresh)) is first
     assert len(planner._shapes) == 1
     changed = Principal("k", "t", None, quota=Quota(rpm=5))  # e.g. the admin API changed it
-    shape = planner.shape(call(changed))
+    shape = planner.shape(make_call("a", principal=changed))
     assert shape is not None and shape.windows[0].limit == 5
