@@ -96,16 +96,18 @@ def open_semantic(rules: Rules, settings: Settings) -> SemanticLibrary:
     """The embedding model and the vector store (blocking, seconds; once per process)."""
     from cache.semantic import open_library
 
+    policies = rules.semantic_policies()
     library = open_library(
         rules.embedding,
         rules.semantic_cache,
         settings.qdrant_url,
         settings.data_dir,
         settings.model_cache,
-        cross_encoder=any(p.cross_encoder for p in rules.semantic_policies().values()),
+        cross_encoder=any(p.cross_encoder for p in policies.values()),
     )
-    decides = "the cross-encoder weighed with the trees" if library.cross_encoder else "the trees"
-    log.info("semantic cache: %s decide hits", decides)
+    if policies:  # the model may be loaded for a learned router alone
+        ce = "the cross-encoder weighed with the trees"
+        log.info("semantic cache: %s decide hits", ce if library.cross_encoder else "the trees")
     return library
 
 
