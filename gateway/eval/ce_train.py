@@ -19,7 +19,8 @@ Method:
   with other conversations' follow-ups (negative). A generated pair weighs
   ``GENERATED_WEIGHT`` Quora pairs in the loss. Each pair is shown in one order, chosen by
   hash (so the model sees both orders).
-- One epoch, AdamW, linear warm-up and decay, seeded, ``THREADS`` torch threads.
+- ``EPOCHS`` epochs (a later one reshuffled, each pair shown in its other order), AdamW,
+  linear warm-up and decay, seeded, ``THREADS`` torch threads.
 - Export: ONNX (opset 17), dynamic int8 quantisation of the MatMuls (onnxruntime), then the
   cut: the lowest at which every trap category of dev is under ``target`` false hits and dev
   Quora precision at least ``precision``, scored with the exported int8 model itself.
@@ -53,6 +54,7 @@ NAME_SWAPS = 4_000  # extra entity traps: a name swapped for another name of the
 OBJECT_SWAPS = 3_000  # extra scope traps: "for X", "on X", ... with another X of the corpus
 QUESTION_SWAPS = 1_500  # extra traps: the question word changed (How -> Why, When -> Where)
 GENERATED_WEIGHT = 2.0  # a generated pair's weight in the loss (a Quora pair: 1)
+EPOCHS = 1
 BATCH = 32
 LR = 8e-5
 SEED = 13
@@ -210,21 +212,25 @@ def _model(base: Path, layers: int) -> Any:
     return Head()
 
 
-def _chunks(pairs: Sequence[Pair]) -> list[Sequence[Pair]]:
-    """Batches of similar length (less padding: training is CPU-bound), in a hashed order."""
+def _chunks(pairs: Sequence[Pair], epoch: int = 0) -> list[Sequence[Pair]]:
+    """Batches of similar length (less padding: training is CPU-bound), in a hashed order
+    (epoch 0 keeps the one-epoch order; a later epoch is shuffled by its own hash)."""
+    if epoch:
+        pairs = sorted(pairs, key=lambda p: _hash(f"epoch{epoch}", p[0], p[1]))
     window = BATCH * 16
     out: list[Sequence[Pair]] = []
     for start in range(0, len(pairs), window):
         part = sorted(pairs[start : start + window], key=lambda p: len(p[0]) + len(p[1]))
         out += [part[i : i + BATCH] for i in range(0, len(part), BATCH)]
-    return sorted(out, key=lambda c: _hash("batch", c[0][0], c[0][1]))
+    salt = f"batch{epoch}" if epoch else "batch"
+    return sorted(out, key=lambda c: _hash(salt, c[0][0], c[0][1]))
 
 
-def _batches(pairs: Sequence[Pair], tokenizer: Any) -> Iterator[tuple[Any, ...]]:
+def _batches(pairs: Sequence[Pair], tokenizer: Any, epoch: int = 0) -> Iterator[tuple[Any, ...]]:
     import torch
 
-    for chunk in _chunks(pairs):
-        flip = [_hash("flip", p[0], p[1]) % 2 == 1 for p in chunk]
+    for chunk in _chunks(pairs, epoch):
+        flip = [(_hash("flip", p[0], p[1]) + epoch) % 2 == 1 for p in chunk]
         enc = tokenizer.encode_batch(
             [(p[1], p[0]) if f else (p[0], p[1]) for p, f in zip(chunk, flip, strict=True)]
         )
@@ -295,13 +301,14 @@ def train(out: Path, target: float, precision: float, work: Path) -> dict[str, A
     model = _model(base, LAYERS)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
-    steps = (len(pairs) + BATCH - 1) // BATCH
+    steps = EPOCHS * len(_chunks(pairs))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / (0.06 * steps)) * max(0.0, 1 - s / steps)
     )
     model.train()
     loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
-    for step, (ids, mask, types, y, w) in enumerate(_batches(pairs, tokenizer)):
+    epochs = (_batches(pairs, tokenizer, epoch) for epoch in range(EPOCHS))
+    for step, (ids, mask, types, y, w) in enumerate(b for batches in epochs for b in batches):
         loss = (loss_fn(model(ids, mask, types), y) * w).sum() / w.sum()
         opt.zero_grad()
         loss.backward()
@@ -465,7 +472,7 @@ def _meta(
             "test": "never read by training",
         },
         "training": {
-            "epochs": 1,
+            "epochs": EPOCHS,
             "batch": BATCH,
             "lr": LR,
             "seed": SEED,
