@@ -70,6 +70,29 @@ def eval_cache(
     raise typer.Exit(code)
 
 
+@eval_app.command("cache-models")
+def eval_cache_models(
+    split: Annotated[str, typer.Option(help="dev (to choose) or test (to report).")] = "dev",
+    model: Annotated[
+        list[Path] | None,
+        typer.Option(help="A cross-encoder .onnx with its .json card (repeat; default: shipped)."),
+    ] = None,
+    quora_limit: Annotated[
+        int | None, typer.Option(help="Only the first N Quora pairs (dev default: 4,000).")
+    ] = None,
+) -> None:
+    """AUC, precision at 40% recall and best F1 of cross-encoders, alone and with the trees."""
+    from gateway.eval.ce_compare import DEFAULT_MODELS, run_compare
+
+    if split not in ("train", "dev", "test"):
+        raise typer.BadParameter("split: train, dev or test")
+    limit = quora_limit if quora_limit is not None else (4000 if split == "dev" else None)
+    for path in model or []:
+        if not path.is_file() or not path.with_suffix(".json").is_file():
+            raise typer.BadParameter(f"{path}: no such model or no .json card beside it")
+    raise typer.Exit(run_compare(split, model or list(DEFAULT_MODELS), limit))
+
+
 @eval_app.command("escalation")
 def eval_escalation(
     data: Annotated[Path, typer.Option(help="JSONL of {prompt, weak, strong, weak_response}.")],

@@ -345,8 +345,8 @@ def finish(
     ce_traps = np.minimum(ce.score_pairs([(a, b) for a, b, _, _ in dev_traps]), CE_MAX)
     ce_quora = np.minimum(ce.score_pairs([(a, b) for a, b, _, _ in dev_quora]), CE_MAX)
     tree_traps, tree_quora = (
-        _tree_scores(dev_traps, fp32.parent.parent),
-        _tree_scores(dev_quora, fp32.parent.parent),
+        tree_scores(dev_traps, fp32.parent.parent),
+        tree_scores(dev_quora, fp32.parent.parent),
     )
     # The decision: the trees' and the cross-encoder's logits, weighed (a grid on dev), then
     # the lowest cut meeting the targets; the weights serving most dev paraphrases win.
@@ -379,7 +379,7 @@ def finish(
     return meta
 
 
-def _tree_scores(
+def tree_scores(
     pairs: Sequence[Pair], models: Path
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The shipped trees' probability and the bi-encoder cosine of each (cached, asked) pair."""
