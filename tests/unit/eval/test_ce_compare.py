@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,3 +46,49 @@ def test_best_f1_and_the_figures_at_a_cut() -> None:
     precision, recall = at_cut(scores, y, scores[2])
     assert precision == pytest.approx(2 / 3) and recall == 0.5
     assert at_cut(scores, y, 2.0) == (0.0, 0.0)
+
+
+def test_model_figures_score_the_shipped_model_with_its_card() -> None:
+    from cache.cross_encoder import load_cross_encoder
+    from gateway.eval.ce_compare import model_figures
+
+    ce = load_cross_encoder()
+    assert ce is not None
+    quora = [
+        ("How do I learn Python?", "What is the best way to learn Python?", True, "quora"),
+        ("How do I learn Python?", "How do I learn Java?", False, "quora"),
+        ("Why is the sky blue?", "What makes the sky look blue?", True, "quora"),
+        ("Why is the sky blue?", "Why is the sea salty?", False, "quora"),
+    ]
+    traps = [
+        ("How do I cancel my order?", "How can I cancel my order?", True, "paraphrase"),
+        ("How do I cancel my order?", "How do I not cancel my order?", False, "negation"),
+    ]
+    sure = (np.array([0.99, 0.99, 0.99, 0.99]), np.ones(4))  # the trees say yes to all
+    under_floor = (np.array([0.99, 0.99]), np.array([0.9, 0.1]))  # the trap below the floor
+    figures = model_figures(ce, quora, sure, traps, under_floor)
+    assert set(figures) == {"alone", "decision"}
+    assert figures["alone"]["auc"] == 1.0  # the model orders these four itself
+    assert figures["decision"]["cut"] == ce.threshold
+    assert figures["decision"]["worst_trap"] == ["negation", 0.0]
+
+
+def test_the_command_refuses_a_missing_model(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from gateway.__main__ import _add_subcommands, app
+
+    _add_subcommands()
+    cli: typer.Typer = app
+    result = CliRunner().invoke(
+        cli, ["eval", "cache-models", "--model", str(tmp_path / "none.onnx")]
+    )
+    assert result.exit_code == 2 and "no such model" in words(result.output)
+    result = CliRunner().invoke(cli, ["eval", "cache-models", "--split", "val"])
+    assert result.exit_code == 2 and "train, dev or test" in words(result.output)
+
+
+def words(output: str) -> str:
+    """The error text without the box typer draws around it (it wraps long lines)."""
+    return " ".join(output.replace("│", " ").split())
