@@ -75,13 +75,14 @@ def eval_cache_models(
     split: Annotated[str, typer.Option(help="dev (to choose) or test (to report).")] = "dev",
     model: Annotated[
         list[Path] | None,
-        typer.Option(help="A cross-encoder .onnx with its .json card (repeat; default: shipped)."),
+        typer.Option(help="Another cross-encoder .onnx with its .json card (repeat)."),
     ] = None,
     quora_limit: Annotated[
         int | None, typer.Option(help="Only the first N Quora pairs (dev default: 4,000).")
     ] = None,
 ) -> None:
-    """AUC, precision at 40% recall and best F1 of cross-encoders, alone and with the trees."""
+    """AUC, precision at 40% recall and best F1 of the shipped cross-encoder and others, alone
+    and weighed with the trees."""
     from gateway.eval.ce_compare import DEFAULT_MODELS, run_compare
 
     if split not in ("train", "dev", "test"):
@@ -90,7 +91,8 @@ def eval_cache_models(
     for path in model or []:
         if not path.is_file() or not path.with_suffix(".json").is_file():
             raise typer.BadParameter(f"{path}: no such model or no .json card beside it")
-    raise typer.Exit(run_compare(split, model or list(DEFAULT_MODELS), limit))
+    models = list(DEFAULT_MODELS) + [m for m in model or [] if m.resolve() not in DEFAULT_MODELS]
+    raise typer.Exit(run_compare(split, models, limit))
 
 
 @eval_app.command("escalation")
