@@ -53,12 +53,21 @@ def train_cache_verifier(
     kind: Annotated[
         str, typer.Option(help="trees (cache/artifacts/verifier.json) or cross-encoder.")
     ] = "trees",
+    layers: Annotated[
+        int, typer.Option(min=1, max=6, help="Cross-encoder: MiniLM layers kept (shipped: 3).")
+    ] = 3,
+    epochs: Annotated[int, typer.Option(min=1, help="Cross-encoder: epochs (shipped: 1).")] = 1,
+    quora_pairs: Annotated[
+        int, typer.Option(min=0, help="Cross-encoder: Quora train pairs (shipped: 30,000).")
+    ] = 30_000,
 ) -> None:
     """Train the semantic cache's hit verifier on the train split; calibrate on dev."""
     if kind == "cross-encoder":
+        from gateway.eval.ce_train import Recipe
         from gateway.eval.ce_train import run_train as run_ce
 
-        raise typer.Exit(run_ce(out, target, precision or 0.85, models))
+        recipe = Recipe(layers, epochs, quora_pairs)
+        raise typer.Exit(run_ce(out, target, precision or 0.85, models, recipe))
     if kind != "trees":
         raise typer.BadParameter("trees or cross-encoder", param_hint="--kind")
     from cache.verifier import ARTIFACT

