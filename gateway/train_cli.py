@@ -54,19 +54,22 @@ def train_cache_verifier(
         str, typer.Option(help="trees (cache/artifacts/verifier.json) or cross-encoder.")
     ] = "trees",
     layers: Annotated[
-        int, typer.Option(min=1, max=6, help="Cross-encoder: MiniLM layers kept (shipped: 3).")
-    ] = 3,
-    epochs: Annotated[int, typer.Option(min=1, help="Cross-encoder: epochs (shipped: 1).")] = 1,
+        int | None, typer.Option(min=1, max=6, help="Cross-encoder: MiniLM layers kept.")
+    ] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Cross-encoder: epochs.")] = None,
     quora_pairs: Annotated[
-        int, typer.Option(min=0, help="Cross-encoder: Quora train pairs (shipped: 30,000).")
-    ] = 30_000,
+        int | None, typer.Option(min=0, help="Cross-encoder: Quora train pairs.")
+    ] = None,
 ) -> None:
-    """Train the semantic cache's hit verifier on the train split; calibrate on dev."""
+    """Train the semantic cache's hit verifier on the train split; calibrate on dev. The
+    cross-encoder's --layers, --epochs and --quora-pairs default to the shipped model's recipe
+    (gateway.eval.ce_train.Recipe)."""
     if kind == "cross-encoder":
         from gateway.eval.ce_train import Recipe
         from gateway.eval.ce_train import run_train as run_ce
 
-        recipe = Recipe(layers, epochs, quora_pairs)
+        given = {"layers": layers, "epochs": epochs, "quora_pairs": quora_pairs}
+        recipe = Recipe(**{k: v for k, v in given.items() if v is not None})  # else: shipped
         raise typer.Exit(run_ce(out, target, precision or 0.85, models, recipe))
     if kind != "trees":
         raise typer.BadParameter("trees or cross-encoder", param_hint="--kind")

@@ -31,19 +31,13 @@ RECALL = 0.40
 
 
 def roc_auc(scores: Scores, y: Labels) -> float:
-    """The probability that a random duplicate outscores a random non-duplicate (ties: half)."""
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores))
-    ranks[order] = np.arange(1, len(scores) + 1)
-    for value in np.unique(scores):  # average ranks of ties
-        tied = scores == value
-        if tied.sum() > 1:
-            ranks[tied] = ranks[tied].mean()
-    pos = int(y.sum())
-    neg = len(y) - pos
-    if not pos or not neg:
+    """The probability that a random duplicate outscores a random non-duplicate (ties: half);
+    NaN when the pairs are all of one kind."""
+    from sklearn.metrics import roc_auc_score
+
+    if y.all() or not y.any():
         return float("nan")
-    return float((ranks[y].sum() - pos * (pos + 1) / 2) / (pos * neg))
+    return float(roc_auc_score(y, scores))
 
 
 def precision_at_recall(scores: Scores, y: Labels, recall: float = RECALL) -> float:
@@ -114,7 +108,7 @@ def _weights(ce: CrossEncoder) -> tuple[float, float]:
 
 
 def run_compare(split: str, models: Sequence[Path], quora_limit: int | None) -> int:
-    from gateway.eval.ce_train import string_rows, tree_scores
+    from gateway.eval.ce_train import FLOOR, string_rows, tree_scores
     from gateway.settings import Settings
 
     quora = string_rows("quora", split, quora_limit)
@@ -126,7 +120,7 @@ def run_compare(split: str, models: Sequence[Path], quora_limit: int | None) -> 
         "split": split,
         "quora_pairs": len(quora),
         "trap_pairs": len(traps),
-        "trees": curve_figures(np.where(trees_q[1] >= 0.70, trees_q[0], 0.0), y),
+        "trees": curve_figures(np.where(trees_q[1] >= FLOOR, trees_q[0], 0.0), y),
     }
     print(f"{split}: {len(quora)} balanced Quora pairs, {len(traps)} generated trap pairs")
     print(f"{'trees alone':<48} {_row(out['trees'])}")
