@@ -1,31 +1,43 @@
 """An operator-set false-hit bound per alias, held online from verified samples.
 
 When to use: the ``SemanticCache`` stage keeps one ``HitBound`` per alias whose policy sets
-``max_false_hit_rate`` (and ``verify_sample`` > 0, which supplies the evidence). It is the
+``max_false_hit_rate`` (and ``verify_sample`` > 0, which supplies the evidence);
+``tiergate eval cache-bound`` replays a labelled stream through the same class. It is the
 per-alias form of vCache's idea (a threshold learned online from verified samples under an
 error bound the operator sets), not its per-entry form.
 
 Policy:
-- Each verified hit is one sample: agreed (the fresh answer means the same) or not.
-- When the disagreement rate is above the bound with 95% confidence (the Wilson interval's
-  lower end exceeds it, after at least ``MIN_SAMPLES`` samples), the alias's verifier cut rises
-  by ``STEP`` (towards 0.999) and the count starts again: the cache serves fewer, surer hits.
-- When it is under the bound with 95% confidence (the interval's upper end is below it, after
-  at least ``RELAX_SAMPLES`` samples), the cut falls back by ``STEP``, never below the
-  calibrated cut it started from.
+- A sample is the verifier's probability ``p`` for the best candidate of a sampled request and
+  whether that candidate's answer agreed with a fresh one. Hits give samples above the cut
+  (their answer is re-asked upstream); near misses give samples below it, for free: the
+  upstream answered the request anyway, and its answer is compared with the refused
+  candidate's (vCache's "explore"). Both kinds are sampled at the same rate, so the samples at
+  or above any cut stand for the traffic the cache would serve at that cut.
+- On each sample the cut becomes the lowest one on a 0.01 grid, from ``lowest`` (the calibrated
+  cut minus ``SPAN``) up to ``CEILING``, whose samples at or above it show a disagreement rate
+  under the bound with 95% confidence (the Wilson interval's upper end below it). With no such
+  cut: when at least ``MIN_SAMPLES`` samples at the current cut show the rate above the bound
+  with 95% confidence (the interval's lower end above it), the cut rises to the lowest one
+  that does not; otherwise it stays. With few samples nothing moves: 0 disagreements in about
+  385 samples are needed before a 1% bound can lower the cut, and it never goes below the
+  lowest sampled probability (no evidence there).
+- The last ``WINDOW`` samples count, so the cut follows traffic that changes.
 - Disagreement over-counts false hits (answers that vary by nature disagree too), so the bound
-  errs on the safe side.
+  errs on the safe side. The 95% holds per cut; the scan over the grid makes it a little
+  optimistic, which the over-count offsets.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
-MIN_SAMPLES = 20
-RELAX_SAMPLES = 200
 STEP = 0.01
+MIN_SAMPLES = 20  # samples at the current cut before it may rise
 CEILING = 0.999
+SPAN = 0.3  # how far below the calibrated cut the learned one may go
+WINDOW = 5000
 Z = 1.96
 
 
@@ -41,27 +53,67 @@ def wilson(failures: int, samples: int) -> tuple[float, float]:
     return max(0.0, (centre - margin) / scale), min(1.0, (centre + margin) / scale)
 
 
+def grid(lowest: float) -> list[float]:
+    """The cuts the bound may choose, from ``lowest`` up to ``CEILING``."""
+    cuts = [round(lowest + STEP * i, 4) for i in range(int((CEILING - lowest) / STEP) + 1)]
+    return [c for c in cuts if c < CEILING] + [CEILING]
+
+
 @dataclass(slots=True)
 class HitBound:
-    """The current cut of one alias and the samples seen since it was set."""
+    """The learned cut of one alias and the samples it was learned from."""
 
-    bound: float  # the operator's largest acceptable false-hit rate
-    floor_cut: float  # the calibrated cut: never relaxed below it
-    cut: float
-    samples: int = 0
-    disagreements: int = 0
+    bound: float  # the operator's largest acceptable false-hit rate among served hits
+    calibrated: float  # the artifact's cut: where the cut starts
+    cut: float = -1.0
+    lowest: float = -1.0
+    samples: deque[tuple[float, bool]] = field(default_factory=lambda: deque(maxlen=WINDOW))
+    _grid: list[float] = field(default_factory=list)
 
-    def observe(self, agreed: bool) -> float:
-        """Record one verified hit; the cut to use from now on."""
-        self.samples += 1
-        self.disagreements += not agreed
-        lower, upper = wilson(self.disagreements, self.samples)
-        if self.samples >= MIN_SAMPLES and lower > self.bound and self.cut < CEILING:
-            self._move(min(CEILING, self.cut + STEP))
-        elif self.samples >= RELAX_SAMPLES and upper < self.bound and self.cut > self.floor_cut:
-            self._move(max(self.floor_cut, self.cut - STEP))
+    def __post_init__(self) -> None:
+        if self.cut < 0:
+            self.cut = self.calibrated
+        if self.lowest < 0:
+            self.lowest = round(max(0.0, self.calibrated - SPAN), 4)
+        self._grid = grid(self.lowest)
+
+    def wants(self, p: float | None) -> bool:
+        """Whether a candidate scored ``p`` is worth a sample (high enough to ever be served)."""
+        return p is not None and p >= self.lowest
+
+    def observe(self, p: float, agreed: bool) -> float:
+        """Record one verified candidate (its probability, whether it agreed); the cut to use
+        from now on."""
+        if p >= self.lowest:
+            self.samples.append((p, agreed))
+            self.cut = self._choose()
         return self.cut
 
-    def _move(self, cut: float) -> None:
-        self.cut = round(cut, 4)
-        self.samples = self.disagreements = 0
+    def _choose(self) -> float:
+        ordered = sorted(self.samples, key=lambda s: -s[0])
+        counts: dict[float, tuple[int, int]] = {}
+        i = seen = failed = 0
+        for c in reversed(self._grid):  # from the ceiling down
+            while i < len(ordered) and ordered[i][0] >= c:
+                seen += 1
+                failed += not ordered[i][1]
+                i += 1
+            counts[c] = (failed, seen)
+        reached = min(p for p, _ in ordered)  # no cut below what any sample vouches for
+        safe = [c for c in self._grid if c > reached - STEP and seen_ok(*counts[c], self.bound)]
+        if safe:
+            return safe[0]
+        failed, seen = counts[self._at(self.cut)]
+        if seen >= MIN_SAMPLES and wilson(failed, seen)[0] > self.bound:
+            above = [c for c in self._grid if c > self.cut and wilson(*counts[c])[0] <= self.bound]
+            return above[0] if above else CEILING
+        return self.cut
+
+    def _at(self, cut: float) -> float:
+        """The grid point at or just below ``cut``."""
+        return max((c for c in self._grid if c <= cut + 1e-9), default=self._grid[0])
+
+
+def seen_ok(failures: int, samples: int, bound: float) -> bool:
+    """The rate is under ``bound`` with 95% confidence."""
+    return samples > 0 and wilson(failures, samples)[1] < bound

@@ -56,7 +56,9 @@ class SemanticCachePolicy(BaseModel):
     verify_sample: Annotated[float, Field(ge=0, le=1)] = 0.0
     verify_agreement: Annotated[float, Field(ge=0, le=1)] = 0.8
     # The largest false-hit rate the operator accepts for this alias: with verify_sample > 0 and
-    # the verifier, the alias's cut rises when verified samples show it exceeded (cache.bound).
+    # the verifier, the alias's cut is learned from verified hits and near misses so that the
+    # rate holds: it rises when the samples show it exceeded and comes down (at most 0.3 under
+    # the calibrated cut) where they show room (cache.bound).
     max_false_hit_rate: Annotated[float | None, Field(ge=0.0001, le=0.5)] = None
 
 

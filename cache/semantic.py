@@ -81,6 +81,10 @@ class Lookup:
     vetoes: tuple[str, ...] = ()  # guards that rejected better-scored entries
     context_vector: Vector | None = None
     confidence: float | None = None  # the verifier's probability for the hit
+    # On a miss, the refused candidate the verifier rated highest, and its probability: what
+    # the false-hit bound learns from (cache.bound) when the request is sampled.
+    nearest: Hit | None = None
+    nearest_p: float | None = None
 
     @property
     def similarity(self) -> float | None:
@@ -203,18 +207,21 @@ class SemanticLibrary:
         policy: SemanticCachePolicy,
         floor: float | None = None,
         cut: float | None = None,
+        explore: float | None = None,
     ) -> Lookup:
         """The best candidate that is accepted: by the verifier (its probability at or above
         ``cut``, default the calibrated one) or, without it, at or above ``floor`` (default:
         the threshold) and passing the guards. A follow-up's context must pass the same check.
 
-        The eval passes a low floor or cut to see every pair's score once and draw the curve."""
+        The eval passes a low floor or cut to see every pair's score once and draw the curve.
+        ``explore``: also score candidates that could reach this lower cut (a sampled request
+        under a false-hit bound), so a miss reports its nearest candidate's probability."""
         texts = [key.text, key.context] if key.context else [key.text]
         vectors = await self.embedder.embed(texts)
         vector, context_vector = vectors[0], (vectors[1] if key.context else None)
         hits = await self.store.search(vector, key.scope, policy.candidates)
         if self.cross_encoder is not None and policy.verifier and policy.cross_encoder:
-            return self._cross_check(key, policy, vector, context_vector, hits, cut)
+            return self._cross_check(key, policy, vector, context_vector, hits, cut, explore)
         verifier = self.verifier if policy.verifier else None
         if verifier is not None:
             floor = verifier.floor
@@ -223,6 +230,7 @@ class SemanticLibrary:
             floor = policy.threshold if floor is None else floor
         oldest = self._clock() - policy.ttl_s
         vetoes: list[str] = []
+        nearest: tuple[Hit, float] | None = None
         for hit in hits:
             if hit.score < floor:
                 break
@@ -251,8 +259,10 @@ class SemanticLibrary:
                     veto = "context" if context < floor or differs else None
             if veto is None:
                 return Lookup(vector, hit, tuple(vetoes), context_vector, p)
+            if p is not None and (nearest is None or p > nearest[1]):
+                nearest = (hit, p)
             vetoes.append(veto)
-        return Lookup(vector, None, tuple(vetoes), context_vector)
+        return _miss(vector, vetoes, context_vector, nearest)
 
     def _cross_check(
         self,
@@ -262,6 +272,7 @@ class SemanticLibrary:
         context_vector: Vector | None,
         hits: Sequence[Hit],
         cut: float | None,
+        explore: float | None = None,
     ) -> Lookup:
         """The cross-encoder, weighed with the trees, decides on the first ``candidates`` live
         hits above its floor, in one batched inference (a follow-up's contexts in the same
@@ -270,6 +281,7 @@ class SemanticLibrary:
         ce = self.cross_encoder
         assert ce is not None
         cut = (policy.verifier_threshold or ce.threshold) if cut is None else cut
+        reach = cut if explore is None else min(cut, explore)
         oldest = self._clock() - policy.ttl_s
         live = [h for h in hits if h.score >= ce.floor and h.stored_at >= oldest][: ce.candidates]
         texts = [str(h.payload.get("text", "")) for h in live]
@@ -287,13 +299,14 @@ class SemanticLibrary:
         scored = [
             i
             for i in range(len(live))
-            if contexts[i] >= ce.floor and not order[i] and ce.worth_scoring(tree_ps[i], cut)
+            if contexts[i] >= ce.floor and not order[i] and ce.worth_scoring(tree_ps[i], reach)
         ]
         checked = [i for i in scored if contexts[i] < 1.0]
         pairs = [(texts[i], key.text) for i in scored]
         pairs += [(str(live[i].payload.get("context", "")), key.context or "") for i in checked]
         scores = ce.score_pairs(pairs) if pairs else np.empty(0)
         vetoes: list[str] = []
+        nearest: tuple[Hit, float] | None = None
         for i, hit in enumerate(live):
             if contexts[i] < ce.floor or i not in scored:
                 vetoes.append(
@@ -314,8 +327,10 @@ class SemanticLibrary:
                 p = min(p, context_p)
             if veto is None:
                 return Lookup(vector, hit, tuple(vetoes), context_vector, p)
+            if nearest is None or p > nearest[1]:
+                nearest = (hit, p)
             vetoes.append(veto)
-        return Lookup(vector, None, tuple(vetoes), context_vector)
+        return _miss(vector, vetoes, context_vector, nearest)
 
     @staticmethod
     def _context(key: Key, context_vector: Vector, hit: Hit) -> float:
@@ -439,3 +454,14 @@ def open_library(
     )
     ce = load_cross_encoder() if cross_encoder else None
     return SemanticLibrary(embedder, store, verifier=load_verifier(), cross_encoder=ce)
+
+
+def _miss(
+    vector: Vector,
+    vetoes: list[str],
+    context_vector: Vector | None,
+    nearest: tuple[Hit, float] | None,
+) -> Lookup:
+    if nearest is None:
+        return Lookup(vector, None, tuple(vetoes), context_vector)
+    return Lookup(vector, None, tuple(vetoes), context_vector, None, nearest[0], nearest[1])

@@ -19,7 +19,11 @@ Policy (safe by default; the exact cache runs first and answers identical reques
   are embedded and compared, and the outcome is reported (``on_verified``: a metric), so the
   false-hit rate is observed in production, not only in the evaluation. With
   ``max_false_hit_rate`` set, those outcomes also move the alias's verifier cut so that the
-  observed rate stays under the bound (cache.bound; per process).
+  observed rate stays under the bound (cache.bound; per process). A sampled request that
+  misses is a sample too, at no upstream cost: once its upstream answer is complete, it is
+  compared in the background with the answer of the candidate the verifier refused (if that
+  candidate scored at least the bound's lowest cut), so the cut can also come down where
+  refused candidates turn out to agree.
 """
 
 from __future__ import annotations
@@ -85,14 +89,18 @@ class SemanticCache:
         key = self._library.key(as_request(call, request, d.namespace), policy)
         if isinstance(key, str):
             return (await next_(call)).noted(Note("semantic", f"skip:{key}"))
-        found = await self._lookup(key, policy, self._bound(call.alias, policy))
+        bound = self._bound(call.alias, policy)
+        sampled = bool(policy.verify_sample) and self._roll() < policy.verify_sample
+        explore = bound.lowest if bound is not None and sampled else None
+        found = await self._lookup(key, policy, bound, explore)
         if found is not None and found.hit is not None and d.lookup:
             age = max(0.0, time.time() - found.hit.stored_at)
             limit = policy.ttl_s if d.max_age_s is None else min(policy.ttl_s, d.max_age_s)
             if age <= limit:
-                if policy.verify_sample and self._roll() < policy.verify_sample:
+                if sampled:
                     self._spawner.spawn(
-                        self._verify(call, next_, found.hit, policy), "semantic-verify"
+                        self._verify(call, next_, found.hit, found.confidence, policy),
+                        "semantic-verify",
                     )
                 return self._replay(call, found.hit, age)
         reply = await next_(call)
@@ -101,9 +109,18 @@ class SemanticCache:
         notes = [Note("semantic", "miss")]
         if found.vetoes:
             notes.append(Note("semantic-veto", ",".join(dict.fromkeys(found.vetoes))))
-        if not d.store:
+        near = (
+            (found.nearest, found.nearest_p)
+            if bound is not None
+            and sampled
+            and found.nearest is not None
+            and found.nearest_p is not None
+            and bound.wants(found.nearest_p)
+            else None
+        )
+        if not d.store and near is None:
             return reply.noted(*notes)
-        recording = self._recording(reply, call, key, found.vector, found.context_vector)
+        recording = self._recording(reply, call, key, found, d.store, near, policy)
         return reply.with_chunks(recording).noted(*notes)
 
     def _bound(self, alias: str, policy: SemanticCachePolicy) -> HitBound | None:
@@ -113,7 +130,7 @@ class SemanticCache:
             return None
         bound = self._bounds.get(alias)
         if bound is None:
-            bound = self._bounds[alias] = HitBound(policy.max_false_hit_rate, start, start)
+            bound = self._bounds[alias] = HitBound(policy.max_false_hit_rate, start)
         return bound
 
     def cut(self, alias: str) -> float | None:
@@ -122,7 +139,11 @@ class SemanticCache:
         return None if bound is None else bound.cut
 
     async def _lookup(
-        self, key: Key, policy: SemanticCachePolicy, bound: HitBound | None = None
+        self,
+        key: Key,
+        policy: SemanticCachePolicy,
+        bound: HitBound | None = None,
+        explore: float | None = None,
     ) -> Lookup | None:
         now = time.monotonic()
         if now < self._resting_until:
@@ -130,7 +151,8 @@ class SemanticCache:
         cut = None if bound is None else bound.cut
         try:
             found = await asyncio.wait_for(
-                self._library.lookup(key, policy, cut=cut), policy.lookup_timeout_ms / 1000
+                self._library.lookup(key, policy, cut=cut, explore=explore),
+                policy.lookup_timeout_ms / 1000,
             )
         except TimeoutError:
             self._failed(now, f"slower than {policy.lookup_timeout_ms} ms")
@@ -156,7 +178,14 @@ class SemanticCache:
         else:
             log.warning("semantic cache lookup skipped: %s", why)
 
-    async def _verify(self, call: Call, next_: Next, hit: Hit, policy: SemanticCachePolicy) -> None:
+    async def _verify(
+        self,
+        call: Call,
+        next_: Next,
+        hit: Hit,
+        p: float | None,
+        policy: SemanticCachePolicy,
+    ) -> None:
         """Ask upstream what the cached answer stood in for; compare the two answers' meaning."""
         try:
             request = call.request
@@ -166,26 +195,14 @@ class SemanticCache:
                 )
             reply = await next_(call)
             body = b"".join([chunk async for chunk in reply.chunks])
-            fresh, cached = answer_text(body), answer_text(str(hit.payload.get("body", "")))
-            if fresh is None or cached is None:
-                return
-            vectors = await self._library.embedder.embed([fresh, cached])
-            similarity = float(vectors[0] @ vectors[1])
+            similarity = await self._agreement(body, hit)
         except Exception as exc:  # a failed verification is only a missing sample
             log.info("semantic hit verification skipped: %s", type(exc).__name__)
             return
+        if similarity is None:
+            return
         agreed = similarity >= policy.verify_agreement
-        bound = self._bounds.get(call.alias)
-        if bound is not None:
-            before = bound.cut
-            if bound.observe(agreed) != before:
-                log.warning(
-                    "semantic cache cut for alias %s moved %.3f -> %.3f (false-hit bound %.4f)",
-                    call.alias,
-                    before,
-                    bound.cut,
-                    bound.bound,
-                )
+        self._observe(call.alias, p, agreed)
         if not agreed:
             log.warning(
                 "semantic hit disagreed with a fresh answer (alias %s, similarity %.3f, "
@@ -196,6 +213,44 @@ class SemanticCache:
             )
         if self._on_verified is not None:
             self._on_verified(call.alias, agreed, similarity)
+
+    async def _agreement(self, fresh_body: bytes, hit: Hit) -> float | None:
+        """How alike a fresh answer and an entry's answer are (None: one has no text)."""
+        fresh = answer_text(fresh_body)
+        cached = answer_text(str(hit.payload.get("body", "")))
+        if fresh is None or cached is None:
+            return None
+        vectors = await self._library.embedder.embed([fresh, cached])
+        return float(vectors[0] @ vectors[1])
+
+    def _observe(self, alias: str, p: float | None, agreed: bool) -> None:
+        """One sample for the alias's false-hit bound, if it has one."""
+        bound = self._bounds.get(alias)
+        if bound is None or p is None:
+            return
+        before = bound.cut
+        if bound.observe(p, agreed) != before:
+            log.warning(
+                "semantic cache cut for alias %s moved %.3f -> %.3f (false-hit bound %.4f, "
+                "%d samples)",
+                alias,
+                before,
+                bound.cut,
+                bound.bound,
+                len(bound.samples),
+            )
+
+    async def _explore(
+        self, alias: str, hit: Hit, p: float, body: bytes, policy: SemanticCachePolicy
+    ) -> None:
+        """A near miss's sample: would the refused candidate's answer have agreed?"""
+        try:
+            similarity = await self._agreement(body, hit)
+        except Exception as exc:  # a failed comparison is only a missing sample
+            log.info("semantic near-miss sample skipped: %s", type(exc).__name__)
+            return
+        if similarity is not None:
+            self._observe(alias, p, similarity >= policy.verify_agreement)
 
     def _replay(self, call: Call, hit: Hit, age_s: float) -> Reply:
         body = str(hit.payload.get("body", "")).encode()
@@ -209,15 +264,26 @@ class SemanticCache:
         return Reply(chunks, stats, notes=notes)
 
     def _recording(
-        self, reply: Reply, call: Call, key: Key, vector: Vector, context: Vector | None
+        self,
+        reply: Reply,
+        call: Call,
+        key: Key,
+        found: Lookup,
+        store: bool,
+        near: tuple[Hit, float] | None,
+        policy: SemanticCachePolicy,
     ) -> AsyncIterator[bytes]:
-        """Relay the answer; once it is complete, store it (off the response path)."""
-        return relay_then(
-            reply.chunks,
-            call.stream,
-            lambda body: self._maybe_store(reply, key, vector, context, body),
-            MAX_ENTRY_BYTES,
-        )
+        """Relay the answer; once it is complete, store it and take the near miss's sample
+        (both off the response path)."""
+
+        def completed(body: bytes | None) -> None:
+            if store:
+                self._maybe_store(reply, key, found.vector, found.context_vector, body)
+            if near is not None and body is not None and reply.stats.finish_reason == "stop":
+                sample = self._explore(call.alias, near[0], near[1], body, policy)
+                self._spawner.spawn(sample, "semantic-explore")
+
+        return relay_then(reply.chunks, call.stream, completed, MAX_ENTRY_BYTES)
 
     def _maybe_store(
         self, reply: Reply, key: Key, vector: Vector, context: Vector | None, body: bytes | None

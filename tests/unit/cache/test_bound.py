@@ -1,10 +1,10 @@
-"""The per-alias false-hit bound held from verified samples (cache.bound)."""
+"""The per-alias false-hit bound learned from verified samples (cache.bound)."""
 
 from __future__ import annotations
 
 import pytest
 
-from cache.bound import CEILING, MIN_SAMPLES, RELAX_SAMPLES, STEP, HitBound, wilson
+from cache.bound import CEILING, SPAN, WINDOW, HitBound, grid, wilson
 
 
 def test_wilson_interval() -> None:
@@ -12,27 +12,53 @@ def test_wilson_interval() -> None:
     low, high = wilson(5, 100)
     assert 0.02 < low < 0.05 < high < 0.12
     assert wilson(0, 20)[0] == 0.0
+    assert wilson(0, 390)[1] < 0.01 < wilson(0, 375)[1]
 
 
-def test_no_evidence_of_a_violation_keeps_the_cut() -> None:
-    bound = HitBound(bound=0.01, floor_cut=0.9, cut=0.9)
-    for _ in range(MIN_SAMPLES * 3):
-        assert bound.observe(agreed=True) == 0.9
+def test_the_grid_runs_from_lowest_to_the_ceiling() -> None:
+    cuts = grid(0.59)
+    assert cuts[0] == 0.59 and cuts[-1] == CEILING
+    assert 0.89 in cuts and cuts == sorted(cuts)
 
 
-def test_a_clear_violation_raises_the_cut_and_starts_counting_again() -> None:
-    bound = HitBound(bound=0.01, floor_cut=0.9, cut=0.9)
-    cuts = [bound.observe(agreed=i % 4 != 0) for i in range(MIN_SAMPLES)]
-    assert cuts[-1] == pytest.approx(0.9 + STEP)
-    assert bound.samples == 0
+def test_it_starts_at_the_calibrated_cut_and_few_samples_move_nothing() -> None:
+    bound = HitBound(bound=0.01, calibrated=0.89)
+    assert bound.cut == 0.89 and bound.lowest == pytest.approx(0.89 - SPAN)
+    for _ in range(300):  # 0 of 300 wrong: not yet sure the rate is under 1%
+        assert bound.observe(0.95, agreed=True) == 0.89
 
 
-def test_the_cut_never_passes_the_ceiling_nor_relaxes_below_the_calibrated_one() -> None:
-    bound = HitBound(bound=0.01, floor_cut=0.9, cut=CEILING)
-    for _ in range(MIN_SAMPLES):
-        bound.observe(agreed=False)
-    assert bound.cut == CEILING
-    relaxed = HitBound(bound=0.05, floor_cut=0.9, cut=0.92)
-    for _ in range(RELAX_SAMPLES * 3):
-        relaxed.observe(agreed=True)
-    assert relaxed.cut == 0.9
+def test_enough_agreeing_near_misses_lower_the_cut_only_as_far_as_they_reach() -> None:
+    bound = HitBound(bound=0.05, calibrated=0.89)
+    for i in range(400):
+        bound.observe(0.75 + 0.2 * (i % 10) / 10, agreed=True)
+    assert bound.cut == pytest.approx(0.75)  # nothing seen below 0.75 vouches for lower cuts
+    assert not bound.wants(0.5) and bound.wants(0.6)
+
+
+def test_disagreements_below_the_cut_keep_it_where_the_evidence_is_clean() -> None:
+    bound = HitBound(bound=0.02, calibrated=0.89)
+    for i in range(2000):
+        p = 0.6 + 0.39 * (i % 100) / 100
+        bound.observe(p, agreed=p >= 0.8 or i % 3 != 0)  # a third wrong under 0.8
+    assert 0.78 <= bound.cut <= 0.85
+
+
+def test_a_clear_violation_raises_the_cut() -> None:
+    bound = HitBound(bound=0.01, calibrated=0.89)
+    for i in range(60):
+        bound.observe(0.9 + 0.001 * (i % 50), agreed=i % 4 != 0)  # a quarter wrong above 0.9
+    assert bound.cut > 0.89
+    ceiling = HitBound(bound=0.01, calibrated=0.89)
+    for _ in range(100):
+        ceiling.observe(0.9995, agreed=False)
+    assert ceiling.cut == CEILING
+
+
+def test_samples_under_the_lowest_cut_are_not_kept_and_the_window_is_bounded() -> None:
+    bound = HitBound(bound=0.01, calibrated=0.89)
+    bound.observe(0.2, agreed=False)
+    assert len(bound.samples) == 0
+    for _ in range(WINDOW + 10):
+        bound.observe(0.99, agreed=True)
+    assert len(bound.samples) == WINDOW

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from cache.bound import CEILING
 from cache.embedder import HashEmbedder, Vectors
 from cache.policy import SemanticCachePolicy
 from cache.semantic import SemanticLibrary
@@ -21,6 +22,7 @@ from gateway.tasks import Spawner
 
 QUESTION = "How do I reset my password?"
 PARAPHRASE = "how do I reset my password"
+NEAR_MISS = "How do I reset my password again?"  # the trees: p 0.84, under the cut
 POLICY = SemanticCachePolicy(enabled=True, threshold=0.8)
 
 
@@ -269,4 +271,32 @@ async def test_disagreeing_verifications_raise_the_alias_cut(make_call) -> None:
         assert notes(hit)["cache"] == "semantic_hit"
         await drain(hit)
         await settle()
-    assert cache.cut("fast") == pytest.approx(verifier.threshold + 0.01)
+    # 20 of 20 disagreed, all at the identical question's probability: no cut short of the
+    # ceiling leaves them out
+    assert cache.cut("fast") == pytest.approx(CEILING)
+
+
+@pytest.mark.asyncio
+async def test_a_sampled_near_miss_is_compared_with_the_refused_candidate(make_call) -> None:
+    from cache.verifier import load_verifier
+
+    verifier = load_verifier()
+    policy = SemanticCachePolicy(enabled=True, verify_sample=0.5, max_false_hit_rate=0.01)
+    embedder = HashEmbedder()
+    library = SemanticLibrary(embedder, InProcessIndex(embedder.dim), verifier=verifier)
+    rolls = iter([0.0, 0.9, 0.0])  # the first request, the unsampled miss, the sampled one
+    cache = SemanticCache(library, {"fast": policy}, Spawner(), roll=lambda: next(rolls))
+    answer = completion("Click 'Forgot password'.")
+    await drain(await cache(chat(make_call), Upstream(answer)))
+    await settle()
+    bound = cache._bounds["fast"]
+    for expect in (0, 1):  # outside the sample: no sample; inside: one, at no upstream cost
+        upstream = Upstream(answer)
+        no_store = {"cache-control": "no-store"}  # the sample needs no write
+        miss = await cache(chat(make_call, NEAR_MISS, headers=no_store), upstream)
+        assert notes(miss)["semantic"] == "miss"
+        await drain(miss)
+        await settle()
+        assert upstream.calls == 1 and len(bound.samples) == expect
+    p, agreed = bound.samples[0]
+    assert bound.lowest <= p < bound.cut and agreed  # the same answer: the candidate agreed
