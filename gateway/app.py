@@ -71,6 +71,7 @@ class Services:
             alert=self.telemetry.alert,
             semantic=self.semantic,
             on_semantic_verified=self.telemetry.semantic_verified,
+            on_semantic_cut=self.telemetry.semantic_cut,
             tracing=self.tracing,
         )
 

@@ -128,6 +128,7 @@ class Deps:
     semantic: SemanticLibrary | None = None  # required when an alias enables the semantic cache
     # or uses a learned router that reads the prompt's embedding
     on_semantic_verified: Callable[[str, bool, float], None] | None = None
+    on_semantic_cut: Callable[[str, float], None] | None = None  # alias, its learned cut
     tracing: Tracing | None = None  # only when OTEL_* asks for traces: spans are composed in
 
 
@@ -171,7 +172,13 @@ def semantic_stage(rules: Rules, deps: Deps) -> Stage | None:
         raise RuntimeError("an alias enables the semantic cache but no library was opened")
     from gateway.stages.semantic_cache import SemanticCache
 
-    return SemanticCache(deps.semantic, policies, deps.spawner, deps.on_semantic_verified)
+    return SemanticCache(
+        deps.semantic,
+        policies,
+        deps.spawner,
+        deps.on_semantic_verified,
+        on_cut=deps.on_semantic_cut,
+    )
 
 
 def learned_scorers(rules: Rules) -> dict[str, Scorer]:

@@ -216,6 +216,12 @@ class Telemetry:
             ["alias", "outcome"],
             registry=r,
         )
+        self._semantic_cut = Gauge(
+            "tiergate_semantic_cut",
+            "The verifier cut an alias's false-hit bound has learned (max_false_hit_rate)",
+            ["alias"],
+            registry=r,
+        )
         self._queue_length = Gauge(
             "tiergate_queue_waiting",
             "Calls waiting in the capacity queue for a target with capacity",
@@ -384,6 +390,10 @@ class Telemetry:
                 "similarity": round(similarity, 4),
             }
             self._log.write(orjson.dumps(line).decode() + "\n")
+
+    def semantic_cut(self, alias: str, cut: float) -> None:
+        """An alias's learned semantic cut was set or moved (background, not per call)."""
+        self._semantic_cut.labels(alias).set(cut)
 
     def _count_cache(self, alias: str, note: Note) -> None:
         if note.key == note_keys.CACHE:

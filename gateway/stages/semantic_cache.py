@@ -55,6 +55,7 @@ log = logging.getLogger("tiergate.cache")
 DETERMINISTIC = ExactCachePolicy(sampled=False)  # semantic hits never serve sampled answers
 SEMANTIC_FINISH = STORABLE_FINISH & {"stop"}
 OnVerified = Callable[[str, bool, float], None]  # alias, agreed, similarity of the answers
+OnCut = Callable[[str, float], None]  # alias, the cut its false-hit bound set
 REST_AFTER, REST_S = 3, 10.0  # failed lookups in a row; then seconds without lookups
 
 
@@ -68,11 +69,13 @@ class SemanticCache:
         spawner: Spawner,
         on_verified: OnVerified | None = None,
         roll: Callable[[], float] = random.random,
+        on_cut: OnCut | None = None,
     ) -> None:
         self._library = library
         self._policies = dict(policies)
         self._spawner = spawner
         self._on_verified = on_verified
+        self._on_cut = on_cut
         self._roll = roll
         self._failures = 0  # lookups failed in a row
         self._resting_until = 0.0  # monotonic time until which lookups are skipped
@@ -131,6 +134,8 @@ class SemanticCache:
         bound = self._bounds.get(alias)
         if bound is None:
             bound = self._bounds[alias] = HitBound(policy.max_false_hit_rate, start)
+            if self._on_cut is not None:
+                self._on_cut(alias, bound.cut)
         return bound
 
     def cut(self, alias: str) -> float | None:
@@ -230,6 +235,8 @@ class SemanticCache:
             return
         before = bound.cut
         if bound.observe(p, agreed) != before:
+            if self._on_cut is not None:
+                self._on_cut(alias, bound.cut)
             log.warning(
                 "semantic cache cut for alias %s moved %.3f -> %.3f (false-hit bound %.4f, "
                 "%d samples)",

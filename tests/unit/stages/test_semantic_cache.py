@@ -263,7 +263,10 @@ async def test_disagreeing_verifications_raise_the_alias_cut(make_call) -> None:
     policy = SemanticCachePolicy(enabled=True, verify_sample=1.0, max_false_hit_rate=0.01)
     embedder = HashEmbedder()
     library = SemanticLibrary(embedder, InProcessIndex(embedder.dim), verifier=verifier)
-    cache = SemanticCache(library, {"fast": policy}, Spawner(), roll=lambda: 0.0)
+    cuts: list[tuple[str, float]] = []
+    cache = SemanticCache(
+        library, {"fast": policy}, Spawner(), roll=lambda: 0.0, on_cut=lambda *c: cuts.append(c)
+    )
     await drain(await cache(chat(make_call), Upstream(completion("Click 'Forgot password'."))))
     await settle()
     for _ in range(20):  # the same question again: a hit, re-asked, and the answers disagree
@@ -274,6 +277,7 @@ async def test_disagreeing_verifications_raise_the_alias_cut(make_call) -> None:
     # 20 of 20 disagreed, all at the identical question's probability: no cut short of the
     # ceiling leaves them out
     assert cache.cut("fast") == pytest.approx(CEILING)
+    assert cuts == [("fast", verifier.threshold), ("fast", CEILING)]  # the metric's gauge
 
 
 @pytest.mark.asyncio
