@@ -49,6 +49,9 @@ aliases:
   faq:
     targets: [ok]
     semantic_cache: {{enabled: true}}
+  bounded:
+    targets: [ok]
+    semantic_cache: {{enabled: true, verify_sample: 1.0, max_false_hit_rate: 0.05}}
   plain: {{targets: [ok]}}
 keys:
   - {{id: a, team: team-a, sha256: {key_hash(KEY)}}}
@@ -178,6 +181,24 @@ def test_a_streaming_paraphrase_gets_the_cached_answer_as_sse(semantic_gw: Runni
     chunks = list(raw.parse())
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == answer
     assert chunks[-1].usage is not None
+
+
+def test_a_bounded_alias_verifies_its_hits_and_shows_its_learned_cut(
+    semantic_gw: Running,
+) -> None:
+    ns = namespace()
+    filled(semantic_gw, PARAPHRASES[0], ns, model="bounded")
+    hit = ask(semantic_gw, PARAPHRASES[1], ns, model="bounded")
+    assert hit.headers["x-tiergate-cache"] == "semantic_hit"  # served at once, checked after
+    root = semantic_gw.base_url.removesuffix("/v1")
+    deadline, metrics = time.monotonic() + 10, ""
+    while time.monotonic() < deadline and 'verified_total{alias="bounded"' not in metrics:
+        time.sleep(0.2)
+        metrics = httpx.get(f"{root}/metrics").text
+    assert 'tiergate_semantic_verified_total{alias="bounded"' in metrics
+    cut = [line for line in metrics.splitlines() if line.startswith("tiergate_semantic_cut{")]
+    # one sample moves nothing: the calibrated cut of the shipped cross-encoder
+    assert cut == ['tiergate_semantic_cut{alias="bounded"} 0.89']
 
 
 @pytest.mark.parametrize(
