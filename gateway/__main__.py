@@ -70,6 +70,37 @@ def eval_cache(
     raise typer.Exit(code)
 
 
+@eval_app.command("cache-bound")
+def eval_cache_bound(
+    pairs: Annotated[
+        str, typer.Option(help="quora|traps|multiturn with --split, or a JSONL/shared set.")
+    ],
+    split: Annotated[
+        str | None, typer.Option(help="train, dev or test of --pairs quora|traps|multiturn.")
+    ] = None,
+    bound: Annotated[
+        float, typer.Option(help="Largest false-hit rate among served hits, in (0, 1).")
+    ] = 0.01,
+    sample: Annotated[float, typer.Option(help="Share of requests verified, in (0, 1].")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of the stream's order and the sampling.")] = 13,
+    limit: Annotated[int | None, typer.Option(help="Only the first N pairs.")] = None,
+    cross_encoder: Annotated[
+        bool, typer.Option(help="The cross-encoder verifier (off: the trees decide alone).")
+    ] = True,
+) -> None:
+    """Replay labelled pairs through the online false-hit bound; learned cut against static."""
+    from gateway.eval.bound_sim import run_bound_sim
+
+    if split not in (None, "train", "dev", "test"):
+        raise typer.BadParameter("split: train, dev or test")
+    if not 0.0 < bound < 1.0:
+        raise typer.BadParameter("bound: a rate in (0, 1)")
+    if not 0.0 < sample <= 1.0:
+        raise typer.BadParameter("sample: a share in (0, 1]")
+    code = run_bound_sim(pairs, split, bound, sample, seed, limit, not cross_encoder)
+    raise typer.Exit(code)
+
+
 @eval_app.command("cache-models")
 def eval_cache_models(
     split: Annotated[str, typer.Option(help="dev (to choose) or test (to report).")] = "dev",

@@ -262,6 +262,54 @@ def policy_from_rules(rules: str | None, alias: str | None = None) -> SemanticCa
     return policy.model_copy(update={"enabled": True})
 
 
+def sweep_points(policy: SemanticCachePolicy) -> list[float]:
+    """The thresholds a sweep covers: the verifier's probability cuts, else cosine ones."""
+    return CUT_SWEEP if policy.verifier else SWEEP
+
+
+def score_pairs(
+    loaded: Sequence[Pair],
+    policy: SemanticCachePolicy,
+    threshold: float | None,
+    sweep: bool,
+    *,
+    shared: bool = False,
+    backend: Backend = "onnx-int8",
+    embedder: Embedder | None = None,
+    lowest: float | None = None,
+) -> tuple[list[Outcome], float]:
+    """Every pair through the real cache, and the threshold to judge them at (``threshold``, else
+    the cross-encoder's, the trees' or the cosine one). Each pair's score is seen down to
+    ``lowest`` (default: the lowest swept point with ``sweep``, else the chosen threshold); the
+    embeddings are kept on disk unless ``embedder`` is given."""
+    model = load_verifier() if policy.verifier else None
+    ce = load_cross_encoder() if policy.verifier and policy.cross_encoder else None
+    if ce is not None:
+        chosen = policy.verifier_threshold or ce.threshold if threshold is None else threshold
+    elif model is not None:
+        chosen = policy.verifier_threshold or model.threshold if threshold is None else threshold
+    else:
+        chosen = policy.threshold if threshold is None else threshold
+    if lowest is not None:
+        floor = lowest
+    else:
+        floor = min([*sweep_points(policy), chosen]) if sweep else chosen
+    if embedder is None:
+        from gateway.settings import Settings
+
+        models = Settings().model_cache
+        size = 4 * len(loaded) + 16
+        inner = load_embedder(backend=backend, cache_dir=models, lru_size=size, threads=2)
+        embedder = DiskCachedEmbedder(inner, models.parent / "embeddings" / f"minilm-{backend}.npz")
+    cut = floor if model is not None else None
+    outcomes = asyncio.run(
+        evaluate(loaded, policy, embedder, shared, floor if model is None else 0.0, model, cut, ce)
+    )
+    if isinstance(embedder, DiskCachedEmbedder):
+        embedder.save()
+    return outcomes, chosen
+
+
 def run_cache_eval(
     pairs: str,
     rules: str | None,
@@ -290,33 +338,13 @@ def run_cache_eval(
     if conversation is not None:
         update["conversation"] = conversation
     policy = policy.model_copy(update=update)
-    model = load_verifier() if policy.verifier else None
-    ce = load_cross_encoder() if policy.verifier and policy.cross_encoder else None
-    if ce is not None:
-        chosen = policy.verifier_threshold or ce.threshold if threshold is None else threshold
-    elif model is not None:
-        chosen = policy.verifier_threshold or model.threshold if threshold is None else threshold
-    else:
-        chosen = policy.threshold if threshold is None else threshold
-    points = CUT_SWEEP if model is not None else SWEEP
     try:
         loaded = load_pairs(pairs, limit, split)
     except (OSError, ValueError, KeyError) as exc:
         print(f"cannot read pairs from {pairs}: {exc}", file=sys.stderr)
         return 2
-    floor = min([*points, chosen]) if sweep else chosen
-    if embedder is None:
-        from gateway.settings import Settings
-
-        models = Settings().model_cache
-        size = 4 * len(loaded) + 16
-        inner = load_embedder(backend=backend, cache_dir=models, lru_size=size, threads=2)
-        embedder = DiskCachedEmbedder(inner, models.parent / "embeddings" / f"minilm-{backend}.npz")
-    cut = floor if model is not None else None
-    outcomes = asyncio.run(
-        evaluate(loaded, policy, embedder, shared, floor if model is None else 0.0, model, cut, ce)
+    outcomes, chosen = score_pairs(
+        loaded, policy, threshold, sweep, shared=shared, backend=backend, embedder=embedder
     )
-    if isinstance(embedder, DiskCachedEmbedder):
-        embedder.save()
-    report(outcomes, chosen, sweep, sys.stdout, points)
+    report(outcomes, chosen, sweep, sys.stdout, sweep_points(policy))
     return 0
