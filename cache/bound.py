@@ -17,8 +17,9 @@ Policy:
   cut minus ``SPAN``) up to ``CEILING``, whose samples at or above it show a disagreement rate
   under the bound with 95% confidence (the Wilson interval's upper end below it). With no such
   cut: when at least ``MIN_SAMPLES`` samples at the current cut show the rate above the bound
-  with 95% confidence (the interval's lower end above it), the cut rises to the lowest one
-  that does not; otherwise it stays. With few samples nothing moves: 0 disagreements in about
+  with 95% confidence (the interval's lower end above it), the cut rises at once to the lowest
+  one whose samples (at least ``MIN_SAMPLES``) show a rate within the bound, or to the ceiling
+  when none does; otherwise it stays. With few samples nothing moves: 0 disagreements in about
   385 samples are needed before a 1% bound can lower the cut, and it never goes below the
   lowest sampled probability (no evidence there).
 - The last ``WINDOW`` samples count, so the cut follows traffic that changes.
@@ -105,13 +106,18 @@ class HitBound:
             return safe[0]
         failed, seen = counts[self._at(self.cut)]
         if seen >= MIN_SAMPLES and wilson(failed, seen)[0] > self.bound:
-            above = [c for c in self._grid if c > self.cut and wilson(*counts[c])[0] <= self.bound]
+            above = [c for c in self._grid if c > self.cut and within(*counts[c], self.bound)]
             return above[0] if above else CEILING
         return self.cut
 
     def _at(self, cut: float) -> float:
         """The grid point at or just below ``cut``."""
         return max((c for c in self._grid if c <= cut + 1e-9), default=self._grid[0])
+
+
+def within(failures: int, samples: int, bound: float) -> bool:
+    """At least ``MIN_SAMPLES`` samples, and the rate they show is at most ``bound``."""
+    return samples >= MIN_SAMPLES and failures <= bound * samples
 
 
 def seen_ok(failures: int, samples: int, bound: float) -> bool:

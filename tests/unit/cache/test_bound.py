@@ -48,7 +48,12 @@ def test_a_clear_violation_raises_the_cut() -> None:
     bound = HitBound(bound=0.01, calibrated=0.89)
     for i in range(60):
         bound.observe(0.9 + 0.001 * (i % 50), agreed=i % 4 != 0)  # a quarter wrong above 0.9
-    assert bound.cut > 0.89
+    assert bound.cut == CEILING  # no cut with 20 samples shows a rate within the bound
+    steps = HitBound(bound=0.05, calibrated=0.89)
+    for i in range(400):  # a third wrong under 0.95, none above: one move, straight there
+        p = 0.89 + 0.1 * (i % 100) / 100
+        steps.observe(p, agreed=p >= 0.95 or i % 3 != 0)
+    assert steps.cut == pytest.approx(0.95)
     ceiling = HitBound(bound=0.01, calibrated=0.89)
     for _ in range(100):
         ceiling.observe(0.9995, agreed=False)
