@@ -31,6 +31,7 @@ Policy:
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -70,6 +71,10 @@ class HitBound:
     lowest: float = -1.0
     samples: deque[tuple[float, bool]] = field(default_factory=lambda: deque(maxlen=WINDOW))
     _grid: list[float] = field(default_factory=list)
+    # per grid point: the samples from it up to the next point, and how many disagreed (kept
+    # as the window slides, so a sample costs O(grid), not a sort of the window)
+    _seen: list[int] = field(default_factory=list)
+    _failed: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.cut < 0:
@@ -77,6 +82,8 @@ class HitBound:
         if self.lowest < 0:
             self.lowest = round(max(0.0, self.calibrated - SPAN), 4)
         self._grid = grid(self.lowest)
+        self._seen = [0] * len(self._grid)
+        self._failed = [0] * len(self._grid)
 
     def wants(self, p: float | None) -> bool:
         """Whether a candidate scored ``p`` is worth a sample (high enough to ever be served)."""
@@ -85,23 +92,31 @@ class HitBound:
     def observe(self, p: float, agreed: bool) -> float:
         """Record one verified candidate (its probability, whether it agreed); the cut to use
         from now on."""
-        if p >= self.lowest:
-            self.samples.append((p, agreed))
-            self.cut = self._choose()
+        if p < self.lowest:
+            return self.cut
+        if len(self.samples) == self.samples.maxlen:
+            self._count(*self.samples[0], -1)  # the oldest leaves the window
+        self.samples.append((p, agreed))
+        self._count(p, agreed, 1)
+        self.cut = self._choose()
         return self.cut
 
+    def _count(self, p: float, agreed: bool, by: int) -> None:
+        i = max(0, bisect_right(self._grid, p) - 1)
+        self._seen[i] += by
+        self._failed[i] += by * (not agreed)
+
     def _choose(self) -> float:
-        ordered = sorted(self.samples, key=lambda s: -s[0])
         counts: dict[float, tuple[int, int]] = {}
-        i = seen = failed = 0
-        for c in reversed(self._grid):  # from the ceiling down
-            while i < len(ordered) and ordered[i][0] >= c:
-                seen += 1
-                failed += not ordered[i][1]
-                i += 1
-            counts[c] = (failed, seen)
-        reached = min(p for p, _ in ordered)  # no cut below what any sample vouches for
-        safe = [c for c in self._grid if c > reached - STEP and seen_ok(*counts[c], self.bound)]
+        seen = failed = 0
+        reached = len(self._grid) - 1  # the lowest grid point any sample vouches for
+        for i in range(len(self._grid) - 1, -1, -1):  # from the ceiling down
+            seen += self._seen[i]
+            failed += self._failed[i]
+            counts[self._grid[i]] = (failed, seen)
+            if self._seen[i]:
+                reached = i
+        safe = [c for c in self._grid[reached:] if seen_ok(*counts[c], self.bound)]
         if safe:
             return safe[0]
         failed, seen = counts[self._at(self.cut)]
@@ -112,7 +127,7 @@ class HitBound:
 
     def _at(self, cut: float) -> float:
         """The grid point at or just below ``cut``."""
-        return max((c for c in self._grid if c <= cut + 1e-9), default=self._grid[0])
+        return self._grid[max(0, bisect_right(self._grid, cut + 1e-9) - 1)]
 
 
 def within(failures: int, samples: int, bound: float) -> bool:

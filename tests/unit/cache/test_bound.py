@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from cache.bound import CEILING, SPAN, WINDOW, HitBound, grid, wilson
@@ -67,3 +69,15 @@ def test_samples_under_the_lowest_cut_are_not_kept_and_the_window_is_bounded() -
     for _ in range(WINDOW + 10):
         bound.observe(0.99, agreed=True)
     assert len(bound.samples) == WINDOW
+
+
+def test_the_counts_follow_the_window_as_it_slides() -> None:
+    rng = random.Random(5)
+    bound = HitBound(bound=0.05, calibrated=0.89)
+    for _ in range(WINDOW + 1500):
+        bound.observe(rng.uniform(0.6, 1.0), agreed=rng.random() < 0.97)
+    kept = list(bound.samples)
+    assert sum(bound._seen) == len(kept) == WINDOW
+    assert sum(bound._failed) == sum(not agreed for _, agreed in kept)
+    at_cut = [agreed for p, agreed in kept if p >= bound.cut]
+    assert wilson(at_cut.count(False), len(at_cut))[1] < 0.05  # the cut chosen holds the bound
