@@ -61,6 +61,7 @@ class Runtime:
     throttles: Mapping[str, Throttle]
     exact_store: ExactStore
     semantic: SemanticLibrary | None = None
+    semantic_cache: Stage | None = None  # the stage itself (what its aliases have learned)
 
     @property
     def config_version(self) -> str:
@@ -163,8 +164,9 @@ def worst_price(rules: Rules, alias: Alias) -> Price:
     )
 
 
-def semantic_stage(rules: Rules, deps: Deps) -> Stage | None:
-    """The semantic cache stage, when an alias enables it (imported only then)."""
+def semantic_stage(rules: Rules, deps: Deps, previous: Runtime | None = None) -> Stage | None:
+    """The semantic cache stage, when an alias enables it (imported only then); it keeps the
+    cuts the previous rules' stage learned under unchanged false-hit bounds."""
     policies = rules.semantic_policies()
     if not policies:
         return None
@@ -172,12 +174,14 @@ def semantic_stage(rules: Rules, deps: Deps) -> Stage | None:
         raise RuntimeError("an alias enables the semantic cache but no library was opened")
     from gateway.stages.semantic_cache import SemanticCache
 
+    before = None if previous is None else previous.semantic_cache
     return SemanticCache(
         deps.semantic,
         policies,
         deps.spawner,
         deps.on_semantic_verified,
         on_cut=deps.on_semantic_cut,
+        carried=before.bounds if isinstance(before, SemanticCache) else None,
     )
 
 
@@ -266,6 +270,7 @@ def build_runtime(rules: Rules, deps: Deps, previous: Runtime | None = None) -> 
         stack = build_target_stack(stages, build_provider(name, target, pool, deps.tracing))
         stacks[name] = stack if deps.tracing is None else deps.tracing.attempt(name, target, stack)
     exact_store = ExactStore(deps.redis)
+    semantic = semantic_stage(rules, deps, previous)
     request_stages = RequestStages(
         admission=Admission(rules.aliases),
         idempotency=IdempotencyStage(deps.redis, rules.governance.idempotency),
@@ -275,7 +280,7 @@ def build_runtime(rules: Rules, deps: Deps, previous: Runtime | None = None) -> 
             frozenset(name for name, a in rules.aliases.items() if a.stale_on_failure),
             deps.spawner,
         ),
-        semantic_cache=semantic_stage(rules, deps),
+        semantic_cache=semantic,
         budget=Budget(
             Ledger(deps.redis),
             rules.governance,
@@ -314,4 +319,5 @@ def build_runtime(rules: Rules, deps: Deps, previous: Runtime | None = None) -> 
         throttles=throttles,
         exact_store=exact_store,
         semantic=deps.semantic,
+        semantic_cache=semantic,
     )

@@ -19,7 +19,8 @@ Policy (safe by default; the exact cache runs first and answers identical reques
   are embedded and compared, and the outcome is reported (``on_verified``: a metric), so the
   false-hit rate is observed in production, not only in the evaluation. With
   ``max_false_hit_rate`` set, those outcomes also move the alias's verifier cut so that the
-  observed rate stays under the bound (cache.bound; per process). A sampled request that
+  observed rate stays under the bound (cache.bound; per process, kept across a reload that
+  leaves the alias's bound and calibrated cut unchanged). A sampled request that
   misses is a sample too, at no upstream cost: once its upstream answer is complete, it is
   compared in the background with the answer of the candidate the verifier refused (if that
   candidate scored at least the bound's lowest cut), so the cut can also come down where
@@ -70,6 +71,7 @@ class SemanticCache:
         on_verified: OnVerified | None = None,
         roll: Callable[[], float] = random.random,
         on_cut: OnCut | None = None,
+        carried: Mapping[str, HitBound] | None = None,
     ) -> None:
         self._library = library
         self._policies = dict(policies)
@@ -79,7 +81,15 @@ class SemanticCache:
         self._roll = roll
         self._failures = 0  # lookups failed in a row
         self._resting_until = 0.0  # monotonic time until which lookups are skipped
-        self._bounds: dict[str, HitBound] = {}  # alias -> its cut under max_false_hit_rate
+        # alias -> its cut under max_false_hit_rate; a reload keeps what an alias learned
+        # while its bound and calibrated cut are unchanged
+        self._bounds: dict[str, HitBound] = {
+            alias: bound
+            for alias, bound in (carried or {}).items()
+            if alias in self._policies
+            and self._policies[alias].max_false_hit_rate == bound.bound
+            and library.default_cut(self._policies[alias]) == bound.calibrated
+        }
 
     async def __call__(self, call: Call, next_: Next) -> Reply:
         policy = self._policies.get(call.alias)
@@ -137,6 +147,11 @@ class SemanticCache:
             if self._on_cut is not None:
                 self._on_cut(alias, bound.cut)
         return bound
+
+    @property
+    def bounds(self) -> Mapping[str, HitBound]:
+        """What each bounded alias has learned (carried into the next rules' stage)."""
+        return self._bounds
 
     def cut(self, alias: str) -> float | None:
         """The alias's current verifier cut under its false-hit bound (None: not bounded)."""

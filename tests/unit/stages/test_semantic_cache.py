@@ -304,3 +304,23 @@ async def test_a_sampled_near_miss_is_compared_with_the_refused_candidate(make_c
         assert upstream.calls == 1 and len(bound.samples) == expect
     p, agreed = bound.samples[0]
     assert bound.lowest <= p < bound.cut and agreed  # the same answer: the candidate agreed
+
+
+def test_a_new_stage_keeps_what_an_unchanged_bound_learned() -> None:
+    from cache.bound import HitBound
+    from cache.verifier import load_verifier
+
+    verifier = load_verifier()
+    embedder = HashEmbedder()
+    library = SemanticLibrary(embedder, InProcessIndex(embedder.dim), verifier=verifier)
+    bounded = SemanticCachePolicy(enabled=True, verify_sample=0.1, max_false_hit_rate=0.02)
+    learned = HitBound(0.02, verifier.threshold, cut=0.8)
+    carried = {"fast": learned, "slow": learned, "gone": learned}
+    policies = {
+        "fast": bounded,  # unchanged: kept
+        "slow": bounded.model_copy(update={"max_false_hit_rate": 0.05}),  # a new bound
+        "other": bounded,
+    }
+    stage = SemanticCache(library, policies, Spawner(), carried=carried)
+    assert stage.bounds == {"fast": learned} and stage.cut("fast") == 0.8
+    assert stage.cut("slow") is None  # starts again from the calibrated cut on first use
