@@ -101,10 +101,34 @@ class HitBound:
         self.cut = self._choose()
         return self.cut
 
+    def index(self, p: float) -> int:
+        """The grid point whose counts a sample scored ``p`` adds to."""
+        return max(0, bisect_right(self._grid, p) - 1)
+
+    @property
+    def points(self) -> int:
+        return len(self._grid)
+
+    @property
+    def count(self) -> int:
+        """The samples the cut was learned from."""
+        return sum(self._seen)
+
+    def adopt(self, seen: list[int], failed: list[int]) -> float:
+        """Replace the counts with ones summed elsewhere (every replica's: cache.bound_store);
+        the cut to use from now on. The local window then only adds to them until the next."""
+        if len(seen) != len(self._grid) or len(failed) != len(self._grid):
+            raise ValueError("counts for another grid")
+        self._seen, self._failed = list(seen), list(failed)
+        self.samples.clear()  # its samples are in the sums; evicting them would count twice
+        if any(seen):
+            self.cut = self._choose()
+        return self.cut
+
     def _count(self, p: float, agreed: bool, by: int) -> None:
-        i = max(0, bisect_right(self._grid, p) - 1)
-        self._seen[i] += by
-        self._failed[i] += by * (not agreed)
+        i = self.index(p)
+        self._seen[i] = max(0, self._seen[i] + by)
+        self._failed[i] = max(0, self._failed[i] + by * (not agreed))
 
     def _choose(self) -> float:
         counts: dict[float, tuple[int, int]] = {}

@@ -172,6 +172,7 @@ def semantic_stage(rules: Rules, deps: Deps, previous: Runtime | None = None) ->
         return None
     if deps.semantic is None:
         raise RuntimeError("an alias enables the semantic cache but no library was opened")
+    from cache.bound_store import BoundStore
     from gateway.stages.semantic_cache import SemanticCache
 
     before = None if previous is None else previous.semantic_cache
@@ -182,6 +183,7 @@ def semantic_stage(rules: Rules, deps: Deps, previous: Runtime | None = None) ->
         deps.on_semantic_verified,
         on_cut=deps.on_semantic_cut,
         carried=before.bounds if isinstance(before, SemanticCache) else None,
+        shared=BoundStore(deps.redis),
     )
 
 

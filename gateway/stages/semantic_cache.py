@@ -39,6 +39,7 @@ from typing import Any
 import orjson
 
 from cache.bound import HitBound
+from cache.bound_store import PULL_S, BoundStore, bound_key
 from cache.policy import SemanticCachePolicy
 from cache.semantic import Answer, Key, Lookup, Request, SemanticLibrary
 from cache.vectors import Hit, Vector
@@ -72,12 +73,16 @@ class SemanticCache:
         roll: Callable[[], float] = random.random,
         on_cut: OnCut | None = None,
         carried: Mapping[str, HitBound] | None = None,
+        shared: BoundStore | None = None,
     ) -> None:
         self._library = library
         self._policies = dict(policies)
         self._spawner = spawner
         self._on_verified = on_verified
         self._on_cut = on_cut
+        self._shared = shared  # every replica's samples (Redis); None: this process's only
+        self._pulled: dict[str, float] = {}  # alias -> monotonic time of its last pull
+        self._unshared_until = 0.0  # after a failure, samples stay local for a while
         self._roll = roll
         self._failures = 0  # lookups failed in a row
         self._resting_until = 0.0  # monotonic time until which lookups are skipped
@@ -222,7 +227,7 @@ class SemanticCache:
         if similarity is None:
             return
         agreed = similarity >= policy.verify_agreement
-        self._observe(call.alias, p, agreed)
+        await self._observe(call.alias, p, agreed)
         if not agreed:
             log.warning(
                 "semantic hit disagreed with a fresh answer (alias %s, similarity %.3f, "
@@ -243,13 +248,28 @@ class SemanticCache:
         vectors = await self._library.embedder.embed([fresh, cached])
         return float(vectors[0] @ vectors[1])
 
-    def _observe(self, alias: str, p: float | None, agreed: bool) -> None:
-        """One sample for the alias's false-hit bound, if it has one."""
+    async def _observe(self, alias: str, p: float | None, agreed: bool) -> None:
+        """One sample for the alias's false-hit bound, if it has one; shared with the other
+        replicas when a store is set (its failure leaves this process learning alone)."""
         bound = self._bounds.get(alias)
-        if bound is None or p is None:
+        if bound is None or p is None or not bound.wants(p):
             return
         before = bound.cut
-        if bound.observe(p, agreed) != before:
+        bound.observe(p, agreed)
+        if self._shared is not None and time.monotonic() >= self._unshared_until:
+            key = bound_key(alias, bound.bound, bound.calibrated)
+            try:
+                await self._shared.add(key, bound.index(p), agreed)
+                now = time.monotonic()
+                if now - self._pulled.get(alias, float("-inf")) >= PULL_S:
+                    self._pulled[alias] = now
+                    bound.adopt(*await self._shared.totals(key, bound.points))
+            except Exception as exc:  # Redis down: this process's own samples still count
+                self._unshared_until = time.monotonic() + REST_S
+                log.warning(
+                    "semantic bound samples kept local for %.0f s: %s", REST_S, type(exc).__name__
+                )
+        if bound.cut != before:
             if self._on_cut is not None:
                 self._on_cut(alias, bound.cut)
             log.warning(
@@ -259,7 +279,7 @@ class SemanticCache:
                 before,
                 bound.cut,
                 bound.bound,
-                len(bound.samples),
+                bound.count,
             )
 
     async def _explore(
@@ -272,7 +292,7 @@ class SemanticCache:
             log.info("semantic near-miss sample skipped: %s", type(exc).__name__)
             return
         if similarity is not None:
-            self._observe(alias, p, similarity >= policy.verify_agreement)
+            await self._observe(alias, p, similarity >= policy.verify_agreement)
 
     def _replay(self, call: Call, hit: Hit, age_s: float) -> Reply:
         body = str(hit.payload.get("body", "")).encode()
