@@ -13,16 +13,22 @@ Policy:
   upstream answered the request anyway, and its answer is compared with the refused
   candidate's (vCache's "explore"). Both kinds are sampled at the same rate, so the samples at
   or above any cut stand for the traffic the cache would serve at that cut.
-- On each sample the cut becomes the lowest one on a 0.01 grid, from ``lowest`` (the calibrated
-  cut minus ``SPAN``) up to ``CEILING``, whose samples at or above it show a disagreement rate
-  under the bound with 95% confidence (the Wilson interval's upper end below it). With no such
-  cut: when at least ``MIN_SAMPLES`` samples at the current cut show the rate above the bound
-  with 95% confidence (the interval's lower end above it), the cut rises at once to the lowest
-  one whose samples (at least ``MIN_SAMPLES``) show a rate within the bound, or to the ceiling
-  when none does; otherwise it stays. With few samples nothing moves: 0 disagreements in about
-  385 samples are needed before a 1% bound can lower the cut, and it never goes below the
-  lowest sampled probability (no evidence there).
-- The last ``WINDOW`` samples count, so the cut follows traffic that changes.
+- On each sample, in this order (the grid: 0.01 apart, from ``lowest``, the calibrated cut
+  minus ``SPAN``, up to ``CEILING``):
+  1. Over the bound: when at least ``MIN_SAMPLES`` samples at or above the current cut show
+     the disagreement rate above the bound with 95% confidence (the Wilson interval's lower end
+     above it), the cut rises at once to the lowest one whose samples (at least
+     ``MIN_SAMPLES``) show a rate within the bound, or to the ceiling when none does.
+  2. Room below: else it becomes the lowest cut, at or below the current one, whose samples at
+     or above it show the rate under the bound with 95% confidence (the interval's upper end
+     below it), and not below the grid point of the lowest sample (no evidence there).
+  3. A lowered cut whose evidence has left the window goes back up: to the lowest cut under
+     the calibrated one that is still shown safe, else to the calibrated cut.
+  4. Else it stays: the cut never rises without evidence of a violation. With few samples
+     nothing moves: 0 disagreements in about 385 samples are needed before a 1% bound can
+     lower the cut.
+- The last ``WINDOW`` samples count, so the cut follows traffic that changes; with replicas
+  sharing counts in Redis (cache.bound_store), the last day's.
 - Disagreement over-counts false hits (answers that vary by nature disagree too), so the bound
   errs on the safe side. The 95% holds per cut; the scan over the grid makes it a little
   optimistic, which the over-count offsets.
@@ -67,6 +73,7 @@ class HitBound:
 
     bound: float  # the operator's largest acceptable false-hit rate among served hits
     calibrated: float  # the artifact's cut: where the cut starts
+    scale: str = ""  # which verifier's probability the samples are on (cross-encoder, trees)
     cut: float = -1.0
     lowest: float = -1.0
     samples: deque[tuple[float, bool]] = field(default_factory=lambda: deque(maxlen=WINDOW))
@@ -140,13 +147,24 @@ class HitBound:
             counts[self._grid[i]] = (failed, seen)
             if self._seen[i]:
                 reached = i
-        safe = [c for c in self._grid[reached:] if seen_ok(*counts[c], self.bound)]
-        if safe:
-            return safe[0]
         failed, seen = counts[self._at(self.cut)]
-        if seen >= MIN_SAMPLES and wilson(failed, seen)[0] > self.bound:
+        if seen >= MIN_SAMPLES and wilson(failed, seen)[0] > self.bound:  # over: rise
             above = [c for c in self._grid if c > self.cut and within(*counts[c], self.bound)]
             return above[0] if above else CEILING
+        safe = [
+            c
+            for c in self._grid[reached:]
+            if c <= self.cut + 1e-9 and seen_ok(*counts[c], self.bound)
+        ]
+        if safe:  # room: come down (never up without evidence of a violation)
+            return safe[0]
+        if self.cut < self.calibrated - 1e-9:  # lowered, and its evidence has left the window
+            back = [
+                c
+                for c in self._grid[reached:]
+                if self.cut < c < self.calibrated and seen_ok(*counts[c], self.bound)
+            ]
+            return back[0] if back else self.calibrated
         return self.cut
 
     def _at(self, cut: float) -> float:

@@ -9,7 +9,8 @@ Policy:
 - Counts per grid point of the bound (samples, disagreements) in one hash per hour
   (``EPOCH_S``); the last ``EPOCHS`` hours count, older hashes expire. So the shared window is
   a day of samples, where a lone process keeps its last ``cache.bound.WINDOW``.
-- The key names the alias, the bound and the calibrated cut: changing either starts afresh.
+- The key names the alias, the verifier, the bound and the calibrated cut: changing any of
+  them starts afresh.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ EPOCHS = 24
 PULL_S = 5.0
 
 
-def bound_key(alias: str, bound: float, calibrated: float) -> str:
-    return f"tg:semantic-bound:{alias}:{bound:g}:{calibrated:g}"
+def bound_key(alias: str, scale: str, bound: float, calibrated: float) -> str:
+    """One alias's counts for one verifier (``scale``), bound and calibrated cut."""
+    return f"tg:semantic-bound:{alias}:{scale}:{bound:g}:{calibrated:g}"
 
 
 class BoundStore:

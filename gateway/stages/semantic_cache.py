@@ -93,7 +93,9 @@ class SemanticCache:
             for alias, bound in (carried or {}).items()
             if alias in self._policies
             and self._policies[alias].max_false_hit_rate == bound.bound
+            and self._policies[alias].verify_sample > 0
             and library.default_cut(self._policies[alias]) == bound.calibrated
+            and self._scale(self._policies[alias]) == bound.scale
         }
 
     async def __call__(self, call: Call, next_: Next) -> Reply:
@@ -127,13 +129,19 @@ class SemanticCache:
         notes = [Note("semantic", "miss")]
         if found.vetoes:
             notes.append(Note("semantic-veto", ",".join(dict.fromkeys(found.vetoes))))
+        # a hit the client's directives refused counts like a near miss: the upstream answered
+        candidate, p = (
+            (found.hit, found.confidence)
+            if found.hit is not None
+            else (found.nearest, found.nearest_p)
+        )
         near = (
-            (found.nearest, found.nearest_p)
+            (candidate, p)
             if bound is not None
             and sampled
-            and found.nearest is not None
-            and found.nearest_p is not None
-            and bound.wants(found.nearest_p)
+            and candidate is not None
+            and p is not None
+            and bound.wants(p)
             else None
         )
         if not d.store and near is None:
@@ -142,16 +150,23 @@ class SemanticCache:
         return reply.with_chunks(recording).noted(*notes)
 
     def _bound(self, alias: str, policy: SemanticCachePolicy) -> HitBound | None:
-        """The alias's online cut, when its policy sets a false-hit bound and has a verifier."""
+        """The alias's online cut, when its policy sets a false-hit bound, samples (without
+        them nothing could hold it) and has a verifier."""
         start = self._library.default_cut(policy)
-        if policy.max_false_hit_rate is None or start is None:
+        if policy.max_false_hit_rate is None or start is None or not policy.verify_sample:
             return None
         bound = self._bounds.get(alias)
         if bound is None:
-            bound = self._bounds[alias] = HitBound(policy.max_false_hit_rate, start)
+            scale = self._scale(policy)
+            bound = self._bounds[alias] = HitBound(policy.max_false_hit_rate, start, scale)
             if self._on_cut is not None:
                 self._on_cut(alias, bound.cut)
         return bound
+
+    def _scale(self, policy: SemanticCachePolicy) -> str:
+        """Which verifier's probability an alias's cut is on."""
+        ce = self._library.cross_encoder is not None and policy.cross_encoder
+        return "cross-encoder" if ce else "trees"
 
     @property
     def bounds(self) -> Mapping[str, HitBound]:
@@ -220,6 +235,8 @@ class SemanticCache:
                 )
             reply = await next_(call)
             body = b"".join([chunk async for chunk in reply.chunks])
+            if reply.stats.finish_reason != "stop":
+                return  # a cut-off or failed answer says nothing about the cached one
             similarity = await self._agreement(body, hit)
         except Exception as exc:  # a failed verification is only a missing sample
             log.info("semantic hit verification skipped: %s", type(exc).__name__)
@@ -257,7 +274,7 @@ class SemanticCache:
         before = bound.cut
         bound.observe(p, agreed)
         if self._shared is not None and time.monotonic() >= self._unshared_until:
-            key = bound_key(alias, bound.bound, bound.calibrated)
+            key = bound_key(alias, bound.scale, bound.bound, bound.calibrated)
             try:
                 await self._shared.add(key, bound.index(p), agreed)
                 now = time.monotonic()

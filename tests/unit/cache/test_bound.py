@@ -46,6 +46,23 @@ def test_disagreements_below_the_cut_keep_it_where_the_evidence_is_clean() -> No
     assert 0.78 <= bound.cut <= 0.85
 
 
+def test_clean_samples_never_raise_the_cut() -> None:
+    bound = HitBound(bound=0.01, calibrated=0.89)
+    for i in range(600):  # all agree; most near the top, a few around the cut
+        bound.observe(0.99 if i % 10 else 0.895, agreed=True)
+        assert bound.cut <= 0.89
+
+
+def test_a_lowered_cut_goes_back_when_its_evidence_leaves_the_window() -> None:
+    bound = HitBound(bound=0.05, calibrated=0.89)
+    for _ in range(200):
+        bound.observe(0.7, agreed=True)
+    assert bound.cut == pytest.approx(0.7)
+    for i in range(WINDOW):  # later traffic: only high scores, a few wrong
+        bound.observe(0.995, agreed=i % 50 != 0)
+    assert bound.cut == pytest.approx(0.89)
+
+
 def test_a_clear_violation_raises_the_cut() -> None:
     bound = HitBound(bound=0.01, calibrated=0.89)
     for i in range(60):

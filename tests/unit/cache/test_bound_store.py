@@ -33,7 +33,7 @@ async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 async def test_counts_add_up_over_the_last_day_only(client: aioredis.Redis) -> None:
     now = [1_000_000.0]
     store = BoundStore(client, clock=lambda: now[0])
-    key = bound_key(f"a-{uuid.uuid4().hex}", 0.02, 0.89)
+    key = bound_key(f"a-{uuid.uuid4().hex}", "trees", 0.02, 0.89)
     await store.add(key, 3, agreed=True)
     await store.add(key, 3, agreed=False)
     now[0] -= EPOCH_S * EPOCHS  # a day ago: out of the window

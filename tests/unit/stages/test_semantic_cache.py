@@ -314,13 +314,61 @@ def test_a_new_stage_keeps_what_an_unchanged_bound_learned() -> None:
     embedder = HashEmbedder()
     library = SemanticLibrary(embedder, InProcessIndex(embedder.dim), verifier=verifier)
     bounded = SemanticCachePolicy(enabled=True, verify_sample=0.1, max_false_hit_rate=0.02)
-    learned = HitBound(0.02, verifier.threshold, cut=0.8)
-    carried = {"fast": learned, "slow": learned, "gone": learned}
+    learned = HitBound(0.02, verifier.threshold, "trees", cut=0.8)
+    other_scale = HitBound(0.02, verifier.threshold, "cross-encoder", cut=0.8)
+    carried = {"fast": learned, "slow": learned, "gone": learned, "ce": other_scale}
+    carried |= {"unsampled": learned}
     policies = {
         "fast": bounded,  # unchanged: kept
         "slow": bounded.model_copy(update={"max_false_hit_rate": 0.05}),  # a new bound
+        "unsampled": bounded.model_copy(update={"verify_sample": 0.0}),  # no evidence: no bound
+        "ce": bounded,  # learned on another verifier's probabilities
         "other": bounded,
     }
     stage = SemanticCache(library, policies, Spawner(), carried=carried)
     assert stage.bounds == {"fast": learned} and stage.cut("fast") == 0.8
     assert stage.cut("slow") is None  # starts again from the calibrated cut on first use
+
+
+async def bounded_stage(make_call, rolls: list[float]) -> tuple[SemanticCache, Any]:
+    """A stage whose alias has a false-hit bound, holding QUESTION's answer."""
+    from cache.verifier import load_verifier
+
+    policy = SemanticCachePolicy(enabled=True, verify_sample=0.5, max_false_hit_rate=0.01)
+    embedder = HashEmbedder()
+    library = SemanticLibrary(embedder, InProcessIndex(embedder.dim), verifier=load_verifier())
+    roll = iter([0.9, *rolls])
+    cache = SemanticCache(library, {"fast": policy}, Spawner(), roll=lambda: next(roll))
+    await drain(await cache(chat(make_call), Upstream(completion("Click 'Forgot password'."))))
+    await settle()
+    return cache, cache._bounds["fast"]
+
+
+@pytest.mark.asyncio
+async def test_a_cut_off_answer_gives_no_sample(make_call) -> None:
+    cache, bound = await bounded_stage(make_call, [0.0, 0.0])
+    truncated = Upstream(completion("Click", finish="length"), finish="length")
+    hit = await cache(chat(make_call, PARAPHRASE), truncated)  # sampled hit, re-asked
+    assert notes(hit)["cache"] == "semantic_hit"
+    await drain(hit)
+    await settle()
+    assert truncated.calls == 1 and len(bound.samples) == 0
+    no_store = {"cache-control": "no-store"}
+    miss = await cache(chat(make_call, NEAR_MISS, headers=no_store), truncated)
+    await drain(miss)
+    await settle()
+    assert truncated.calls == 2 and len(bound.samples) == 0  # nor from a near miss
+
+
+@pytest.mark.asyncio
+async def test_a_hit_the_client_refused_is_a_sample_at_no_cost(make_call) -> None:
+    cache, bound = await bounded_stage(make_call, [0.0])
+    upstream = Upstream(completion("Click 'Forgot password'."))
+    refused = {"cache-control": "no-cache, no-store"}
+    reply = await cache(chat(make_call, PARAPHRASE, headers=refused), upstream)
+    assert notes(reply)["semantic"] == "miss"
+    await drain(reply)
+    await settle()
+    assert upstream.calls == 1 and len(bound.samples) == 1
+    p, agreed = bound.samples[0]
+    assert p >= bound.cut and agreed
