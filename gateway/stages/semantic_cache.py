@@ -19,8 +19,9 @@ Policy (safe by default; the exact cache runs first and answers identical reques
   are embedded and compared, and the outcome is reported (``on_verified``: a metric), so the
   false-hit rate is observed in production, not only in the evaluation. With
   ``max_false_hit_rate`` set, those outcomes also move the alias's verifier cut so that the
-  observed rate stays under the bound (cache.bound; per process, kept across a reload that
-  leaves the alias's bound and calibrated cut unchanged). A sampled request that
+  observed rate stays under the bound (cache.bound; the counts are shared by replicas through
+  Redis, cache.bound_store, and kept across a reload that leaves the alias's bound, verifier
+  and calibrated cut unchanged). A sampled request that
   misses is a sample too, at no upstream cost: once its upstream answer is complete, it is
   compared in the background with the answer of the candidate the verifier refused (if that
   candidate scored at least the bound's lowest cut), so the cut can also come down where
