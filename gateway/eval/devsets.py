@@ -27,8 +27,11 @@ Sets:
   conversation, follow-up reworded), ``same-context-chatter`` (the same, after an unrelated
   earlier exchange), ``context-paraphrase`` (both the first question and the follow-up
   reworded), must-not-hit ``other-context`` (the same follow-up after another first question),
-  ``changed-context`` (the first question with one detail changed, as for traps) and
-  ``followup-vs-standalone`` (the follow-up asked without its conversation).
+  ``changed-context`` (the first question with one detail changed, as for traps),
+  ``followup-vs-standalone`` (the follow-up asked without its conversation) and
+  ``changed-followup`` (the same conversation, the follow-up with one detail changed).
+  ``changed-followup`` was added after the multi-turn figures were first reported; the rows
+  before it are unchanged.
 """
 
 from __future__ import annotations
@@ -446,6 +449,16 @@ def multiturn(split: str, data: Path = DATA) -> Iterator[Row]:
                 }
                 break
         yield {"a": follow, "b": base, "same": False, "category": "followup-vs-standalone"}
+        for kind in rng.sample(list(MUTATIONS), len(MUTATIONS)):
+            changed = MUTATIONS[kind](follow, rng)
+            if changed is not None and norm(changed) != norm(follow):
+                yield {
+                    "a": base,
+                    "b": _turns(main, answer, changed),
+                    "same": False,
+                    "category": "changed-followup",
+                }
+                break
 
 
 BUILDERS: dict[str, Callable[[str, Path], Iterator[Row]]] = {

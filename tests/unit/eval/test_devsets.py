@@ -72,6 +72,7 @@ def test_eval_reads_a_generated_split_and_refuses_unknown_ones() -> None:
         "other-context",
         "changed-context",
         "followup-vs-standalone",
+        "changed-followup",
     }
     assert pairs == load_pairs("multiturn", limit=6, split="test")  # reproducible
     with pytest.raises(ValueError, match="unknown set"):
