@@ -438,27 +438,24 @@ def multiturn(split: str, data: Path = DATA) -> Iterator[Row]:
                 "same": False,
                 "category": "other-context",
             }
-        for kind in rng.sample(list(MUTATIONS), len(MUTATIONS)):
-            changed = MUTATIONS[kind](main, rng)
-            if changed is not None and norm(changed) != norm(main):
-                yield {
-                    "a": base,
-                    "b": _turns(changed, answer, follow),
-                    "same": False,
-                    "category": "changed-context",
-                }
-                break
+        changed = _one_change(main, rng)
+        if changed is not None:
+            b = _turns(changed, answer, follow)
+            yield {"a": base, "b": b, "same": False, "category": "changed-context"}
         yield {"a": follow, "b": base, "same": False, "category": "followup-vs-standalone"}
-        for kind in rng.sample(list(MUTATIONS), len(MUTATIONS)):
-            changed = MUTATIONS[kind](follow, rng)
-            if changed is not None and norm(changed) != norm(follow):
-                yield {
-                    "a": base,
-                    "b": _turns(main, answer, changed),
-                    "same": False,
-                    "category": "changed-followup",
-                }
-                break
+        changed = _one_change(follow, rng)
+        if changed is not None:
+            b = _turns(main, answer, changed)
+            yield {"a": base, "b": b, "same": False, "category": "changed-followup"}
+
+
+def _one_change(text: str, rng: random.Random) -> str | None:
+    """``text`` with one detail changed by the first mutation (in a random order) that applies."""
+    for kind in rng.sample(list(MUTATIONS), len(MUTATIONS)):
+        changed = MUTATIONS[kind](text, rng)
+        if changed is not None and norm(changed) != norm(text):
+            return changed
+    return None
 
 
 BUILDERS: dict[str, Callable[[str, Path], Iterator[Row]]] = {

@@ -255,14 +255,19 @@ async def test_hits_outside_the_sample_are_not_checked(make_call) -> None:
     assert upstream.calls == 0 and seen.seen == []
 
 
-@pytest.mark.asyncio
-async def test_disagreeing_verifications_raise_the_alias_cut(make_call) -> None:
+def trees_library() -> tuple[Any, SemanticLibrary]:
+    """The shipped trees verifier and a library that decides with it."""
     from cache.verifier import load_verifier
 
     verifier = load_verifier()
-    policy = SemanticCachePolicy(enabled=True, verify_sample=1.0, max_false_hit_rate=0.01)
     embedder = HashEmbedder()
-    library = SemanticLibrary(embedder, InProcessIndex(embedder.dim), verifier=verifier)
+    return verifier, SemanticLibrary(embedder, InProcessIndex(embedder.dim), verifier=verifier)
+
+
+@pytest.mark.asyncio
+async def test_disagreeing_verifications_raise_the_alias_cut(make_call) -> None:
+    verifier, library = trees_library()
+    policy = SemanticCachePolicy(enabled=True, verify_sample=1.0, max_false_hit_rate=0.01)
     cuts: list[tuple[str, float]] = []
     cache = SemanticCache(
         library, {"fast": policy}, Spawner(), roll=lambda: 0.0, on_cut=lambda *c: cuts.append(c)
@@ -282,12 +287,8 @@ async def test_disagreeing_verifications_raise_the_alias_cut(make_call) -> None:
 
 @pytest.mark.asyncio
 async def test_a_sampled_near_miss_is_compared_with_the_refused_candidate(make_call) -> None:
-    from cache.verifier import load_verifier
-
-    verifier = load_verifier()
+    _, library = trees_library()
     policy = SemanticCachePolicy(enabled=True, verify_sample=0.5, max_false_hit_rate=0.01)
-    embedder = HashEmbedder()
-    library = SemanticLibrary(embedder, InProcessIndex(embedder.dim), verifier=verifier)
     rolls = iter([0.0, 0.9, 0.0])  # the first request, the unsampled miss, the sampled one
     cache = SemanticCache(library, {"fast": policy}, Spawner(), roll=lambda: next(rolls))
     answer = completion("Click 'Forgot password'.")
@@ -308,11 +309,8 @@ async def test_a_sampled_near_miss_is_compared_with_the_refused_candidate(make_c
 
 def test_a_new_stage_keeps_what_an_unchanged_bound_learned() -> None:
     from cache.bound import HitBound
-    from cache.verifier import load_verifier
 
-    verifier = load_verifier()
-    embedder = HashEmbedder()
-    library = SemanticLibrary(embedder, InProcessIndex(embedder.dim), verifier=verifier)
+    verifier, library = trees_library()
     bounded = SemanticCachePolicy(enabled=True, verify_sample=0.1, max_false_hit_rate=0.02)
     learned = HitBound(0.02, verifier.threshold, "trees", cut=0.8)
     other_scale = HitBound(0.02, verifier.threshold, "cross-encoder", cut=0.8)
@@ -332,11 +330,8 @@ def test_a_new_stage_keeps_what_an_unchanged_bound_learned() -> None:
 
 async def bounded_stage(make_call, rolls: list[float]) -> tuple[SemanticCache, Any]:
     """A stage whose alias has a false-hit bound, holding QUESTION's answer."""
-    from cache.verifier import load_verifier
-
     policy = SemanticCachePolicy(enabled=True, verify_sample=0.5, max_false_hit_rate=0.01)
-    embedder = HashEmbedder()
-    library = SemanticLibrary(embedder, InProcessIndex(embedder.dim), verifier=load_verifier())
+    _, library = trees_library()
     roll = iter([0.9, *rolls])
     cache = SemanticCache(library, {"fast": policy}, Spawner(), roll=lambda: next(roll))
     await drain(await cache(chat(make_call), Upstream(completion("Click 'Forgot password'."))))
