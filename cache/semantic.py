@@ -210,8 +210,9 @@ class SemanticLibrary:
         explore: float | None = None,
     ) -> Lookup:
         """The best candidate that is accepted: by the verifier (its probability at or above
-        ``cut``, default the calibrated one) or, without it, at or above ``floor`` (default:
-        the threshold) and passing the guards. A follow-up's context must pass the same check.
+        ``cut``, default the calibrated one; of several, the one it rates highest) or, without
+        it, the most similar at or above ``floor`` (default: the threshold) that passes the
+        guards. A follow-up's context must pass the same check.
 
         The eval passes a low floor or cut to see every pair's score once and draw the curve.
         ``explore``: also score candidates that could reach this lower cut (a sampled request
@@ -231,6 +232,7 @@ class SemanticLibrary:
         oldest = self._clock() - policy.ttl_s
         vetoes: list[str] = []
         nearest: tuple[Hit, float] | None = None
+        best: tuple[Hit, float, int] | None = None  # the accepted candidate rated highest
         for hit in hits:
             if hit.score < floor:
                 break
@@ -257,11 +259,18 @@ class SemanticLibrary:
                         and (first_difference(key.context_features, stored_text) is not None)
                     )
                     veto = "context" if context < floor or differs else None
-            if veto is None:
-                return Lookup(vector, hit, tuple(vetoes), context_vector, p)
+            if veto is None and p is None:  # the guards: the most similar that passes
+                return Lookup(vector, hit, tuple(vetoes), context_vector)
+            if veto is None and p is not None:  # the verifier: the one it rates highest
+                if best is None or p > best[1]:
+                    best = (hit, p, len(vetoes))
+                continue
             if p is not None and (nearest is None or p > nearest[1]):
                 nearest = (hit, p)
-            vetoes.append(veto)
+            vetoes.append(str(veto))
+        if best is not None:
+            hit, p, before = best
+            return Lookup(vector, hit, tuple(vetoes[:before]), context_vector, p)
         return _miss(vector, vetoes, context_vector, nearest)
 
     def _cross_check(

@@ -257,3 +257,31 @@ async def test_a_follow_up_never_meets_a_standalone_question() -> None:
     follow = chat("What is the population of France?", "68 million.", "And its capital?")
     assert key(follow).scope != key(req("And its capital?")).scope
     assert (await lib.lookup(key(follow), POLICY)).hit is None
+
+
+class RatesByText:
+    """A stand-in verifier: the probability is looked up by the stored question's second word."""
+
+    floor, threshold = 0.0, 0.5
+
+    def __init__(self, by_word: dict[str, float]) -> None:
+        self.by = by_word
+
+    def probability(self, asked: Any, stored: Any, cosine: float) -> float:
+        return self.by.get(stored.words[1] if len(stored.words) > 1 else "", 0.0)
+
+
+@pytest.mark.asyncio
+async def test_the_verifier_serves_the_candidate_it_rates_highest_not_the_most_similar() -> None:
+    embedder = HashEmbedder()
+    verifier = RatesByText({"do": 0.6, "can": 0.9, "is": 0.3})
+    lib = SemanticLibrary(embedder, InProcessIndex(embedder.dim), verifier=verifier)  # type: ignore[arg-type]
+    policy = SemanticCachePolicy(enabled=True)
+    for text in ("how do I reset my password", "How can I reset my password?", "what is rain"):
+        k = key(req(text), policy)
+        await lib.put(k, (await lib.lookup(k, policy)).vector, answer(text))
+    found = await lib.lookup(key(req("how do I reset my password"), policy), policy)
+    assert found.hit is not None and found.hit.payload["text"] == "How can I reset my password?"
+    assert found.confidence == 0.9  # the identical entry was more similar, and rated 0.6
+    refused = await lib.lookup(key(req("how do I reset my password"), policy), policy, cut=0.95)
+    assert refused.hit is None and refused.nearest_p == 0.9  # the sample a bound would take
