@@ -87,6 +87,9 @@ def eval_cache_bound(
     cross_encoder: Annotated[
         bool, typer.Option(help="The cross-encoder verifier (off: the trees decide alone).")
     ] = True,
+    noise: Annotated[
+        float, typer.Option(help="Share of right answers the comparison judges wrong, [0, 1).")
+    ] = 0.0,
 ) -> None:
     """Replay labelled pairs through the online false-hit bound; learned cut against static."""
     from gateway.eval.bound_sim import run_bound_sim
@@ -97,7 +100,9 @@ def eval_cache_bound(
         raise typer.BadParameter("bound: a rate in (0, 1)")
     if not 0.0 < sample <= 1.0:
         raise typer.BadParameter("sample: a share in (0, 1]")
-    code = run_bound_sim(pairs, split, bound, sample, seed, limit, not cross_encoder)
+    if not 0.0 <= noise < 1.0:
+        raise typer.BadParameter("noise: a share in [0, 1)")
+    code = run_bound_sim(pairs, split, bound, sample, seed, limit, not cross_encoder, noise=noise)
     raise typer.Exit(code)
 
 

@@ -87,6 +87,7 @@ class Replay:
     calibrated: float
     sample: float
     seed: int
+    noise: float
     windows: tuple[Tally, ...]
     learned: Tally
     static_windows: tuple[Tally, ...]
@@ -109,15 +110,23 @@ def tally(steps: Sequence[Step], cut: float) -> Tally:
 
 
 def stream(
-    order: Sequence[Score], tracker: HitBound, sample: float, rng: random.Random
+    order: Sequence[Score],
+    tracker: HitBound,
+    sample: float,
+    rng: random.Random,
+    noise: float = 0.0,
+    noise_rng: random.Random | None = None,
 ) -> list[Step]:
-    """Each item served at the cut held before it; sampled items move the cut."""
+    """Each item served at the cut held before it; sampled items move the cut. With ``noise``,
+    that share of right candidates is judged a disagreement (answers that vary by nature)."""
     steps: list[Step] = []
+    flip = noise_rng or random.Random(0)
     for p, correct, should_hit in order:
         served = p is not None and p >= tracker.cut
         sampled = False
         if p is not None and tracker.wants(p) and rng.random() < sample:
-            tracker.observe(p, correct)
+            agreed = correct and not (noise and flip.random() < noise)
+            tracker.observe(p, agreed)
             sampled = True
         steps.append(Step(served, correct, should_hit, sampled, tracker.cut))
     return steps
@@ -139,26 +148,31 @@ def replay(
     sample: float,
     seed: int,
     windows: int = 10,
+    noise: float = 0.0,
 ) -> Replay:
     """``scores`` in an order shuffled by ``seed``, through a ``HitBound`` starting at
-    ``calibrated`` that observes a ``sample`` share of the items it wants, and at the static
-    ``calibrated`` cut."""
+    ``calibrated`` that observes a ``sample`` share of the items it wants (a ``noise`` share of
+    right ones judged wrong), and at the static ``calibrated`` cut."""
     if not 0.0 < bound < 1.0:
         raise ValueError(f"bound must be in (0, 1), not {bound}")
     if not 0.0 <= sample <= 1.0:
         raise ValueError(f"sample must be in [0, 1], not {sample}")
+    if not 0.0 <= noise < 1.0:
+        raise ValueError(f"noise must be in [0, 1), not {noise}")
     if windows < 1:
         raise ValueError(f"windows must be at least 1, not {windows}")
     rng = random.Random(seed)
     order = list(scores)
     rng.shuffle(order)
-    learned = stream(order, HitBound(bound, calibrated), sample, rng)
+    noise_rng = random.Random(seed + 1)
+    learned = stream(order, HitBound(bound, calibrated), sample, rng, noise, noise_rng)
     static = stream(order, HitBound(bound, calibrated), 0.0, random.Random(seed))
     return Replay(
         bound,
         calibrated,
         sample,
         seed,
+        noise,
         windowed(learned, windows, calibrated),
         tally(learned, calibrated),
         windowed(static, windows, calibrated),
@@ -179,7 +193,8 @@ def report(result: Replay, out: TextIO) -> dict[str, Any]:
     """The table per window, learned against static, and (last line) the figures as JSON."""
     print(
         f"calibrated cut {result.calibrated:.3f}, bound {result.bound:.2%}, "
-        f"sample {result.sample:.0%}, seed {result.seed}, {result.learned.items} pairs",
+        f"sample {result.sample:.0%}, seed {result.seed}, {result.learned.items} pairs"
+        + (f", {result.noise:.0%} of right answers judged wrong" if result.noise else ""),
         file=out,
     )
     print(
@@ -211,6 +226,7 @@ def report(result: Replay, out: TextIO) -> dict[str, Any]:
         "pairs": result.learned.items,
         "bound": result.bound,
         "sample": result.sample,
+        "noise": result.noise,
         "calibrated": result.calibrated,
         "final_cut": result.learned.cut,
         "learned": figures(result.learned)
@@ -231,6 +247,7 @@ def run_bound_sim(
     no_cross_encoder: bool = False,
     *,
     embedder: Embedder | None = None,
+    noise: float = 0.0,
 ) -> int:
     """The command: score the pairs with the real cache, replay them, print the figures; 0 on
     success, 2 when the pairs cannot be read."""
@@ -243,5 +260,5 @@ def run_bound_sim(
     # Every pair's score, down to 0: the replay decides which are served.
     outcomes, calibrated = score_pairs(loaded, policy, None, True, embedder=embedder, lowest=0.0)
     scores = [(o.score, o.pair.same and o.own, o.pair.same) for o in outcomes]
-    report(replay(scores, bound, calibrated, sample, seed), sys.stdout)
+    report(replay(scores, bound, calibrated, sample, seed, noise=noise), sys.stdout)
     return 0

@@ -10,6 +10,8 @@ protocol class. Policy:
   ``GATEWAY_HEADER_TIMEOUT_S``) of opening or of its previous answer's end (or the keep-alive
   timeout closes it first); otherwise 408 and closed. Slow-header clients (slowloris) cannot hold
   connections indefinitely.
+- A message llhttp cannot parse (a header name with a space, a control character in a value,
+  a broken request line) is answered 400 with the OpenAI error JSON, and the connection closed.
 - The body has its own deadline, ``limits.body_timeout_s`` in the rules (408), enforced where
   the body is read (``gateway/http/bodies.py``).
 - A response's head leaves with its body's first write (``HeadCork``): uvicorn writes the head at
@@ -29,7 +31,7 @@ import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-REASONS = {408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
 
 
 def refusal(status: int, message: str, code: str) -> bytes:
@@ -129,9 +131,9 @@ class GuardedProtocol(HttpToolsProtocol):
                     "request_header_fields_too_large",
                 )
                 return
-            # uvicorn's own handling (a 400) for malformed requests.
-            self._flush_cork()
-            self.send_400_response("Invalid HTTP request received.")
+            # a malformed message (a bad header name or value, request line, ...): the same 400
+            # uvicorn sends, as an OpenAI error, and the connection closed
+            self._refuse(400, "Invalid HTTP request received.", "invalid_http_request")
         except httptools.HttpParserUpgrade:
             if self._should_upgrade():
                 self.handle_websocket_upgrade()

@@ -6,6 +6,7 @@ slow request heads, slow bodies, provider error texts, and the admin API with it
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 import uuid
@@ -125,6 +126,22 @@ def test_a_long_request_id_is_never_echoed(gateway: Gateway, path: str) -> None:
 def test_a_huge_header_is_431(gateway: Gateway) -> None:
     r = httpx.get(gateway.root + "/v1/models", headers={"x-big": "a" * 1_000_000}, timeout=10)
     assert_openai_error(r, 431)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [
+        b"GET /v1/models HTTP/1.1\r\nhost: x\r\nbad name: 1\r\n\r\n",
+        b"GET /v1/models HTTP/1.1\r\nhost: x\r\nx-ctl: a\x01b\r\n\r\n",
+        b"GET /v1/mo dels HTTP/1.1\r\nhost: x\r\n\r\n",
+    ],
+)
+def test_a_malformed_http_message_is_an_openai_400(gateway: Gateway, head: bytes) -> None:
+    out = raw_exchange(int(gateway.root.rsplit(":", 1)[1]), head, 10)
+    status, _, rest = out.partition(b"\r\n")
+    assert status == b"HTTP/1.1 400 Bad Request", out
+    error = json.loads(rest.split(b"\r\n\r\n", 1)[1])["error"]
+    assert error["code"] == "invalid_http_request" and error["type"] == "invalid_request_error"
 
 
 def test_pipelined_head_and_get_both_answer_in_order(gateway: Gateway) -> None:

@@ -64,6 +64,14 @@ def test_without_samples_the_learned_cut_is_the_static_one() -> None:
     assert r.learned.samples == 0
 
 
+def test_comparison_noise_over_the_bound_stops_the_lowering_and_raises_the_cut() -> None:
+    clean = replay(good_above(), bound=0.05, calibrated=0.9, sample=1.0, seed=7)
+    noisy = replay(good_above(), bound=0.05, calibrated=0.9, sample=1.0, seed=7, noise=0.1)
+    assert clean.learned.cut < 0.9 < noisy.learned.cut  # a 10% noise floor over a 5% bound
+    assert noisy.learned.should_hit_served < clean.static.should_hit_served
+    assert noisy.noise == 0.1 and clean.noise == 0.0
+
+
 def test_a_seed_gives_the_same_replay() -> None:
     scores = wrong_above(1000)
     first = replay(scores, 0.02, 0.9, 0.5, seed=3)
@@ -76,6 +84,8 @@ def test_bad_arguments_are_refused() -> None:
         replay([], 0.0, 0.9, 1.0, 1)
     with pytest.raises(ValueError, match="sample"):
         replay([], 0.01, 0.9, 1.5, 1)
+    with pytest.raises(ValueError, match="noise"):
+        replay([], 0.01, 0.9, 1.0, 1, noise=1.0)
 
 
 PAIRS = [
