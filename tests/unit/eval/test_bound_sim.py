@@ -108,14 +108,23 @@ def test_the_command_scores_pairs_with_the_real_cache_and_ends_with_json(
     path = tmp_path / "pairs.jsonl"
     rows = [{"a": a, "b": b, "same": same, "category": c} for a, b, same, c in PAIRS]
     path.write_bytes(b"\n".join(orjson.dumps(r) for r in rows) + b"\n")
+    from gateway.eval.cache_eval import run_cache_eval
+
     embedder = load_embedder(backend="torch")
     try:
         code = run_bound_sim(str(path), None, 0.05, 1.0, 13, None, embedder=embedder)
+        lines = capsys.readouterr().out.strip().splitlines()
+        assert run_cache_eval(str(path), None, None, False, None, embedder=embedder) == 0
+        evaluated = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     finally:
         asyncio.run(embedder.aclose())
     assert code == 0
-    lines = capsys.readouterr().out.strip().splitlines()
     summary = json.loads(lines[-1])
+    for name in ("should_hit_served", "wrong_hit_rate", "precision"):  # the same cache decisions
+        assert summary["static"][name] == pytest.approx(evaluated[name], abs=1e-4)
+    assert summary["learned"] | {"last_window_false_hit_rate": 0} == summary["static"] | {
+        "last_window_false_hit_rate": 0
+    }  # 8 samples cannot move a 5% bound
     assert summary["pairs"] == len(PAIRS) and summary["bound"] == 0.05
     assert set(summary["learned"]) == {
         "precision",
