@@ -130,21 +130,7 @@ class SemanticCache:
         notes = [Note("semantic", "miss")]
         if found.vetoes:
             notes.append(Note("semantic-veto", ",".join(dict.fromkeys(found.vetoes))))
-        # a hit the client's directives refused counts like a near miss: the upstream answered
-        candidate, p = (
-            (found.hit, found.confidence)
-            if found.hit is not None
-            else (found.nearest, found.nearest_p)
-        )
-        near = (
-            (candidate, p)
-            if bound is not None
-            and sampled
-            and candidate is not None
-            and p is not None
-            and bound.wants(p)
-            else None
-        )
+        near = sample_of(found, bound) if bound is not None and sampled else None
         if not d.store and near is None:
             return reply.noted(*notes)
         recording = self._recording(reply, call, key, found, d.store, near, policy)
@@ -153,8 +139,10 @@ class SemanticCache:
     def _bound(self, alias: str, policy: SemanticCachePolicy) -> HitBound | None:
         """The alias's online cut, when its policy sets a false-hit bound, samples (without
         them nothing could hold it) and has a verifier."""
+        if policy.max_false_hit_rate is None or not policy.verify_sample:
+            return None  # most aliases: decided before anything is computed
         start = self._library.default_cut(policy)
-        if policy.max_false_hit_rate is None or start is None or not policy.verify_sample:
+        if start is None:
             return None
         bound = self._bounds.get(alias)
         if bound is None:
@@ -363,6 +351,16 @@ class SemanticCache:
             await self._library.put(key, vector, answer, context)
         except Exception as exc:  # never the request's failure
             log.warning("semantic cache write skipped: %s: %s", type(exc).__name__, exc)
+
+
+def sample_of(found: Lookup, bound: HitBound) -> tuple[Hit, float] | None:
+    """What a sampled request that was not answered from the cache teaches the bound: its
+    refused nearest candidate, or a hit the client's directives refused (the upstream answered
+    either way), when it scored high enough to matter."""
+    hit, p = (
+        (found.hit, found.confidence) if found.hit is not None else (found.nearest, found.nearest_p)
+    )
+    return (hit, p) if hit is not None and p is not None and bound.wants(p) else None
 
 
 def answer_text(body: bytes | str) -> str | None:
