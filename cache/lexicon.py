@@ -170,3 +170,13 @@ STOP = _words(
 )
 TOKEN = re.compile(r"[$€£¥₹]|[A-Za-z0-9][A-Za-z0-9+#]*(?:[.'\u2019_/:-][A-Za-z0-9+#]+)*")
 BREAKS = re.compile(r"[,;:!?()]|\b(and|or|but|because|so|if|when|while|that|which)\b")
+# A user turn made only of these words is chatter (a greeting, thanks, an acknowledgement): no
+# later question can refer to it, so the semantic cache's conversation context skips it.
+CHATTER = _words(
+    "hi hello hey hiya there thanks thank you thx ty so much very many ok okay k cool great nice "
+    "good morning afternoon evening day awesome perfect cheers bye goodbye alright all right got "
+    "it that helps helped helpful appreciate appreciated welcome wow lol sounds makes sense a lot "
+    "s much for the help your again fine excellent wonderful amazing"
+)
+CHATTER_MAX_WORDS = 8
+CHATTER_TOKEN = re.compile(r"[a-z]+")

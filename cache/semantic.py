@@ -9,7 +9,10 @@ Policy (a wrong cached answer is worse than a slow correct one):
   user turn, the context a follow-up such as "and what about in 2023?" refers to, is embedded
   too and checked separately: a follow-up hits only an entry whose context passes the same
   check as the question (so earlier chatter does not matter, a changed context does); a
-  question without context never meets a follow-up (it is part of the scope).
+  question without context never meets a follow-up (it is part of the scope). The user turns
+  before the context must end with the entry's own (normalised text, compared by digest), so
+  a follow-up to a follow-up ("and in 2023?" after "what about its GDP?") never meets the
+  same chain about another subject; chatter turns ("Thanks!") are skipped.
   ``last_turn``: everything before the last message must be identical (part of the scope);
   ``whole`` embeds the whole conversation (measured worse, see docs/caching.md). Tool
   messages, non-text content, or a last message too long to embed whole are not cached.
@@ -39,6 +42,7 @@ from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
 from cache.guards import order as order_swapped
 from cache.keys import TRANSPORT_FIELDS
+from cache.lexicon import CHATTER, CHATTER_MAX_WORDS, CHATTER_TOKEN
 from cache.policy import EmbeddingModel, SemanticCachePolicy
 from cache.vectors import Clock, Hit, InProcessIndex, QdrantStore, Vector, VectorStore
 from cache.verifier import Verifier
@@ -46,7 +50,8 @@ from cache.verifier import Verifier
 if TYPE_CHECKING:
     from cache.cross_encoder import CrossEncoder
 
-SCOPE_VERSION = 2
+SCOPE_VERSION = 3  # 3: entries of follow-ups carry the digests of their earlier turns
+MAX_EARLIER = 64  # user turns before the context a follow-up's entry may carry
 CONTENT_FIELDS = frozenset({"messages"})
 
 
@@ -72,6 +77,8 @@ class Key:
     labels: Mapping[str, str]  # tenant / alias / namespace, for purges
     context: str = ""  # conversation: context, the previous user turn ("" for none)
     context_features: Features | None = None
+    # conversation: context, the digests of the user turns before the context, oldest first
+    earlier: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,15 +146,20 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
     system = [t for t in texts if t[0] in ("system", "developer")]
     chat = [t for t in texts if t[0] not in ("system", "developer")]
     context = ""
+    earlier: tuple[str, ...] = ()
     history: list[tuple[str, str]] | str
     if policy.conversation == "whole":
         text, history = "\n".join(content for _, content in chat), []
     elif policy.conversation == "context":
         text = chat[-1][1]
-        context = next((c for role, c in reversed(chat[:-1]) if role == "user" and c), "")
+        users = [c for role, c in chat[:-1] if role == "user" and c and not is_chatter(c)]
+        context = users[-1] if users else ""
         history = "follow-up" if context else "standalone"
         if len(context) > policy.max_chars:
             return "empty-or-too-long"
+        if len(users) - 1 > MAX_EARLIER:
+            return "too-many-turns"
+        earlier = tuple(turn_digest(c) for c in users[:-1])
     else:
         text, history = chat[-1][1], chat[:-1]
     if not text or len(text) > policy.max_chars:
@@ -165,7 +177,21 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         orjson.dumps(params, option=orjson.OPT_SORT_KEYS),
     )
     labels = {"tenant": request.tenant, "alias": request.alias, "namespace": request.namespace}
-    return Key(text, scope, features(text), labels, context, features(context) if context else None)
+    context_features = features(context) if context else None
+    return Key(text, scope, features(text), labels, context, context_features, earlier)
+
+
+def is_chatter(text: str) -> bool:
+    """A user turn no later question can refer to: only greetings, thanks, acknowledgements
+    ("Hi!", "Thanks, that helps", "OK, great"; cache.lexicon.CHATTER)."""
+    words = CHATTER_TOKEN.findall(text.lower())
+    return 0 < len(words) <= CHATTER_MAX_WORDS and all(w in CHATTER for w in words)
+
+
+def turn_digest(text: str) -> str:
+    """An earlier user turn as an entry keeps it: its casefolded words, hashed."""
+    normalised = " ".join(text.casefold().split()).rstrip(" .?!")
+    return hashlib.sha256(normalised.encode()).hexdigest()[:16]
 
 
 class SemanticLibrary:
@@ -344,10 +370,16 @@ class SemanticLibrary:
     @staticmethod
     def _context(key: Key, context_vector: Vector, hit: Hit) -> float:
         """How similar the entry's conversation context is: 1.0 for the same text, 0.0 for an
-        entry without one, else the cosine of the two contexts."""
+        entry without one or whose earlier turns the request's do not end with, else the
+        cosine of the two contexts."""
         stored = str(hit.payload.get("context", ""))
         packed = hit.payload.get("context_vector")
         if not stored or not isinstance(packed, str):
+            return 0.0
+        earlier = hit.payload.get("earlier") or []
+        if earlier and (
+            not isinstance(earlier, list) or list(key.earlier[-len(earlier) :]) != earlier
+        ):
             return 0.0
         if stored == key.context:
             return 1.0
@@ -359,11 +391,13 @@ class SemanticLibrary:
         """Store an answer; a follow-up's entry keeps its context and the context's vector."""
         if key.context and context_vector is None:
             context_vector = (await self.embedder.embed([key.context]))[0]
-        context = (
+        context: dict[str, Any] = (
             {"context": key.context, "context_vector": pack_vector(context_vector)}
             if key.context and context_vector is not None
             else {}
         )
+        if key.earlier:
+            context["earlier"] = list(key.earlier)
         payload = {
             **key.labels,
             **context,
@@ -372,7 +406,12 @@ class SemanticLibrary:
             "model": answer.model or "",
             "target": answer.target or "",
         }
-        entry_id = _digest(key.scope.encode(), key.context.encode(), key.text.encode())[:32]
+        entry_id = _digest(
+            key.scope.encode(),
+            "\0".join(key.earlier).encode(),
+            key.context.encode(),
+            key.text.encode(),
+        )[:32]
         await self.store.upsert(entry_id, vector, payload, key.scope)
 
     async def purge(

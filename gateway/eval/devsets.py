@@ -31,7 +31,13 @@ Sets:
   ``followup-vs-standalone`` (the follow-up asked without its conversation) and
   ``changed-followup`` (the same conversation, the follow-up with one detail changed).
   ``changed-followup`` was added after the multi-turn figures were first reported; the rows
-  before it are unchanged.
+  before it are unchanged. Follow-ups to a follow-up (fifth session; the rows above unchanged):
+  a chain (first question, generic follow-up, generic follow-up; the generic ones from
+  MeanCache's ``unique_u1.json``, such as "Can you expand on that?") against the same chain after
+  another first question (``deep-other-context``) or the first question with one detail changed
+  (``deep-changed-context``), must-not-hit; and ``deep-same-context``, should-hit: (first
+  question, follow-up, generic follow-up) against the same conversation after chatter, its
+  follow-up reworded where MeanCache rewords it.
 """
 
 from __future__ import annotations
@@ -397,8 +403,18 @@ def _conversations(data: Path) -> list[tuple[str, str, str, str | None, str | No
     return sorted(out.values(), key=lambda c: _rank(c[0], c[2]))
 
 
+REPLY = "Here is more on that."  # the assistant's turn inside a chain (the cache never reads it)
+
+
+def _generic_followups(data: Path) -> list[str]:
+    """MeanCache's follow-ups that name no subject ("Can you expand on that?")."""
+    folder = data / "meancache" / "contextual_queries"
+    return sorted(set(json.loads((folder / "unique_u1.json").read_text())))
+
+
 def multiturn(split: str, data: Path = DATA) -> Iterator[Row]:
     chats = [c for c in _conversations(data) if bucket(c[0]) == split]
+    generic = _generic_followups(data)
     for i, (main, answer, follow, follow2, main2) in enumerate(chats):
         rng = random.Random(_rank(main, follow))
         base = _turns(main, answer, follow)
@@ -447,6 +463,34 @@ def multiturn(split: str, data: Path = DATA) -> Iterator[Row]:
         if changed is not None:
             b = _turns(main, answer, changed)
             yield {"a": base, "b": b, "same": False, "category": "changed-followup"}
+        yield from _deep(main, answer, follow2 or follow, follow, other, generic, rng)
+
+
+def _deep(
+    main: str,
+    answer: str,
+    reworded: str,
+    follow: str,
+    other: tuple[str, str, str, str | None, str | None] | None,
+    generic: list[str],
+    rng: random.Random,
+) -> Iterator[Row]:
+    """Follow-ups to a follow-up (added in the fifth session): a generic follow-up such as
+    "Can you expand on that?" after another generic one means something else in every
+    conversation, so only the first question tells two chains apart."""
+    g1, g2 = rng.sample(generic, 2)
+    chain = _turns(main, answer, g1, REPLY, g2)
+    if other is not None:
+        b = _turns(other[0], other[1], g1, REPLY, g2)
+        yield {"a": chain, "b": b, "same": False, "category": "deep-other-context"}
+    changed = _one_change(main, rng)
+    if changed is not None:
+        b = _turns(changed, answer, g1, REPLY, g2)
+        yield {"a": chain, "b": b, "same": False, "category": "deep-changed-context"}
+    hi, ho = rng.choice(CHATTER)
+    a = _turns(main, answer, follow, REPLY, g2)
+    b = _turns(hi, ho, main, answer, reworded, REPLY, g2)
+    yield {"a": a, "b": b, "same": True, "category": "deep-same-context"}
 
 
 def _one_change(text: str, rng: random.Random) -> str | None:

@@ -249,6 +249,24 @@ def test_a_follow_up_hits_only_with_the_same_context(semantic_gw: Running) -> No
     assert text(later) == answer
 
 
+def test_a_follow_up_to_a_follow_up_needs_the_same_first_question(semantic_gw: Running) -> None:
+    ns = namespace()
+
+    def chain(first: str) -> list[dict[str, Any]]:
+        turns = [first, "Here it is.", "Can you expand on that?", "Sure.", "What are the risks?"]
+        roles = ("user", "assistant")
+        return [{"role": roles[i % 2], "content": t} for i, t in enumerate(turns)]
+
+    answer = filled(semantic_gw, chain("How do I invest in index funds?"), ns)
+    other = ask(semantic_gw, chain("How do I start rock climbing?"), ns, store=False)
+    assert other.headers["x-tiergate-cache"] == "miss"
+    assert text(other) != answer
+    chatter = [{"role": "user", "content": "Hello!"}, {"role": "assistant", "content": "Hi!"}]
+    same = ask(semantic_gw, [*chatter, *chain("How do I invest in index funds?")], ns)
+    assert same.headers["x-tiergate-cache"] == "semantic_hit"
+    assert text(same) == answer
+
+
 def test_answer_shaping_fields_and_sampling_are_part_of_the_scope(semantic_gw: Running) -> None:
     ns = namespace()
     filled(semantic_gw, PARAPHRASES[0], ns)

@@ -14,6 +14,7 @@ from cache.semantic import (
     Key,
     Request,
     SemanticLibrary,
+    is_chatter,
     make_key,
     open_store,
 )
@@ -257,6 +258,71 @@ async def test_a_follow_up_never_meets_a_standalone_question() -> None:
     follow = chat("What is the population of France?", "68 million.", "And its capital?")
     assert key(follow).scope != key(req("And its capital?")).scope
     assert (await lib.lookup(key(follow), POLICY)).hit is None
+
+
+FRANCE_GDP = ("Tell me about France.", "France is ...", "What about its GDP?", "2.8 trillion.")
+
+
+@pytest.mark.asyncio
+async def test_a_follow_up_to_a_follow_up_misses_when_the_first_question_differs() -> None:
+    """The context ("What about its GDP?") is identical; only the turn before it tells the two
+    chains apart (before the fifth session this was served)."""
+    lib = library()
+    await stored(lib, chat(*FRANCE_GDP, "And in 2023?"))
+    germany = chat("Tell me about Germany.", "Germany is ...", *FRANCE_GDP[2:], "And in 2023?")
+    found = await lib.lookup(key(germany), POLICY)
+    assert found.hit is None and found.vetoes == ("context",)
+
+
+@pytest.mark.asyncio
+async def test_a_chain_hits_when_the_request_ends_with_the_entrys_earlier_turns() -> None:
+    lib = library()
+    await stored(lib, chat(*FRANCE_GDP, "And in 2023?"))
+    longer = chat(
+        "Can you keep your answers short?",  # an earlier exchange the entry did not have
+        "Sure.",
+        "tell me about   France",  # case, spacing and the final stop do not matter
+        "France is ...",
+        "Thanks!",  # chatter between the turns is skipped
+        "You're welcome.",
+        *FRANCE_GDP[2:],
+        "And in 2023?",
+    )
+    assert (await lib.lookup(key(longer), POLICY)).hit is not None
+
+
+@pytest.mark.asyncio
+async def test_a_request_with_less_history_than_the_entry_misses() -> None:
+    lib = library()
+    await stored(lib, chat(*FRANCE_GDP, "And in 2023?"))
+    shorter = chat(*FRANCE_GDP[2:], "And in 2023?")  # "its" refers to nothing the entry knew
+    found = await lib.lookup(key(shorter), POLICY)
+    assert found.hit is None and found.vetoes == ("context",)
+
+
+def test_chatter_is_not_the_context() -> None:
+    k = key(
+        chat("What is the population of France?", "68 million.", "Thanks!", "Sure!", "And Spain?")
+    )
+    assert k.context == "What is the population of France?" and k.earlier == ()
+    assert key(chat("Hi!", "Hello!", "What is the capital of France?")).context == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "chatter"),
+    [
+        ("Hi!", True),
+        ("Thanks, that helps a lot.", True),
+        ("OK great", True),
+        ("Good morning.", True),
+        ("Is that good?", False),
+        ("yes", False),  # an answer to the assistant's question carries meaning
+        ("Thanks! And what about Spain?", False),
+        ("", False),
+    ],
+)
+def test_what_counts_as_chatter(text: str, chatter: bool) -> None:
+    assert is_chatter(text) is chatter
 
 
 class RatesByText:
