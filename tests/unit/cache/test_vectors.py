@@ -77,11 +77,13 @@ async def store(factory: Factory, clock: Clock) -> AsyncIterator[VectorStore]:
 
 @pytest.mark.asyncio
 async def test_finds_what_was_stored_with_its_payload(store: VectorStore) -> None:
-    await store.upsert("a", unit(1, 0), {"text": "alpha", "n": 1}, "s1")
+    earlier = ["9f86d081884c7d65", "60303ae22b998861"]  # a follow-up's earlier-turn digests
+    await store.upsert("a", unit(1, 0), {"text": "alpha", "n": 1, "earlier": earlier}, "s1")
     await store.upsert("b", unit(0, 1), {"text": "beta"}, "s1")
     hits = await store.search(unit(1, 0.1), "s1", 5)
     assert [h.id for h in hits] == ["a", "b"]
     assert hits[0].payload["text"] == "alpha" and hits[0].payload["n"] == 1
+    assert list(hits[0].payload["earlier"]) == earlier
     assert hits[0].score == pytest.approx(float(unit(1, 0) @ unit(1, 0.1)), abs=1e-5)
     assert hits[0].score > hits[1].score
 
@@ -208,11 +210,12 @@ async def test_snapshot_survives_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "semantic.npz"
     clock = Clock()
     index = InProcessIndex(DIM, max_entries=10, ttl_s=100.0, path=path, clock=clock)
-    await index.upsert("a", unit(1, 0), {"text": "kept"}, "s")
+    await index.upsert("a", unit(1, 0), {"text": "kept", "earlier": ["ab", "cd"]}, "s")
     await index.aclose()
     again = InProcessIndex(DIM, max_entries=10, ttl_s=100.0, path=path, clock=clock)
     hits = await again.search(unit(1, 0), "s", 1)
     assert [(h.id, h.payload["text"], h.stored_at) for h in hits] == [("a", "kept", 1000.0)]
+    assert hits[0].payload["earlier"] == ["ab", "cd"]
     other_model = InProcessIndex(DIM + 1, path=path)
     assert await other_model.count() == 0
 
