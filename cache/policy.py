@@ -38,9 +38,16 @@ class SemanticCachePolicy(BaseModel):
     threshold: Annotated[float, Field(ge=0.5, le=1.0)] = 0.9
     guards: bool = True  # near-miss guards as vetoes (without the verifier; off only to measure)
     # context: the last user turn is embedded, and the previous user turn (the context a
-    # follow-up refers to) must match the entry's separately; last_turn: every earlier message
-    # must be identical; whole: the whole conversation is embedded (measured worse).
+    # follow-up refers to) must match the entry's separately (chatter turns skipped);
+    # last_turn: every earlier message must be identical; whole: the whole conversation is
+    # embedded (measured worse).
     conversation: Literal["context", "last_turn", "whole"] = "context"
+    # context mode: the user turns before the context must end with the entry's (a follow-up to
+    # a follow-up never meets another subject's chain; chatter the entry saw that the request
+    # did not costs the hit). False: only the context is compared, for aliases whose
+    # conversations never go deeper than one follow-up (a deeper chain can then be served
+    # another subject's answer: docs/caching.md).
+    follow_up_chain: bool = True
     # User turns (last_turn and whole only; context mode compares the context, not the length).
     max_turns: Annotated[int, Field(ge=1, le=100)] = 4
     max_chars: Annotated[int, Field(ge=1, le=100_000)] = 2000  # longer prompts are not cached

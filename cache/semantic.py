@@ -157,9 +157,10 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         history = "follow-up" if context else "standalone"
         if len(context) > policy.max_chars:
             return "empty-or-too-long"
-        if len(users) - 1 > MAX_EARLIER:
+        if len(users) - 1 > MAX_EARLIER and policy.follow_up_chain:
             return "too-many-turns"
-        earlier = tuple(turn_digest(c) for c in users[:-1])
+        if policy.follow_up_chain:
+            earlier = tuple(turn_digest(c) for c in users[:-1])
     else:
         text, history = chat[-1][1], chat[:-1]
     if not text or len(text) > policy.max_chars:
@@ -167,7 +168,7 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
     params = {k: v for k, v in request.params.items() if k not in TRANSPORT_FIELDS}
     params = {k: v for k, v in params.items() if k not in CONTENT_FIELDS and k != "model"}
     scope = _digest(
-        f"{SCOPE_VERSION}\0{policy.conversation}".encode(),
+        f"{SCOPE_VERSION}\0{policy.conversation}\0{policy.follow_up_chain}".encode(),
         request.tenant.encode(),
         request.alias.encode(),
         request.rules_version.encode(),

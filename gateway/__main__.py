@@ -42,6 +42,9 @@ def eval_cache(
     cross_encoder: Annotated[
         bool, typer.Option(help="The cross-encoder verifier (off: the trees decide alone).")
     ] = True,
+    follow_up_chain: Annotated[
+        bool, typer.Option(help="Context mode: earlier user turns must match (off: context only).")
+    ] = True,
 ) -> None:
     """Fill a fresh semantic cache with each pair's a, look up its b; print hit/false-hit rates."""
     from gateway.eval.cache_eval import run_cache_eval
@@ -66,6 +69,7 @@ def eval_cache(
         split=split,
         verifier=verifier,
         cross_encoder=cross_encoder,
+        follow_up_chain=follow_up_chain,
     )
     raise typer.Exit(code)
 

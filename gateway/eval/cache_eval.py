@@ -326,6 +326,7 @@ def run_cache_eval(
     split: str | None = None,
     verifier: bool = True,
     cross_encoder: bool = True,
+    follow_up_chain: bool = True,
 ) -> int:
     """The command: print the figures; 0 on success, 2 when the pairs cannot be read."""
     try:
@@ -335,6 +336,8 @@ def run_cache_eval(
         return 2
     update: dict[str, Any] = {"guards": guards, "verifier": verifier}
     update["cross_encoder"] = cross_encoder
+    if not follow_up_chain:
+        update["follow_up_chain"] = False
     if conversation is not None:
         update["conversation"] = conversation
     policy = policy.model_copy(update=update)

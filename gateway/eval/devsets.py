@@ -37,7 +37,10 @@ Sets:
   another first question (``deep-other-context``) or the first question with one detail changed
   (``deep-changed-context``), must-not-hit; and ``deep-same-context``, should-hit: (first
   question, follow-up, generic follow-up) against the same conversation after chatter, its
-  follow-up reworded where MeanCache rewords it.
+  follow-up reworded where MeanCache rewords it. And ``chatter-both-sides``, should-hit: the
+  same conversation after two different chatter exchanges, one on each side (the entry's
+  earlier turns must end the request's, so only chatter the cache recognises as such, "Hi
+  there!", "Good morning.", is passed over).
 """
 
 from __future__ import annotations
@@ -464,6 +467,13 @@ def multiturn(split: str, data: Path = DATA) -> Iterator[Row]:
             b = _turns(main, answer, changed)
             yield {"a": base, "b": b, "same": False, "category": "changed-followup"}
         yield from _deep(main, answer, follow2 or follow, follow, other, generic, rng)
+        (ha, hoa), (hb, hob) = rng.sample(CHATTER, 2)
+        yield {
+            "a": _turns(ha, hoa, main, answer, follow),
+            "b": _turns(hb, hob, main, answer, follow),
+            "same": True,
+            "category": "chatter-both-sides",
+        }
 
 
 def _deep(

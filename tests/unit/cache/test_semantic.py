@@ -300,6 +300,23 @@ async def test_a_request_with_less_history_than_the_entry_misses() -> None:
     assert found.hit is None and found.vetoes == ("context",)
 
 
+@pytest.mark.asyncio
+async def test_without_the_chain_rule_only_the_context_is_compared() -> None:
+    """follow_up_chain: false trades the deep-chain check for chatter on either side: the
+    entry's earlier exchange no longer has to end the request's, and another subject's chain
+    with the same two follow-ups is served (the risk docs/caching.md states)."""
+    lib, loose = library(), POLICY.model_copy(update={"follow_up_chain": False})
+    entry = chat("I'm working on a project.", "Great.", *FRANCE_GDP, "And in 2023?")
+    k = key(entry, loose)
+    assert k.earlier == () and k.scope != key(entry).scope
+    await lib.put(k, (await lib.lookup(k, loose)).vector, answer("3.0 trillion"))
+    other_chatter = chat("Keep it short.", "Sure.", *FRANCE_GDP, "And in 2023?")
+    assert (await lib.lookup(key(other_chatter, loose), loose)).hit is not None
+    germany = chat("Tell me about Germany.", "Germany is ...", *FRANCE_GDP[2:], "And in 2023?")
+    assert (await lib.lookup(key(germany, loose), loose)).hit is not None
+    assert (await lib.lookup(key(other_chatter), POLICY)).hit is None  # the default: a miss
+
+
 def test_chatter_is_not_the_context() -> None:
     k = key(
         chat("What is the population of France?", "68 million.", "Thanks!", "Sure!", "And Spain?")
