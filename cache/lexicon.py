@@ -171,12 +171,30 @@ STOP = _words(
 TOKEN = re.compile(r"[$€£¥₹]|[A-Za-z0-9][A-Za-z0-9+#]*(?:[.'\u2019_/:-][A-Za-z0-9+#]+)*")
 BREAKS = re.compile(r"[,;:!?()]|\b(and|or|but|because|so|if|when|while|that|which)\b")
 # A user turn made only of these words is chatter (a greeting, thanks, an acknowledgement): no
-# later question can refer to it, so the semantic cache's conversation context skips it.
+# later question can refer to it, so the semantic cache's conversation context skips it. Words
+# that can also answer a question ("morning", "fine", "ok" agreeing to an offer) are not here;
+# a turn with a digit or a word of another script is never chatter (cache.semantic.is_chatter).
 CHATTER = _words(
-    "hi hello hey hiya there thanks thank you thx ty so much very many ok okay k cool great nice "
-    "good morning afternoon evening day awesome perfect cheers bye goodbye alright all right got "
-    "it that helps helped helpful appreciate appreciated welcome wow lol sounds makes sense a lot "
-    "s much for the help your again fine excellent wonderful amazing"
+    "hi hello hey hiya thanks thank thx ty so much very many cool great awesome perfect cheers "
+    "bye goodbye got it that helps helped helpful appreciate appreciated wow lol a lot s for the "
+    "help your you there how are doing"
 )
 CHATTER_MAX_WORDS = 8
-CHATTER_TOKEN = re.compile(r"[a-z]+")
+CHATTER_TOKEN = re.compile(r"\w+")
+GREETINGS = re.compile(r"\bgood (morning|afternoon|evening|day)\b")
+# An earlier user turn the cached conversation did not have is passed over unless it may
+# instruct the answers that follow: it speaks of answers, names a language, a form, a style or
+# a unit system (cache.semantic.instructs). A heuristic over words: an instruction none of
+# these words names ("Explain like I'm five") is missed.
+INSTRUCTION_WORDS = _words(
+    "answer answers answering respond response talk speak write writing jargon eli5 emoji "
+    "emojis uppercase lowercase rhyme poem pirate persona character "
+    "responses reply replies language languages translate translated format formatted style "
+    "tone brief briefly short shorter concise detailed detail simple simpler simply formal "
+    "informal casual bullet bullets list table json markdown words sentences sentence paragraph "
+    "paragraphs always never pretend act role assume imagine remember call english spanish "
+    "french german italian portuguese dutch chinese mandarin cantonese japanese korean russian "
+    "arabic hindi bengali urdu turkish polish swedish norwegian danish finnish greek hebrew "
+    "persian thai vietnamese indonesian malay swahili ukrainian czech romanian hungarian latin "
+    "metric imperial celsius fahrenheit"
+)

@@ -48,7 +48,8 @@ class SemanticCachePolicy(BaseModel):
     # conversations never go deeper than one follow-up (a deeper chain can then be served
     # another subject's answer: docs/caching.md).
     follow_up_chain: bool = True
-    # User turns (last_turn and whole only; context mode compares the context, not the length).
+    # User turns (last_turn and whole only; context mode compares the context and the earlier
+    # turns, up to 64 of them, not the length).
     max_turns: Annotated[int, Field(ge=1, le=100)] = 4
     max_chars: Annotated[int, Field(ge=1, le=100_000)] = 2000  # longer prompts are not cached
     ttl_s: Annotated[float, Field(gt=0, le=30 * 86400)] = 86400.0

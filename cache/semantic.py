@@ -12,7 +12,9 @@ Policy (a wrong cached answer is worse than a slow correct one):
   question without context never meets a follow-up (it is part of the scope). The user turns
   before the context must end with the entry's own (normalised text, compared by digest), so
   a follow-up to a follow-up ("and in 2023?" after "what about its GDP?") never meets the
-  same chain about another subject; chatter turns ("Thanks!") are skipped.
+  same chain about another subject; chatter turns ("Thanks!") are skipped, and an earlier turn
+  the entry did not have is passed over unless it may instruct the answers ("Answer in
+  Spanish").
   ``last_turn``: everything before the last message must be identical (part of the scope);
   ``whole`` embeds the whole conversation (measured worse, see docs/caching.md). Tool
   messages, non-text content, or a last message too long to embed whole are not cached.
@@ -42,7 +44,7 @@ from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
 from cache.guards import order as order_swapped
 from cache.keys import TRANSPORT_FIELDS
-from cache.lexicon import CHATTER, CHATTER_MAX_WORDS, CHATTER_TOKEN
+from cache.lexicon import CHATTER, CHATTER_MAX_WORDS, CHATTER_TOKEN, GREETINGS, INSTRUCTION_WORDS
 from cache.policy import EmbeddingModel, SemanticCachePolicy
 from cache.vectors import Clock, Hit, InProcessIndex, QdrantStore, Vector, VectorStore
 from cache.verifier import Verifier
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
 
 SCOPE_VERSION = 3  # 3: entries of follow-ups carry the digests of their earlier turns
 MAX_EARLIER = 64  # user turns before the context a follow-up's entry may carry
+INSTRUCTS = "i:"  # an earlier turn's digest is marked so when the turn may instruct answers
 CONTENT_FIELDS = frozenset({"messages"})
 
 
@@ -75,7 +78,7 @@ class Key:
     scope: str
     features: Features
     labels: Mapping[str, str]  # tenant / alias / namespace, for purges
-    context: str = ""  # conversation: context, the previous user turn ("" for none)
+    context: str = ""  # conversation: context, the previous non-chatter user turn ("" for none)
     context_features: Features | None = None
     # conversation: context, the digests of the user turns before the context, oldest first
     earlier: tuple[str, ...] = ()
@@ -152,7 +155,7 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         text, history = "\n".join(content for _, content in chat), []
     elif policy.conversation == "context":
         text = chat[-1][1]
-        users = [c for role, c in chat[:-1] if role == "user" and c and not is_chatter(c)]
+        users = _user_turns(chat[:-1])
         context = users[-1] if users else ""
         history = "follow-up" if context else "standalone"
         if len(context) > policy.max_chars:
@@ -160,7 +163,11 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         if len(users) - 1 > MAX_EARLIER and policy.follow_up_chain:
             return "too-many-turns"
         if policy.follow_up_chain:
-            earlier = tuple(turn_digest(c) for c in users[:-1])
+            # An instructing turn is kept as itself (the request's extra earlier turns must not
+            # instruct), any other as its digest.
+            earlier = tuple(
+                INSTRUCTS + turn_digest(c) if instructs(c) else turn_digest(c) for c in users[:-1]
+            )
     else:
         text, history = chat[-1][1], chat[:-1]
     if not text or len(text) > policy.max_chars:
@@ -182,17 +189,51 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
     return Key(text, scope, features(text), labels, context, context_features, earlier)
 
 
-def is_chatter(text: str) -> bool:
+def is_chatter(text: str, after_question: bool = False) -> bool:
     """A user turn no later question can refer to: only greetings, thanks, acknowledgements
-    ("Hi!", "Thanks, that helps", "OK, great"; cache.lexicon.CHATTER)."""
-    words = CHATTER_TOKEN.findall(text.lower())
+    ("Hi!", "Thanks, that helps", "Good morning"; cache.lexicon.CHATTER). Never a reply to a
+    question of the assistant's, and never a turn with a digit or a word outside the list."""
+    if after_question:
+        return False
+    words = CHATTER_TOKEN.findall(GREETINGS.sub(" ", text.lower()))
+    if not words and GREETINGS.search(text.lower()):
+        return True
     return 0 < len(words) <= CHATTER_MAX_WORDS and all(w in CHATTER for w in words)
 
 
+def instructs(text: str) -> bool:
+    """Whether a user turn may shape later answers (addresses the assistant, names a language
+    or a form: cache.lexicon.INSTRUCTION_WORDS; "Answer in Spanish from now on", "Can you
+    keep your answers short?"). In doubt it does."""
+    return any(w in INSTRUCTION_WORDS for w in CHATTER_TOKEN.findall(text.lower()))
+
+
+def _user_turns(chat: Sequence[tuple[str, str]]) -> list[str]:
+    """The user turns before the last message, chatter skipped (a turn answering a question
+    of the assistant's is never chatter)."""
+    out, asked = [], False
+    for role, content in chat:
+        if role == "user" and content and not is_chatter(content, asked):
+            out.append(content)
+        asked = role == "assistant" and content.rstrip().endswith("?")
+    return out
+
+
 def turn_digest(text: str) -> str:
-    """An earlier user turn as an entry keeps it: its casefolded words, hashed."""
-    normalised = " ".join(text.casefold().split()).rstrip(" .?!")
+    """An earlier user turn as an entry keeps it: its words (case kept: "US" is not "us";
+    one final "." or "?" dropped), hashed."""
+    normalised = " ".join(text.split())
+    if normalised.endswith((".", "?")):
+        normalised = normalised[:-1].rstrip()
     return hashlib.sha256(normalised.encode()).hexdigest()[:16]
+
+
+def earlier_match(request: Sequence[str], entry: Sequence[str]) -> bool:
+    """The request's earlier turns end with the entry's, and none it has beyond them instructs
+    (an earlier exchange the entry did not have is passed over, an instruction is not)."""
+    if len(request) < len(entry) or list(request[len(request) - len(entry) :]) != list(entry):
+        return False
+    return not any(d.startswith(INSTRUCTS) for d in request[: len(request) - len(entry)])
 
 
 class SemanticLibrary:
@@ -247,7 +288,10 @@ class SemanticLibrary:
         texts = [key.text, key.context] if key.context else [key.text]
         vectors = await self.embedder.embed(texts)
         vector, context_vector = vectors[0], (vectors[1] if key.context else None)
-        hits = await self.store.search(vector, key.scope, policy.candidates)
+        # A follow-up's nearest entries may be the same question in other conversations, which
+        # its context refuses at no model cost: look further so they do not crowd out its own.
+        wanted = policy.candidates if context_vector is None else max(policy.candidates, 16)
+        hits = await self.store.search(vector, key.scope, wanted)
         if self.cross_encoder is not None and policy.verifier and policy.cross_encoder:
             return self._cross_check(key, policy, vector, context_vector, hits, cut, explore)
         verifier = self.verifier if policy.verifier else None
@@ -267,25 +311,27 @@ class SemanticLibrary:
                 continue
             text = str(hit.payload.get("text", ""))
             context = 1.0 if context_vector is None else self._context(key, context_vector, hit)
+            if context < floor:
+                vetoes.append("context")
+                continue
             if verifier is not None and cut is not None:
                 p = verifier.probability(key.features, features(text), hit.score)
-                if context < 1.0 and key.context_features is not None and context >= floor:
+                if context < 1.0 and key.context_features is not None:
                     stored = features(str(hit.payload.get("context", "")))
                     p = min(p, verifier.probability(key.context_features, stored, context))
-                elif context < floor:
-                    p = 0.0
-                veto = None if p >= cut else ("verifier" if context >= floor else "context")
+                veto = None if p >= cut else "verifier"
             else:
                 p = None
                 veto = first_difference(key.features, text) if policy.guards else None
-                if veto is None and context < 1.0:
+                if (
+                    veto is None
+                    and context < 1.0
+                    and policy.guards
+                    and key.context_features is not None
+                ):
                     stored_text = str(hit.payload.get("context", ""))
-                    differs = (
-                        policy.guards
-                        and key.context_features is not None
-                        and (first_difference(key.context_features, stored_text) is not None)
-                    )
-                    veto = "context" if context < floor or differs else None
+                    differs = first_difference(key.context_features, stored_text) is not None
+                    veto = "context" if differs else None
             if veto is None and p is None:  # the guards: the most similar that passes
                 return Lookup(vector, hit, tuple(vetoes), context_vector)
             if veto is None and p is not None:  # the verifier: the one it rates highest
@@ -319,11 +365,15 @@ class SemanticLibrary:
         cut = (policy.verifier_threshold or ce.threshold) if cut is None else cut
         reach = cut if explore is None else min(cut, explore)
         oldest = self._clock() - policy.ttl_s
-        live = [h for h in hits if h.score >= ce.floor and h.stored_at >= oldest][: ce.candidates]
-        texts = [str(h.payload.get("text", "")) for h in live]
+        live = [h for h in hits if h.score >= ce.floor and h.stored_at >= oldest]
         contexts = [
             1.0 if context_vector is None else self._context(key, context_vector, h) for h in live
         ]
+        # Entries whose context passes come first (in order of similarity): the others are
+        # refused without the model and must not use up its candidates.
+        order_ = sorted(range(len(live)), key=lambda i: contexts[i] < ce.floor)[: ce.candidates]
+        live, contexts = [live[i] for i in order_], [contexts[i] for i in order_]
+        texts = [str(h.payload.get("text", "")) for h in live]
         trees = self.verifier if ce.tree_weight else None
         tree_ps = [
             None if trees is None else trees.probability(key.features, features(t), h.score)
@@ -378,9 +428,7 @@ class SemanticLibrary:
         if not stored or not isinstance(packed, str):
             return 0.0
         earlier = hit.payload.get("earlier") or []
-        if earlier and (
-            not isinstance(earlier, list) or list(key.earlier[-len(earlier) :]) != earlier
-        ):
+        if not isinstance(earlier, list) or not earlier_match(key.earlier, earlier):
             return 0.0
         if stored == key.context:
             return 1.0

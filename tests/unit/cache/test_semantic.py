@@ -279,9 +279,9 @@ async def test_a_chain_hits_when_the_request_ends_with_the_entrys_earlier_turns(
     lib = library()
     await stored(lib, chat(*FRANCE_GDP, "And in 2023?"))
     longer = chat(
-        "Can you keep your answers short?",  # an earlier exchange the entry did not have
-        "Sure.",
-        "tell me about   France",  # case, spacing and the final stop do not matter
+        "I'm planning a trip.",  # an earlier exchange the entry did not have
+        "Nice!",
+        "Tell me about  France",  # spacing and the final stop do not matter
         "France is ...",
         "Thanks!",  # chatter between the turns is skipped
         "You're welcome.",
@@ -289,6 +289,69 @@ async def test_a_chain_hits_when_the_request_ends_with_the_entrys_earlier_turns(
         "And in 2023?",
     )
     assert (await lib.lookup(key(longer), POLICY)).hit is not None
+    shouted = chat("Tell me about FRANCE.", "France is ...", *FRANCE_GDP[2:], "And in 2023?")
+    assert (await lib.lookup(key(shouted), POLICY)).hit is None  # case is kept: US is not us
+
+
+@pytest.mark.asyncio
+async def test_an_earlier_instruction_the_entry_did_not_have_misses() -> None:
+    lib = library()
+    await stored(lib, chat(*FRANCE_GDP, "And in 2023?"))
+    for instruction in ("Answer in Spanish from now on.", "Can you keep your answers short?"):
+        spanish = chat(instruction, "Sure.", *FRANCE_GDP, "And in 2023?")
+        found = await lib.lookup(key(spanish), POLICY)
+        assert found.hit is None and found.vetoes == ("context",)
+
+
+@pytest.mark.asyncio
+async def test_a_three_level_chain_compares_every_earlier_turn() -> None:
+    lib = library()
+    tail = ("What about its GDP?", "...", "And per person?", "...", "And in 2023?")
+    await stored(lib, chat("Tell me about France.", "...", *tail))
+    found = await lib.lookup(key(chat("Tell me about Germany.", "...", *tail)), POLICY)
+    assert found.hit is None and found.vetoes == ("context",)
+    assert (await lib.lookup(key(chat("Tell me about France.", "...", *tail)), POLICY)).hit
+
+
+@pytest.mark.asyncio
+async def test_chains_that_differ_only_in_their_first_question_each_find_their_own() -> None:
+    """Eight entries share the question and the context: the one whose earlier turns match is
+    found although the store's nearest entries are the other seven."""
+    lib = library()
+    topics = [
+        "index funds",
+        "rock climbing",
+        "sourdough",
+        "chess",
+        "kayaking",
+        "Rust",
+        "yoga",
+        "jazz",
+    ]
+
+    def chain(topic: str) -> Request:
+        return chat(
+            f"How do I get started with {topic}?",
+            "...",
+            "Can you expand on that?",
+            "...",
+            "What are the risks?",
+        )
+
+    for topic in topics:
+        k = key(chain(topic))
+        await lib.put(k, (await lib.lookup(k, POLICY)).vector, answer(topic))
+    for topic in topics:
+        found = await lib.lookup(key(chain(topic)), POLICY)
+        assert found.hit is not None and topic in str(found.hit.payload["body"])
+
+
+def test_up_to_64_earlier_turns_are_kept() -> None:
+    def turns(n: int) -> Request:
+        return chat(*[t for i in range(n) for t in (f"Question number {i}", "...")], "And then?")
+
+    assert len(key(turns(65)).earlier) == 64  # 65 user turns before the last: context + 64
+    assert make_key(turns(66), POLICY) == "too-many-turns"
 
 
 @pytest.mark.asyncio
@@ -330,16 +393,29 @@ def test_chatter_is_not_the_context() -> None:
     [
         ("Hi!", True),
         ("Thanks, that helps a lot.", True),
-        ("OK great", True),
+        ("Great, thanks a lot", True),
         ("Good morning.", True),
         ("Is that good?", False),
         ("yes", False),  # an answer to the assistant's question carries meaning
         ("Thanks! And what about Spain?", False),
         ("", False),
+        ("Morning.", False),  # "morning or evening?"
+        ("ok", False),  # agreeing to an offer
+        ("10k", False),
+        ("thanks, 3", False),
+        ("Thanks! 大阪は?", False),
     ],
 )
 def test_what_counts_as_chatter(text: str, chatter: bool) -> None:
     assert is_chatter(text) is chatter
+
+
+def test_a_reply_to_the_assistants_question_is_never_chatter() -> None:
+    assert is_chatter("Thanks!") and not is_chatter("Thanks!", after_question=True)
+    k = key(
+        chat("Plan a workout.", "Shall I add cardio?", "Great", "Here it is.", "And for a week?")
+    )
+    assert k.context == "Great" and len(k.earlier) == 1
 
 
 class RatesByText:
