@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 
 SCOPE_VERSION = 3  # 3: entries of follow-ups carry the digests of their earlier turns
 MAX_EARLIER = 64  # user turns before the context a follow-up's entry may carry
+REFUSED = float("-inf")  # a candidate's context similarity when its conversation cannot match
 INSTRUCTS = "i:"  # an earlier turn's digest is marked so when the turn may instruct answers
 CONTENT_FIELDS = frozenset({"messages"})
 
@@ -420,16 +421,16 @@ class SemanticLibrary:
 
     @staticmethod
     def _context(key: Key, context_vector: Vector, hit: Hit) -> float:
-        """How similar the entry's conversation context is: 1.0 for the same text, 0.0 for an
-        entry without one or whose earlier turns the request's do not end with, else the
-        cosine of the two contexts."""
+        """How similar the entry's conversation context is: 1.0 for the same text, REFUSED (under
+        any floor) for an entry without one or whose earlier turns do not match the request's
+        (``earlier_match``), else the cosine of the two contexts."""
         stored = str(hit.payload.get("context", ""))
         packed = hit.payload.get("context_vector")
         if not stored or not isinstance(packed, str):
-            return 0.0
+            return REFUSED
         earlier = hit.payload.get("earlier") or []
         if not isinstance(earlier, list) or not earlier_match(key.earlier, earlier):
-            return 0.0
+            return REFUSED
         if stored == key.context:
             return 1.0
         return min(0.999999, float(unpack_vector(packed) @ context_vector))

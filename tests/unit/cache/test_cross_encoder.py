@@ -133,3 +133,38 @@ def test_a_missing_artifact_falls_back_to_the_trees(
         ).default_cut(off)
         == verifier.threshold
     )
+
+
+def chat(*turns: str) -> Request:
+    roles = ("user", "assistant")
+    messages = [{"role": roles[i % 2], "content": t} for i, t in enumerate(turns)]
+    return Request("t", "a", "v1", messages, {"temperature": 0})
+
+
+@pytest.mark.asyncio
+async def test_the_cross_encoder_path_refuses_another_conversations_chain(ce: CrossEncoder) -> None:
+    """With no floor at all (0.0), a chain about another subject is still refused before the
+    model runs, and each stored chain is found by its own request although all share the
+    question and the context."""
+    embedder = HashEmbedder()
+    anywhere = dataclasses.replace(ce, floor=0.0)
+    library = SemanticLibrary(
+        embedder, InProcessIndex(embedder.dim, 64), verifier=load_verifier(), cross_encoder=anywhere
+    )
+    policy = SemanticCachePolicy(enabled=True)
+    tail = ("Can you expand on that?", "Sure.", "What are the risks?")
+    topics = ["index funds", "rock climbing", "sourdough", "kayaking", "chess", "jazz"]
+    for topic in topics:
+        key = library.key(chat(f"How do I get started with {topic}?", "...", *tail), policy)
+        assert isinstance(key, Key)
+        look = await library.lookup(key, policy)
+        await library.put(key, look.vector, Answer(topic.encode(), None, None))
+    for topic in topics:
+        key = library.key(chat(f"How do I get started with {topic}?", "...", *tail), policy)
+        assert isinstance(key, Key)
+        found = await library.lookup(key, policy)
+        assert found.hit is not None and found.hit.payload["body"] == topic
+    other = library.key(chat("How do I get started with pottery?", "...", *tail), policy)
+    assert isinstance(other, Key)
+    look = await library.lookup(other, policy)
+    assert look.hit is None and set(look.vetoes) == {"context"}
