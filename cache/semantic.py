@@ -203,9 +203,10 @@ def is_chatter(text: str, after_question: bool = False) -> bool:
 
 
 def instructs(text: str) -> bool:
-    """Whether a user turn may shape later answers (addresses the assistant, names a language
-    or a form: cache.lexicon.INSTRUCTION_WORDS; "Answer in Spanish from now on", "Can you
-    keep your answers short?"). In doubt it does."""
+    """Whether a user turn may shape later answers: it speaks of answers, names a language, a
+    form, a style or a unit system (cache.lexicon.INSTRUCTION_WORDS; "Answer in Spanish from
+    now on", "Can you keep your answers short?"). Words, not understanding: an instruction
+    that names none of them is missed (docs/caching.md)."""
     return any(w in INSTRUCTION_WORDS for w in CHATTER_TOKEN.findall(text.lower()))
 
 
