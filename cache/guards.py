@@ -55,8 +55,10 @@ from cache.lexicon import (
     NEGATIONS,
     NOT_NAMES,
     NUMBER_WORDS,
+    OPPOSITE_PREFIXES,
     ORDINALS,
     PERIOD,
+    PERSONS,
     PHRASES,
     RELATIVE,
     ROMAN,
@@ -259,7 +261,20 @@ def polarity(a: Features, b: Features) -> bool:
     for group in ANTONYMS:
         if (only_a & group) and (only_b & group) and not (only_a & only_b & group):
             return True
-    return _prefixed(only_a, b.wordset) or _prefixed(only_b, a.wordset)
+    if _prefixed(only_a, b.wordset) or _prefixed(only_b, a.wordset):
+        return True
+    return _opposite_prefixes(only_a, only_b)
+
+
+def _opposite_prefixes(only_a: frozenset[str], only_b: frozenset[str]) -> bool:
+    """ "overweight" / "underweight", "hyperthyroidism" / "hypothyroidism": one stem, opposite
+    prefixes."""
+    for one, other in OPPOSITE_PREFIXES:
+        for x, y in ((only_a, only_b), (only_b, only_a)):
+            stems = {w[len(one) :] for w in x if w.startswith(one) and len(w) - len(one) >= 3}
+            if stems and any(w.startswith(other) and w[len(other) :] in stems for w in y):
+                return True
+    return False
 
 
 def _prefixed(words: frozenset[str], other: frozenset[str]) -> bool:
@@ -312,21 +327,34 @@ def order(a: Features, b: Features) -> bool:
 
 
 def _swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
-    """``x`` reads "P M Q" where ``y`` reads "Q M P" (P, Q content words, M the same 1-4 words):
-    "dog smarter than cat" / "cat smarter than dog"; reordered paraphrases ("last git commit" /
-    "last commit in git") change M as well."""
+    """``x`` reads "P M Q" where ``y`` reads "Q M P" (P, Q content words or persons, M the same
+    1-4 words): "dog smarter than cat" / "cat smarter than dog", "teaspoons in a tablespoon" /
+    "tablespoons in a teaspoon" (plurals folded), "can I sue my employer" / "can my employer sue
+    me" (I, me, my are one person); reordered paraphrases ("last git commit" / "last commit in
+    git") change M as well."""
+    x, y = tuple(_role(w) for w in x), tuple(_role(w) for w in y)
     where = {w: i for i, w in enumerate(y)}
     for i, p in enumerate(x):
-        if p in STOP or p not in where:
+        if (p in STOP and p not in PERSONS.values()) or p not in where:
             continue
         for j in range(i + 2, min(len(x), i + 6)):
             q = x[j]
-            if q in STOP or q == p or q not in where:
+            if (q in STOP and q not in PERSONS.values()) or q == p or q not in where:
                 continue
             yq, yp = where[q], where[p]
             if yq < yp and x[i + 1 : j] == y[yq + 1 : yp]:
                 return True
     return False
+
+
+def _role(word: str) -> str:
+    """A word as the swap check compares it: a person's every case as one ("me", "my" -> "i"),
+    a plural as its singular ("teaspoons" -> "teaspoon")."""
+    if word in PERSONS:
+        return PERSONS[word]
+    if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        return word[:-1]
+    return word
 
 
 def scope(a: Features, b: Features) -> bool:

@@ -39,8 +39,22 @@ ANTONYM_TEXT = (
     "clean dirty|success failure|right wrong|approve reject|friend enemy|hire fire|"
     "promote demote|inbound outbound|incoming outgoing|upstream downstream|uppercase lowercase|"
     "horizontal vertical|internal external|online offline|sync async|static dynamic|"
-    "freeze thaw melt|heat cool|arrive leave depart|join quit leave"
+    "freeze thaw melt|heat cool|arrive leave depart|join quit leave|"
+    # fifth session, after a red-team pass: directions, quantifiers, roles, more opposites
+    "to from|into out|any all|much little|within after beyond|front behind|ahead behind|"
+    "allow allowed permit permitted block deny prevent forbid prohibit prohibited ban banned|"
+    "mandatory required compulsory optional voluntary|inhale exhale|ingress egress|"
+    "inflow outflow|landlord tenant|employer employee|plaintiff defendant|host guest|"
+    "doctor patient|driver passenger rider|seller buyer|sender recipient|parent child|"
+    "owner renter|lender borrower|creditor debtor|author reader"
 )
+# Opposite prefixes on the same stem: "overweight" / "underweight", "hyperglycemia" / "hypo..."
+OPPOSITE_PREFIXES = (("over", "under"), ("hyper", "hypo"), ("pre", "post"), ("inter", "intra"))
+# Persons as the swap check compares them (cache.guards.order): every case of one person is one.
+PERSONS = {"me": "i", "my": "i", "mine": "i", "myself": "i", "us": "we", "our": "we"}
+PERSONS |= {"ours": "we", "him": "he", "his": "he", "her": "she", "hers": "she", "them": "they"}
+PERSONS |= {"their": "they", "theirs": "they", "i": "i", "we": "we", "he": "he", "she": "she"}
+PERSONS |= {"they": "they", "you": "you", "your": "you", "yours": "you"}
 ANTONYMS = [_words(group) for group in ANTONYM_TEXT.split("|")]
 PHRASES = re.compile(
     r"\b(log|sign|opt|check|turn|switch|speed|slow|scale|zoom|power|shut|calm|cool|warm)"
@@ -170,31 +184,19 @@ STOP = _words(
 )
 TOKEN = re.compile(r"[$€£¥₹]|[A-Za-z0-9][A-Za-z0-9+#]*(?:[.'\u2019_/:-][A-Za-z0-9+#]+)*")
 BREAKS = re.compile(r"[,;:!?()]|\b(and|or|but|because|so|if|when|while|that|which)\b")
-# A user turn made only of these words is chatter (a greeting, thanks, an acknowledgement): no
-# later question can refer to it, so the semantic cache's conversation context skips it. Words
-# that can also answer a question ("morning", "fine", "ok" agreeing to an offer) are not here;
-# a turn with a digit or a word of another script is never chatter (cache.semantic.is_chatter).
+# Chatter (cache.semantic.is_chatter): a user turn that is only greetings, thanks and
+# acknowledgements, which no later question can refer to, so the conversation context skips
+# it. Whole phrases first, then single words; a turn with anything else (a digit, a question
+# word, another script, "ok" that may agree to an offer, "morning" that may answer) is not
+# chatter.
+CHATTER_PHRASES = re.compile(
+    r"\b(thank you|thanks|many thanks)( (so|very) much| a lot| again| for (the|your) help)?\b"
+    r"|\bgood (morning|afternoon|evening|day)\b|\b(hi|hello|hey) there\b"
+    r"|\bhow are you( doing)?( today)?\b|\bgot it\b|\bthat helps( a lot)?\b|\b(much )?appreciated\b"
+    r"|\bappreciate it\b"
+)
 CHATTER = _words(
-    "hi hello hey hiya thanks thank thx ty so much very many cool great awesome perfect cheers "
-    "bye goodbye got it that helps helped helpful appreciate appreciated wow lol a lot s for the "
-    "help your you there how are doing"
+    "hi hello hey hiya thanks thx ty cool great awesome perfect cheers bye goodbye wow"
 )
 CHATTER_MAX_WORDS = 8
 CHATTER_TOKEN = re.compile(r"\w+")
-GREETINGS = re.compile(r"\bgood (morning|afternoon|evening|day)\b")
-# An earlier user turn the cached conversation did not have is passed over unless it may
-# instruct the answers that follow: it speaks of answers, names a language, a form, a style or
-# a unit system (cache.semantic.instructs). A heuristic over words: an instruction none of
-# these words names ("Explain like I'm five") is missed.
-INSTRUCTION_WORDS = _words(
-    "answer answers answering respond response talk speak write writing jargon eli5 emoji "
-    "emojis uppercase lowercase rhyme poem pirate persona character "
-    "responses reply replies language languages translate translated format formatted style "
-    "tone brief briefly short shorter concise detailed detail simple simpler simply formal "
-    "informal casual bullet bullets list table json markdown words sentences sentence paragraph "
-    "paragraphs always never pretend act role assume imagine remember call english spanish "
-    "french german italian portuguese dutch chinese mandarin cantonese japanese korean russian "
-    "arabic hindi bengali urdu turkish polish swedish norwegian danish finnish greek hebrew "
-    "persian thai vietnamese indonesian malay swahili ukrainian czech romanian hungarian latin "
-    "metric imperial celsius fahrenheit"
-)

@@ -42,11 +42,11 @@ class SemanticCachePolicy(BaseModel):
     # last_turn: every earlier message must be identical; whole: the whole conversation is
     # embedded (measured worse).
     conversation: Literal["context", "last_turn", "whole"] = "context"
-    # context mode: the user turns before the context must end with the entry's (a follow-up to
-    # a follow-up never meets another subject's chain; chatter the entry saw that the request
-    # did not costs the hit). False: only the context is compared, for aliases whose
-    # conversations never go deeper than one follow-up (a deeper chain can then be served
-    # another subject's answer: docs/caching.md).
+    # context mode: the user turns before the context must be the entry's, chatter aside (a
+    # follow-up to a follow-up never meets another subject's chain, an earlier fact or
+    # instruction the entry did not have is a miss). False: only the context is compared, for
+    # aliases whose conversations never go deeper than one follow-up and carry nothing before
+    # it (otherwise another conversation's answer can be served: docs/caching.md).
     follow_up_chain: bool = True
     # User turns (last_turn and whole only; context mode compares the context and the earlier
     # turns, up to 64 of them, not the length).

@@ -10,11 +10,11 @@ Policy (a wrong cached answer is worse than a slow correct one):
   too and checked separately: a follow-up hits only an entry whose context passes the same
   check as the question (so earlier chatter does not matter, a changed context does); a
   question without context never meets a follow-up (it is part of the scope). The user turns
-  before the context must end with the entry's own (normalised text, compared by digest), so
-  a follow-up to a follow-up ("and in 2023?" after "what about its GDP?") never meets the
-  same chain about another subject; chatter turns ("Thanks!") are skipped, and an earlier turn
-  the entry did not have is passed over unless it may instruct the answers ("Answer in
-  Spanish").
+  before the context must be the entry's own (exact text, compared by digest), so a follow-up
+  to a follow-up ("and in 2023?" after "what about its GDP?") never meets the same chain about
+  another subject, and an earlier fact ("I'm allergic to penicillin") the entry did not have
+  is a miss; chatter turns ("Thanks!") are skipped. Assistant messages before the first user
+  turn and messages' names are part of the scope; user messages with code are not cached.
   ``last_turn``: everything before the last message must be identical (part of the scope);
   ``whole`` embeds the whole conversation (measured worse, see docs/caching.md). Tool
   messages, non-text content, or a last message too long to embed whole are not cached.
@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
 from cache.guards import order as order_swapped
 from cache.keys import TRANSPORT_FIELDS
-from cache.lexicon import CHATTER, CHATTER_MAX_WORDS, CHATTER_TOKEN, GREETINGS, INSTRUCTION_WORDS
+from cache.lexicon import CHATTER, CHATTER_MAX_WORDS, CHATTER_PHRASES, CHATTER_TOKEN
 from cache.policy import EmbeddingModel, SemanticCachePolicy
 from cache.vectors import Clock, Hit, InProcessIndex, QdrantStore, Vector, VectorStore
 from cache.verifier import Verifier
@@ -55,7 +57,9 @@ if TYPE_CHECKING:
 SCOPE_VERSION = 3  # 3: entries of follow-ups carry the digests of their earlier turns
 MAX_EARLIER = 64  # user turns before the context a follow-up's entry may carry
 REFUSED = float("-inf")  # a candidate's context similarity when its conversation cannot match
-INSTRUCTS = "i:"  # an earlier turn's digest is marked so when the turn may instruct answers
+PREFORMATTED = re.compile(r"\n[ \t]|```")  # an indented line or a fenced block: code
+SHORT_REPLY = 3  # words: a reply this short to the assistant's question is kept with it
+SENTENCES = re.compile(r"(?<=[.!?])\s+")
 CONTENT_FIELDS = frozenset({"messages"})
 
 
@@ -138,17 +142,24 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
     if not messages or messages[-1].get("role") != "user":
         return "last-message-not-user"
     texts: list[tuple[str, str]] = []
+    names: list[str] = []  # messages' "name" fields: "What is my name?" from Alice or Bob
     for message in messages:
         role = str(message.get("role"))
         text = message_text(message)
         if role in ("tool", "function") or message.get("tool_calls") or text is None:
             return "tools-or-media"
+        if role == "user" and PREFORMATTED.search(text):
+            return "preformatted"  # code: its indentation would be lost to the embedding
         texts.append((role, " ".join(text.split())))
+        names.append(str(message.get("name") or ""))
     turns = sum(1 for role, _ in texts if role == "user")
     if turns > policy.max_turns and policy.conversation != "context":
         return "too-many-turns"
     system = [t for t in texts if t[0] in ("system", "developer")]
     chat = [t for t in texts if t[0] not in ("system", "developer")]
+    # Assistant messages before the first user turn (a greeting that names a plan, a product)
+    # shape what the user asks: they are part of the scope, exactly.
+    lead = list(itertools.takewhile(lambda t: t[0] != "user", chat))
     context = ""
     earlier: tuple[str, ...] = ()
     history: list[tuple[str, str]] | str
@@ -164,11 +175,7 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         if len(users) - 1 > MAX_EARLIER and policy.follow_up_chain:
             return "too-many-turns"
         if policy.follow_up_chain:
-            # An instructing turn is kept as itself (the request's extra earlier turns must not
-            # instruct), any other as its digest.
-            earlier = tuple(
-                INSTRUCTS + turn_digest(c) if instructs(c) else turn_digest(c) for c in users[:-1]
-            )
+            earlier = tuple(turn_digest(c) for c in users[:-1])
     else:
         text, history = chat[-1][1], chat[:-1]
     if not text or len(text) > policy.max_chars:
@@ -182,6 +189,8 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         request.rules_version.encode(),
         request.namespace.encode(),
         orjson.dumps(system),
+        orjson.dumps(lead),
+        orjson.dumps(names if any(names) else []),
         orjson.dumps(history),
         orjson.dumps(params, option=orjson.OPT_SORT_KEYS),
     )
@@ -192,50 +201,47 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
 
 def is_chatter(text: str, after_question: bool = False) -> bool:
     """A user turn no later question can refer to: only greetings, thanks, acknowledgements
-    ("Hi!", "Thanks, that helps", "Good morning"; cache.lexicon.CHATTER). Never a reply to a
-    question of the assistant's, and never a turn with a digit or a word outside the list."""
-    if after_question:
+    ("Hi!", "Thanks, that helps", "Good morning"; cache.lexicon.CHATTER_PHRASES, CHATTER).
+    Never a reply to a question of the assistant's, and never a turn with anything else."""
+    lowered = text.lower()
+    if after_question or "?" in CHATTER_PHRASES.sub(" ", lowered):
         return False
-    words = CHATTER_TOKEN.findall(GREETINGS.sub(" ", text.lower()))
-    if not words and GREETINGS.search(text.lower()):
-        return True
-    return 0 < len(words) <= CHATTER_MAX_WORDS and all(w in CHATTER for w in words)
-
-
-def instructs(text: str) -> bool:
-    """Whether a user turn may shape later answers: it speaks of answers, names a language, a
-    form, a style or a unit system (cache.lexicon.INSTRUCTION_WORDS; "Answer in Spanish from
-    now on", "Can you keep your answers short?"). Words, not understanding: an instruction
-    that names none of them is missed (docs/caching.md)."""
-    return any(w in INSTRUCTION_WORDS for w in CHATTER_TOKEN.findall(text.lower()))
+    words = CHATTER_TOKEN.findall(CHATTER_PHRASES.sub(" ", lowered))
+    if not words:
+        return CHATTER_PHRASES.search(lowered) is not None
+    return len(words) <= CHATTER_MAX_WORDS and all(w in CHATTER for w in words)
 
 
 def _user_turns(chat: Sequence[tuple[str, str]]) -> list[str]:
-    """The user turns before the last message, chatter skipped (a turn answering a question
-    of the assistant's is never chatter)."""
-    out, asked = [], False
+    """The user turns before the last message, chatter skipped. A turn that replies to a
+    question of the assistant's is never chatter, and a short one ("yes" to "Are you filing
+    jointly?", at most SHORT_REPLY words) is kept together with that question: it means
+    nothing without it."""
+    out: list[str] = []
+    question = ""
     for role, content in chat:
-        if role == "user" and content and not is_chatter(content, asked):
-            out.append(content)
-        asked = role == "assistant" and content.rstrip().endswith("?")
+        if role == "user" and content and not is_chatter(content, bool(question)):
+            short = len(content.split()) <= SHORT_REPLY
+            out.append(f"{question}\n{content}" if question and short else content)
+        question = _last_question(content) if role == "assistant" else ""
     return out
 
 
+def _last_question(text: str) -> str:
+    """The assistant message's closing question ("... Are you filing jointly?"), or ""."""
+    text = text.rstrip()
+    if not text.endswith("?"):
+        return ""
+    return SENTENCES.split(text)[-1]
+
+
 def turn_digest(text: str) -> str:
-    """An earlier user turn as an entry keeps it: its words (case kept: "US" is not "us";
-    one final "." or "?" dropped), hashed."""
-    normalised = " ".join(text.split())
+    """An earlier user turn as an entry keeps it: its exact text (spacing at the ends and one
+    final "." or "?" aside), hashed."""
+    normalised = text.strip()
     if normalised.endswith((".", "?")):
         normalised = normalised[:-1].rstrip()
     return hashlib.sha256(normalised.encode()).hexdigest()[:16]
-
-
-def earlier_match(request: Sequence[str], entry: Sequence[str]) -> bool:
-    """The request's earlier turns end with the entry's, and none it has beyond them instructs
-    (an earlier exchange the entry did not have is passed over, an instruction is not)."""
-    if len(request) < len(entry) or list(request[len(request) - len(entry) :]) != list(entry):
-        return False
-    return not any(d.startswith(INSTRUCTS) for d in request[: len(request) - len(entry)])
 
 
 class SemanticLibrary:
@@ -423,17 +429,21 @@ class SemanticLibrary:
     @staticmethod
     def _context(key: Key, context_vector: Vector, hit: Hit) -> float:
         """How similar the entry's conversation context is: 1.0 for the same text, REFUSED (under
-        any floor) for an entry without one or whose earlier turns do not match the request's
-        (``earlier_match``), else the cosine of the two contexts."""
+        any floor) for an entry without one, whose earlier turns are not the request's, or whose
+        context is the request's with two names swapped; else the cosine of the two contexts."""
         stored = str(hit.payload.get("context", ""))
         packed = hit.payload.get("context_vector")
         if not stored or not isinstance(packed, str):
             return REFUSED
         earlier = hit.payload.get("earlier") or []
-        if not isinstance(earlier, list) or not earlier_match(key.earlier, earlier):
-            return REFUSED
+        if not isinstance(earlier, list) or list(key.earlier) != earlier:
+            return REFUSED  # any other earlier turn (a fact, an instruction) may change the answer
         if stored == key.context:
             return 1.0
+        if key.context_features is not None and order_swapped(
+            key.context_features, features(stored)
+        ):
+            return REFUSED  # "flying to London" / "flying from London"-like swaps, as for questions
         return min(0.999999, float(unpack_vector(packed) @ context_vector))
 
     async def put(

@@ -38,9 +38,10 @@ Sets:
   (``deep-changed-context``), must-not-hit; and ``deep-same-context``, should-hit: (first
   question, follow-up, generic follow-up) against the same conversation after chatter, its
   follow-up reworded where MeanCache rewords it. And ``chatter-both-sides``, should-hit: the
-  same conversation after two different chatter exchanges, one on each side (the entry's
-  earlier turns must end the request's, so only chatter the cache recognises as such, "Hi
-  there!", "Good morning.", is passed over).
+  same conversation after two different chatter exchanges, one on each side. The cache passes
+  over only the exchanges it recognises as chatter ("Hi there!", "Good morning."); the other
+  four of ``CHATTER`` (a thanks with a detail, a statement, an instruction, a question) count
+  as conversation, so those rows are missed hits by design (docs/caching.md, Multi-turn).
 """
 
 from __future__ import annotations

@@ -124,3 +124,40 @@ def test_empty_and_odd_inputs() -> None:
     assert first_difference("", "") is None
     assert first_difference("???", "!!!") is None
     assert first_difference("how", "") is None
+
+
+@pytest.mark.parametrize(
+    ("guard", "a", "b"),
+    [
+        # added in the fifth session, after a red-team pass found these classes served
+        ("polarity", "How do I move photos to my laptop?", "How do I move photos from my laptop?"),
+        ("polarity", "Can I bring cheese into Canada?", "Can I bring cheese out of Canada?"),
+        ("polarity", "Do any plans include roaming?", "Do all plans include roaming?"),
+        ("polarity", "Is a helmet mandatory for cyclists?", "Is a helmet optional for cyclists?"),
+        ("polarity", "What can a landlord deduct?", "What can a tenant deduct?"),
+        ("polarity", "Is my dog overweight?", "Is my dog underweight?"),
+        ("polarity", "Symptoms of hyperthyroidism", "Symptoms of hypothyroidism"),
+        ("polarity", "Too much salt in soup, what to do?", "Too little salt in soup, what to do?"),
+        ("order", "Can I fire my manager?", "Can my manager fire me?"),
+        ("order", "How many cups are in a gallon?", "How many gallons are in a cup?"),
+    ],
+)
+def test_fifth_session_traps_are_vetoed(guard: str, a: str, b: str) -> None:
+    assert first_difference(a, b) == guard
+    assert first_difference(b, a) == guard
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ("How do I send money to my sister?", "How can I send money to my sister?"),
+        ("Do you have any vegan options?", "Are there any vegan options?"),
+        (
+            "How do I get from the airport to the hotel?",
+            "How to get from the airport to the hotel?",
+        ),
+        ("Can my landlord raise the rent?", "Is my landlord allowed to raise the rent?"),
+    ],
+)
+def test_fifth_session_words_let_paraphrases_through(a: str, b: str) -> None:
+    assert first_difference(a, b) is None

@@ -275,22 +275,37 @@ async def test_a_follow_up_to_a_follow_up_misses_when_the_first_question_differs
 
 
 @pytest.mark.asyncio
-async def test_a_chain_hits_when_the_request_ends_with_the_entrys_earlier_turns() -> None:
+async def test_a_chain_hits_with_the_same_earlier_turns_and_chatter_around_them() -> None:
     lib = library()
     await stored(lib, chat(*FRANCE_GDP, "And in 2023?"))
-    longer = chat(
-        "I'm planning a trip.",  # an earlier exchange the entry did not have
-        "Nice!",
-        "Tell me about  France",  # spacing and the final stop do not matter
+    chattier = chat(
+        "Hi there!",  # chatter before the conversation
+        "Hello! How can I help?",
+        "Tell me about France",  # the final stop does not matter
         "France is ...",
-        "Thanks!",  # chatter between the turns is skipped
+        "Thanks!",  # chatter between the turns
         "You're welcome.",
         *FRANCE_GDP[2:],
         "And in 2023?",
     )
-    assert (await lib.lookup(key(longer), POLICY)).hit is not None
+    assert (await lib.lookup(key(chattier), POLICY)).hit is not None
     shouted = chat("Tell me about FRANCE.", "France is ...", *FRANCE_GDP[2:], "And in 2023?")
     assert (await lib.lookup(key(shouted), POLICY)).hit is None  # case is kept: US is not us
+
+
+@pytest.mark.asyncio
+async def test_an_earlier_fact_the_entry_did_not_have_misses() -> None:
+    lib = library()
+    await stored(lib, chat("I have a sinus infection.", "Sorry to hear.", "What should I take?"))
+    allergic = chat(
+        "I'm allergic to penicillin.",
+        "Noted.",
+        "I have a sinus infection.",
+        "Sorry to hear.",
+        "What should I take?",
+    )
+    found = await lib.lookup(key(allergic), POLICY)
+    assert found.hit is None and found.vetoes == ("context",)
 
 
 @pytest.mark.asyncio
@@ -410,12 +425,62 @@ def test_what_counts_as_chatter(text: str, chatter: bool) -> None:
     assert is_chatter(text) is chatter
 
 
-def test_a_reply_to_the_assistants_question_is_never_chatter() -> None:
+def test_a_reply_to_the_assistants_question_is_kept_with_the_question() -> None:
     assert is_chatter("Thanks!") and not is_chatter("Thanks!", after_question=True)
-    k = key(
-        chat("Plan a workout.", "Shall I add cardio?", "Great", "Here it is.", "And for a week?")
+    k = key(chat("Plan a workout.", "Sure. Shall I add cardio?", "Great", "Done.", "For a week?"))
+    assert k.context == "Shall I add cardio?\nGreat" and len(k.earlier) == 1
+    jointly = chat("Help with my taxes.", "Are you filing jointly?", "yes", "OK.", "My deduction?")
+    single = chat("Help with my taxes.", "Are you filing as single?", "yes", "OK.", "My deduction?")
+    assert key(jointly).context != key(single).context
+
+
+@pytest.mark.asyncio
+async def test_a_follow_up_after_a_question_about_other_details_misses() -> None:
+    lib = library()
+    await stored(lib, chat("Do you ship to Canada?", "Yes, we do.", "And to Mexico?"))
+    priced = chat("Do you ship to Canada?", "Yes, we do.", "How much?", "$15.", "And to Mexico?")
+    assert not is_chatter("How much?")
+    assert (await lib.lookup(key(priced), POLICY)).hit is None
+
+
+def test_what_an_assistant_said_first_and_message_names_are_part_of_the_scope() -> None:
+    def greeted(plan: str) -> Request:
+        return req(
+            messages=[
+                {"role": "assistant", "content": f"Hi! I see you're looking at the {plan} plan."},
+                {"role": "user", "content": "How much does it cost per month?"},
+            ]
+        )
+
+    assert key(greeted("Pro")).scope != key(greeted("Basic")).scope
+
+    def named(name: str) -> Request:
+        return req(messages=[{"role": "user", "name": name, "content": "What is my name?"}])
+
+    assert key(named("Alice")).scope != key(named("Bob")).scope
+    assert key(named("Alice")).scope == key(named("Alice")).scope
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "What does this print?\n\nfor i in range(3):\n    print(i)",
+        "Fix this:\n```\nx = 1\n```",
+    ],
+)
+def test_code_is_not_semantically_cached(text: str) -> None:
+    assert make_key(req(text), POLICY) == "preformatted"
+
+
+@pytest.mark.asyncio
+async def test_a_context_with_two_names_swapped_misses() -> None:
+    lib = library()
+    await stored(
+        lib, chat("I'm flying from Paris to Rome next month.", "Nice.", "Do I need a visa?")
     )
-    assert k.context == "Great" and len(k.earlier) == 1
+    swapped = chat("I'm flying from Rome to Paris next month.", "Nice.", "Do I need a visa?")
+    found = await lib.lookup(key(swapped), POLICY)
+    assert found.hit is None and found.vetoes == ("context",)
 
 
 class RatesByText:
