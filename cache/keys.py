@@ -29,6 +29,7 @@ class Scope:
     alias: str
     rules_version: str
     namespace: str = "default"
+    route: str = ""  # what the caller pinned about the route (gateway.stages.tier_router)
 
 
 def canonical(body: Mapping[str, Any]) -> bytes:
@@ -40,6 +41,8 @@ def fingerprint(scope: Scope, kind: str, body: Mapping[str, Any]) -> str:
     h = hashlib.sha256()
     h.update(f"{KEY_VERSION}\0{scope.tenant}\0{scope.alias}\0{scope.rules_version}\0".encode())
     h.update(f"{scope.namespace}\0{kind}\0".encode())
+    if scope.route:
+        h.update(f"route\0{scope.route}\0".encode())
     h.update(canonical(body))
     return h.hexdigest()
 

@@ -73,6 +73,7 @@ class Request:
     messages: Sequence[Mapping[str, Any]]
     params: Mapping[str, Any]  # the request's other fields
     namespace: str = "default"
+    route: str = ""  # what the caller pinned about the route (a tier, a feature): part of the scope
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +192,7 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         orjson.dumps(system),
         orjson.dumps(lead),
         orjson.dumps(names if any(names) else []),
+        request.route.encode(),
         orjson.dumps(history),
         orjson.dumps(params, option=orjson.OPT_SORT_KEYS),
     )

@@ -33,6 +33,7 @@ from gateway.pipeline import Next
 from gateway.requests import ChatRequest
 from gateway.rules import ExactCachePolicy
 from gateway.stages.replay import relay_then, replay
+from gateway.stages.tier_router import route_pin
 from gateway.tasks import Spawner
 
 log = logging.getLogger("tiergate.cache")
@@ -93,7 +94,9 @@ class ExactCache:
         if isinstance(request, ChatRequest) and not storable_request(request, policy):
             return (await next_(call)).noted(Note("cache", "bypass"))
         d = directives(call.headers)
-        scope = Scope(call.principal.team, call.alias, call.config_version, d.namespace)
+        scope = Scope(
+            call.principal.team, call.alias, call.config_version, d.namespace, route_pin(call)
+        )
         body = request.model_dump(exclude_unset=True)
         key = redis_key(scope, fingerprint(scope, call.kind.value, body))
         entry: Entry | None = None

@@ -50,6 +50,7 @@ from gateway.requests import ChatRequest
 from gateway.rules import ExactCachePolicy
 from gateway.stages.exact_cache import STORABLE_FINISH, directives, storable_request
 from gateway.stages.replay import relay_then, replay
+from gateway.stages.tier_router import route_pin
 from gateway.tasks import Spawner
 
 # The largest answer the semantic cache keeps (larger ones are served, not stored).
@@ -377,5 +378,11 @@ def as_request(call: Call, request: ChatRequest, namespace: str) -> Request:
     messages: list[dict[str, Any]] = [m.model_dump(exclude_none=True) for m in request.messages]
     params = request.model_dump(exclude_unset=True)
     return Request(
-        call.principal.team, call.alias, call.config_version, messages, params, namespace
+        call.principal.team,
+        call.alias,
+        call.config_version,
+        messages,
+        params,
+        namespace,
+        route_pin(call),
     )

@@ -41,6 +41,22 @@ log = logging.getLogger("tiergate.router")
 DATA_CLASS_HEADER = "x-tiergate-data-class"
 TIER_HEADER = "x-tiergate-tier"
 FEATURE_HEADER = "x-tiergate-feature"
+
+
+def route_pin(call: Call) -> str:
+    """What the caller pinned about the route: a tier by header (keys with ``tier_header``), a
+    feature. The caches run before this router, so they keep answers apart by it: a call that
+    pins the strongest tier is never answered with a cheaper tier's cached answer."""
+    parts = []
+    asked = call.headers.get(TIER_HEADER)
+    if asked is not None and call.principal.tier_header:
+        parts.append(f"tier={asked}")
+    feature = call.headers.get(FEATURE_HEADER)
+    if feature is not None:
+        parts.append(f"feature={feature}")
+    return ";".join(parts)
+
+
 EMBED_TIMEOUT_S = 0.25
 
 Embed = Callable[[str], Awaitable[Any]]

@@ -509,3 +509,8 @@ async def test_the_verifier_serves_the_candidate_it_rates_highest_not_the_most_s
     assert found.confidence == 0.9  # the identical entry was more similar, and rated 0.6
     refused = await lib.lookup(key(req("how do I reset my password"), policy), policy, cut=0.95)
     assert refused.hit is None and refused.nearest_p == 0.9  # the sample a bound would take
+
+
+def test_a_pinned_route_is_part_of_the_scope() -> None:
+    assert key(req(route="tier=big")).scope != key(req()).scope
+    assert key(req(route="tier=big")).scope == key(req(route="tier=big")).scope

@@ -10,7 +10,7 @@ import pytest
 from gateway.calls import Call, Principal, Reply, ReplyStats
 from gateway.errors import InvalidRequest, NotCleared
 from gateway.rules import parse_rules
-from gateway.stages.tier_router import TierRouter
+from gateway.stages.tier_router import TierRouter, route_pin
 from tests.conftest import chunks_of
 
 pytestmark = pytest.mark.asyncio
@@ -253,3 +253,18 @@ async def test_learned_router_starts_cheapest_when_the_embedder_fails(make_call)
     reply = await stage(make_call("fixed", messages=[{"role": "user", "content": "hard"}]), seen)
     assert seen.calls[0].route is not None and seen.calls[0].route.tier == "small"
     assert notes(reply)["route-reason"] == "learned-unavailable"
+
+
+async def test_the_caches_keep_apart_what_a_caller_pinned(make_call) -> None:
+    """The caches run before the router: a pinned tier or feature is part of their scope
+    (route_pin), so a call pinned to the strongest tier never gets a cheaper tier's answer."""
+    plain = make_call("fixed")
+    assert route_pin(plain) == ""
+    pinned = with_headers(
+        with_principal(make_call("fixed"), tier_header=True), {"x-tiergate-tier": "big"}
+    )
+    assert route_pin(pinned) == "tier=big"
+    ignored = with_headers(make_call("fixed"), {"x-tiergate-tier": "big"})  # key without the right
+    assert route_pin(ignored) == ""
+    feature = with_headers(make_call("ruled"), {"x-tiergate-feature": "legal"})
+    assert route_pin(feature) == "feature=legal"
