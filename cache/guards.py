@@ -56,6 +56,7 @@ from cache.lexicon import (
     NOT_NAMES,
     NUMBER_WORDS,
     OPPOSITE_PREFIXES,
+    OPPOSITE_PREPS,
     ORDINALS,
     PERIOD,
     PERSONS,
@@ -266,6 +267,16 @@ def polarity(a: Features, b: Features) -> bool:
     return _opposite_prefixes(only_a, only_b)
 
 
+def _opposite_directions(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
+    """The same word after opposite prepositions: "travel to the UK" / "travel from the UK",
+    "bring food into Australia" / "out of Australia"."""
+    before = {w: x[i - 1] for i, w in enumerate(x) if i and w not in STOP}
+    for j, w in enumerate(y):
+        if j and w in before and frozenset({before[w], y[j - 1]}) in OPPOSITE_PREPS:
+            return True
+    return False
+
+
 def _opposite_prefixes(only_a: frozenset[str], only_b: frozenset[str]) -> bool:
     """ "overweight" / "underweight", "hyperthyroidism" / "hypothyroidism": one stem, opposite
     prefixes."""
@@ -323,6 +334,8 @@ def order(a: Features, b: Features) -> bool:
     short = max(len(a.content), len(b.content)) <= LONG_TEXT
     if short and len(shared_a) >= 2 and shared_a != [e for e in b.entities if e in a.entities]:
         return True  # long statements reorder their clauses freely
+    if short and _opposite_directions(a.relations, b.relations):
+        return True  # long statements say "from" and "to" about one thing in many ways
     return _swapped(a.relations, b.relations)
 
 
@@ -352,6 +365,8 @@ def _role(word: str) -> str:
     a plural as its singular ("teaspoons" -> "teaspoon")."""
     if word in PERSONS:
         return PERSONS[word]
+    if len(word) > 4 and word.endswith(("ches", "shes", "xes", "sses")):
+        return word[:-2]
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
         return word[:-1]
     return word

@@ -46,8 +46,11 @@ ANTONYM_TEXT = (
     "mandatory required compulsory optional voluntary|inhale exhale|ingress egress|"
     "inflow outflow|landlord tenant|employer employee|plaintiff defendant|host guest|"
     "doctor patient|driver passenger rider|seller buyer|sender recipient|parent child|"
-    "owner renter|lender borrower|creditor debtor|author reader"
+    "owner renter|lender borrower|creditor debtor|author reader|on off|forget forgot remember"
 )
+# Prepositions that send the same word opposite ways: "travel to the UK" / "travel from the UK"
+# ("out of" is compared by its "of"; cache.guards.order).
+OPPOSITE_PREPS = [frozenset({"to", "from"}), frozenset({"into", "of"}), frozenset({"onto", "off"})]
 # Opposite prefixes on the same stem: "overweight" / "underweight", "hyperglycemia" / "hypo..."
 OPPOSITE_PREFIXES = (("over", "under"), ("hyper", "hypo"), ("pre", "post"), ("inter", "intra"))
 # Persons as the swap check compares them (cache.guards.order): every case of one person is one.
@@ -200,3 +203,22 @@ CHATTER = _words(
 )
 CHATTER_MAX_WORDS = 8
 CHATTER_TOKEN = re.compile(r"\w+")
+# The language the embedding model, the verifier and the guards know is English: a text whose
+# function words are more often another language's than English's is not semantically cached
+# (cache.semantic.make_key). Function words only, no word both languages use often.
+ENGLISH_WORDS = _words(
+    "the is are was were be been do does did what which who how why when where can could should "
+    "would will my your our their this that these those there with from for of and or but not "
+    "have has had it its about into than then if"
+)
+FOREIGN_WORDS = _words(
+    # German
+    "der die das und ist ich nicht wie was wo warum wann kann ein eine einen mit auf für von "
+    "zu im ist sind mein meine dem den des oder aber "
+    # Spanish, Portuguese, Italian, French
+    "de la en y lo al el los las es que por para cómo qué dónde cuándo puedo una un con del se "
+    "mi mis son está "
+    "não como onde quando é um uma com do da dos das em meu minha "
+    "il gli che è sono di per come dove quando posso della delle mio mia "
+    "le les est et je ne pas comment où quand puis une avec du des au aux mon ma mes sont"
+)

@@ -46,7 +46,14 @@ from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
 from cache.guards import order as order_swapped
 from cache.keys import TRANSPORT_FIELDS
-from cache.lexicon import CHATTER, CHATTER_MAX_WORDS, CHATTER_PHRASES, CHATTER_TOKEN
+from cache.lexicon import (
+    CHATTER,
+    CHATTER_MAX_WORDS,
+    CHATTER_PHRASES,
+    CHATTER_TOKEN,
+    ENGLISH_WORDS,
+    FOREIGN_WORDS,
+)
 from cache.policy import EmbeddingModel, SemanticCachePolicy
 from cache.vectors import Clock, Hit, InProcessIndex, QdrantStore, Vector, VectorStore
 from cache.verifier import Verifier
@@ -181,6 +188,8 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         text, history = chat[-1][1], chat[:-1]
     if not text or len(text) > policy.max_chars:
         return "empty-or-too-long"
+    if not (english(text) and english(context)):
+        return "not-english"  # the model, the verifier and the guards know English only
     params = {k: v for k, v in request.params.items() if k not in TRANSPORT_FIELDS}
     params = {k: v for k, v in params.items() if k not in CONTENT_FIELDS and k != "model"}
     scope = _digest(
@@ -235,6 +244,15 @@ def _last_question(text: str) -> str:
     if not text.endswith("?"):
         return ""
     return SENTENCES.split(text)[-1]
+
+
+def english(text: str) -> bool:
+    """Not written in another language: no more of its function words are another language's
+    than English's (cache.lexicon.ENGLISH_WORDS, FOREIGN_WORDS); keyword queries with neither
+    pass."""
+    words = CHATTER_TOKEN.findall(text.lower())
+    foreign = sum(w in FOREIGN_WORDS for w in words) + ("¿" in text) + ("¡" in text)
+    return foreign <= sum(w in ENGLISH_WORDS for w in words)
 
 
 def turn_digest(text: str) -> str:

@@ -140,6 +140,14 @@ def test_empty_and_odd_inputs() -> None:
         ("polarity", "Too much salt in soup, what to do?", "Too little salt in soup, what to do?"),
         ("order", "Can I fire my manager?", "Can my manager fire me?"),
         ("order", "How many cups are in a gallon?", "How many gallons are in a cup?"),
+        ("order", "How many boxes fit in a crate?", "How many crates fit in a box?"),
+        ("order", "Do I need a visa to travel to Spain?", "Do I need a visa to travel from Spain?"),
+        (
+            "polarity",
+            "Should I leave the heater on at night?",
+            "Should I leave the heater off at night?",
+        ),
+        ("polarity", "What if I forgot my PIN?", "What if I remember my PIN?"),
     ],
 )
 def test_fifth_session_traps_are_vetoed(guard: str, a: str, b: str) -> None:
@@ -157,7 +165,23 @@ def test_fifth_session_traps_are_vetoed(guard: str, a: str, b: str) -> None:
             "How to get from the airport to the hotel?",
         ),
         ("Can my landlord raise the rent?", "Is my landlord allowed to raise the rent?"),
+        (
+            "How do I send money to my son from my bank?",
+            "How do I send money from my bank to my son?",
+        ),
     ],
 )
 def test_fifth_session_words_let_paraphrases_through(a: str, b: str) -> None:
     assert first_difference(a, b) is None
+
+
+def test_long_statements_say_from_and_to_about_one_thing_freely() -> None:
+    a = (
+        "Yes, Datasets supports access to cloud storage providers through a filesystem "
+        "implementation so you can load and save data easily."
+    )
+    b = (
+        "Datasets can be accessed from cloud storage providers using a filesystem "
+        "implementation, which lets you load and save data easily."
+    )
+    assert not order(features(a), features(b))

@@ -514,3 +514,20 @@ async def test_the_verifier_serves_the_candidate_it_rates_highest_not_the_most_s
 def test_a_pinned_route_is_part_of_the_scope() -> None:
     assert key(req(route="tier=big")).scope != key(req()).scope
     assert key(req(route="tier=big")).scope == key(req(route="tier=big")).scope
+
+
+@pytest.mark.parametrize(
+    ("text", "cached"),
+    [
+        ("Wie überweise ich Geld auf PayPal?", False),
+        ("¿Debo comer antes de entrenar?", False),
+        ("Le petit-déjeuner est-il inclus ?", False),
+        ("What is the meaning of de rien in French?", True),
+        ("How did Steve Jobs die?", True),  # "die" is German too
+        ("python list sort", True),  # keywords: neither language's function words
+    ],
+)
+def test_only_english_is_semantically_cached(text: str, cached: bool) -> None:
+    """The model, the verifier and the guards know English: another language is left to the
+    exact cache."""
+    assert (make_key(req(text), POLICY) != "not-english") is cached
