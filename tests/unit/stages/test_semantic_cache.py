@@ -17,7 +17,7 @@ from cache.semantic import SemanticLibrary
 from cache.vectors import InProcessIndex
 from gateway.calls import Call, Note, Principal, Reply, ReplyStats
 from gateway.stages.replay import iterate
-from gateway.stages.semantic_cache import SemanticCache
+from gateway.stages.semantic_cache import SemanticCache, as_request
 from gateway.tasks import Spawner
 
 QUESTION = "How do I reset my password?"
@@ -367,3 +367,17 @@ async def test_a_hit_the_client_refused_is_a_sample_at_no_cost(make_call) -> Non
     assert upstream.calls == 1 and len(bound.samples) == 1
     p, agreed = bound.samples[0]
     assert p >= bound.cut and agreed
+
+
+def test_a_pinned_tier_keeps_its_own_cache_scope(make_call: Any) -> None:
+    """The cache runs before the router: a call that pins a tier must not meet an entry a
+    cheaper tier answered (x-tiergate-tier from a key allowed to pin)."""
+    from cache.semantic import make_key
+
+    policy = SemanticCachePolicy(enabled=True)
+    allowed = Principal(key_id="k1", team="t1", aliases=None, tier_header=True)
+    plain = make_call("fast", principal=allowed)
+    pinned = make_call("fast", principal=allowed, headers={"x-tiergate-tier": "big"})
+    keys = [make_key(as_request(c, c.request, "default"), policy) for c in (plain, pinned)]
+    assert not isinstance(keys[0], str) and not isinstance(keys[1], str)
+    assert keys[0].scope != keys[1].scope
