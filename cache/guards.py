@@ -53,6 +53,7 @@ from cache.lexicon import (
     MULTIWORD,
     NEGATING_PREFIXES,
     NEGATIONS,
+    NEGATIVE,
     NOT_NAMES,
     NUMBER_WORDS,
     OPPOSITE_PREFIXES,
@@ -146,6 +147,8 @@ def _numbers(raw: list[str], words: tuple[str, ...], lowered: str) -> frozenset[
             value = value.rstrip("0").rstrip(".")
         scale = {"k": 1000, "m": 10**6, "bn": 10**9}.get(m.group(2) or "")
         found.add(str(int(float(value) * scale)) if scale else value)
+    for m in NEGATIVE.finditer(lowered):  # "-5 degrees" is not "5 degrees"
+        found.add("-" + m.group(1).replace(",", ""))
     run: int | None = None  # a run of number words: "twenty five", "two hundred"
     for word in (*words, ""):
         if word in NUMBER_WORDS:

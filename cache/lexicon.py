@@ -43,10 +43,16 @@ ANTONYM_TEXT = (
     # fifth session, after a red-team pass: directions, quantifiers, roles, more opposites
     "to from|into out|any all|much little|within after beyond|front behind|ahead behind|"
     "allow allowed permit permitted block deny prevent forbid prohibit prohibited ban banned|"
-    "mandatory required compulsory optional voluntary|inhale exhale|ingress egress|"
+    "mandatory required compulsory recommended optional voluntary|inhale exhale|ingress egress|"
     "inflow outflow|landlord tenant|employer employee|plaintiff defendant|host guest|"
     "doctor patient|driver passenger rider|seller buyer|sender recipient|parent child|"
-    "owner renter|lender borrower|creditor debtor|author reader|on off|forget forgot remember"
+    "owner renter|lender borrower|creditor debtor|author reader|on off|forget forgot remember|"
+    # ... and after a second red-team pass: frequencies, times of day, conditions, modality,
+    # coverage, severity
+    "hourly daily nightly weekly biweekly monthly quarterly yearly annual annually|am pm|"
+    "daytime nighttime|if unless|until after|cover exclude|encode decode|inpatient outpatient|"
+    "in-network out-of-network|mild moderate severe|soft hard|both either neither|half whole|"
+    "single several multiple few"
 )
 # Prepositions that send the same word opposite ways: "travel to the UK" / "travel from the UK"
 # ("out of" is compared by its "of"; cache.guards.order).
@@ -72,6 +78,7 @@ NUMBER_WORDS = {w: i for i, w in enumerate(f"{_UNITS} {_TEENS}".split())} | {
         ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
     )
 }
+NUMBER_WORDS |= {"once": 1, "twice": 2, "thrice": 3}  # "once a day" / "twice a day"
 SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "dozen": 12}
 ORDINALS = {
     w: i + 1
@@ -91,6 +98,7 @@ ORDINALS = {
     )
 }
 ROMAN = {"II": 2, "III": 3, "IV": 4, "VI": 6, "VII": 7, "VIII": 8, "IX": 9, "XI": 11, "XII": 12}
+NEGATIVE = re.compile(r"(?<![\w.])[-\u2212\u2013]\s?[$€£]?(\d[\d,]*(?:\.\d+)?)")
 DIGITS = re.compile(r"(\d[\d,]*(?:\.\d+)?)(k|m|bn)?(?![a-z])|(\d[\d,]*(?:\.\d+)?)")
 MONTHS = _words(
     "january february march april may june july august september october november december"
@@ -193,14 +201,17 @@ BREAKS = re.compile(r"[,;:!?()]|\b(and|or|but|because|so|if|when|while|that|whic
 # word, another script, "ok" that may agree to an offer, "morning" that may answer) is not
 # chatter.
 CHATTER_PHRASES = re.compile(
-    r"\b(thank you|thanks|many thanks)( (so|very) much| a lot| again| for (the|your) help)?\b"
-    r"|\bgood (morning|afternoon|evening|day)\b|\b(hi|hello|hey) there\b"
-    r"|\bhow are you( doing)?( today)?\b|\bgot it\b|\bthat helps( a lot)?\b|\b(much )?appreciated\b"
-    r"|\bappreciate it\b"
+    r"(\b(thank you|thanks|many thanks)( (so|very) much| a lot| again| for (the|your) help)?"
+    r"|\bgood (morning|afternoon|evening|day)|\b(hi|hello|hey) there"
+    r"|\bhow are you( doing)?( today)?"
+    r"|\bgot it|\bthat helps( a lot)?|\b(much )?appreciated|\bappreciate it"
+    # the assistant's side of the same exchanges
+    r"|\bhow can i (help|assist)( you)?( today)?|\bwhat can i do for you( today)?"
+    r"|\bwhat would you like to know|\byou('| a)re (very )?welcome|\b(happy|glad) to help"
+    r"|\bglad i could help|\bno problem)\b[?!.,]*"
 )
-CHATTER = _words(
-    "hi hello hey hiya thanks thx ty cool great awesome perfect cheers bye goodbye wow"
-)
+# No "great", "perfect", "ok": they may accept an offer.
+CHATTER = _words("hi hello hey hiya thanks thx ty cheers bye goodbye")
 CHATTER_MAX_WORDS = 8
 CHATTER_TOKEN = re.compile(r"\w+")
 # The language the embedding model, the verifier and the guards know is English: a text whose
@@ -220,5 +231,19 @@ FOREIGN_WORDS = _words(
     "mi mis son está "
     "não como onde quando é um uma com do da dos das em meu minha "
     "il gli che è sono di per come dove quando posso della delle mio mia "
-    "le les est et je ne pas comment où quand puis une avec du des au aux mon ma mes sont"
+    "le les est et je ne pas comment où quand puis une avec du des au aux mon ma mes sont "
+    # Dutch, Swedish, Danish, Norwegian
+    "het een ik niet zijn op voor ook maar hoe wat och är att det som för på jag inte ska "
+    "hur vad eller og er jeg ikke hvordan hvad skal"
+)
+# Words English uses too ("do", "was", "die", "son") never count as another language's.
+FOREIGN_WORDS = (
+    FOREIGN_WORDS
+    - STOP
+    - ENGLISH_WORDS
+    - _words(
+        "do was die son con den am an as be in is it me no of on or so to up we ma mi man will art "
+        "hat war also see same mine pan pot sale fast gift kind bad hut rot rat mit come dove "
+        "hoe er um com da dos del von im des et est ne el al un per"
+    )
 )

@@ -64,7 +64,16 @@ if TYPE_CHECKING:
 SCOPE_VERSION = 3  # 3: entries of follow-ups carry the digests of their earlier turns
 MAX_EARLIER = 64  # user turns before the context a follow-up's entry may carry
 REFUSED = float("-inf")  # a candidate's context similarity when its conversation cannot match
-PREFORMATTED = re.compile(r"\n[ \t]|```")  # an indented line or a fenced block: code
+# Code and other text whose spacing or symbols carry meaning the embedding does not see: an
+# indented line, a fenced block, a tab or another kind of space or line break, an operator
+# ("==" / "===", "2>&1"), or a run of spaces in a text that quotes something.
+PREFORMATTED = re.compile(
+    r"[\r\n][ \t\u00a0]|```|[\t\u00a0\u2000-\u200b\u2028\u2029\u3000]"
+    r"|[=!<>&|]{2,}|\d>&?\d|[<>]{1,2}\s*/"
+)
+QUOTED_SPACES = re.compile(r"""(?=.*['"`]).*\S {2,}\S""", re.DOTALL)
+# Scripts other than Latin (Cyrillic, Greek, CJK, Arabic, ...): not English.
+OTHER_SCRIPT = re.compile(r"[\u0370-\u1dff\u1f00-\u1fff\u3040-\u9fff\uac00-\ud7af]")
 SHORT_REPLY = 3  # words: a reply this short to the assistant's question is kept with it
 SENTENCES = re.compile(r"(?<=[.!?])\s+")
 CONTENT_FIELDS = frozenset({"messages"})
@@ -156,7 +165,7 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         text = message_text(message)
         if role in ("tool", "function") or message.get("tool_calls") or text is None:
             return "tools-or-media"
-        if role == "user" and PREFORMATTED.search(text):
+        if role == "user" and (PREFORMATTED.search(text) or QUOTED_SPACES.match(text)):
             return "preformatted"  # code: its indentation would be lost to the embedding
         texts.append((role, " ".join(text.split())))
         names.append(str(message.get("name") or ""))
@@ -183,7 +192,15 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         if len(users) - 1 > MAX_EARLIER and policy.follow_up_chain:
             return "too-many-turns"
         if policy.follow_up_chain:
-            earlier = tuple(turn_digest(c) for c in users[:-1])
+            # Every earlier user turn but the context, and every assistant message that is not
+            # chatter (an offer accepted with "Great!", the question "Yes." answers, a greeting
+            # that names a plan): all must be the entry's, so they are part of the scope.
+            said = tuple(
+                f"a:{turn_digest(c)}"
+                for r, c in chat[:-1]
+                if r == "assistant" and c and not is_chatter(c)
+            )
+            earlier = (*(turn_digest(c) for c in users[:-1]), *said)
     else:
         text, history = chat[-1][1], chat[:-1]
     if not text or len(text) > policy.max_chars:
@@ -203,6 +220,7 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         orjson.dumps(names if any(names) else []),
         request.route.encode(),
         orjson.dumps(history),
+        orjson.dumps(earlier),
         orjson.dumps(params, option=orjson.OPT_SORT_KEYS),
     )
     labels = {"tenant": request.tenant, "alias": request.alias, "namespace": request.namespace}
@@ -250,9 +268,11 @@ def english(text: str) -> bool:
     """Not written in another language: no more of its function words are another language's
     than English's (cache.lexicon.ENGLISH_WORDS, FOREIGN_WORDS); keyword queries with neither
     pass."""
+    if OTHER_SCRIPT.search(text):
+        return False
     words = CHATTER_TOKEN.findall(text.lower())
     foreign = sum(w in FOREIGN_WORDS for w in words) + ("¿" in text) + ("¡" in text)
-    return foreign <= sum(w in ENGLISH_WORDS for w in words)
+    return foreign == 0 or foreign < sum(w in ENGLISH_WORDS for w in words)
 
 
 def turn_digest(text: str) -> str:

@@ -167,4 +167,4 @@ async def test_the_cross_encoder_path_refuses_another_conversations_chain(ce: Cr
     other = library.key(chat("How do I get started with pottery?", "...", *tail), policy)
     assert isinstance(other, Key)
     look = await library.lookup(other, policy)
-    assert look.hit is None and set(look.vetoes) == {"context"}
+    assert look.hit is None

@@ -185,3 +185,27 @@ def test_long_statements_say_from_and_to_about_one_thing_freely() -> None:
         "implementation, which lets you load and save data easily."
     )
     assert not order(features(a), features(b))
+
+
+@pytest.mark.parametrize(
+    ("guard", "a", "b"),
+    [
+        # after the second red-team pass
+        ("numbers", "Is -5 degrees too cold for a dog?", "Is 5 degrees too cold for a dog?"),
+        ("numbers", "Should I water it once a week?", "Should I water it twice a week?"),
+        (
+            "polarity",
+            "Is the gym membership billed monthly?",
+            "Is the gym membership billed yearly?",
+        ),
+        ("polarity", "Does the 7 am bus stop here?", "Does the 7 pm bus stop here?"),
+        ("polarity", "Is the match off if it rains?", "Is the match off unless it rains?"),
+        ("polarity", "Is a flu shot recommended for nurses?", "Is a flu shot required for nurses?"),
+        ("polarity", "Does my policy cover flood damage?", "Does my policy exclude flood damage?"),
+        ("polarity", "Is it an inpatient procedure?", "Is it an outpatient procedure?"),
+        ("polarity", "Do both owners have to sign?", "Does either owner have to sign?"),
+    ],
+)
+def test_second_pass_traps_are_vetoed(guard: str, a: str, b: str) -> None:
+    assert first_difference(a, b) == guard
+    assert first_difference(b, a) == guard

@@ -75,11 +75,13 @@ def test_scope_separates_everything_that_can_change_the_answer() -> None:
     assert len(set(scopes)) == len(scopes)
 
 
-def test_transport_fields_and_whitespace_do_not_change_the_key() -> None:
+def test_transport_fields_and_whitespace_at_the_ends_do_not_change_the_key() -> None:
     params = {"temperature": 0, "stream": True, "user": "u7", "stream_options": {}}
     a = key(req())
-    b = key(req("  How do I   reset my password?\n", params={**params}))
+    b = key(req("  How do I reset my password?\n", params={**params}))
     assert (a.scope, a.text) == (b.scope, b.text)
+    # A run of spaces inside may carry meaning ("'a  b'.split(' ')"): not cached at all.
+    assert make_key(req("What does 'a  b'.split(' ') return?"), POLICY) == "preformatted"
 
 
 def test_last_turn_mode_puts_earlier_turns_in_the_scope_and_embeds_the_last() -> None:
@@ -233,9 +235,9 @@ async def test_a_follow_up_hits_with_the_same_context_even_after_chatter() -> No
     await stored(lib, chat("What is the population of France?", "68 million.", "And its capital?"))
     later = chat(
         "Hi there!",
-        "Hello!",
+        "Hello! How can I help you today?",
         "What is the population of France?",
-        "About 68 million.",
+        "68 million.",
         "and its capital?",
     )
     found = await lib.lookup(key(later), POLICY)
@@ -248,7 +250,7 @@ async def test_a_changed_context_misses() -> None:
     await stored(lib, chat("What is the population of France?", "68 million.", "And its capital?"))
     other = chat("What is the population of Germany?", "84 million.", "And its capital?")
     found = await lib.lookup(key(other), POLICY)
-    assert found.hit is None and found.vetoes == ("context",)
+    assert found.hit is None
 
 
 @pytest.mark.asyncio
@@ -271,7 +273,7 @@ async def test_a_follow_up_to_a_follow_up_misses_when_the_first_question_differs
     await stored(lib, chat(*FRANCE_GDP, "And in 2023?"))
     germany = chat("Tell me about Germany.", "Germany is ...", *FRANCE_GDP[2:], "And in 2023?")
     found = await lib.lookup(key(germany), POLICY)
-    assert found.hit is None and found.vetoes == ("context",)
+    assert found.hit is None
 
 
 @pytest.mark.asyncio
@@ -305,7 +307,7 @@ async def test_an_earlier_fact_the_entry_did_not_have_misses() -> None:
         "What should I take?",
     )
     found = await lib.lookup(key(allergic), POLICY)
-    assert found.hit is None and found.vetoes == ("context",)
+    assert found.hit is None
 
 
 @pytest.mark.asyncio
@@ -315,7 +317,7 @@ async def test_an_earlier_instruction_the_entry_did_not_have_misses() -> None:
     for instruction in ("Answer in Spanish from now on.", "Can you keep your answers short?"):
         spanish = chat(instruction, "Sure.", *FRANCE_GDP, "And in 2023?")
         found = await lib.lookup(key(spanish), POLICY)
-        assert found.hit is None and found.vetoes == ("context",)
+        assert found.hit is None
 
 
 @pytest.mark.asyncio
@@ -324,7 +326,7 @@ async def test_a_three_level_chain_compares_every_earlier_turn() -> None:
     tail = ("What about its GDP?", "...", "And per person?", "...", "And in 2023?")
     await stored(lib, chat("Tell me about France.", "...", *tail))
     found = await lib.lookup(key(chat("Tell me about Germany.", "...", *tail)), POLICY)
-    assert found.hit is None and found.vetoes == ("context",)
+    assert found.hit is None
     assert (await lib.lookup(key(chat("Tell me about France.", "...", *tail)), POLICY)).hit
 
 
@@ -365,7 +367,8 @@ def test_up_to_64_earlier_turns_are_kept() -> None:
     def turns(n: int) -> Request:
         return chat(*[t for i in range(n) for t in (f"Question number {i}", "...")], "And then?")
 
-    assert len(key(turns(65)).earlier) == 64  # 65 user turns before the last: context + 64
+    users = [d for d in key(turns(65)).earlier if not d.startswith("a:")]
+    assert len(users) == 64  # 65 user turns before the last: the context and 64 earlier ones
     assert make_key(turns(66), POLICY) == "too-many-turns"
 
 
@@ -375,7 +378,7 @@ async def test_a_request_with_less_history_than_the_entry_misses() -> None:
     await stored(lib, chat(*FRANCE_GDP, "And in 2023?"))
     shorter = chat(*FRANCE_GDP[2:], "And in 2023?")  # "its" refers to nothing the entry knew
     found = await lib.lookup(key(shorter), POLICY)
-    assert found.hit is None and found.vetoes == ("context",)
+    assert found.hit is None
 
 
 @pytest.mark.asyncio
@@ -399,7 +402,8 @@ def test_chatter_is_not_the_context() -> None:
     k = key(
         chat("What is the population of France?", "68 million.", "Thanks!", "Sure!", "And Spain?")
     )
-    assert k.context == "What is the population of France?" and k.earlier == ()
+    assert k.context == "What is the population of France?"
+    assert all(d.startswith("a:") for d in k.earlier)  # the assistant's "68 million." and "Sure!"
     assert key(chat("Hi!", "Hello!", "What is the capital of France?")).context == ""
 
 
@@ -408,7 +412,8 @@ def test_chatter_is_not_the_context() -> None:
     [
         ("Hi!", True),
         ("Thanks, that helps a lot.", True),
-        ("Great, thanks a lot", True),
+        ("Thanks a lot!", True),
+        ("Great, thanks", False),  # "great" may accept an offer
         ("Good morning.", True),
         ("Is that good?", False),
         ("yes", False),  # an answer to the assistant's question carries meaning
@@ -428,7 +433,7 @@ def test_what_counts_as_chatter(text: str, chatter: bool) -> None:
 def test_a_reply_to_the_assistants_question_is_kept_with_the_question() -> None:
     assert is_chatter("Thanks!") and not is_chatter("Thanks!", after_question=True)
     k = key(chat("Plan a workout.", "Sure. Shall I add cardio?", "Great", "Done.", "For a week?"))
-    assert k.context == "Shall I add cardio?\nGreat" and len(k.earlier) == 1
+    assert k.context == "Shall I add cardio?\nGreat"
     jointly = chat("Help with my taxes.", "Are you filing jointly?", "yes", "OK.", "My deduction?")
     single = chat("Help with my taxes.", "Are you filing as single?", "yes", "OK.", "My deduction?")
     assert key(jointly).context != key(single).context
@@ -480,7 +485,7 @@ async def test_a_context_with_two_names_swapped_misses() -> None:
     )
     swapped = chat("I'm flying from Rome to Paris next month.", "Nice.", "Do I need a visa?")
     found = await lib.lookup(key(swapped), POLICY)
-    assert found.hit is None and found.vetoes == ("context",)
+    assert found.hit is None
 
 
 class RatesByText:
@@ -531,3 +536,44 @@ def test_only_english_is_semantically_cached(text: str, cached: bool) -> None:
     """The model, the verifier and the guards know English: another language is left to the
     exact cache."""
     assert (make_key(req(text), POLICY) != "not-english") is cached
+
+
+def test_what_the_assistant_said_is_part_of_the_scope_unless_it_is_chatter() -> None:
+    """Second red-team pass: the question a last "Yes." answers, an offer accepted before the
+    question, a greeting that names a plan after the user's "Hi there!"."""
+    upgrade = chat("I need help with my account.", "Would you like to upgrade to Pro?", "Yes.")
+    cancel = chat("I need help with my account.", "Would you like to cancel your account?", "Yes.")
+    assert key(upgrade).scope != key(cancel).scope
+    offer = ("I want to cancel.", "I can offer you 3 months at half price.")
+    offered = chat(*offer, "Great!", "Done.", "What will I pay?")
+    assert not is_chatter("Great!")  # it may accept an offer
+    assert key(offered).context == "Great!"
+    pro = chat("Hi there!", "Welcome! You're looking at the Pro plan.", "How much is it?")
+    basic = chat("Hi there!", "Welcome! You're looking at the Basic plan.", "How much is it?")
+    assert key(pro).scope != key(basic).scope
+    greeted = chat("Hi there!", "Hello! How can I help you today?", "How much is the Pro plan?")
+    assert key(greeted).scope == key(req("How much is the Pro plan?")).scope  # chatter both sides
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("What does x == y do in JavaScript?", "preformatted"),
+        ("What does 2>&1 mean in bash?", "preformatted"),
+        ('What does echo "a    b" print?', "preformatted"),
+        ("Run this:\r\n  ls -la", "preformatted"),
+        ("Как перевести деньги на PayPal?", "not-english"),
+        ("如何把钱转到PayPal", "not-english"),
+        ("Is het ontbijt inbegrepen?", "not-english"),
+        ("Ska jag äta före träningen?", "not-english"),
+    ],
+)
+def test_second_pass_texts_are_left_to_the_exact_cache(text: str, reason: str) -> None:
+    assert make_key(req(text), POLICY) == reason
+
+
+@pytest.mark.parametrize(
+    "text", ["Who were the Việt Minh?", "And per person?", "Hello.  How are you?", "Is 5 > 3?"]
+)
+def test_english_with_accents_or_spacing_is_still_cached(text: str) -> None:
+    assert isinstance(make_key(req(text), POLICY), Key)
