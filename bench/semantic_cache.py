@@ -156,6 +156,18 @@ async def measure(
         first_difference(k.text, a.text)
         guard_times.append(time.perf_counter() - start)
     print(f"  guards only (one candidate)       {ms(guard_times)}")
+    talk: list[dict[str, str]] = []
+    for i in range(10):  # a 21-message conversation: the key digests every earlier turn
+        talk.append({"role": "user", "content": f"Question {i} about the account settings?"})
+        talk.append({"role": "assistant", "content": "Here is a fairly long answer. " * 20})
+    talk.append({"role": "user", "content": "And what about the monthly fee?"})
+    long_request = Request("bench", "bench", "v1", talk, {"temperature": 0})
+    key_times = []
+    for _ in range(len(keys_b)):
+        start = time.perf_counter()
+        library.key(long_request, policy)
+        key_times.append(time.perf_counter() - start)
+    print(f"  key of a 21-message conversation  {ms(key_times)}")
     verify_times = []
     for k, a in zip(keys_b, keys_a, strict=False):
         start = time.perf_counter()

@@ -74,6 +74,7 @@ PREFORMATTED = re.compile(
 QUOTED_SPACES = re.compile(r"""(?=.*['"`]).*\S {2,}\S""", re.DOTALL)
 # Scripts other than Latin (Cyrillic, Greek, CJK, Arabic, ...): not English.
 OTHER_SCRIPT = re.compile(r"[\u0370-\u1dff\u1f00-\u1fff\u3040-\u9fff\uac00-\ud7af]")
+CHATTER_MAX_CHARS = 120  # longer turns are never chatter
 SHORT_REPLY = 3  # words: a reply this short to the assistant's question is kept with it
 SENTENCES = re.compile(r"(?<=[.!?])\s+")
 CONTENT_FIELDS = frozenset({"messages"})
@@ -232,12 +233,15 @@ def is_chatter(text: str, after_question: bool = False) -> bool:
     """A user turn no later question can refer to: only greetings, thanks, acknowledgements
     ("Hi!", "Thanks, that helps", "Good morning"; cache.lexicon.CHATTER_PHRASES, CHATTER).
     Never a reply to a question of the assistant's, and never a turn with anything else."""
+    if after_question or len(text) > CHATTER_MAX_CHARS:
+        return False  # chatter is short: no regex over a long answer
     lowered = text.lower()
-    if after_question or "?" in CHATTER_PHRASES.sub(" ", lowered):
+    rest = CHATTER_PHRASES.sub(" ", lowered)
+    if "?" in rest:
         return False
-    words = CHATTER_TOKEN.findall(CHATTER_PHRASES.sub(" ", lowered))
+    words = CHATTER_TOKEN.findall(rest)
     if not words:
-        return CHATTER_PHRASES.search(lowered) is not None
+        return rest != lowered  # only phrases
     return len(words) <= CHATTER_MAX_WORDS and all(w in CHATTER for w in words)
 
 
