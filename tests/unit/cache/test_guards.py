@@ -59,6 +59,39 @@ TRAPS = [
     ("question", "When did the Berlin Wall fall?", "Why did the Berlin Wall fall?"),
     ("question", "Who discovered penicillin?", "How was penicillin discovered?"),
     ("question", "How old is the universe?", "How big is the universe?"),
+    # added in the fifth session, after a red-team pass found these classes served
+    ("polarity", "How do I move photos to my laptop?", "How do I move photos from my laptop?"),
+    ("polarity", "Can I bring cheese into Canada?", "Can I bring cheese out of Canada?"),
+    ("polarity", "Do any plans include roaming?", "Do all plans include roaming?"),
+    ("polarity", "Is a helmet mandatory for cyclists?", "Is a helmet optional for cyclists?"),
+    ("polarity", "What can a landlord deduct?", "What can a tenant deduct?"),
+    ("polarity", "Is my dog overweight?", "Is my dog underweight?"),
+    ("polarity", "Symptoms of hyperthyroidism", "Symptoms of hypothyroidism"),
+    ("polarity", "Too much salt in soup, what to do?", "Too little salt in soup, what to do?"),
+    ("order", "Can I fire my manager?", "Can my manager fire me?"),
+    ("order", "How many cups are in a gallon?", "How many gallons are in a cup?"),
+    ("order", "How many boxes fit in a crate?", "How many crates fit in a box?"),
+    ("order", "Do I need a visa to travel to Spain?", "Do I need a visa to travel from Spain?"),
+    (
+        "polarity",
+        "Should I leave the heater on at night?",
+        "Should I leave the heater off at night?",
+    ),
+    ("polarity", "What if I forgot my PIN?", "What if I remember my PIN?"),
+    # after the second red-team pass
+    ("numbers", "Is -5 degrees too cold for a dog?", "Is 5 degrees too cold for a dog?"),
+    ("numbers", "Should I water it once a week?", "Should I water it twice a week?"),
+    (
+        "polarity",
+        "Is the gym membership billed monthly?",
+        "Is the gym membership billed yearly?",
+    ),
+    ("polarity", "Does the 7 am bus stop here?", "Does the 7 pm bus stop here?"),
+    ("polarity", "Is the match off if it rains?", "Is the match off unless it rains?"),
+    ("polarity", "Is a flu shot recommended for nurses?", "Is a flu shot required for nurses?"),
+    ("polarity", "Does my policy cover flood damage?", "Does my policy exclude flood damage?"),
+    ("polarity", "Is it an inpatient procedure?", "Is it an outpatient procedure?"),
+    ("polarity", "Do both owners have to sign?", "Does either owner have to sign?"),
 ]
 
 PARAPHRASES = [
@@ -127,35 +160,6 @@ def test_empty_and_odd_inputs() -> None:
 
 
 @pytest.mark.parametrize(
-    ("guard", "a", "b"),
-    [
-        # added in the fifth session, after a red-team pass found these classes served
-        ("polarity", "How do I move photos to my laptop?", "How do I move photos from my laptop?"),
-        ("polarity", "Can I bring cheese into Canada?", "Can I bring cheese out of Canada?"),
-        ("polarity", "Do any plans include roaming?", "Do all plans include roaming?"),
-        ("polarity", "Is a helmet mandatory for cyclists?", "Is a helmet optional for cyclists?"),
-        ("polarity", "What can a landlord deduct?", "What can a tenant deduct?"),
-        ("polarity", "Is my dog overweight?", "Is my dog underweight?"),
-        ("polarity", "Symptoms of hyperthyroidism", "Symptoms of hypothyroidism"),
-        ("polarity", "Too much salt in soup, what to do?", "Too little salt in soup, what to do?"),
-        ("order", "Can I fire my manager?", "Can my manager fire me?"),
-        ("order", "How many cups are in a gallon?", "How many gallons are in a cup?"),
-        ("order", "How many boxes fit in a crate?", "How many crates fit in a box?"),
-        ("order", "Do I need a visa to travel to Spain?", "Do I need a visa to travel from Spain?"),
-        (
-            "polarity",
-            "Should I leave the heater on at night?",
-            "Should I leave the heater off at night?",
-        ),
-        ("polarity", "What if I forgot my PIN?", "What if I remember my PIN?"),
-    ],
-)
-def test_fifth_session_traps_are_vetoed(guard: str, a: str, b: str) -> None:
-    assert first_difference(a, b) == guard
-    assert first_difference(b, a) == guard
-
-
-@pytest.mark.parametrize(
     ("a", "b"),
     [
         ("How do I send money to my sister?", "How can I send money to my sister?"),
@@ -185,27 +189,3 @@ def test_long_statements_say_from_and_to_about_one_thing_freely() -> None:
         "implementation, which lets you load and save data easily."
     )
     assert not order(features(a), features(b))
-
-
-@pytest.mark.parametrize(
-    ("guard", "a", "b"),
-    [
-        # after the second red-team pass
-        ("numbers", "Is -5 degrees too cold for a dog?", "Is 5 degrees too cold for a dog?"),
-        ("numbers", "Should I water it once a week?", "Should I water it twice a week?"),
-        (
-            "polarity",
-            "Is the gym membership billed monthly?",
-            "Is the gym membership billed yearly?",
-        ),
-        ("polarity", "Does the 7 am bus stop here?", "Does the 7 pm bus stop here?"),
-        ("polarity", "Is the match off if it rains?", "Is the match off unless it rains?"),
-        ("polarity", "Is a flu shot recommended for nurses?", "Is a flu shot required for nurses?"),
-        ("polarity", "Does my policy cover flood damage?", "Does my policy exclude flood damage?"),
-        ("polarity", "Is it an inpatient procedure?", "Is it an outpatient procedure?"),
-        ("polarity", "Do both owners have to sign?", "Does either owner have to sign?"),
-    ],
-)
-def test_second_pass_traps_are_vetoed(guard: str, a: str, b: str) -> None:
-    assert first_difference(a, b) == guard
-    assert first_difference(b, a) == guard
