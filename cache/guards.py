@@ -92,6 +92,9 @@ class Features:
     wh: frozenset[str]
     content: tuple[str, ...]
     relations: tuple[str, ...]  # words without determiners: what the swap check compares
+    # Units written with capitals after a number, by their lower case: "Mb" / "MB", "mW" / "MW"
+    # differ although the (uncased) model sees one word.
+    cased: frozenset[tuple[str, str]] = frozenset()
 
 
 def features(text: str) -> Features:
@@ -117,6 +120,11 @@ def features(text: str) -> Features:
         wh=_wh(words),
         content=content,
         relations=tuple(w for w in words if w not in DETERMINERS),
+        cased=frozenset(
+            (w.lower(), w)
+            for i, w in enumerate(raw)
+            if i and raw[i - 1][-1:].isdigit() and len(w) <= 4 and w.isalpha() and w != w.lower()
+        ),
     )
 
 
@@ -314,6 +322,11 @@ def entities(a: Features, b: Features) -> bool:
     only_a, only_b = _unnamed(a, b), _unnamed(b, a)
     if only_a and only_b:
         return True  # a substitution: EU / US, Python / Java
+    forms = dict(a.cased)
+    if any(
+        low in forms and forms[low] != form for low, form in b.cased if (low, form) not in a.cased
+    ):
+        return True  # 100 Mb / 100 MB, 10 mW / 10 MW
     # One text names a place or platform the other does not mention at all.
     return bool((only_a & a.places) or (only_b & b.places))
 

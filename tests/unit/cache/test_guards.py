@@ -92,6 +92,7 @@ TRAPS = [
     ("polarity", "Does my policy cover flood damage?", "Does my policy exclude flood damage?"),
     ("polarity", "Is it an inpatient procedure?", "Is it an outpatient procedure?"),
     ("polarity", "Do both owners have to sign?", "Does either owner have to sign?"),
+    ("entities", "Is a 500 Mb download large?", "Is a 500 MB download large?"),
 ]
 
 PARAPHRASES = [
