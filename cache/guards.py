@@ -34,6 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from cache.lexicon import (
     ANTONYMS,
@@ -154,7 +155,8 @@ def _numbers(raw: list[str], words: tuple[str, ...], lowered: str) -> frozenset[
         if "." in value:
             value = value.rstrip("0").rstrip(".")
         scale = {"k": 1000, "m": 10**6, "bn": 10**9}.get(m.group(2) or "")
-        found.add(str(int(float(value) * scale)) if scale else value)
+        # Exact, whatever its length: a float would overflow on 310 digits and raise.
+        found.add(str(int(Decimal(value) * scale)) if scale else value)
     for m in NEGATIVE.finditer(lowered):  # "-5 degrees" is not "5 degrees"
         found.add("-" + m.group(1).replace(",", ""))
     run: int | None = None  # a run of number words: "twenty five", "two hundred"

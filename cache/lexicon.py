@@ -99,7 +99,8 @@ ORDINALS = {
 }
 ROMAN = {"II": 2, "III": 3, "IV": 4, "VI": 6, "VII": 7, "VIII": 8, "IX": 9, "XI": 11, "XII": 12}
 NEGATIVE = re.compile(r"(?<![\w.])[-\u2212\u2013]\s?[$€£]?(\d[\d,]*(?:\.\d+)?)")
-DIGITS = re.compile(r"(\d[\d,]*(?:\.\d+)?)(k|m|bn)?(?![a-z])|(\d[\d,]*(?:\.\d+)?)")
+# Atomic: "22mg" is 22, not the "2" a backtracking match would give back to satisfy (?![a-z]).
+DIGITS = re.compile(r"(?>(\d[\d,]*(?:\.\d+)?))(k|m|bn)?(?![a-z])|(\d[\d,]*(?:\.\d+)?)")
 MONTHS = _words(
     "january february march april may june july august september october november december"
 )

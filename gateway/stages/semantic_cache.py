@@ -108,7 +108,11 @@ class SemanticCache:
         if not storable_request(request, DETERMINISTIC) or request.logprobs:
             return (await next_(call)).noted(Note("semantic", "bypass"))
         d = directives(call.headers)
-        key = self._library.key(as_request(call, request, d.namespace), policy)
+        try:
+            key = self._library.key(as_request(call, request, d.namespace), policy)
+        except (ValueError, ArithmeticError, RecursionError) as exc:  # never a 500 from the cache
+            log.warning("semantic cache key failed (%s); skipped", type(exc).__name__)
+            key = "key-error"
         if isinstance(key, str):
             return (await next_(call)).noted(Note("semantic", f"skip:{key}"))
         bound = self._bound(call.alias, policy)

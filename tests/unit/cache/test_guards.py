@@ -190,3 +190,13 @@ def test_long_statements_say_from_and_to_about_one_thing_freely() -> None:
         "implementation, which lets you load and save data easily."
     )
     assert not order(features(a), features(b))
+
+
+def test_a_huge_number_with_a_scale_does_not_overflow() -> None:
+    """A float would overflow on 310 digits before "k" and raise (an HTTP 500 in the stage)."""
+    assert "1" + "0" * 323 in features("What is 1" + "0" * 320 + "k dollars in euros?").numbers
+
+
+def test_a_number_written_against_its_unit_is_read_whole() -> None:
+    assert features("Is 22mg of melatonin safe?").numbers == frozenset({"22"})
+    assert numbers(features("Is 2mg of melatonin safe?"), features("Is 22mg of melatonin safe?"))

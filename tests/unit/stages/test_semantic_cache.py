@@ -381,3 +381,16 @@ def test_a_pinned_tier_keeps_its_own_cache_scope(make_call: Any) -> None:
     keys = [make_key(as_request(c, c.request, "default"), policy) for c in (plain, pinned)]
     assert not isinstance(keys[0], str) and not isinstance(keys[1], str)
     assert keys[0].scope != keys[1].scope
+
+
+@pytest.mark.asyncio
+async def test_a_key_that_cannot_be_built_skips_the_cache(make_call, monkeypatch) -> None:
+    """Whatever goes wrong while building the key, the request goes upstream: never a 500."""
+    cache, upstream = stage(), Upstream(completion("An answer."))
+
+    def broken(*args: Any, **kw: Any) -> Any:
+        raise OverflowError("cannot convert float infinity to integer")
+
+    monkeypatch.setattr(cache._library, "key", broken)
+    reply = await cache(chat(make_call), upstream)
+    assert upstream.calls == 1 and notes(reply)["semantic"] == "skip:key-error"
