@@ -61,6 +61,7 @@ from cache.lexicon import (
     OPPOSITE_PREPS,
     ORDINALS,
     PERIOD,
+    PERSON_FORMS,
     PERSONS,
     PHRASES,
     RELATIVE,
@@ -366,11 +367,11 @@ def _swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
     x, y = tuple(_role(w) for w in x), tuple(_role(w) for w in y)
     where = {w: i for i, w in enumerate(y)}
     for i, p in enumerate(x):
-        if (p in STOP and p not in PERSONS.values()) or p not in where:
+        if (p in STOP and p not in PERSON_FORMS) or p not in where:
             continue
         for j in range(i + 2, min(len(x), i + 6)):
             q = x[j]
-            if (q in STOP and q not in PERSONS.values()) or q == p or q not in where:
+            if (q in STOP and q not in PERSON_FORMS) or q == p or q not in where:
                 continue
             yq, yp = where[q], where[p]
             if yq < yp and x[i + 1 : j] == y[yq + 1 : yp]:

@@ -64,6 +64,7 @@ PERSONS = {"me": "i", "my": "i", "mine": "i", "myself": "i", "us": "we", "our": 
 PERSONS |= {"ours": "we", "him": "he", "his": "he", "her": "she", "hers": "she", "them": "they"}
 PERSONS |= {"their": "they", "theirs": "they", "i": "i", "we": "we", "he": "he", "she": "she"}
 PERSONS |= {"they": "they", "you": "you", "your": "you", "yours": "you"}
+PERSON_FORMS = frozenset(PERSONS.values())  # i, we, he, she, they, you
 ANTONYMS = [_words(group) for group in ANTONYM_TEXT.split("|")]
 PHRASES = re.compile(
     r"\b(log|sign|opt|check|turn|switch|speed|slow|scale|zoom|power|shut|calm|cool|warm)"

@@ -61,7 +61,7 @@ from cache.verifier import Verifier
 if TYPE_CHECKING:
     from cache.cross_encoder import CrossEncoder
 
-SCOPE_VERSION = 3  # 3: entries of follow-ups carry the digests of their earlier turns
+SCOPE_VERSION = 3  # 3: the scope holds the digests of a follow-up's earlier turns
 MAX_EARLIER = 64  # user turns before the context a follow-up's entry may carry
 REFUSED = float("-inf")  # a candidate's context similarity when its conversation cannot match
 # Code and other text whose spacing or symbols carry meaning the embedding does not see: an
@@ -103,7 +103,8 @@ class Key:
     labels: Mapping[str, str]  # tenant / alias / namespace, for purges
     context: str = ""  # conversation: context, the previous non-chatter user turn ("" for none)
     context_features: Features | None = None
-    # conversation: context, the digests of the user turns before the context, oldest first
+    # conversation: context, the digests of the user turns before the context and of the
+    # assistant's messages (part of the scope)
     earlier: tuple[str, ...] = ()
 
 
@@ -280,7 +281,7 @@ def english(text: str) -> bool:
 
 
 def turn_digest(text: str) -> str:
-    """An earlier user turn as an entry keeps it: its exact text (spacing at the ends and one
+    """An earlier turn as the scope holds it: its exact text (spacing at the ends and one
     final "." or "?" aside), hashed."""
     normalised = text.strip()
     if normalised.endswith((".", "?")):
@@ -473,15 +474,13 @@ class SemanticLibrary:
     @staticmethod
     def _context(key: Key, context_vector: Vector, hit: Hit) -> float:
         """How similar the entry's conversation context is: 1.0 for the same text, REFUSED (under
-        any floor) for an entry without one, whose earlier turns are not the request's, or whose
-        context is the request's with two names swapped; else the cosine of the two contexts."""
+        any floor) for an entry without one or whose context is the request's with two names
+        swapped; else the cosine of the two contexts. (The earlier turns need no check here:
+        they are part of the scope, so every candidate has the request's.)"""
         stored = str(hit.payload.get("context", ""))
         packed = hit.payload.get("context_vector")
         if not stored or not isinstance(packed, str):
             return REFUSED
-        earlier = hit.payload.get("earlier") or []
-        if not isinstance(earlier, list) or list(key.earlier) != earlier:
-            return REFUSED  # any other earlier turn (a fact, an instruction) may change the answer
         if stored == key.context:
             return 1.0
         if key.context_features is not None and order_swapped(
@@ -496,13 +495,11 @@ class SemanticLibrary:
         """Store an answer; a follow-up's entry keeps its context and the context's vector."""
         if key.context and context_vector is None:
             context_vector = (await self.embedder.embed([key.context]))[0]
-        context: dict[str, Any] = (
+        context = (
             {"context": key.context, "context_vector": pack_vector(context_vector)}
             if key.context and context_vector is not None
             else {}
         )
-        if key.earlier:
-            context["earlier"] = list(key.earlier)
         payload = {
             **key.labels,
             **context,
@@ -511,12 +508,7 @@ class SemanticLibrary:
             "model": answer.model or "",
             "target": answer.target or "",
         }
-        entry_id = _digest(
-            key.scope.encode(),
-            "\0".join(key.earlier).encode(),
-            key.context.encode(),
-            key.text.encode(),
-        )[:32]
+        entry_id = _digest(key.scope.encode(), key.context.encode(), key.text.encode())[:32]
         await self.store.upsert(entry_id, vector, payload, key.scope)
 
     async def purge(
