@@ -203,9 +203,14 @@ BREAKS = re.compile(r"[,;:!?()]|\b(and|or|but|because|so|if|when|while|that|whic
 # word, another script, "ok" that may agree to an offer, "morning" that may answer) is not
 # chatter.
 CHATTER_PHRASES = re.compile(
-    r"(\b(thank you|thanks|many thanks)( (so|very) much| a lot| again| for (the|your) help)?"
+    r"(\b(thank you|thanks|many thanks)( (so|very) much| a lot| again)?"
+    # thanks for help already given: it names no subject and asks for nothing
+    r"( for (the|your|all the|all your) (help|answers?|info|information|explanation|time)"
+    r"( earlier| before| yesterday| today| last time)?)?"
     r"|\bgood (morning|afternoon|evening|day)|\b(hi|hello|hey) there"
-    r"|\bhow are you( doing)?( today)?"
+    r"|\bhow are you( doing)?( today)?|\bhow('s| is) it going|\bhope you('re| are) (doing )?well"
+    r"|\bnice to meet you|\byou('ve| have) been (very |really |super |so )?helpful"
+    r"|\b(that|this|it)('s| is| was) (very |really |super |so )?(helpful|useful)"
     r"|\bgot it|\bthat helps( a lot)?|\b(much )?appreciated|\bappreciate it"
     # the assistant's side of the same exchanges
     r"|\bhow can i (help|assist)( you)?( today)?|\bwhat can i do for you( today)?"

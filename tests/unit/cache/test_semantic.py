@@ -424,6 +424,13 @@ def test_chatter_is_not_the_context() -> None:
         ("10k", False),
         ("thanks, 3", False),
         ("Thanks! 大阪は?", False),
+        ("Thank you for your help yesterday!", True),  # thanks for help given: no subject
+        ("Hello, hope you're doing well.", True),
+        ("That was really useful, thanks.", True),
+        ("Thanks for the tip about Spain.", False),  # names a subject
+        ("I'm working on a school project.", False),  # a fact about the user
+        ("Please keep it short.", False),  # an instruction
+        ("How's it going with the visa?", False),
     ],
 )
 def test_what_counts_as_chatter(text: str, chatter: bool) -> None:
