@@ -197,29 +197,59 @@ STOP = _words(
 )
 TOKEN = re.compile(r"[$€£¥₹]|[A-Za-z0-9][A-Za-z0-9+#]*(?:[.'\u2019_/:-][A-Za-z0-9+#]+)*")
 BREAKS = re.compile(r"[,;:!?()]|\b(and|or|but|because|so|if|when|while|that|which)\b")
-# Chatter (cache.semantic.is_chatter): a user turn that is only greetings, thanks and
-# acknowledgements, which no later question can refer to, so the conversation context skips
-# it. Whole phrases first, then single words; a turn with anything else (a digit, a question
-# word, another script, "ok" that may agree to an offer, "morning" that may answer) is not
-# chatter.
+# Chatter (cache.semantic.is_chatter): a turn that is only social talk (greetings, thanks,
+# acknowledgements, small talk about the conversation itself), which no later question can
+# refer to and which changes no answer, so the conversation context skips it. Whole phrases
+# first, then the remaining words must all be social ones. A turn with anything else (a
+# digit, a content word, a negation, "yes" / "no", another script, a question other than the
+# phrases') is not chatter; neither is any reply to a question of the assistant's.
 CHATTER_PHRASES = re.compile(
     r"(\b(thank you|thanks|many thanks)( (so|very) much| a lot| again)?"
     # thanks for help already given: it names no subject and asks for nothing
-    r"( for (the|your|all the|all your) (help|answers?|info|information|explanation|time)"
-    r"( earlier| before| yesterday| today| last time)?)?"
+    r"( for (the|your|all the|all your) (help|answers?|info|information|explanation|time|tips"
+    r"|advice|suggestions?)( earlier| before| yesterday| today| last time| last week)?)?"
     r"|\bgood (morning|afternoon|evening|day)|\b(hi|hello|hey) there"
     r"|\bhow are you( doing)?( today)?|\bhow('s| is) it going|\bhope you('re| are) (doing )?well"
-    r"|\bnice to meet you|\byou('ve| have) been (very |really |super |so )?helpful"
+    r"|\bhow('s| is| has| have) (your|you) (day|week|morning|evening|weekend)?( been| going)?"
+    r"|\bhow have you been|\bwhat'?s up|\b(are )?you (still )?there|\bhow are things"
+    r"|\b((it'?s |that'?s )?(good|nice)|glad|happy) to "
+    r"(know|hear from you( again)?|hear( it| that)?)"
+    r"|\bhope (you('re| are) having a (good|great|nice) (day|week)|your (day|week)('s| is) "
+    r"(going|treating you) well|the (day|week)('s| is) treating you well|yours is going well)"
+    r"|\b(it'?s )?going well|\bglad (it|that) help(s|ed)|\bof course"
+    r"|\b(there'?s )?something i'?d like to ask( you)?|\bi'?d like to ask( you)?( something)?"
+    r"|\bi('ve got| have) a question( for you)?|\bthanks for (always )?being so (patient|kind)"
+    r"|\blong time no (see|chat|talk)|\b(that'?s )?kind of you( to say)?|\bsame to you"
+    r"|\bnice to (meet|chat with|talk to|see) you( too| again)?"
+    r"|\byou('ve| have) been (very |really |super |so )?helpful"
     r"|\b(that|this|it)('s| is| was) (very |really |super |so )?(helpful|useful)"
     r"|\bgot it|\bthat helps( a lot)?|\b(much )?appreciated|\bappreciate it"
     # the assistant's side of the same exchanges
     r"|\bhow can i (help|assist)( you)?( today)?|\bwhat can i do for you( today)?"
-    r"|\bwhat would you like to know|\byou('| a)re (very )?welcome|\b(happy|glad) to help"
-    r"|\bglad i could help|\bno problem)\b[?!.,]*"
+    r"|\bwhat would you like to know|\bwhat'?s on your mind( today)?"
+    r"|\bwhat (can|could) i help (you )?with( today)?|\bthanks for asking"
+    r"|\bwhat do you need( help with)?|\bwhat would you like to (ask|know)|\bask away"
+    r"|\bgo ahead|\bsure thing|\b(my|it'?s my) pleasure|\bsounds good|\bthanks in advance"
+    r"|\byou('| a)re (very |so )?welcome|\b(happy|glad) to help|\bglad i could help"
+    r"|\bno problem|\blet me know if you have (any )?(more|other) questions"
+    r"|\bfeel free to ask)\b[?!.,]*"
 )
-# No "great", "perfect", "ok": they may accept an offer.
-CHATTER = _words("hi hello hey hiya thanks thx ty cheers bye goodbye")
-CHATTER_MAX_WORDS = 8
+# Words a social turn may hold besides the phrases: greetings, thanks, acknowledgements
+# ("great", "ok": an offer they may accept is an assistant message, which is in the scope
+# unless it is chatter itself), praise, farewells and their function words. No numbers,
+# negations, "yes" / "no", question words or quantities ("How much?" is a question), and
+# nothing a fact or an instruction is made of.
+CHATTER = _words(
+    "hi hello hey hiya heya yo howdy greetings thanks thank thx ty cheers appreciate grateful "
+    "ok okay great perfect cool awesome nice lovely wonderful excellent fantastic brilliant "
+    "amazing sure alright gotcha noted understood clear makes sense helpful useful super "
+    "really very so again just wanted say i you your it that this is was s m ve ll re me "
+    "to for the a all and bye goodbye later take care see soon lol haha hehe glad happy "
+    "pleasure welcome back again chat chatting talk talking meet oh ah well pretty good "
+    "fine doing anytime morning afternoon evening friend lately here ask question got go "
+    "explaining hope asking advance in help at too ha"
+)
+CHATTER_MAX_WORDS = 12
 CHATTER_TOKEN = re.compile(r"\w+")
 # The language the embedding model, the verifier and the guards know is English: a text whose
 # function words are more often another language's than English's is not semantically cached

@@ -413,14 +413,14 @@ def test_chatter_is_not_the_context() -> None:
         ("Hi!", True),
         ("Thanks, that helps a lot.", True),
         ("Thanks a lot!", True),
-        ("Great, thanks", False),  # "great" may accept an offer
+        ("Great, thanks", True),  # an offer it accepts is an assistant message: in the scope
         ("Good morning.", True),
         ("Is that good?", False),
         ("yes", False),  # an answer to the assistant's question carries meaning
         ("Thanks! And what about Spain?", False),
         ("", False),
-        ("Morning.", False),  # "morning or evening?"
-        ("ok", False),  # agreeing to an offer
+        ("Morning.", True),  # a reply to "morning or evening?" follows a question: kept
+        ("ok", True),  # as "great"; after a question of the assistant's it is kept (below)
         ("10k", False),
         ("thanks, 3", False),
         ("Thanks! 大阪は?", False),
@@ -431,6 +431,16 @@ def test_chatter_is_not_the_context() -> None:
         ("I'm working on a school project.", False),  # a fact about the user
         ("Please keep it short.", False),  # an instruction
         ("How's it going with the visa?", False),
+        ("hey, how's your day been?", True),
+        ("Okay, that's clear.", True),
+        ("Happy to help! What's on your mind today?", True),  # the assistant's side
+        ("How much?", False),  # a question
+        ("I'm 62.", False),  # a fact (a number)
+        ("I'm pregnant, by the way.", False),
+        ("Reply in Spanish please.", False),
+        ("No thanks.", False),
+        ("Thanks, I'm vegan.", False),
+        ("Got it, that's useful context.", False),  # "context" is no social word: kept
     ],
 )
 def test_what_counts_as_chatter(text: str, chatter: bool) -> None:
@@ -553,8 +563,11 @@ def test_what_the_assistant_said_is_part_of_the_scope_unless_it_is_chatter() -> 
     assert key(upgrade).scope != key(cancel).scope
     offer = ("I want to cancel.", "I can offer you 3 months at half price.")
     offered = chat(*offer, "Great!", "Done.", "What will I pay?")
-    assert not is_chatter("Great!")  # it may accept an offer
-    assert key(offered).context == "Great!"
+    declined = chat(*offer, "No thanks.", "OK, cancelled.", "What will I pay?")
+    silent = chat(*offer, "What will I pay?")
+    assert is_chatter("Great!") and not is_chatter("Great!", after_question=True)
+    assert key(offered).scope != key(declined).scope  # the offer's answer is in the scope
+    assert key(offered).scope != key(silent).scope
     pro = chat("Hi there!", "Welcome! You're looking at the Pro plan.", "How much is it?")
     basic = chat("Hi there!", "Welcome! You're looking at the Basic plan.", "How much is it?")
     assert key(pro).scope != key(basic).scope
