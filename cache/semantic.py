@@ -66,10 +66,11 @@ MAX_EARLIER = 64  # user turns before the context a follow-up's entry may carry
 REFUSED = float("-inf")  # a candidate's context similarity when its conversation cannot match
 # Code and other text whose spacing or symbols carry meaning the embedding does not see: an
 # indented line, a fenced block, a tab or another kind of space or line break, an operator
-# ("==" / "===", "2>&1"), or a run of spaces in a text that quotes something.
+# ("==" / "===", "!=", "2>&1"; not "!!", which is emphasis), or a run of spaces in a text that
+# quotes something.
 PREFORMATTED = re.compile(
     r"[\r\n][ \t\u00a0]|```|[\t\u00a0\u2000-\u200b\u2028\u2029\u3000]"
-    r"|[=!<>&|]{2,}|\d>&?\d|[<>]{1,2}\s*/"
+    r"|(?:[=<>&|]|!(?=[=<>&|]))[=!<>&|]+|\d>&?\d|[<>]{1,2}\s*/"
 )
 QUOTED_SPACES = re.compile(r"""(?=.*['"`]).*\S {2,}\S""", re.DOTALL)
 # Scripts other than Latin (Cyrillic, Greek, CJK, Arabic, ...): not English.

@@ -441,6 +441,7 @@ def test_chatter_is_not_the_context() -> None:
         ("No thanks.", False),
         ("Thanks, I'm vegan.", False),
         ("Got it, that's useful context.", False),  # "context" is no social word: kept
+        ("thanks!!", True),  # emphasis, not an operator (make_key keeps it cacheable)
     ],
 )
 def test_what_counts_as_chatter(text: str, chatter: bool) -> None:
@@ -580,6 +581,7 @@ def test_what_the_assistant_said_is_part_of_the_scope_unless_it_is_chatter() -> 
     [
         ("What does x == y do in JavaScript?", "preformatted"),
         ("What does 2>&1 mean in bash?", "preformatted"),
+        ("Is a !== b the same as a != b?", "preformatted"),
         ('What does echo "a    b" print?', "preformatted"),
         ("Run this:\r\n  ls -la", "preformatted"),
         ("Как перевести деньги на PayPal?", "not-english"),
@@ -597,3 +599,8 @@ def test_second_pass_texts_are_left_to_the_exact_cache(text: str, reason: str) -
 )
 def test_english_with_accents_or_spacing_is_still_cached(text: str) -> None:
     assert isinstance(make_key(req(text), POLICY), Key)
+
+
+def test_repeated_exclamation_marks_are_not_code() -> None:
+    assert isinstance(make_key(req("How do I reset my password!!"), POLICY), Key)
+    assert make_key(req("Why is a != b here?"), POLICY) == "preformatted"
