@@ -203,51 +203,109 @@ BREAKS = re.compile(r"[,;:!?()]|\b(and|or|but|because|so|if|when|while|that|whic
 # first, then the remaining words must all be social ones. A turn with anything else (a
 # digit, a content word, a negation, "yes" / "no", another script, a question other than the
 # phrases') is not chatter; neither is any reply to a question of the assistant's.
-CHATTER_PHRASES = re.compile(
-    r"(\b(thank you|thanks|many thanks)( (so|very) much| a lot| again)?"
-    # thanks for help already given: it names no subject and asks for nothing
-    r"( for (the|your|all the|all your) (help|answers?|info|information|explanation|time|tips"
-    r"|advice|suggestions?)( earlier| before| yesterday| today| last time| last week)?)?"
-    r"|\bgood (morning|afternoon|evening|day)|\b(hi|hello|hey) there"
-    r"|\bhow are you( doing)?( today)?|\bhow('s| is) it going|\bhope you('re| are) (doing )?well"
-    r"|\bhow('s| is| has| have) (your|you) (day|week|morning|evening|weekend)?( been| going)?"
-    r"|\bhow have you been|\bwhat'?s up|\b(are )?you (still )?there|\bhow are things"
-    r"|\b((it'?s |that'?s )?(good|nice)|glad|happy) to "
-    r"(know|hear from you( again)?|hear( it| that)?)"
-    r"|\bhope (you('re| are) having a (good|great|nice) (day|week)|your (day|week)('s| is) "
-    r"(going|treating you) well|the (day|week)('s| is) treating you well|yours is going well)"
-    r"|\b(it'?s )?going well|\bglad (it|that) help(s|ed)|\bof course"
-    r"|\b(there'?s )?something i'?d like to ask( you)?|\bi'?d like to ask( you)?( something)?"
-    r"|\bi('ve got| have) a question( for you)?|\bthanks for (always )?being so (patient|kind)"
-    r"|\blong time no (see|chat|talk)|\b(that'?s )?kind of you( to say)?|\bsame to you"
-    r"|\bnice to (meet|chat with|talk to|see) you( too| again)?"
-    r"|\byou('ve| have) been (very |really |super |so )?helpful"
-    r"|\b(that|this|it)('s| is| was) (very |really |super |so )?(helpful|useful)"
-    r"|\bgot it|\bthat helps( a lot)?|\b(much )?appreciated|\bappreciate it"
-    # the assistant's side of the same exchanges
-    r"|\bhow can i (help|assist)( you)?( today)?|\bwhat can i do for you( today)?"
-    r"|\bwhat would you like to know|\bwhat'?s on your mind( today)?"
-    r"|\bwhat (can|could) i help (you )?with( today)?|\bthanks for asking"
-    r"|\bwhat do you need( help with)?|\bwhat would you like to (ask|know)|\bask away"
-    r"|\bgo ahead|\bsure thing|\b(my|it'?s my) pleasure|\bsounds good|\bthanks in advance"
-    r"|\byou('| a)re (very |so )?welcome|\b(happy|glad) to help|\bglad i could help"
-    r"|\bno problem|\blet me know if you have (any )?(more|other) questions"
-    r"|\bfeel free to ask)\b[?!.,]*"
+_WELL = r"(well|good|great|fine|ok|okay|smoothly|nicely|better)"
+_DAYS = r"(day|week|weekend|morning|afternoon|evening|night|one)"
+_HOLIDAYS = (
+    r"(new year|holidays|christmas|xmas|easter|thanksgiving|diwali|eid|hanukkah|friday|monday"
+    r"|tuesday|wednesday|thursday|saturday|sunday|weekend)"
 )
+# Alternatives are tried in order at each position: longer phrases before the ones they start
+# with ("thanks for being so patient" before "thanks").
+CHATTER_PHRASE_LIST = (
+    # thanks, also for help already given: it names no subject and asks for nothing
+    r"thanks for (always )?being so (patient|kind|helpful)( with (me|all my questions))?",
+    r"(thank you|thank u|thanks|many thanks|thx|ty)( (so|very) much| a lot| a bunch| again)?"
+    r"( for (the|your|all the|all your|all my|the quick|your quick) (help|answers?|info"
+    r"|information|explanation|time|tips|advice|suggestions?|questions)"
+    r"( earlier| before| yesterday| today| last time| last week| the other day| lately)?)?",
+    r"(thanks|thank you) (again )?for last time",
+    r"good (morning|afternoon|evening|day)",
+    r"(hi|hello|hey) there",
+    rf"(happy|merry) {_HOLIDAYS}( to you( too)?)?",
+    r"almost the weekend",
+    rf"(have|enjoy) (a|your) (good|nice|great|lovely) {_DAYS}",
+    # small talk about the conversation itself
+    r"how (are|r) (you|u|ya)( doing)?( today)?",
+    r"how('s|s| is) (it going|everything|things)",
+    rf"how('s|s| is| has| have) (your|ur|you) {_DAYS}?( been| going)?",
+    r"how have you been|what'?s (up|good)|(are )?you (still )?there|how are things",
+    r"just checking in",
+    # "hope you're well", "hope your day is going smoothly", "hope all's good": a wish about
+    # the other's day, from a closed set of words (no room for a fact)
+    r"hope (that )?((you|u|ya|you're|youre|ur|your|yours|all|all's|things|everything"
+    r"|everything's|it|it's|its|is|are|doing|going|been|had|having|day|day's|week|week's"
+    r"|weekend|morning|evening|on|end|with|too|the|today|so|far|off|to|treating|slept|has"
+    r"|have) ){0,8}"
+    rf"(a (good|nice|great|lovely) {_DAYS}|a good start|well rested|treating you well"
+    rf"|{_WELL}( than mine| too| to you| on your end)?)",
+    r"((it'?s |that'?s )?(good|nice)|glad|happy) to (know|hear from you( again)?|hear( it| that)?)",
+    r"(it'?s )?going (well|great|good)|glad (it|that) help(s|ed)|of course",
+    r"(there'?s )?something i'?d like to ask( you)?|i'?d like to ask( you)?( something)?",
+    r"i('ve got| have) a question( for you)?",
+    r"long time no (see|chat|talk)|(that'?s )?kind of you( to say)?|same to you",
+    r"nice to (meet|chat with|talk to|see) you( too| again)?",
+    r"you('ve| have) been (very |really |super |so )?helpful( lately)?",
+    r"(you're|youre|ur|you are) the best",
+    r"(that|this|it)('s| is| was) (very |really |super |so )?(helpful|useful|clear)",
+    r"got it|that helps( a lot)?|(much )?appreciated|appreciate (it|the quick answer)",
+    r"you bet|sounds good|sure thing|no worries|my bad for the wait|fair enough|okie dokie"
+    r"|roger that",
+    # apologies for the conversation itself, farewells, compliments, preambles
+    r"(sorry|sry|soz|apologies|my bad)( for| about)? (the |my )?(delay|late reply|wait|being slow"
+    r"|all the questions|that)|(sorry|sry|my bad),? (i )?(was afk|was away|got distracted"
+    r"|stepped away( for a (minute|sec|bit))?)|(i'm |sorry,? )?back now|i'm back|pardon the wait",
+    r"gotta go|ttyl|cya|peace out|catch you later|that'?s all for now|i'?m done|signing off"
+    r"|see you (around|later|soon|next time)|bye for now|good luck|take care|cheerio|farewell",
+    r"(great|excellent|perfect|amazing|awesome|brilliant) (answer|response|explanation)( truly)?"
+    r"|you('re| are) (a |so |such a )?(genius|lifesaver|star|legend|smart|amazing|awesome|fast"
+    r"|too kind)|you rock|nailed it|best bot ever|love how clear that was"
+    r"|you explain things (really |so )?well|that means a lot|appreciate the kind words"
+    r"|glad (that|it) landed",
+    r"quick question|(can|may) i ask (you )?(something|a question)|mind if i ask( you)?"
+    r"( something)?|got a (sec|second|minute)|(i )?need (some|your|ur) help( rq)?"
+    r"|one more (thing|question)|another (one|question)|here goes|i('ve| have) got another "
+    r"question|can you help me( with something)?",
+    r"been a while|did you miss me|(are )?you awake|do you ever sleep|anyone home"
+    r"|how'?ve you been|what'?s new( with you)?|how about you",
+    # the assistant's side
+    r"what'?s your question|ask me anything|fire away|i'?m all ears|whenever you'?re ready"
+    r"|what are we working on|what brings you here( today)?|how may i (help|assist)( you)?"
+    r"|how can i be of (service|help)|no need to apologi[sz]e|no apology needed"
+    r"|no rush( at all)?|not a problem|take all the time you need"
+    rf"|enjoy (the rest of )?your {_DAYS}|come back (whenever|anytime)|(yes,? |yep,? )?"
+    r"(i'?m )?still here|i'?ll be here|totally fine|happy to be of help( anytime)?",
+    # the assistant's side of the same exchanges
+    r"how can i (help|assist)( you)?( today)?|what can i do for you( today)?",
+    r"what would you like to (ask|know)|what'?s on your mind( today)?",
+    r"what (can|could) i help (you )?with( today)?|thanks for (asking|checking in)",
+    r"what do you need( help with)?|ask away( anytime)?|go ahead|(my|it'?s my) pleasure",
+    r"thanks in advance|you('| a)re (very |so )?welcome|(always )?(happy|glad) to (help|chat)"
+    r"( again)?|glad i could help|no problem( at all)?|glad you stopped by|welcome back",
+    r"let me know if (you have (any )?(more|other) questions|anything('s| is) unclear"
+    r"|you need anything else)|feel free to ask",
+    r"not much|not a bother( at all)?|never too busy|take your time|sorry to hear that",
+    r"hope it (turns around|gets better)|(things|everything|all)('s| is| are) (good|great|fine)"
+    r"( here)?|(i'm|i am) (doing )?(well|good|great|fine)|hope you (are|did|do) too|you too",
+)
+CHATTER_PHRASES = re.compile(r"\b(" + "|".join(CHATTER_PHRASE_LIST) + r")\b[?!.,]*")
 # Words a social turn may hold besides the phrases: greetings, thanks, acknowledgements
 # ("great", "ok": an offer they may accept is an assistant message, which is in the scope
 # unless it is chatter itself), praise, farewells and their function words. No numbers,
 # negations, "yes" / "no", question words or quantities ("How much?" is a question), and
-# nothing a fact or an instruction is made of.
+# nothing a fact or an instruction is made of. A word stretched for emphasis ("heyyy",
+# "hii", "okk") is read as the word.
 CHATTER = _words(
-    "hi hello hey hiya heya yo howdy greetings thanks thank thx ty cheers appreciate grateful "
-    "ok okay great perfect cool awesome nice lovely wonderful excellent fantastic brilliant "
-    "amazing sure alright gotcha noted understood clear makes sense helpful useful super "
-    "really very so again just wanted say i you your it that this is was s m ve ll re me "
-    "to for the a all and bye goodbye later take care see soon lol haha hehe glad happy "
-    "pleasure welcome back again chat chatting talk talking meet oh ah well pretty good "
-    "fine doing anytime morning afternoon evening friend lately here ask question got go "
-    "explaining hope asking advance in help at too ha"
+    "hi hello hey hiya heya yo howdy greetings thanks thank thx ty tysm cheers appreciate "
+    "grateful ok okay k kk great perfect cool awesome nice lovely wonderful excellent fantastic "
+    "brilliant amazing sure alright gotcha noted understood clear makes sense helpful useful "
+    "super really very so again just wanted say i you your it that this is was s m ve ll re "
+    "me to for the a all and bye goodbye later take care see soon lol lmao haha hehe glad "
+    "happy pleasure welcome back chat chatting talk talking meet oh ah ahh aw well pretty "
+    "good fine doing anytime morning afternoon evening friend friends lately here ask "
+    "question got go explaining hope asking advance in help at too ha right sweet bet "
+    "interesting np u ur ya mate buddy pal folks everyone guys with ta heaps ton kindly "
+    "obliged bro dude mhm hmm aight sup wassup hullo ahoy wow omg fr um lol haha hehe "
+    "haha bot assistant anything absolutely totally landed whenever kind words"
 )
 CHATTER_MAX_WORDS = 12
 CHATTER_TOKEN = re.compile(r"\w+")

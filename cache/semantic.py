@@ -76,6 +76,8 @@ QUOTED_SPACES = re.compile(r"""(?=.*['"`]).*\S {2,}\S""", re.DOTALL)
 # Scripts other than Latin (Cyrillic, Greek, CJK, Arabic, ...): not English.
 OTHER_SCRIPT = re.compile(r"[\u0370-\u1dff\u1f00-\u1fff\u3040-\u9fff\uac00-\ud7af]")
 CHATTER_MAX_CHARS = 120  # longer turns are never chatter
+STRETCHED = re.compile(r"(.)\1{2,}")  # "hellooo" -> hello
+DOUBLED = re.compile(r"(.)\1+")  # "hii" -> hi, "okk" -> ok
 SHORT_REPLY = 3  # words: a reply this short to the assistant's question is kept with it
 SENTENCES = re.compile(r"(?<=[.!?])\s+")
 CONTENT_FIELDS = frozenset({"messages"})
@@ -237,14 +239,23 @@ def is_chatter(text: str, after_question: bool = False) -> bool:
     Never a reply to a question of the assistant's, and never a turn with anything else."""
     if after_question or len(text) > CHATTER_MAX_CHARS:
         return False  # chatter is short: no regex over a long answer
-    lowered = text.lower()
+    lowered = text.lower().replace("\u2019", "'")
     rest = CHATTER_PHRASES.sub(" ", lowered)
     if "?" in rest:
         return False
     words = CHATTER_TOKEN.findall(rest)
     if not words:
         return rest != lowered  # only phrases
-    return len(words) <= CHATTER_MAX_WORDS and all(w in CHATTER for w in words)
+    return len(words) <= CHATTER_MAX_WORDS and all(_social(w) for w in words)
+
+
+def _social(word: str) -> bool:
+    """A social word, also stretched for emphasis ("heyyy", "hellooo", "hii", "okk")."""
+    return (
+        word in CHATTER
+        or STRETCHED.sub(r"\1", word) in CHATTER
+        or DOUBLED.sub(r"\1", word) in CHATTER
+    )
 
 
 def _user_turns(chat: Sequence[tuple[str, str]]) -> list[str]:

@@ -442,6 +442,16 @@ def test_chatter_is_not_the_context() -> None:
         ("Thanks, I'm vegan.", False),
         ("Got it, that's useful context.", False),  # "context" is no social word: kept
         ("thanks!!", True),  # emphasis, not an operator (make_key keeps it cacheable)
+        ("heyyy, hope your week’s off to a good start", True),  # stretched, a curly quote
+        ("happy new year!! 🎆", True),
+        ("Not much, ready when you are. Take your time.", False),  # "ready", "when": kept
+        ("Sorry to hear that, hope it gets better!", True),  # the assistant's side
+        ("hope the pills work well", False),  # a wish with a subject in it
+        ("I'm here for a week.", False),  # a fact made of mostly social words
+        ("hey, vegan here!", False),
+        ("hi from Toronto :)", False),
+        ("cool, keep it short pls", False),
+        ("yesss", False),  # stretched "yes" is still an answer
     ],
 )
 def test_what_counts_as_chatter(text: str, chatter: bool) -> None:
