@@ -203,7 +203,8 @@ BREAKS = re.compile(r"[,;:!?()]|\b(and|or|but|because|so|if|when|while|that|whic
 # first, then the remaining words must all be social ones. A turn with anything else (a
 # digit, a content word, a negation, "yes" / "no", another script, a question other than the
 # phrases') is not chatter; neither is any reply to a question of the assistant's.
-_WELL = r"(well|good|great|fine|ok|okay|smoothly|nicely|better)"
+_WELL = r"(well|good|great|fine|ok|okay|alright|all right|smoothly|nicely|kindly|better)"
+_NICE = r"(good|nice|great|lovely|pleasant|wonderful|chill|relaxing|gr8|fab|brilliant)"
 _DAYS = r"(day|week|weekend|morning|afternoon|evening|night|one)"
 _HOLIDAYS = (
     r"(new year|holidays|christmas|xmas|easter|thanksgiving|diwali|eid|hanukkah|friday|monday"
@@ -219,7 +220,9 @@ CHATTER_PHRASE_LIST = (
     r"|information|explanation|time|tips|advice|suggestions?|questions)"
     r"( earlier| before| yesterday| today| last time| last week| the other day| lately)?)?",
     r"(thanks|thank you) (again )?for last time",
-    r"good (morning|afternoon|evening|day)",
+    r"good (morning|afternoon|evening|day)( to (you|ya))?|top of the morning( to (you|ya))?"
+    r"|(and )?the rest of the day to you|g'?day|kia ora|ey up|oi oi|i trust this (message )?"
+    r"finds you well|(greetings|salutations)( and salutations)?",
     r"(hi|hello|hey) there",
     rf"(happy|merry) {_HOLIDAYS}( to you( too)?)?",
     r"almost the weekend",
@@ -228,15 +231,16 @@ CHATTER_PHRASE_LIST = (
     r"how (are|r) (you|u|ya)( doing)?( today)?",
     r"how('s|s| is) (it going|everything|things)",
     rf"how('s|s| is| has| have) (your|ur|you) {_DAYS}?( been| going)?",
-    r"how have you been|what'?s (up|good)|(are )?you (still )?there|how are things",
+    r"how have you been|what'?s (up|good|happening|cracking|going on)( with you)?"
+    r"|(are )?(you|anyone) (still )?there|how are things|you alright",
     r"just checking in",
     # "hope you're well", "hope your day is going smoothly", "hope all's good": a wish about
     # the other's day, from a closed set of words (no room for a fact)
     r"hope (that )?((you|u|ya|you're|youre|ur|your|yours|all|all's|things|everything"
-    r"|everything's|it|it's|its|is|are|doing|going|been|had|having|day|day's|week|week's"
+    r"|everything's|it|it's|its|is|are|doing|going|been|had|having|day|day's|week|week's|treats"
     r"|weekend|morning|evening|on|end|with|too|the|today|so|far|off|to|treating|slept|has"
     r"|have) ){0,8}"
-    rf"(a (good|nice|great|lovely) {_DAYS}|a good start|well rested|treating you well"
+    rf"(a {_NICE} {_DAYS}|a good start|well rested|treating you (well|kindly)|keeping well"
     rf"|{_WELL}( than mine| too| to you| on your end)?)",
     r"((it'?s |that'?s )?(good|nice)|glad|happy) to (know|hear from you( again)?|hear( it| that)?)",
     r"(it'?s )?going (well|great|good)|glad (it|that) help(s|ed)|of course",
@@ -268,7 +272,9 @@ CHATTER_PHRASE_LIST = (
     r"been a while|did you miss me|(are )?you awake|do you ever sleep|anyone home"
     r"|how'?ve you been|what'?s new( with you)?|how about you",
     # the assistant's side
-    r"what'?s your question|ask me anything|fire away|i'?m all ears|whenever you'?re ready"
+    r"what'?s (your|the) question|ask me anything|fire away|i'?m all ears|whenever you'?re ready"
+    r"|(you're )?most welcome|no prob|happy to explain|(glad|happy) (that|it) (clears it up|does)"
+    r"|(it does|i am|i'm),? thank you|likewise|thanks for being here"
     r"|what are we working on|what brings you here( today)?|how may i (help|assist)( you)?"
     r"|how can i be of (service|help)|no need to apologi[sz]e|no apology needed"
     r"|no rush( at all)?|not a problem|take all the time you need"
@@ -305,7 +311,10 @@ CHATTER = _words(
     "question got go explaining hope asking advance in help at too ha right sweet bet "
     "interesting np u ur ya mate buddy pal folks everyone guys with ta heaps ton kindly "
     "obliged bro dude mhm hmm aight sup wassup hullo ahoy wow omg fr um lol haha hehe "
-    "haha bot assistant anything absolutely totally landed whenever kind words"
+    "haha bot assistant anything absolutely totally landed whenever kind words dear x xx xo "
+    # greetings borrowed from other languages and regions: they carry no question
+    "salut bonjour hola amigo namaste aloha howzit wotcha ahoy hai mornin ciao hallo hej "
+    "moin servus bestie sunshine"
 )
 CHATTER_MAX_WORDS = 12
 CHATTER_TOKEN = re.compile(r"\w+")

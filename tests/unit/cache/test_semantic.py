@@ -452,6 +452,11 @@ def test_chatter_is_not_the_context() -> None:
         ("hi from Toronto :)", False),
         ("cool, keep it short pls", False),
         ("yesss", False),  # stretched "yes" is still an answer
+        ("Namaste 🙏", True),
+        ("Top of the morning to ya!", True),
+        ("Hola, I'm in Mexico.", False),
+        ("hey, hope ur having a gr8 day", True),
+        ("What's happening? Anyone there?", True),
     ],
 )
 def test_what_counts_as_chatter(text: str, chatter: bool) -> None:
