@@ -442,7 +442,7 @@ def test_chatter_is_not_the_context() -> None:
         ("Thanks, I'm vegan.", False),
         ("Got it, that's useful context.", False),  # "context" is no social word: kept
         ("thanks!!", True),  # emphasis, not an operator (make_key keeps it cacheable)
-        ("heyyy, hope your week’s off to a good start", True),  # stretched, a curly quote
+        ("heyyy, hope your week\u2019s off to a good start", True),  # stretched, a curly quote
         ("happy new year!! 🎆", True),
         ("Not much, ready when you are. Take your time.", False),  # "ready", "when": kept
         ("Sorry to hear that, hope it gets better!", True),  # the assistant's side
