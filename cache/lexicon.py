@@ -269,10 +269,28 @@ CHATTER_PHRASE_LIST = (
     r"( something)?|got a (sec|second|minute)|(i )?need (some|your|ur) help( rq)?"
     r"|one more (thing|question)|another (one|question)|here goes|i('ve| have) got another "
     r"question|can you help me( with something)?",
+    # acknowledgements that judge the answer, preambles and apologies with more words
+    r"that('s| is)? (clears it up|makes sense|sounds (sensible|reasonable|good|right|fair))"
+    r"|that'?s what i (figured|thought)|i didn'?t know that|i'?ll remember that"
+    r"|(it )?(really )?worked out|nice one|good (instinct|call|point)",
+    r"(mind if i |can i )?pick your brain|(just )?(a )?(quick|random|small) (one|question)"
+    r"( if that'?s (alright|ok|okay))?|(ok |okay )?so,? random one|here we go|let'?s do this"
+    r"|i('ve| have) (got )?(something|a (bit of a )?(random |quick )?question)"
+    r"( i'?ve been wondering about| for you)?|i hope this isn'?t a (silly|dumb|stupid) question"
+    r"|hope i'?m not bothering you|apologies in advance if i ramble( a bit)?"
+    r"|thanks for (making|taking) (the )?time( for this)?|thanks for always being (around|there)",
+    r"sorry (for disappearing|it took me so long|(about|for) the slow reply)"
+    r"( to get back to (this|you))?( earlier)?|things got hectic|got pulled into something"
+    r"|long day|love (this tool|how clear your explanations are)( by the way)?",
     r"been a while|did you miss me|(are )?you awake|do you ever sleep|anyone home"
     r"|how'?ve you been|what'?s new( with you)?|how about you",
     # the assistant's side
     r"what'?s (your|the) question|ask me anything|fire away|i'?m all ears|whenever you'?re ready"
+    r"|(that'?s|it'?s) (great|good) to hear|what'?s (next|the next one|up now)|not at all"
+    r"|pick away|no question is (silly|dumb|stupid)|where would you like to start"
+    r"|let'?s (hear it|get into it|get started|do it)|ready when you are"
+    r"|glad (you'?re enjoying it|it'?s clearer( now)?|it sounds (reasonable|good))"
+    r"|what else can i do( for you)?|random is fine|what is it|it'?s a handy one to know"
     r"|(you're )?most welcome|no prob|happy to explain|(glad|happy) (that|it) (clears it up|does)"
     r"|(it does|i am|i'm),? thank you|likewise|thanks for being here"
     r"|what are we working on|what brings you here( today)?|how may i (help|assist)( you)?"
@@ -314,7 +332,7 @@ CHATTER = _words(
     "haha bot assistant anything absolutely totally landed whenever kind words dear x xx xo "
     # greetings borrowed from other languages and regions: they carry no question
     "salut bonjour hola amigo namaste aloha howzit wotcha ahoy hai mornin ciao hallo hej "
-    "moin servus bestie sunshine"
+    "moin servus bestie sunshine seriously"
 )
 CHATTER_MAX_WORDS = 12
 CHATTER_TOKEN = re.compile(r"\w+")

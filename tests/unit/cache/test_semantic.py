@@ -444,7 +444,8 @@ def test_chatter_is_not_the_context() -> None:
         ("thanks!!", True),  # emphasis, not an operator (make_key keeps it cacheable)
         ("heyyy, hope your week\u2019s off to a good start", True),  # stretched, a curly quote
         ("happy new year!! 🎆", True),
-        ("Not much, ready when you are. Take your time.", False),  # "ready", "when": kept
+        ("Not much, ready when you are. Take your time.", True),  # the assistant's side
+        ("Not much left in stock, take your time.", False),
         ("Sorry to hear that, hope it gets better!", True),  # the assistant's side
         ("hope the pills work well", False),  # a wish with a subject in it
         ("I'm here for a week.", False),  # a fact made of mostly social words
@@ -457,6 +458,9 @@ def test_chatter_is_not_the_context() -> None:
         ("Hola, I'm in Mexico.", False),
         ("hey, hope ur having a gr8 day", True),
         ("What's happening? Anyone there?", True),
+        ("Ok so, random one.", True),
+        ("Sorry it took me so long to get back to this.", True),
+        ("Sorry, I meant the cheaper one.", False),
     ],
 )
 def test_what_counts_as_chatter(text: str, chatter: bool) -> None:
