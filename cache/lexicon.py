@@ -312,6 +312,11 @@ CHATTER_PHRASE_LIST = (
     r"( here)?|(i'm|i am) (doing )?(well|good|great|fine)|hope you (are|did|do) too|you too",
 )
 CHATTER_PHRASES = re.compile(r"\b(" + "|".join(CHATTER_PHRASE_LIST) + r")\b[?!.,]*")
+# Every word a phrase can hold: a turn with any other word (after CHATTER) cannot be chatter,
+# which rejects most turns before the phrases' regex runs.
+CHATTER_PHRASE_WORDS = frozenset(
+    re.findall(r"[a-z0-9]+", " ".join(CHATTER_PHRASE_LIST).replace("[sz]", ""))
+) | {"apologize", "apologise"}
 # Words a social turn may hold besides the phrases: greetings, thanks, acknowledgements
 # ("great", "ok": an offer they may accept is an assistant message, which is in the scope
 # unless it is chatter itself), praise, farewells and their function words. No numbers,

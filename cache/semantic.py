@@ -49,6 +49,7 @@ from cache.keys import TRANSPORT_FIELDS
 from cache.lexicon import (
     CHATTER,
     CHATTER_MAX_WORDS,
+    CHATTER_PHRASE_WORDS,
     CHATTER_PHRASES,
     CHATTER_TOKEN,
     ENGLISH_WORDS,
@@ -240,6 +241,8 @@ def is_chatter(text: str, after_question: bool = False) -> bool:
     if after_question or len(text) > CHATTER_MAX_CHARS:
         return False  # chatter is short: no regex over a long answer
     lowered = text.lower().replace("\u2019", "'")
+    if not all(_social(w) or _in_phrases(w) for w in CHATTER_TOKEN.findall(lowered)):
+        return False  # a word neither the phrases nor the vocabulary hold
     rest = CHATTER_PHRASES.sub(" ", lowered)
     if "?" in rest:
         return False
@@ -247,6 +250,16 @@ def is_chatter(text: str, after_question: bool = False) -> bool:
     if not words:
         return rest != lowered  # only phrases
     return len(words) <= CHATTER_MAX_WORDS and all(_social(w) for w in words)
+
+
+def _in_phrases(word: str) -> bool:
+    """A word some chatter phrase may hold, also with an ending the phrase spells apart
+    ("hows": how('s|s), "helped": help(s|ed))."""
+    return (
+        word in CHATTER_PHRASE_WORDS
+        or word[:-1] in CHATTER_PHRASE_WORDS
+        or word[:-2] in CHATTER_PHRASE_WORDS
+    )
 
 
 def _social(word: str) -> bool:
