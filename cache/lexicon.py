@@ -220,19 +220,20 @@ CHATTER_PHRASE_LIST = (
     r"|information|explanation|time|tips|advice|suggestions?|questions)"
     r"( earlier| before| yesterday| today| last time| last week| the other day| lately)?)?",
     r"(thanks|thank you) (again )?for last time",
-    r"good (morning|afternoon|evening|day)( to (you|ya))?|top of the morning( to (you|ya))?"
-    r"|(and )?the rest of the day to you|g'?day|kia ora|ey up|oi oi|i trust this (message )?"
-    r"finds you well|(greetings|salutations)( and salutations)?",
-    r"(hi|hello|hey) there",
-    rf"(happy|merry) {_HOLIDAYS}( to you( too)?)?",
-    r"almost the weekend",
+    r"good (morning|afternoon|evening|day)( to (you|ya))?|^(morning|evening|afternoon|mornin'?)\b"
+    r"|(hi|hello|hey|thanks|thank you|cheers)( there)?,? (friend|buddy|mate|pal|bro|dude)"
+    r"|(good|nice|great) to (see you|be back)( again)?|well,? hello|^right,? (ok|okay)\b"
+    r"|i trust this (message )?finds you well|(greetings|salutations)( and salutations)?",
+    r"(hi|hello|hey) (there|friend|everyone|all|guys|folks|mate)",
     rf"(have|enjoy) (a|your) (good|nice|great|lovely) {_DAYS}",
     # small talk about the conversation itself
     r"how (are|r) (you|u|ya)( doing)?( today)?",
-    r"how('s|s| is) (it going|everything|things)",
-    rf"how('s|s| is| has| have) (your|ur|you) {_DAYS}?( been| going)?",
+    r"how('s|s| is) (it going|everything|things|life)",
+    r"thanks for (explaining|clarifying|walking me through (that|it|this)|the (detailed|quick"
+    r"|clear|great) (answer|explanation|reply))",
+    rf"how('s|s| is| has| have) (your|ur|you)( {_DAYS})?( been| going)?",
     r"how have you been|what'?s (up|good|happening|cracking|going on)( with you)?"
-    r"|(are )?(you|anyone) (still )?there|how are things|you alright",
+    r"|(are )?(you|anyone) (still )?(there|around)|how are things|you alright",
     r"just checking in",
     # "hope you're well", "hope your day is going smoothly", "hope all's good": a wish about
     # the other's day, from a closed set of words (no room for a fact)
@@ -240,10 +241,11 @@ CHATTER_PHRASE_LIST = (
     r"|everything's|it|it's|its|is|are|doing|going|been|had|having|day|day's|week|week's|treats"
     r"|weekend|morning|evening|on|end|with|too|the|today|so|far|off|to|treating|slept|has"
     r"|have) ){0,8}"
-    rf"(a {_NICE} {_DAYS}|a good start|well rested|treating you (well|kindly)|keeping well"
+    rf"(a {_NICE} {_DAYS}( so far)?|a good start|well rested|treating you (well|kindly)"
+    r"|keeping well"
     rf"|{_WELL}( than mine| too| to you| on your end)?)",
     r"((it'?s |that'?s )?(good|nice)|glad|happy) to (know|hear from you( again)?|hear( it| that)?)",
-    r"(it'?s )?going (well|great|good)|glad (it|that) help(s|ed)|of course",
+    r"(it'?s )?going (well|great|good)|glad (it|that) help(s|ed)",
     r"(there'?s )?something i'?d like to ask( you)?|i'?d like to ask( you)?( something)?",
     r"i('ve got| have) a question( for you)?",
     r"long time no (see|chat|talk)|(that'?s )?kind of you( to say)?|same to you",
@@ -251,9 +253,9 @@ CHATTER_PHRASE_LIST = (
     r"you('ve| have) been (very |really |super |so )?helpful( lately)?",
     r"(you're|youre|ur|you are) the best",
     r"(that|this|it)('s| is| was) (very |really |super |so )?(helpful|useful|clear)",
-    r"got it|that helps( a lot)?|(much )?appreciated|appreciate (it|the quick answer)",
-    r"you bet|sounds good|sure thing|no worries|my bad for the wait|fair enough|okie dokie"
-    r"|roger that",
+    r"got it|that helps( a lot| a ton)?|(much )?appreciated|appreciate (it|the quick answer)"
+    r"|makes (total |perfect )?sense",
+    r"no worries|my bad for the wait|fair enough|okie dokie|roger that",
     # apologies for the conversation itself, farewells, compliments, preambles
     r"(sorry|sry|soz|apologies|my bad)( for| about)? (the |my )?(delay|late reply|wait|being slow"
     r"|all the questions|that)|(sorry|sry|my bad),? (i )?(was afk|was away|got distracted"
@@ -272,7 +274,7 @@ CHATTER_PHRASE_LIST = (
     # acknowledgements that judge the answer, preambles and apologies with more words
     r"that('s| is)? (clears it up|makes sense|sounds (sensible|reasonable|good|right|fair))"
     r"|that'?s what i (figured|thought)|i didn'?t know that|i'?ll remember that"
-    r"|(it )?(really )?worked out|nice one|good (instinct|call|point)",
+    r"|nice one|good (instinct|call|point)",
     r"(mind if i |can i )?pick your brain|(just )?(a )?(quick|random|small) (one|question)"
     r"( if that'?s (alright|ok|okay))?|(ok |okay )?so,? random one|here we go|let'?s do this"
     r"|i('ve| have) (got )?(something|a (bit of a )?(random |quick )?question)"
@@ -284,63 +286,90 @@ CHATTER_PHRASE_LIST = (
     r"|long day|love (this tool|how clear your explanations are)( by the way)?",
     r"been a while|did you miss me|(are )?you awake|do you ever sleep|anyone home"
     r"|how'?ve you been|what'?s new( with you)?|how about you",
-    # the assistant's side
+    # the assistant's side of the same exchanges
+    r"how can i (help|assist)( you)?( today)?|what can i do for you( today)?",
+    r"what would you like to (ask|know)|what'?s on your mind( today)?",
+    r"what (can|could) i help (you )?with( today)?|thanks for (asking|checking in)",
+    r"what do you need( help with)?|ask away( anytime)?|(my|it'?s my) pleasure",
+    r"thanks in advance|you('| a)re (very |so )?welcome|(always )?(happy|glad) to (help|chat)"
+    r"( again)?|glad i could help|no problem( at all)?|glad you stopped by|welcome back",
+    r"let me know if (you have (any )?(more|other) questions|anything('s| is) unclear"
+    r"|you need anything else)|feel free to ask",
+    r"not a bother( at all)?|never too busy|take your time|sorry to hear that",
+    r"hope it (turns around|gets better)|(i'm|i am) doing (well|good|great|fine)"
+    r"|hope you (are|did|do) too|(and )?you too",
+)
+# An assistant's social replies only: from a user, "Go ahead", "Sounds good" and "Not at all"
+# answer something, and "What is it?" asks.
+CHATTER_ASSISTANT_PHRASE_LIST = (
+    r"glad (the detail|that|it|i could) (helped|helps|help|clear that up)|glad to walk you "
+    r"through it|glad you found it (useful|helpful)|any ?time( at all)?|sounds like you were "
+    r"on the right track|what'?s on the agenda|(things are|all) good( here)?|(i'?m )?doing "
+    r"(well|great|good),? thank you|i am,? thank you|(i'?m )?(just )?here to help|i'?m here"
+    r"|hello,? friend|and a good day to you( too)?|great to hear from you( again)?|you bet"
+    r"|sure thing|my pleasure,? truly|ahoy there|not much|pretty good",
     r"what'?s (your|the) question|ask me anything|fire away|i'?m all ears|whenever you'?re ready"
-    r"|(that'?s|it'?s) (great|good) to hear|what'?s (next|the next one|up now)|not at all"
+    r"|(that'?s|it'?s) (great|good) to hear|what'?s (next|the next one|up now)"
     r"|pick away|no question is (silly|dumb|stupid)|where would you like to start"
     r"|let'?s (hear it|get into it|get started|do it)|ready when you are"
     r"|glad (you'?re enjoying it|it'?s clearer( now)?|it sounds (reasonable|good))"
     r"|what else can i do( for you)?|random is fine|what is it|it'?s a handy one to know"
     r"|(you're )?most welcome|no prob|happy to explain|(glad|happy) (that|it) (clears it up|does)"
-    r"|(it does|i am|i'm),? thank you|likewise|thanks for being here"
+    r"|likewise|thanks for being here"
     r"|what are we working on|what brings you here( today)?|how may i (help|assist)( you)?"
     r"|how can i be of (service|help)|no need to apologi[sz]e|no apology needed"
-    r"|no rush( at all)?|not a problem|take all the time you need"
+    r"|no rush( at all)?|not a problem|take all the time you need|go ahead|sounds good"
     rf"|enjoy (the rest of )?your {_DAYS}|come back (whenever|anytime)|(yes,? |yep,? )?"
     r"(i'?m )?still here|i'?ll be here|totally fine|happy to be of help( anytime)?",
-    # the assistant's side of the same exchanges
-    r"how can i (help|assist)( you)?( today)?|what can i do for you( today)?",
-    r"what would you like to (ask|know)|what'?s on your mind( today)?",
-    r"what (can|could) i help (you )?with( today)?|thanks for (asking|checking in)",
-    r"what do you need( help with)?|ask away( anytime)?|go ahead|(my|it'?s my) pleasure",
-    r"thanks in advance|you('| a)re (very |so )?welcome|(always )?(happy|glad) to (help|chat)"
-    r"( again)?|glad i could help|no problem( at all)?|glad you stopped by|welcome back",
-    r"let me know if (you have (any )?(more|other) questions|anything('s| is) unclear"
-    r"|you need anything else)|feel free to ask",
-    r"not much|not a bother( at all)?|never too busy|take your time|sorry to hear that",
-    r"hope it (turns around|gets better)|(things|everything|all)('s| is| are) (good|great|fine)"
-    r"( here)?|(i'm|i am) (doing )?(well|good|great|fine)|hope you (are|did|do) too|you too",
 )
-CHATTER_PHRASES = re.compile(r"\b(" + "|".join(CHATTER_PHRASE_LIST) + r")\b[?!.,]*")
+
+
+def _phrases(alternatives: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"\b(" + "|".join(alternatives) + r")\b[?!.,]*")
+
+
+CHATTER_PHRASES = _phrases(CHATTER_PHRASE_LIST)
+CHATTER_ASSISTANT_PHRASES = _phrases(CHATTER_PHRASE_LIST + CHATTER_ASSISTANT_PHRASE_LIST)
 # Every word a phrase can hold: a turn with any other word (after CHATTER) cannot be chatter,
 # which rejects most turns before the phrases' regex runs.
 CHATTER_PHRASE_WORDS = frozenset(
-    re.findall(r"[a-z0-9]+", " ".join(CHATTER_PHRASE_LIST).replace("[sz]", ""))
+    re.findall(
+        r"[a-z0-9]+",
+        " ".join(CHATTER_PHRASE_LIST + CHATTER_ASSISTANT_PHRASE_LIST).replace("[sz]", ""),
+    )
 ) | {"apologize", "apologise"}
 # Words a social turn may hold besides the phrases: greetings, thanks, acknowledgements
-# ("great", "ok": an offer they may accept is an assistant message, which is in the scope
-# unless it is chatter itself), praise, farewells and their function words. No numbers,
-# negations, "yes" / "no", question words or quantities ("How much?" is a question), and
-# nothing a fact or an instruction is made of. A word stretched for emphasis ("heyyy",
-# "hii", "okk") is read as the word.
+# ("great", "ok": after an assistant's question or offer nothing is chatter), praise,
+# farewells and their function words, contractions whole ("i'm", not "i" and "m"). Not here,
+# after a red-team pass: letters alone ("A is fine", "M for me", "U.K."), "yes"-words
+# ("sure", "absolutely", "of course"), negations, numbers, words that make an instruction
+# or a fact out of social words ("say it in kind words", "it's for a friend", "I'm here with
+# friends", "It's morning here", "me too"), greetings that name a place, a language or a date
+# ("g'day", "bonjour", "happy Friday": "Are banks open today?" depends on them).
 CHATTER = _words(
     "hi hello hey hiya heya yo howdy greetings thanks thank thx ty tysm cheers appreciate "
-    "grateful ok okay k kk great perfect cool awesome nice lovely wonderful excellent fantastic "
-    "brilliant amazing sure alright gotcha noted understood clear makes sense helpful useful "
-    "super really very so again just wanted say i you your it that this is was s m ve ll re "
-    "me to for the a all and bye goodbye later take care see soon lol lmao haha hehe glad "
-    "happy pleasure welcome back chat chatting talk talking meet oh ah ahh aw well pretty "
-    "good fine doing anytime morning afternoon evening friend friends lately here ask "
-    "question got go explaining hope asking advance in help at too ha right sweet bet "
-    "interesting np u ur ya mate buddy pal folks everyone guys with ta heaps ton kindly "
-    "obliged bro dude mhm hmm aight sup wassup hullo ahoy wow omg fr um lol haha hehe "
-    "haha bot assistant anything absolutely totally landed whenever kind words dear x xx xo "
-    # greetings borrowed from other languages and regions: they carry no question
-    "salut bonjour hola amigo namaste aloha howzit wotcha ahoy hai mornin ciao hallo hej "
-    "moin servus bestie sunshine seriously"
+    "grateful ok okay kk great perfect cool awesome nice lovely wonderful excellent fantastic "
+    "brilliant amazing alright gotcha noted understood clear makes sense helpful useful super "
+    "really very so again wanted i i'm im you your it it's that that's thats this is was to "
+    "for the and bye goodbye take care see soon lol lmao haha hehe glad happy pleasure "
+    "welcome chat chatting talk talking meet oh ah ahh aw pretty doing anytime lately ask "
+    "question hope help sweet interesting np u ur ta heaps ton obliged bro dude hmm "
+    "wow omg um bot assistant whenever seriously you're youre i've ive let's sup ahoy"
+)
+# What an assistant's social reply may hold besides: its "yes"-words are no answer to anyone.
+CHATTER_ASSISTANT = CHATTER | _words("sure absolutely totally of course")
+# Function words: a turn of these alone ("That's it!", "This is it") confirms something.
+CHATTER_FUNCTION = _words(
+    "i i'm im you your it it's that that's thats this is was to for the and so very really "
+    "pretty you're youre i've ive let's u ur again lately whenever"
 )
 CHATTER_MAX_WORDS = 12
-CHATTER_TOKEN = re.compile(r"\w+")
+CHATTER_TOKEN = re.compile(r"\w+(?:'\w+)*")
+# A social turn's characters: letters, spaces, punctuation and these emoji. Any other symbol
+# may carry a fact ("I'm 🤰", "🚫🥜 for me", "In ℃", "$ is fine", a soft hyphen inside "U\xadK").
+CHATTER_EMOJI = frozenset("😊🙂😄😃😀😁😆😅😂🤣😉😍🥰😘☺❤💕💖👋👍🙏🎉🙌✨😎🤗👌🤘💐🌺😄🥳🫶\ufe0f")
+CHATTER_PUNCT = frozenset(".,!?'\"\u2019\u2018\u201c\u201d-\u2013\u2014:;()~\u2026*^_ ")
+ABBREVIATION = re.compile(r"\b[a-z]\.[a-z]\b")  # "U.K.", "a.m.": a place, a time
 # The language the embedding model, the verifier and the guards know is English: a text whose
 # function words are more often another language's than English's is not semantically cached
 # (cache.semantic.make_key). Function words only, no word both languages use often.

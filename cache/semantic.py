@@ -47,10 +47,16 @@ from cache.guards import Features, features, first_difference
 from cache.guards import order as order_swapped
 from cache.keys import TRANSPORT_FIELDS
 from cache.lexicon import (
+    ABBREVIATION,
     CHATTER,
+    CHATTER_ASSISTANT,
+    CHATTER_ASSISTANT_PHRASES,
+    CHATTER_EMOJI,
+    CHATTER_FUNCTION,
     CHATTER_MAX_WORDS,
     CHATTER_PHRASE_WORDS,
     CHATTER_PHRASES,
+    CHATTER_PUNCT,
     CHATTER_TOKEN,
     ENGLISH_WORDS,
     FOREIGN_WORDS,
@@ -78,9 +84,15 @@ QUOTED_SPACES = re.compile(r"""(?=.*['"`]).*\S {2,}\S""", re.DOTALL)
 OTHER_SCRIPT = re.compile(r"[\u0370-\u1dff\u1f00-\u1fff\u3040-\u9fff\uac00-\ud7af]")
 CHATTER_MAX_CHARS = 120  # longer turns are never chatter
 STRETCHED = re.compile(r"(.)\1{2,}")  # "hellooo" -> hello
-DOUBLED = re.compile(r"(.)\1+")  # "hii" -> hi, "okk" -> ok
+DOUBLED = re.compile(r"(.)\1+$")  # "hii" -> hi, "okk" -> ok (not "matte" -> mate)
 SHORT_REPLY = 3  # words: a reply this short to the assistant's question is kept with it
-SENTENCES = re.compile(r"(?<=[.!?])\s+")
+SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+# An assistant's offer makes the next user turn an answer ("Great!" accepts it), like a question.
+OFFER = re.compile(
+    r"(?i)\b(would you like|do you want|want me to|shall i|should i|i can (also )?(offer|send"
+    r"|add|include|give|set|book|make|do)|i could (also )?|if you'?d like|let me know if you'?d "
+    r"like|how about|i'?d suggest|i recommend)\b"
+)
 CONTENT_FIELDS = frozenset({"messages"})
 
 
@@ -204,7 +216,7 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
             said = tuple(
                 f"a:{turn_digest(c)}"
                 for r, c in chat[:-1]
-                if r == "assistant" and c and not is_chatter(c)
+                if r == "assistant" and c and not is_chatter(c, assistant=True)
             )
             earlier = (*(turn_digest(c) for c in users[:-1]), *said)
     else:
@@ -234,22 +246,34 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
     return Key(text, scope, features(text), labels, context, context_features, earlier)
 
 
-def is_chatter(text: str, after_question: bool = False) -> bool:
-    """A user turn no later question can refer to: only greetings, thanks, acknowledgements
-    ("Hi!", "Thanks, that helps", "Good morning"; cache.lexicon.CHATTER_PHRASES, CHATTER).
-    Never a reply to a question of the assistant's, and never a turn with anything else."""
+def is_chatter(text: str, after_question: bool = False, assistant: bool = False) -> bool:
+    """A turn no later question can refer to and that changes no answer: only social talk
+    (greetings, thanks, acknowledgements, small talk about the chat; cache.lexicon
+    CHATTER_PHRASES, CHATTER, and for an ``assistant`` message CHATTER_ASSISTANT). Never a
+    reply to a question or an offer of the assistant's, never a turn with a digit, a symbol
+    other than a few smileys, an abbreviation, or any other word."""
     if after_question or len(text) > CHATTER_MAX_CHARS:
         return False  # chatter is short: no regex over a long answer
-    lowered = text.lower().replace("\u2019", "'")
-    if not all(_social(w) or _in_phrases(w) for w in CHATTER_TOKEN.findall(lowered)):
+    lowered = text.lower().replace("\u2019", "'").replace("\u2018", "'")
+    if not all(c.isalpha() or c in CHATTER_PUNCT or c in CHATTER_EMOJI for c in lowered):
+        return False  # a digit, a symbol, an emoji that may say something ("I'm 🤰")
+    if ABBREVIATION.search(lowered):
+        return False
+    vocabulary = CHATTER_ASSISTANT if assistant else CHATTER
+    if not all(
+        _social(w, vocabulary) or all(_in_phrases(p) for p in w.split("'"))
+        for w in CHATTER_TOKEN.findall(lowered)
+    ):
         return False  # a word neither the phrases nor the vocabulary hold
-    rest = CHATTER_PHRASES.sub(" ", lowered)
+    rest = (CHATTER_ASSISTANT_PHRASES if assistant else CHATTER_PHRASES).sub(" ", lowered)
     if "?" in rest:
         return False
     words = CHATTER_TOKEN.findall(rest)
     if not words:
         return rest != lowered  # only phrases
-    return len(words) <= CHATTER_MAX_WORDS and all(_social(w) for w in words)
+    if rest == lowered and all(w in CHATTER_FUNCTION for w in words):
+        return False  # "That's it!": no greeting, thanks or acknowledgement in it
+    return len(words) <= CHATTER_MAX_WORDS and all(_social(w, vocabulary) for w in words)
 
 
 def _in_phrases(word: str) -> bool:
@@ -262,13 +286,13 @@ def _in_phrases(word: str) -> bool:
     )
 
 
-def _social(word: str) -> bool:
-    """A social word, also stretched for emphasis ("heyyy", "hellooo", "hii", "okk")."""
-    return (
-        word in CHATTER
-        or STRETCHED.sub(r"\1", word) in CHATTER
-        or DOUBLED.sub(r"\1", word) in CHATTER
-    )
+def _social(word: str, vocabulary: frozenset[str] = CHATTER) -> bool:
+    """A social word, also stretched for emphasis: a letter three times or more ("heyyy",
+    "hellooo"), or doubled at the end ("hii", "okk"); never down to one letter ("ii", "mm")."""
+    if word in vocabulary:
+        return True
+    forms = {STRETCHED.sub(r"\1", word), DOUBLED.sub(r"\1", word)} - {word}
+    return any(len(f) > 1 and f in vocabulary for f in forms)
 
 
 def _user_turns(chat: Sequence[tuple[str, str]]) -> list[str]:
@@ -287,11 +311,13 @@ def _user_turns(chat: Sequence[tuple[str, str]]) -> list[str]:
 
 
 def _last_question(text: str) -> str:
-    """The assistant message's closing question ("... Are you filing jointly?"), or ""."""
-    text = text.rstrip()
-    if not text.endswith("?"):
-        return ""
-    return SENTENCES.split(text)[-1]
+    """The assistant message's closing question or offer ("... Are you filing jointly?",
+    "I can offer you 3 months at half price."), or "". The last three sentences are read, so a
+    smiley, bold text or a sign-off after the question does not hide it."""
+    for sentence in reversed(SENTENCES.split(text.rstrip())[-3:]):
+        if "?" in sentence or OFFER.search(sentence):
+            return sentence
+    return ""
 
 
 def english(text: str) -> bool:

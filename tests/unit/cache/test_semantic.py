@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -443,8 +444,8 @@ def test_chatter_is_not_the_context() -> None:
         ("Got it, that's useful context.", False),  # "context" is no social word: kept
         ("thanks!!", True),  # emphasis, not an operator (make_key keeps it cacheable)
         ("heyyy, hope your week\u2019s off to a good start", True),  # stretched, a curly quote
-        ("happy new year!! 🎆", True),
-        ("Not much, ready when you are. Take your time.", True),  # the assistant's side
+        ("happy new year!! 🎆", False),  # a date: "Are banks open today?" depends on it
+        ("Not much, ready when you are. Take your time.", False),  # "Not much." answers
         ("Not much left in stock, take your time.", False),
         ("Sorry to hear that, hope it gets better!", True),  # the assistant's side
         ("hope the pills work well", False),  # a wish with a subject in it
@@ -453,10 +454,11 @@ def test_chatter_is_not_the_context() -> None:
         ("hi from Toronto :)", False),
         ("cool, keep it short pls", False),
         ("yesss", False),  # stretched "yes" is still an answer
-        ("Namaste 🙏", True),
-        ("Top of the morning to ya!", True),
+        ("Namaste 🙏", False),  # a greeting that names a language or a place
+        ("Good morning to ya!", True),
         ("Hola, I'm in Mexico.", False),
-        ("hey, hope ur having a gr8 day", True),
+        ("hey, hope ur having a great day", True),
+        ("hey, hope ur having a gr8 day", False),  # a digit
         ("What's happening? Anyone there?", True),
         ("Ok so, random one.", True),
         ("Sorry it took me so long to get back to this.", True),
@@ -623,3 +625,63 @@ def test_english_with_accents_or_spacing_is_still_cached(text: str) -> None:
 def test_repeated_exclamation_marks_are_not_code() -> None:
     assert isinstance(make_key(req("How do I reset my password!!"), POLICY), Key)
     assert make_key(req("Why is a != b here?"), POLICY) == "preformatted"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A red-team pass (sixth session): facts, choices and instructions dressed as chatter.
+        "thanks! I'm \U0001f930",  # pregnant, as an emoji
+        "\U0001f6ab\U0001f95c for me, thanks",  # no peanuts
+        "In \u2103, thanks!",
+        "$ is fine",
+        "I'm in the U.K., hi!",
+        "I'm in the U\u00adK",  # a soft hyphen
+        "A, thanks!",
+        "M is fine",
+        "(ii) it is, thanks!",
+        "Matte, thanks!",
+        "Say it in kind words",
+        "It's for a friend.",
+        "I'm here with the guys",
+        "It's morning here",
+        "That's me!",
+        "I'm not at all fine",
+        "I'm good, thanks!",
+        "Later, thanks",
+        "Absolutely!",
+        "Happy Friday!",
+        "G'day mate!",
+    ],
+)
+def test_red_team_texts_are_not_chatter(text: str) -> None:
+    assert not is_chatter(text)
+
+
+def test_the_assistants_yes_words_are_social_only_on_its_side() -> None:
+    assert is_chatter("Of course, what's your question?", assistant=True)
+    assert not is_chatter("Of course")  # a user's "yes"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Are you filing jointly? \U0001f642",
+        "**Are you filing jointly?**",
+        "Are you filing jointly?\nBest, the bot",
+        "I can offer you 3 months at half price.",
+        "Would you like the yearly plan. It is cheaper.",
+    ],
+)
+def test_after_a_question_or_an_offer_nothing_is_chatter(question: str) -> None:
+    jointly = chat("Help with my taxes.", question, "Great!", "Got it!", "My deduction?")
+    silent = chat("Help with my taxes.", question, "My deduction?")
+    assert key(jointly).scope != key(silent).scope or key(jointly).context != key(silent).context
+
+
+def test_no_chatter_phrase_matches_nothing() -> None:
+    """A stray "|" or an all-optional alternative would match the empty string everywhere."""
+    from cache.lexicon import CHATTER_ASSISTANT_PHRASE_LIST, CHATTER_PHRASE_LIST
+
+    for phrase in CHATTER_PHRASE_LIST + CHATTER_ASSISTANT_PHRASE_LIST:
+        assert re.fullmatch(f"(?:{phrase})", "") is None, phrase
