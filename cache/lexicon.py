@@ -221,7 +221,7 @@ CHATTER_PHRASE_LIST = (
     r"( earlier| before| yesterday| today| last time| last week| the other day| lately)?)?",
     r"(thanks|thank you) (again )?for last time",
     r"good (morning|afternoon|evening|day)( to (you|ya))?|^(morning|evening|afternoon|mornin'?)\b"
-    r"|(hi|hello|hey|thanks|thank you|cheers)( there)?,? (friend|buddy|mate|pal|bro|dude)"
+    r"|(hi|hello|hey|thanks|thank you|cheers)( there)?,? (friend|buddy|pal|bro|dude)"
     r"|(good|nice|great) to (see you|be back)( again)?|well,? hello|^right,? (ok|okay)\b"
     r"|i trust this (message )?finds you well|(greetings|salutations)( and salutations)?",
     r"(hi|hello|hey) (there|friend|everyone|all|guys|folks|mate)",
@@ -232,7 +232,7 @@ CHATTER_PHRASE_LIST = (
     r"thanks for (explaining|clarifying|walking me through (that|it|this)|the (detailed|quick"
     r"|clear|great) (answer|explanation|reply))",
     rf"how('s|s| is| has| have) (your|ur|you)( {_DAYS})?( been| going)?",
-    r"how have you been|what'?s (up|good|happening|cracking|going on)( with you)?"
+    r"how have you been|what'?s up"
     r"|(are )?(you|anyone) (still )?(there|around)|how are things|you alright",
     r"just checking in",
     # "hope you're well", "hope your day is going smoothly", "hope all's good": a wish about
@@ -255,10 +255,10 @@ CHATTER_PHRASE_LIST = (
     r"(that|this|it)('s| is| was) (very |really |super |so )?(helpful|useful|clear)",
     r"got it|that helps( a lot| a ton)?|(much )?appreciated|appreciate (it|the quick answer)"
     r"|makes (total |perfect )?sense",
-    r"no worries|my bad for the wait|fair enough|okie dokie|roger that",
+    r"no worries|my bad for the wait",
     # apologies for the conversation itself, farewells, compliments, preambles
     r"(sorry|sry|soz|apologies|my bad)( for| about)? (the |my )?(delay|late reply|wait|being slow"
-    r"|all the questions|that)|(sorry|sry|my bad),? (i )?(was afk|was away|got distracted"
+    r"|all the questions)|(sorry|sry|my bad),? (i )?(was afk|was away|got distracted"
     r"|stepped away( for a (minute|sec|bit))?)|(i'm |sorry,? )?back now|i'm back|pardon the wait",
     r"gotta go|ttyl|cya|peace out|catch you later|that'?s all for now|i'?m done|signing off"
     r"|see you (around|later|soon|next time)|bye for now|good luck|take care|cheerio|farewell",
@@ -272,11 +272,9 @@ CHATTER_PHRASE_LIST = (
     r"|one more (thing|question)|another (one|question)|here goes|i('ve| have) got another "
     r"question|can you help me( with something)?",
     # acknowledgements that judge the answer, preambles and apologies with more words
-    r"that('s| is)? (clears it up|makes sense|sounds (sensible|reasonable|good|right|fair))"
-    r"|that'?s what i (figured|thought)|i didn'?t know that|i'?ll remember that"
-    r"|nice one|good (instinct|call|point)",
+    r"that('s| is)? (clears it up|makes sense)|i'?ll remember that|nice one",
     r"(mind if i |can i )?pick your brain|(just )?(a )?(quick|random|small) (one|question)"
-    r"( if that'?s (alright|ok|okay))?|(ok |okay )?so,? random one|here we go|let'?s do this"
+    r"( if that'?s (alright|ok|okay))?|(ok |okay )?so,? random one|here we go"
     r"|i('ve| have) (got )?(something|a (bit of a )?(random |quick )?question)"
     r"( i'?ve been wondering about| for you)?|i hope this isn'?t a (silly|dumb|stupid) question"
     r"|hope i'?m not bothering you|apologies in advance if i ramble( a bit)?"
@@ -285,12 +283,12 @@ CHATTER_PHRASE_LIST = (
     r"( to get back to (this|you))?( earlier)?|things got hectic|got pulled into something"
     r"|long day|love (this tool|how clear your explanations are)( by the way)?",
     r"been a while|did you miss me|(are )?you awake|do you ever sleep|anyone home"
-    r"|how'?ve you been|what'?s new( with you)?|how about you",
+    r"|how'?ve you been",
     # the assistant's side of the same exchanges
     r"how can i (help|assist)( you)?( today)?|what can i do for you( today)?",
     r"what would you like to (ask|know)|what'?s on your mind( today)?",
     r"what (can|could) i help (you )?with( today)?|thanks for (asking|checking in)",
-    r"what do you need( help with)?|ask away( anytime)?|(my|it'?s my) pleasure",
+    r"ask away( anytime)?|(my|it'?s my) pleasure",
     r"thanks in advance|you('| a)re (very |so )?welcome|(always )?(happy|glad) to (help|chat)"
     r"( again)?|glad i could help|no problem( at all)?|glad you stopped by|welcome back",
     r"let me know if (you have (any )?(more|other) questions|anything('s| is) unclear"
@@ -302,6 +300,8 @@ CHATTER_PHRASE_LIST = (
 # An assistant's social replies only: from a user, "Go ahead", "Sounds good" and "Not at all"
 # answer something, and "What is it?" asks.
 CHATTER_ASSISTANT_PHRASE_LIST = (
+    r"what do you need( help with)?|what'?s (new|happening|cracking|going on|good)( with you)?"
+    r"|how about you",
     r"glad (the detail|that|it|i could) (helped|helps|help|clear that up)|glad to walk you "
     r"through it|glad you found it (useful|helpful)|any ?time( at all)?|sounds like you were "
     r"on the right track|what'?s on the agenda|(things are|all) good( here)?|(i'?m )?doing "
@@ -347,24 +347,30 @@ CHATTER_PHRASE_WORDS = frozenset(
 # friends", "It's morning here", "me too"), greetings that name a place, a language or a date
 # ("g'day", "bonjour", "happy Friday": "Are banks open today?" depends on them).
 CHATTER = _words(
-    "hi hello hey hiya heya yo howdy greetings thanks thank thx ty tysm cheers appreciate "
-    "grateful ok okay kk great perfect cool awesome nice lovely wonderful excellent fantastic "
-    "brilliant amazing alright gotcha noted understood clear makes sense helpful useful super "
-    "really very so again wanted i i'm im you your it it's that that's thats this is was to "
-    "for the and bye goodbye take care see soon lol lmao haha hehe glad happy pleasure "
-    "welcome chat chatting talk talking meet oh ah ahh aw pretty doing anytime lately ask "
-    "question hope help sweet interesting np u ur ta heaps ton obliged bro dude hmm "
-    "wow omg um bot assistant whenever seriously you're youre i've ive let's sup ahoy"
+    "hi hello hey hiya heya yo greetings thanks thank thx ty tysm cheers appreciate grateful "
+    "ok okay kk great perfect cool awesome nice lovely wonderful excellent fantastic brilliant "
+    "amazing alright gotcha noted understood clear makes sense helpful useful really very so "
+    "again wanted i i'm im you your it it's that that's thats this is was to for the and bye "
+    "goodbye see lol lmao haha hehe glad pleasure welcome chat chatting talk talking meet oh "
+    "ah ahh aw pretty ask question hope help interesting np u ur ta heaps ton obliged "
+    "bro dude hmm wow omg um seriously you're youre i've ive let's sup ahoy"
 )
+# Shouted, still social ("OK", "LOL"); any other word in capitals may be a name or a role.
+CHATTER_UPPER = _words("ok okay lol lmao omg ty thx tysm np hi hey hello thanks wow kk")
+# Words a user may stretch for emphasis ("heyyy", "hii", "thxx", "okk"); no other word is
+# shrunk ("too" is not "to").
+CHATTER_STRETCHABLE = _words("hi hey hello hiya heya yo ok okay thx ty lol bye thanks wow oh ah aw")
 # What an assistant's social reply may hold besides: its "yes"-words are no answer to anyone.
-CHATTER_ASSISTANT = CHATTER | _words("sure absolutely totally of course")
+CHATTER_ASSISTANT = CHATTER | _words(
+    "sure absolutely totally of course happy doing anytime whenever soon here good well fine"
+)
 # Function words: a turn of these alone ("That's it!", "This is it") confirms something.
 CHATTER_FUNCTION = _words(
     "i i'm im you your it it's that that's thats this is was to for the and so very really "
     "pretty you're youre i've ive let's u ur again lately whenever"
 )
 CHATTER_MAX_WORDS = 12
-CHATTER_TOKEN = re.compile(r"\w+(?:'\w+)*")
+CHATTER_TOKEN = re.compile(r"\w+(?:['-]\w+)*")  # "i'm", "so-so": one word each
 # A social turn's characters: letters, spaces, punctuation and these emoji. Any other symbol
 # may carry a fact ("I'm 🤰", "🚫🥜 for me", "In ℃", "$ is fine", a soft hyphen inside "U\xadK").
 CHATTER_EMOJI = frozenset("😊🙂😄😃😀😁😆😅😂🤣😉😍🥰😘☺❤💕💖👋👍🙏🎉🙌✨😎🤗👌🤘💐🌺😄🥳🫶\ufe0f")

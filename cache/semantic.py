@@ -42,25 +42,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
+from cache.chatter import is_timely, kept_turns
 from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
 from cache.guards import order as order_swapped
 from cache.keys import TRANSPORT_FIELDS
-from cache.lexicon import (
-    ABBREVIATION,
-    CHATTER,
-    CHATTER_ASSISTANT,
-    CHATTER_ASSISTANT_PHRASES,
-    CHATTER_EMOJI,
-    CHATTER_FUNCTION,
-    CHATTER_MAX_WORDS,
-    CHATTER_PHRASE_WORDS,
-    CHATTER_PHRASES,
-    CHATTER_PUNCT,
-    CHATTER_TOKEN,
-    ENGLISH_WORDS,
-    FOREIGN_WORDS,
-)
+from cache.lexicon import ENGLISH_WORDS, FOREIGN_WORDS
 from cache.policy import EmbeddingModel, SemanticCachePolicy
 from cache.vectors import Clock, Hit, InProcessIndex, QdrantStore, Vector, VectorStore
 from cache.verifier import Verifier
@@ -82,17 +69,7 @@ PREFORMATTED = re.compile(
 QUOTED_SPACES = re.compile(r"""(?=.*['"`]).*\S {2,}\S""", re.DOTALL)
 # Scripts other than Latin (Cyrillic, Greek, CJK, Arabic, ...): not English.
 OTHER_SCRIPT = re.compile(r"[\u0370-\u1dff\u1f00-\u1fff\u3040-\u9fff\uac00-\ud7af]")
-CHATTER_MAX_CHARS = 120  # longer turns are never chatter
-STRETCHED = re.compile(r"(.)\1{2,}")  # "hellooo" -> hello
-DOUBLED = re.compile(r"(.)\1+$")  # "hii" -> hi, "okk" -> ok (not "matte" -> mate)
-SHORT_REPLY = 3  # words: a reply this short to the assistant's question is kept with it
-SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
-# An assistant's offer makes the next user turn an answer ("Great!" accepts it), like a question.
-OFFER = re.compile(
-    r"(?i)\b(would you like|do you want|want me to|shall i|should i|i can (also )?(offer|send"
-    r"|add|include|give|set|book|make|do)|i could (also )?|if you'?d like|let me know if you'?d "
-    r"like|how about|i'?d suggest|i recommend)\b"
-)
+WORD = re.compile(r"\w+")
 CONTENT_FIELDS = frozenset({"messages"})
 
 
@@ -202,7 +179,7 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         text, history = "\n".join(content for _, content in chat), []
     elif policy.conversation == "context":
         text = chat[-1][1]
-        users = _user_turns(chat[:-1])
+        users, said_all = kept_turns(chat[:-1], is_timely(re.findall(r"[a-z]+", text.lower())))
         context = users[-1] if users else ""
         history = "follow-up" if context else "standalone"
         if len(context) > policy.max_chars:
@@ -213,11 +190,7 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
             # Every earlier user turn but the context, and every assistant message that is not
             # chatter (an offer accepted with "Great!", the question "Yes." answers, a greeting
             # that names a plan): all must be the entry's, so they are part of the scope.
-            said = tuple(
-                f"a:{turn_digest(c)}"
-                for r, c in chat[:-1]
-                if r == "assistant" and c and not is_chatter(c, assistant=True)
-            )
+            said = tuple(f"a:{turn_digest(c)}" for c in said_all)
             earlier = (*(turn_digest(c) for c in users[:-1]), *said)
     else:
         text, history = chat[-1][1], chat[:-1]
@@ -246,87 +219,13 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
     return Key(text, scope, features(text), labels, context, context_features, earlier)
 
 
-def is_chatter(text: str, after_question: bool = False, assistant: bool = False) -> bool:
-    """A turn no later question can refer to and that changes no answer: only social talk
-    (greetings, thanks, acknowledgements, small talk about the chat; cache.lexicon
-    CHATTER_PHRASES, CHATTER, and for an ``assistant`` message CHATTER_ASSISTANT). Never a
-    reply to a question or an offer of the assistant's, never a turn with a digit, a symbol
-    other than a few smileys, an abbreviation, or any other word."""
-    if after_question or len(text) > CHATTER_MAX_CHARS:
-        return False  # chatter is short: no regex over a long answer
-    lowered = text.lower().replace("\u2019", "'").replace("\u2018", "'")
-    if not all(c.isalpha() or c in CHATTER_PUNCT or c in CHATTER_EMOJI for c in lowered):
-        return False  # a digit, a symbol, an emoji that may say something ("I'm 🤰")
-    if ABBREVIATION.search(lowered):
-        return False
-    vocabulary = CHATTER_ASSISTANT if assistant else CHATTER
-    if not all(
-        _social(w, vocabulary) or all(_in_phrases(p) for p in w.split("'"))
-        for w in CHATTER_TOKEN.findall(lowered)
-    ):
-        return False  # a word neither the phrases nor the vocabulary hold
-    rest = (CHATTER_ASSISTANT_PHRASES if assistant else CHATTER_PHRASES).sub(" ", lowered)
-    if "?" in rest:
-        return False
-    words = CHATTER_TOKEN.findall(rest)
-    if not words:
-        return rest != lowered  # only phrases
-    if rest == lowered and all(w in CHATTER_FUNCTION for w in words):
-        return False  # "That's it!": no greeting, thanks or acknowledgement in it
-    return len(words) <= CHATTER_MAX_WORDS and all(_social(w, vocabulary) for w in words)
-
-
-def _in_phrases(word: str) -> bool:
-    """A word some chatter phrase may hold, also with an ending the phrase spells apart
-    ("hows": how('s|s), "helped": help(s|ed))."""
-    return (
-        word in CHATTER_PHRASE_WORDS
-        or word[:-1] in CHATTER_PHRASE_WORDS
-        or word[:-2] in CHATTER_PHRASE_WORDS
-    )
-
-
-def _social(word: str, vocabulary: frozenset[str] = CHATTER) -> bool:
-    """A social word, also stretched for emphasis: a letter three times or more ("heyyy",
-    "hellooo"), or doubled at the end ("hii", "okk"); never down to one letter ("ii", "mm")."""
-    if word in vocabulary:
-        return True
-    forms = {STRETCHED.sub(r"\1", word), DOUBLED.sub(r"\1", word)} - {word}
-    return any(len(f) > 1 and f in vocabulary for f in forms)
-
-
-def _user_turns(chat: Sequence[tuple[str, str]]) -> list[str]:
-    """The user turns before the last message, chatter skipped. A turn that replies to a
-    question of the assistant's is never chatter, and a short one ("yes" to "Are you filing
-    jointly?", at most SHORT_REPLY words) is kept together with that question: it means
-    nothing without it."""
-    out: list[str] = []
-    question = ""
-    for role, content in chat:
-        if role == "user" and content and not is_chatter(content, bool(question)):
-            short = len(content.split()) <= SHORT_REPLY
-            out.append(f"{question}\n{content}" if question and short else content)
-        question = _last_question(content) if role == "assistant" else ""
-    return out
-
-
-def _last_question(text: str) -> str:
-    """The assistant message's closing question or offer ("... Are you filing jointly?",
-    "I can offer you 3 months at half price."), or "". The last three sentences are read, so a
-    smiley, bold text or a sign-off after the question does not hide it."""
-    for sentence in reversed(SENTENCES.split(text.rstrip())[-3:]):
-        if "?" in sentence or OFFER.search(sentence):
-            return sentence
-    return ""
-
-
 def english(text: str) -> bool:
     """Not written in another language: no more of its function words are another language's
     than English's (cache.lexicon.ENGLISH_WORDS, FOREIGN_WORDS); keyword queries with neither
     pass."""
     if OTHER_SCRIPT.search(text):
         return False
-    words = CHATTER_TOKEN.findall(text.lower())
+    words = WORD.findall(text.lower())
     foreign = sum(w in FOREIGN_WORDS for w in words) + ("¿" in text) + ("¡" in text)
     return foreign == 0 or foreign < sum(w in ENGLISH_WORDS for w in words)
 

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
+from cache.chatter import is_chatter
 from cache.embedder import HashEmbedder
 from cache.policy import SemanticCachePolicy
 from cache.semantic import (
@@ -15,7 +16,6 @@ from cache.semantic import (
     Key,
     Request,
     SemanticLibrary,
-    is_chatter,
     make_key,
     open_store,
 )
@@ -459,7 +459,8 @@ def test_chatter_is_not_the_context() -> None:
         ("Hola, I'm in Mexico.", False),
         ("hey, hope ur having a great day", True),
         ("hey, hope ur having a gr8 day", False),  # a digit
-        ("What's happening? Anyone there?", True),
+        ("Anyone there?", True),
+        ("What's happening?", False),  # a question from the user; a social one from the assistant
         ("Ok so, random one.", True),
         ("Sorry it took me so long to get back to this.", True),
         ("Sorry, I meant the cheaper one.", False),
@@ -685,3 +686,72 @@ def test_no_chatter_phrase_matches_nothing() -> None:
 
     for phrase in CHATTER_PHRASE_LIST + CHATTER_ASSISTANT_PHRASE_LIST:
         assert re.fullmatch(f"(?:{phrase})", "") is None, phrase
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # A second red-team pass (sixth session): roles, names, tastes, decisions, questions.
+        "Hi, I'm the TA!",
+        "Hey! I'm Ty \U0001f642",
+        "Hi, I'm Hope!",
+        "I'm so-so, thanks",
+        "Hmm, too sweet",
+        "I'm doing it",
+        "Let's do this!",
+        "That sounds right",
+        "What's new?",
+        "I'm the bot",
+        "Anytime is cool",
+    ],
+)
+def test_second_red_team_texts_are_not_chatter(text: str) -> None:
+    assert not is_chatter(text)
+
+
+@pytest.mark.parametrize(
+    "offer",
+    [
+        "Let me know if you\u2019d like me to turn on autopay for it.",  # a curly apostrophe
+        "Shall I book the first free slot for you? It's Mon. at 9 a.m. with Dr. Patel.",
+        "We can offer you 3 months at half price.",
+        "I can waive the fee this once.",
+        "Please confirm the new address.",
+    ],
+)
+def test_an_answer_to_an_offer_is_never_chatter(offer: str) -> None:
+    accepted = chat("Help with my bill.", offer, "Perfect, thanks!", "You got it!", "What now?")
+    declined = chat("Help with my bill.", offer, "That's okay, thanks!", "No problem!", "What now?")
+    assert (
+        key(accepted).scope != key(declined).scope or key(accepted).context != key(declined).context
+    )
+
+
+def test_the_offer_holds_over_a_second_message_on_either_side() -> None:
+    def said(*turns: tuple[str, str]) -> Key:
+        messages = [{"role": r, "content": c} for r, c in turns]
+        return key(req(messages=messages))
+
+    start = (("user", "Help with my bill."), ("assistant", "Shall I waive the fee?"))
+    smiley = ("assistant", "\U0001f60a")
+    end = (("assistant", "Done."), ("user", "What now?"))
+    took = said(*start, smiley, ("user", "Perfect, thanks!"), *end)
+    left = said(*start, smiley, ("user", "That's okay, thanks!"), *end)
+    assert took.scope != left.scope or took.context != left.context
+    took = said(*start, ("user", "Oh wow"), ("user", "Perfect, thanks!"), *end)
+    left = said(*start, ("user", "Oh wow"), ("user", "That's okay, thanks!"), *end)
+    assert took.scope != left.scope or took.context != left.context
+
+
+def test_after_a_real_question_the_assistants_yes_is_kept() -> None:
+    yes = chat("Should I lock my rate in now?", "Absolutely!", "So what should I do this week?")
+    no = chat("Should I lock my rate in now?", "No rush!", "So what should I do this week?")
+    assert key(yes).scope != key(no).scope
+
+
+def test_a_time_of_day_greeting_counts_when_the_question_is_about_the_time() -> None:
+    evening = chat("Good evening!", "Good evening! How can I help?", "Is a double espresso ok now?")
+    morning = chat("Good morning!", "Good morning! How can I help?", "Is a double espresso ok now?")
+    assert key(evening).scope != key(morning).scope or key(evening).context != key(morning).context
+    plain = chat("Good morning!", "Good morning! How can I help?", "How do I descale my kettle?")
+    assert key(plain).scope == key(req("How do I descale my kettle?")).scope

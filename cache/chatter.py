@@ -1,0 +1,184 @@
+"""Chatter: the turns of a conversation the semantic cache may pass over.
+
+When to use: ``cache.semantic.make_key`` walks a conversation with ``kept_turns`` to find the
+user turns and assistant messages that must be the entry's (its scope and context); the rest
+is chatter, skipped.
+
+Policy: a follow-up is served only when every earlier turn that is not chatter is the same as
+the stored conversation's, so what counts as chatter decides both how often a conversation
+with a greeting or a "thanks" in it hits and whether a turn that changes the answer is ever
+overlooked. The second matters more, and two red-team passes showed how many ways a fact,
+a choice or an instruction can be dressed as social talk. So chatter is narrow:
+
+- A user turn is chatter only when it is social talk (greetings, thanks, acknowledgements,
+  small talk about the chat; phrases, then a closed vocabulary, cache.lexicon) and holds
+  nothing else: no digit, no symbol or emoji beyond a few smileys, no dotted abbreviation, no
+  letter standing alone, no capitalised or upper-case word inside a sentence ("I'm the TA",
+  "I'm Hope"), not only function words ("That's it!").
+- Never after an assistant's question or offer: a "?" anywhere in the assistant's messages
+  since the last user turn, or an offer or request for a decision ("I can waive the fee",
+  "Let me know if you'd like me to ...", "Shall I ...", "Please confirm"). Then "Perfect,
+  thanks!" accepts and "That's okay, thanks!" declines. The cue holds until the assistant
+  speaks again, so a second user message is an answer too.
+- A greeting that tells the time of day ("Good evening!") is not passed over when the last
+  question is about the time ("... now?", "today"): it may be what the answer depends on.
+- An assistant message is chatter only when it answers a user turn that was chatter (a
+  greeting answered with a greeting) and is social talk on its own side ("Sure thing!").
+  After a real question, "Absolutely!" is an answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from cache.lexicon import (
+    ABBREVIATION,
+    CHATTER,
+    CHATTER_ASSISTANT,
+    CHATTER_ASSISTANT_PHRASES,
+    CHATTER_EMOJI,
+    CHATTER_FUNCTION,
+    CHATTER_MAX_WORDS,
+    CHATTER_PHRASE_WORDS,
+    CHATTER_PHRASES,
+    CHATTER_PUNCT,
+    CHATTER_STRETCHABLE,
+    CHATTER_TOKEN,
+    CHATTER_UPPER,
+    RELATIVE,
+)
+
+CHATTER_MAX_CHARS = 120  # longer turns are never chatter
+STRETCHED = re.compile(r"(.)\1{2,}")  # "hellooo" -> hello
+DOUBLED = re.compile(r"(.)\1+$")  # "hii" -> hi, "okk" -> ok
+SHORT_REPLY = 3  # words: a reply this short to the assistant's question is kept with it
+SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+QUESTION_MARKS = ("?", "\uff1f", "\u2753", "\u2754")
+# An assistant's offer or request for a decision: the next user turn answers it.
+OFFER = re.compile(
+    r"\b(would you like|do you want|want me to|shall i|should i|shall we|should we"
+    r"|(i|we) can (also |easily |gladly )?(?!help\b|assist\b)\w+|(i|we) could"
+    r"|if you('d| would) like|if you want|if you prefer|let me know (if|which|whether|what|when)"
+    r"|tell me (if|which|whether|what|when)|just say the word|please (confirm|choose|pick|reply)"
+    r"|reply (ok|yes|y)|unless you|how about|would you prefer|which (one|option) (do|would)"
+    r"|i'?ll go ahead)\b"
+)
+# "I can help with that" and "I can assist" offer nothing to accept.
+# A confirmation of the assistant's guess ("That was it, thanks!") is an answer.
+CONFIRMS = re.compile(r"\b(that('s| is| was) it|it was that|that'?s the one|that'?s (ok|okay))\b")
+# Words that tell the time of day, in a greeting.
+TIME_OF_DAY = frozenset({"morning", "afternoon", "evening", "night", "mornin", "day", "tonight"})
+
+
+def is_chatter(
+    text: str, after_question: bool = False, assistant: bool = False, timely: bool = False
+) -> bool:
+    """A turn no later question can refer to and that changes no answer (module docstring).
+    ``timely``: the last question is about the time, so a greeting that tells it is kept."""
+    if after_question or len(text) > CHATTER_MAX_CHARS:
+        return False  # chatter is short: no regex over a long answer
+    if not all(c.isalpha() or c in CHATTER_PUNCT or c in CHATTER_EMOJI for c in text.lower()):
+        return False  # a digit, a symbol, an emoji that may say something ("I'm 🤰")
+    if _named(text):
+        return False
+    lowered = text.lower().replace("\u2019", "'").replace("\u2018", "'")
+    if ABBREVIATION.search(lowered) or CONFIRMS.search(lowered):
+        return False
+    tokens = CHATTER_TOKEN.findall(lowered)
+    if timely and any(t in TIME_OF_DAY for t in tokens):
+        return False
+    vocabulary = CHATTER_ASSISTANT if assistant else CHATTER
+    if not all(
+        _social(w, vocabulary) or all(_in_phrases(p) for p in re.split(r"['-]", w)) for w in tokens
+    ):
+        return False  # a word neither the phrases nor the vocabulary hold
+    rest = (CHATTER_ASSISTANT_PHRASES if assistant else CHATTER_PHRASES).sub(" ", lowered)
+    if any(mark in rest for mark in QUESTION_MARKS):
+        return False
+    words = CHATTER_TOKEN.findall(rest)
+    if not words:
+        return rest != lowered  # only phrases
+    if rest == lowered and all(w in CHATTER_FUNCTION for w in words):
+        return False  # "That's it!": no greeting, thanks or acknowledgement in it
+    return len(words) <= CHATTER_MAX_WORDS and all(_social(w, vocabulary) for w in words)
+
+
+def _named(text: str) -> bool:
+    """A capitalised word inside a sentence or a word in capitals ("I'm the TA", "I'm Hope"),
+    other than "I" and a few shouted social words ("OK", "LOL")."""
+    start = True
+    for word in re.findall(r"[\w'\u2019]+|[.!?]+", text):
+        if word[0] in ".!?":
+            start = True
+            continue
+        if word.isupper() and len(word) > 1 and word.lower() not in CHATTER_UPPER:
+            return True
+        if not start and word[0].isupper() and word not in ("I", "I'm", "I\u2019m", "I've"):
+            return True
+        start = False
+    return False
+
+
+def _in_phrases(word: str) -> bool:
+    """A word some chatter phrase may hold, also with an ending the phrase spells apart
+    ("hows": how('s|s), "helped": help(s|ed))."""
+    return (
+        word in CHATTER_PHRASE_WORDS
+        or word[:-1] in CHATTER_PHRASE_WORDS
+        or word[:-2] in CHATTER_PHRASE_WORDS
+    )
+
+
+def _social(word: str, vocabulary: frozenset[str] = CHATTER) -> bool:
+    """A social word, also a greeting or a thanks stretched for emphasis: "heyyy", "hellooo",
+    "hii", "thxx" (never "too" -> to, "ii" -> i)."""
+    if word in vocabulary:
+        return True
+    forms = {STRETCHED.sub(r"\1", word), DOUBLED.sub(r"\1", word)} - {word}
+    return any(f in CHATTER_STRETCHABLE and f in vocabulary for f in forms)
+
+
+def cue(text: str) -> str:
+    """The assistant message's question or offer, or "": the sentence holding a "?" or an
+    offer (the last such sentence), anywhere in the message."""
+    normal = text.replace("\u2019", "'").replace("\u2018", "'")
+    found = ""
+    for sentence in SENTENCES.split(normal.strip()):
+        if any(m in sentence for m in QUESTION_MARKS) or OFFER.search(sentence.lower()):
+            found = sentence
+    return found
+
+
+def kept_turns(
+    chat: Sequence[tuple[str, str]], timely: bool = False
+) -> tuple[list[str], list[str]]:
+    """The user turns and the assistant messages of ``chat`` (role, text) that are not
+    chatter, in order. A short user reply to the assistant's question ("yes" to "Are you
+    filing jointly?", at most SHORT_REPLY words) is kept together with the question: it means
+    nothing without it."""
+    users: list[str] = []
+    said: list[str] = []
+    question = ""  # the assistant's question or offer since the last user turn
+    user_chatter = False  # the last user turn was chatter (none yet: the lead is kept)
+    replied = True  # a user turn came after the assistant's last message
+    for role, content in chat:
+        if role == "user":
+            chatter = bool(content) and is_chatter(content, bool(question), timely=timely)
+            if content and not chatter:
+                short = len(content.split()) <= SHORT_REPLY
+                users.append(f"{question}\n{content}" if question and short else content)
+            user_chatter = chatter
+            replied = True
+            continue
+        if content and not (user_chatter and is_chatter(content, assistant=True)):
+            said.append(content)
+        asked = cue(content) if content else ""
+        question = asked or ("" if replied else question)  # held over a second message
+        replied = False
+    return users, said
+
+
+def is_timely(words: Sequence[str]) -> bool:
+    """The question is about the time of day or the day ("... now?", "today")."""
+    return any(w in RELATIVE for w in words)
