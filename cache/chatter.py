@@ -171,9 +171,11 @@ def kept_turns(
             user_chatter = chatter
             replied = True
             continue
-        if content and not (user_chatter and is_chatter(content, assistant=True)):
+        social = user_chatter and is_chatter(content, assistant=True)
+        if content and not social:
             said.append(content)
-        asked = cue(content) if content else ""
+        # A social reply's "How can I help?" asks for the question itself, not for a choice.
+        asked = cue(content) if content and not social else ""
         question = asked or ("" if replied else question)  # held over a second message
         replied = False
     return users, said

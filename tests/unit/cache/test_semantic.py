@@ -755,3 +755,9 @@ def test_a_time_of_day_greeting_counts_when_the_question_is_about_the_time() -> 
     assert key(evening).scope != key(morning).scope or key(evening).context != key(morning).context
     plain = chat("Good morning!", "Good morning! How can I help?", "How do I descale my kettle?")
     assert key(plain).scope == key(req("How do I descale my kettle?")).scope
+
+
+def test_a_greetings_how_can_i_help_does_not_make_the_question_an_answer() -> None:
+    greeted = chat("Hi!", "Hello! How can I help?", "Visa for Japan?", "None needed.", "How long?")
+    plain = chat("Visa for Japan?", "None needed.", "How long?")
+    assert (key(greeted).scope, key(greeted).context) == (key(plain).scope, key(plain).context)
