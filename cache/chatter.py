@@ -108,8 +108,8 @@ def _named(text: str) -> bool:
     """A capitalised word inside a sentence or a word in capitals ("I'm the TA", "I'm Hope"),
     other than "I" and a few shouted social words ("OK", "LOL")."""
     start = True
-    for word in re.findall(r"[\w'\u2019]+|[.!?]+", text):
-        if word[0] in ".!?":
+    for word in re.findall(r"[\w'\u2019]+|[^\w\s'\u2019,]+", text):
+        if not (word[0].isalnum() or word[0] == "_"):  # ". ! ? :) 😊": a new sentence
             start = True
             continue
         if word.isupper() and len(word) > 1 and word.lower() not in CHATTER_UPPER:

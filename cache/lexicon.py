@@ -284,6 +284,20 @@ CHATTER_PHRASE_LIST = (
     r"|long day|love (this tool|how clear your explanations are)( by the way)?",
     r"been a while|did you miss me|(are )?you awake|do you ever sleep|anyone home"
     r"|how'?ve you been",
+    # more greetings, wishes and thanks, each a whole phrase (no word of them is social alone)
+    r"(thanks|thank you|cheers) in advance( for (the|your) help)?|thank you kindly"
+    r"|(thanks|cheers) for (taking the time|being (here|around|awesome|so patient)"
+    r"( with (me|all my questions))?)|you'?re always so helpful|just wanted to say hi( first)?"
+    r"|sending good vibes( your way)?|(trust|hope) (you'?re|you are) doing well"
+    r"|hope this finds you well|how are you holding up( today)?",
+    r"hope (everything'?s|everything is|all'?s|all is|life'?s|life is) (good|well|treating you "
+    r"(well|kindly))( with you)?",
+    r"hope (your|the) (week|weekend|day|evening|morning)('s| has| is)? (been )?(good|great|well"
+    r"|nice|nicely|treated you well|going (well|nicely|great)|off to a (good|great) start)"
+    r"( so far)?|hope you'?ve had a (good|great|nice) (morning|day|week)( so far)?"
+    r"|hope you'?re having a (fab|great|good|nice|lovely) (day|start to the day)",
+    r"that clears (things|it) up|that makes (a lot of |total )?sense|(that'?s )?(helpful|good"
+    r"|useful) to know|i appreciate the detail|that'?s great,? thanks for explaining",
     # the assistant's side of the same exchanges
     r"how can i (help|assist)( you)?( today)?|what can i do for you( today)?",
     r"what would you like to (ask|know)|what'?s on your mind( today)?",
@@ -300,6 +314,13 @@ CHATTER_PHRASE_LIST = (
 # An assistant's social replies only: from a user, "Go ahead", "Sounds good" and "Not at all"
 # answer something, and "What is it?" asks.
 CHATTER_ASSISTANT_PHRASE_LIST = (
+    r"it'?s going (great|well|good),? thanks for asking|(i am|i'?m|i have|it has|it is|it did"
+    r"|i'?ve been well),? thanks?( you)?|thanks,? (it did|it is|you too)|things are good,? thanks"
+    r"|everything'?s good,? thanks|love the energy|what are we tackling|always happy to help"
+    r"|happy to (share|hear it|be here)|glad it (clicked|helped)|right back at you"
+    r"|that'?s (nice|kind|sweet) of you( to say)?|you'?re welcome in advance|it'?s a pleasure"
+    r"|lovely to chat with you( too)?|fire away|not much,? (just )?(here|ready) to help"
+    r"|how can i help tonight|what can i do today",
     r"what do you need( help with)?|what'?s (new|happening|cracking|going on|good)( with you)?"
     r"|how about you",
     r"glad (the detail|that|it|i could) (helped|helps|help|clear that up)|glad to walk you "
@@ -373,8 +394,10 @@ CHATTER_MAX_WORDS = 12
 CHATTER_TOKEN = re.compile(r"\w+(?:['-]\w+)*")  # "i'm", "so-so": one word each
 # A social turn's characters: letters, spaces, punctuation and these emoji. Any other symbol
 # may carry a fact ("I'm 🤰", "🚫🥜 for me", "In ℃", "$ is fine", a soft hyphen inside "U\xadK").
-CHATTER_EMOJI = frozenset("😊🙂😄😃😀😁😆😅😂🤣😉😍🥰😘☺❤💕💖👋👍🙏🎉🙌✨😎🤗👌🤘💐🌺😄🥳🫶\ufe0f")
-CHATTER_PUNCT = frozenset(".,!?'\"\u2019\u2018\u201c\u201d-\u2013\u2014:;()~\u2026*^_ ")
+CHATTER_EMOJI = frozenset(
+    "😊🙂😄😃😀😁😆😅😂🤣😉😍🥰😘☺❤💕💖👋👍🙏🎉🙌✨😎🤗👌🤘💐🌺😄🥳🫶\ufe0f🙃🤙✨💫🙋🤩😇🤝🌟⭐"
+)
+CHATTER_PUNCT = frozenset(".,!?'\"\u2019\u2018\u201c\u201d-\u2013\u2014:;()~\u2026 ")  # no "^ this"
 ABBREVIATION = re.compile(r"\b[a-z]\.[a-z]\b")  # "U.K.", "a.m.": a place, a time
 # The language the embedding model, the verifier and the guards know is English: a text whose
 # function words are more often another language's than English's is not semantically cached
