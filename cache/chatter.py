@@ -156,29 +156,37 @@ def kept_turns(
     """The user turns and the assistant messages of ``chat`` (role, text) that are not
     chatter, in order. A short user reply to the assistant's question ("yes" to "Are you
     filing jointly?", at most SHORT_REPLY words) is kept together with the question: it means
-    nothing without it."""
+    nothing without it. The assistant's messages are searched for a question or an offer only
+    when the user turn after them could be chatter or is that short."""
     users: list[str] = []
     said: list[str] = []
-    question = ""  # the assistant's question or offer since the last user turn
+    pending: list[str] = []  # the assistant's messages since the last user turn, not social
     user_chatter = False  # the last user turn was chatter (none yet: the lead is kept)
-    replied = True  # a user turn came after the assistant's last message
     for role, content in chat:
         if role == "user":
-            chatter = bool(content) and is_chatter(content, bool(question), timely=timely)
+            candidate = bool(content) and is_chatter(content, timely=timely)
+            short = bool(content) and len(content.split()) <= SHORT_REPLY
+            question = _pending_cue(pending) if candidate or short else ""
+            chatter = candidate and not question
             if content and not chatter:
-                short = len(content.split()) <= SHORT_REPLY
                 users.append(f"{question}\n{content}" if question and short else content)
             user_chatter = chatter
-            replied = True
+            pending = []
             continue
         social = user_chatter and is_chatter(content, assistant=True)
         if content and not social:
             said.append(content)
-        # A social reply's "How can I help?" asks for the question itself, not for a choice.
-        asked = cue(content) if content and not social else ""
-        question = asked or ("" if replied else question)  # held over a second message
-        replied = False
+            # A social reply's "How can I help?" asks for the question itself, not a choice.
+            pending.append(content)
     return users, said
+
+
+def _pending_cue(messages: Sequence[str]) -> str:
+    """The question or offer of the latest of the assistant's messages that has one."""
+    for message in reversed(messages):
+        if asked := cue(message):
+            return asked
+    return ""
 
 
 def is_timely(words: Sequence[str]) -> bool:
