@@ -7,7 +7,7 @@ is chatter, skipped.
 Policy: a follow-up is served only when every earlier turn that is not chatter is the same as
 the stored conversation's, so what counts as chatter decides both how often a conversation
 with a greeting or a "thanks" in it hits and whether a turn that changes the answer is ever
-overlooked. The second matters more, and two red-team passes showed how many ways a fact,
+overlooked. The second matters more, and three red-team passes showed how many ways a fact,
 a choice or an instruction can be dressed as social talk. So chatter is narrow:
 
 - A user turn is chatter only when it is social talk (greetings, thanks, acknowledgements,
@@ -20,8 +20,14 @@ a choice or an instruction can be dressed as social talk. So chatter is narrow:
   "Let me know if you'd like me to ...", "Shall I ...", "Please confirm"). Then "Perfect,
   thanks!" accepts and "That's okay, thanks!" declines. The cue holds until the assistant
   speaks again, so a second user message is an answer too.
-- A greeting that tells the time of day ("Good evening!") is not passed over when the last
-  question is about the time ("... now?", "today"): it may be what the answer depends on.
+- After the assistant said something that is not social talk, only a thanks or an "I
+  understand" is passed over ("Thanks!", "Got it, that helps"): "ok", "perfect" or "lol" may
+  accept, choose or confirm what it said, in words no offer detector knows ("Reply with OK to
+  confirm", "Pick a sign-off: Cheers or Take care").
+- A greeting that tells the time of day or of the week ("Good evening!", "Have a great
+  weekend!") is never passed over, nor is a turn that says who the user is ("i'm the ta").
+- The kept turns are digested in conversation order: which turn came after which answer is
+  part of the key.
 - An assistant message is chatter only when it answers a user turn that was chatter (a
   greeting answered with a greeting) and is social talk on its own side ("Sure thing!").
   After a real question, "Absolutely!" is an answer.
@@ -34,6 +40,8 @@ from collections.abc import Sequence
 
 from cache.lexicon import (
     ABBREVIATION,
+    ACKNOWLEDGEMENT,
+    ACKNOWLEDGEMENT_PHRASES,
     CHATTER,
     CHATTER_ASSISTANT,
     CHATTER_ASSISTANT_PHRASES,
@@ -46,7 +54,6 @@ from cache.lexicon import (
     CHATTER_STRETCHABLE,
     CHATTER_TOKEN,
     CHATTER_UPPER,
-    RELATIVE,
 )
 
 CHATTER_MAX_CHARS = 120  # longer turns are never chatter
@@ -67,15 +74,29 @@ OFFER = re.compile(
 # "I can help with that" and "I can assist" offer nothing to accept.
 # A confirmation of the assistant's guess ("That was it, thanks!") is an answer.
 CONFIRMS = re.compile(r"\b(that('s| is| was) it|it was that|that'?s the one|that'?s (ok|okay))\b")
-# Words that tell the time of day, in a greeting.
-TIME_OF_DAY = frozenset({"morning", "afternoon", "evening", "night", "mornin", "day", "tonight"})
+# Words that tell the time of day or of the week, in a greeting: such a turn is never chatter
+# ("Good evening!" before "Is the pharmacy still open?", "Have a great weekend!" before "Is the
+# bank open today?").
+TIME_OF_DAY = frozenset(
+    {"morning", "afternoon", "evening", "night", "mornin", "tonight", "week", "weekend"}
+    | {"week's", "weekend's", "morning's", "evening's", "night's", "weeks"}
+)
+# Saying who one is: "hi! i'm the ta", "i'm hope", "this is ty".
+NAMING = re.compile(
+    r"\b(i'?m|i am|this is|it'?s|call me|my name'?s|my name is)( the| a| an| your)? "
+    r"(ta|ty|np|hope|sup|ahoy|bro|dude|u|ur|bot|assistant|friend)\b"
+)
 
 
 def is_chatter(
-    text: str, after_question: bool = False, assistant: bool = False, timely: bool = False
+    text: str,
+    after_question: bool = False,
+    assistant: bool = False,
+    after_answer: bool = False,
 ) -> bool:
     """A turn no later question can refer to and that changes no answer (module docstring).
-    ``timely``: the last question is about the time, so a greeting that tells it is kept."""
+    ``after_answer``: the assistant said something that was not social talk since the last
+    user turn, so only a thanks or an "I understand" can be passed over."""
     if after_question or len(text) > CHATTER_MAX_CHARS:
         return False  # chatter is short: no regex over a long answer
     if not all(c.isalpha() or c in CHATTER_PUNCT or c in CHATTER_EMOJI for c in text.lower()):
@@ -86,8 +107,10 @@ def is_chatter(
     if ABBREVIATION.search(lowered) or CONFIRMS.search(lowered):
         return False
     tokens = CHATTER_TOKEN.findall(lowered)
-    if timely and any(t in TIME_OF_DAY for t in tokens):
-        return False
+    if any(t in TIME_OF_DAY for t in tokens) or NAMING.search(lowered):
+        return False  # "Good evening!" tells the time; "i'm hope" a name, "i'm the ta" a role
+    if after_answer:
+        return _acknowledgement(lowered)
     vocabulary = CHATTER_ASSISTANT if assistant else CHATTER
     if not all(
         _social(w, vocabulary) or all(_in_phrases(p) for p in re.split(r"['-]", w)) for w in tokens
@@ -102,6 +125,19 @@ def is_chatter(
     if rest == lowered and all(w in CHATTER_FUNCTION for w in words):
         return False  # "That's it!": no greeting, thanks or acknowledgement in it
     return len(words) <= CHATTER_MAX_WORDS and all(_social(w, vocabulary) for w in words)
+
+
+def _acknowledgement(lowered: str) -> bool:
+    """Only thanks or "I understand" ("Thanks!", "Got it, that helps.", "Makes sense, thank
+    you"): after the assistant said something, "ok", "perfect", "great" or "lol" may accept,
+    choose or confirm it ("Reply OK to confirm", "Pick a sign-off: Cheers or Take care")."""
+    rest = ACKNOWLEDGEMENT_PHRASES.sub(" ", lowered)
+    words = CHATTER_TOKEN.findall(rest)
+    return (
+        rest != lowered
+        and len(words) <= CHATTER_MAX_WORDS
+        and all(w in CHATTER_FUNCTION or w in ACKNOWLEDGEMENT for w in words)
+    )
 
 
 def _named(text: str) -> bool:
@@ -150,35 +186,32 @@ def cue(text: str) -> str:
     return found
 
 
-def kept_turns(
-    chat: Sequence[tuple[str, str]], timely: bool = False
-) -> tuple[list[str], list[str]]:
-    """The user turns and the assistant messages of ``chat`` (role, text) that are not
-    chatter, in order. A short user reply to the assistant's question ("yes" to "Are you
+def kept_turns(chat: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The user turns and assistant messages of ``chat`` (role, text) that are not chatter,
+    in conversation order. A short user reply to the assistant's question ("yes" to "Are you
     filing jointly?", at most SHORT_REPLY words) is kept together with the question: it means
     nothing without it. The assistant's messages are searched for a question or an offer only
     when the user turn after them could be chatter or is that short."""
-    users: list[str] = []
-    said: list[str] = []
+    kept: list[tuple[str, str]] = []
     pending: list[str] = []  # the assistant's messages since the last user turn, not social
     user_chatter = False  # the last user turn was chatter (none yet: the lead is kept)
     for role, content in chat:
         if role == "user":
-            candidate = bool(content) and is_chatter(content, timely=timely)
+            candidate = bool(content) and is_chatter(content, after_answer=bool(pending))
             short = bool(content) and len(content.split()) <= SHORT_REPLY
             question = _pending_cue(pending) if candidate or short else ""
             chatter = candidate and not question
             if content and not chatter:
-                users.append(f"{question}\n{content}" if question and short else content)
+                kept.append(("user", f"{question}\n{content}" if question and short else content))
             user_chatter = chatter
             pending = []
             continue
         social = user_chatter and is_chatter(content, assistant=True)
         if content and not social:
-            said.append(content)
+            kept.append(("assistant", content))
             # A social reply's "How can I help?" asks for the question itself, not a choice.
             pending.append(content)
-    return users, said
+    return kept
 
 
 def _pending_cue(messages: Sequence[str]) -> str:
@@ -187,8 +220,3 @@ def _pending_cue(messages: Sequence[str]) -> str:
         if asked := cue(message):
             return asked
     return ""
-
-
-def is_timely(words: Sequence[str]) -> bool:
-    """The question is about the time of day or the day ("... now?", "today")."""
-    return any(w in RELATIVE for w in words)

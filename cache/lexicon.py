@@ -213,6 +213,20 @@ _HOLIDAYS = (
 # Alternatives are tried in order at each position: longer phrases before the ones they start
 # with ("thanks for being so patient" before "thanks").
 CHATTER_PHRASE_LIST = (
+    # more greetings, wishes and thanks, each a whole phrase (no word of them is social alone)
+    r"(thanks|thank you|cheers) in advance( for (the|your) help)?|thank you kindly"
+    r"|(thanks|cheers) for (taking the time|being (here|around|awesome|so patient)"
+    r"( with (me|all my questions))?)|you'?re always so helpful|just wanted to say hi( first)?"
+    r"|sending good vibes( your way)?|(trust|hope) (you'?re|you are) doing well"
+    r"|hope this finds you well|how are you holding up( today)?",
+    r"hope (everything'?s|everything is|all'?s|all is|life'?s|life is) (good|well|treating you "
+    r"(well|kindly))( with you)?",
+    r"hope (your|the) (week|weekend|day|evening|morning)('s| has| is)? (been )?(good|great|well"
+    r"|nice|nicely|treated you well|going (well|nicely|great)|off to a (good|great) start)"
+    r"( so far)?|hope you'?ve had a (good|great|nice) (morning|day|week)( so far)?"
+    r"|hope you'?re having a (fab|great|good|nice|lovely) (day|start to the day)",
+    r"that clears (things|it) up|that makes (a lot of |total )?sense|(that'?s )?(helpful|good"
+    r"|useful) to know|i appreciate the detail|that'?s great,? thanks for explaining",
     # thanks, also for help already given: it names no subject and asks for nothing
     r"thanks for (always )?being so (patient|kind|helpful)( with (me|all my questions))?",
     r"(thank you|thank u|thanks|many thanks|thx|ty)( (so|very) much| a lot| a bunch| again)?"
@@ -284,20 +298,6 @@ CHATTER_PHRASE_LIST = (
     r"|long day|love (this tool|how clear your explanations are)( by the way)?",
     r"been a while|did you miss me|(are )?you awake|do you ever sleep|anyone home"
     r"|how'?ve you been",
-    # more greetings, wishes and thanks, each a whole phrase (no word of them is social alone)
-    r"(thanks|thank you|cheers) in advance( for (the|your) help)?|thank you kindly"
-    r"|(thanks|cheers) for (taking the time|being (here|around|awesome|so patient)"
-    r"( with (me|all my questions))?)|you'?re always so helpful|just wanted to say hi( first)?"
-    r"|sending good vibes( your way)?|(trust|hope) (you'?re|you are) doing well"
-    r"|hope this finds you well|how are you holding up( today)?",
-    r"hope (everything'?s|everything is|all'?s|all is|life'?s|life is) (good|well|treating you "
-    r"(well|kindly))( with you)?",
-    r"hope (your|the) (week|weekend|day|evening|morning)('s| has| is)? (been )?(good|great|well"
-    r"|nice|nicely|treated you well|going (well|nicely|great)|off to a (good|great) start)"
-    r"( so far)?|hope you'?ve had a (good|great|nice) (morning|day|week)( so far)?"
-    r"|hope you'?re having a (fab|great|good|nice|lovely) (day|start to the day)",
-    r"that clears (things|it) up|that makes (a lot of |total )?sense|(that'?s )?(helpful|good"
-    r"|useful) to know|i appreciate the detail|that'?s great,? thanks for explaining",
     # the assistant's side of the same exchanges
     r"how can i (help|assist)( you)?( today)?|what can i do for you( today)?",
     r"what would you like to (ask|know)|what'?s on your mind( today)?",
@@ -375,6 +375,20 @@ CHATTER = _words(
     "goodbye see lol lmao haha hehe glad pleasure welcome chat chatting talk talking meet oh "
     "ah ahh aw pretty ask question hope help interesting np u ur ta heaps ton obliged "
     "bro dude hmm wow omg um seriously you're youre i've ive let's sup ahoy"
+)
+# After the assistant said something, only these: thanks and "I understand".
+ACKNOWLEDGEMENT = _words(
+    "thanks thank thx ty tysm cheers appreciate appreciated grateful noted understood gotcha "
+    "clear helpful useful interesting makes sense again much lot you very so really"
+)
+ACKNOWLEDGEMENT_PHRASES = re.compile(
+    r"\b((thank you|thanks|many thanks|thx|ty)( (so|very) much| a lot| a bunch| again)?"
+    r"( for (the|your|all the|all your) (help|answers?|info|information|explanation|time|tips"
+    r"|advice|detail))?|got it|that helps( a lot| a ton)?|(that|this|it)('s| is| was) "
+    r"(very |really |super |so )?(helpful|useful|clear)|makes (total |perfect )?sense"
+    r"|that (clears (things|it) up|makes (a lot of |total )?sense)|(that'?s )?(helpful|good"
+    r"|useful) to know|i'?ll remember that|(much )?appreciated|appreciate (it|the detail)"
+    r"|noted|understood|gotcha)\b[?!.,]*"
 )
 # Shouted, still social ("OK", "LOL"); any other word in capitals may be a name or a role.
 CHATTER_UPPER = _words("ok okay lol lmao omg ty thx tysm np hi hey hello thanks wow kk")

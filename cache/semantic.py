@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from cache.chatter import is_timely, kept_turns
+from cache.chatter import kept_turns
 from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
 from cache.guards import order as order_swapped
@@ -55,7 +55,7 @@ from cache.verifier import Verifier
 if TYPE_CHECKING:
     from cache.cross_encoder import CrossEncoder
 
-SCOPE_VERSION = 3  # 3: the scope holds the digests of a follow-up's earlier turns
+SCOPE_VERSION = 4  # 4: a follow-up's earlier turns and assistant messages, in order
 MAX_EARLIER = 64  # user turns before the context a follow-up's entry may carry
 REFUSED = float("-inf")  # a candidate's context similarity when its conversation cannot match
 # Code and other text whose spacing or symbols carry meaning the embedding does not see: an
@@ -179,7 +179,8 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         text, history = "\n".join(content for _, content in chat), []
     elif policy.conversation == "context":
         text = chat[-1][1]
-        users, said_all = kept_turns(chat[:-1], is_timely(re.findall(r"[a-z]+", text.lower())))
+        kept = kept_turns(chat[:-1])
+        users = [t for r, t in kept if r == "user"]
         context = users[-1] if users else ""
         history = "follow-up" if context else "standalone"
         if len(context) > policy.max_chars:
@@ -189,9 +190,16 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         if policy.follow_up_chain:
             # Every earlier user turn but the context, and every assistant message that is not
             # chatter (an offer accepted with "Great!", the question "Yes." answers, a greeting
-            # that names a plan): all must be the entry's, so they are part of the scope.
-            said = tuple(f"a:{turn_digest(c)}" for c in said_all)
-            earlier = (*(turn_digest(c) for c in users[:-1]), *said)
+            # that names a plan), in order: all must be the entry's, so they are the scope's.
+            last = max((i for i, (r, _) in enumerate(kept) if r == "user"), default=-1)
+            earlier = tuple(
+                "context"
+                if i == last
+                else f"a:{turn_digest(t)}"
+                if r == "assistant"
+                else turn_digest(t)
+                for i, (r, t) in enumerate(kept)
+            )  # the context is compared apart (it may be reworded); its place is kept here
     else:
         text, history = chat[-1][1], chat[:-1]
     if not text or len(text) > policy.max_chars:

@@ -368,7 +368,7 @@ def test_up_to_64_earlier_turns_are_kept() -> None:
     def turns(n: int) -> Request:
         return chat(*[t for i in range(n) for t in (f"Question number {i}", "...")], "And then?")
 
-    users = [d for d in key(turns(65)).earlier if not d.startswith("a:")]
+    users = [d for d in key(turns(65)).earlier if not d.startswith("a:") and d != "context"]
     assert len(users) == 64  # 65 user turns before the last: the context and 64 earlier ones
     assert make_key(turns(66), POLICY) == "too-many-turns"
 
@@ -404,7 +404,10 @@ def test_chatter_is_not_the_context() -> None:
         chat("What is the population of France?", "68 million.", "Thanks!", "Sure!", "And Spain?")
     )
     assert k.context == "What is the population of France?"
-    assert all(d.startswith("a:") for d in k.earlier)  # the assistant's "68 million." and "Sure!"
+    # The context's place, then the assistant's "68 million." and "Sure!" (after a chatter turn,
+    # "Sure!" is the assistant's social reply only when it is social talk on its side: it is).
+    assert k.earlier[0] == "context"
+    assert all(d.startswith("a:") for d in k.earlier[1:])
     assert key(chat("Hi!", "Hello!", "What is the capital of France?")).context == ""
 
 
@@ -415,12 +418,12 @@ def test_chatter_is_not_the_context() -> None:
         ("Thanks, that helps a lot.", True),
         ("Thanks a lot!", True),
         ("Great, thanks", True),  # an offer it accepts is an assistant message: in the scope
-        ("Good morning.", True),
+        ("Good morning.", False),  # the time of day: "Is the pharmacy still open?"
         ("Is that good?", False),
         ("yes", False),  # an answer to the assistant's question carries meaning
         ("Thanks! And what about Spain?", False),
         ("", False),
-        ("Morning.", True),  # a reply to "morning or evening?" follows a question: kept
+        ("Morning.", False),
         ("ok", True),  # as "great"; after a question of the assistant's it is kept (below)
         ("10k", False),
         ("thanks, 3", False),
@@ -443,7 +446,8 @@ def test_chatter_is_not_the_context() -> None:
         ("Thanks, I'm vegan.", False),
         ("Got it, that's useful context.", False),  # "context" is no social word: kept
         ("thanks!!", True),  # emphasis, not an operator (make_key keeps it cacheable)
-        ("heyyy, hope your week\u2019s off to a good start", True),  # stretched, a curly quote
+        ("heyyy, hope your day\u2019s off to a good start", True),  # stretched, a curly quote
+        ("hope your week\u2019s off to a good start", False),  # a weekday, not the weekend
         ("happy new year!! 🎆", False),  # a date: "Are banks open today?" depends on it
         ("Not much, ready when you are. Take your time.", False),  # "Not much." answers
         ("Not much left in stock, take your time.", False),
@@ -455,7 +459,7 @@ def test_chatter_is_not_the_context() -> None:
         ("cool, keep it short pls", False),
         ("yesss", False),  # stretched "yes" is still an answer
         ("Namaste 🙏", False),  # a greeting that names a language or a place
-        ("Good morning to ya!", True),
+        ("Good morning to ya!", False),
         ("Hola, I'm in Mexico.", False),
         ("hey, hope ur having a great day", True),
         ("hey, hope ur having a gr8 day", False),  # a digit
@@ -749,15 +753,50 @@ def test_after_a_real_question_the_assistants_yes_is_kept() -> None:
     assert key(yes).scope != key(no).scope
 
 
-def test_a_time_of_day_greeting_counts_when_the_question_is_about_the_time() -> None:
-    evening = chat("Good evening!", "Good evening! How can I help?", "Is a double espresso ok now?")
-    morning = chat("Good morning!", "Good morning! How can I help?", "Is a double espresso ok now?")
-    assert key(evening).scope != key(morning).scope or key(evening).context != key(morning).context
-    plain = chat("Good morning!", "Good morning! How can I help?", "How do I descale my kettle?")
-    assert key(plain).scope == key(req("How do I descale my kettle?")).scope
+def test_a_greeting_that_tells_the_time_is_never_passed_over() -> None:
+    evening = chat("Good evening!", "Good evening! How can I help?", "Is the pharmacy open?")
+    morning = chat("Good morning!", "Good morning! How can I help?", "Is the pharmacy open?")
+    assert key(evening).scope != key(morning).scope
+    hello = chat("Hello!", "Hello! How can I help?", "How do I descale my kettle?")
+    assert key(hello).scope == key(req("How do I descale my kettle?")).scope
 
 
 def test_a_greetings_how_can_i_help_does_not_make_the_question_an_answer() -> None:
     greeted = chat("Hi!", "Hello! How can I help?", "Visa for Japan?", "None needed.", "How long?")
     plain = chat("Visa for Japan?", "None needed.", "How long?")
     assert (key(greeted).scope, key(greeted).context) == (key(plain).scope, key(plain).context)
+
+
+@pytest.mark.parametrize(
+    ("said", "reply"),
+    [
+        # A third red-team pass: a choice or a confirmation in words no offer detector knows.
+        ("I've prepared the cancellation. Reply with OK to confirm.", "OK"),
+        ("Pick a sign-off: Cheers, Thanks again, or Take care.", "Take care!"),
+        ("Unplug it for a minute, then let me know once you're done.", "Ok, I'm done!"),
+        ("I'll schedule the payment for the 1st of each month by default.", "Perfect, thanks!"),
+        ("I'm happy to make it gluten-free too.", "Oh lovely, thanks!"),
+    ],
+)
+def test_after_an_answer_only_thanks_or_understanding_is_chatter(said: str, reply: str) -> None:
+    answered = chat("Help me with this.", said, reply, "My pleasure!", "What now?")
+    thanked = chat("Help me with this.", said, "Thanks!", "My pleasure!", "What now?")
+    assert (
+        key(answered).scope != key(thanked).scope or key(answered).context != key(thanked).context
+    )
+    assert is_chatter("Got it, that helps, thanks!", after_answer=True)
+    assert not is_chatter("Perfect, thanks!", after_answer=True)
+
+
+def test_the_order_of_kept_turns_is_part_of_the_key() -> None:
+    m1, m2, m3 = "The MacBook Pro 14 is $1,999.", "Another is the Dell XPS 15.", "Both ship fast."
+    first = chat("Suggest a laptop.", m1, "Thanks!", m2, "That one sounds perfect.", m3, "Charger?")
+    second = chat(
+        "Suggest a laptop.", m1, "That one sounds perfect.", m2, "Thanks!", m3, "Charger?"
+    )
+    assert key(first).scope != key(second).scope
+
+
+@pytest.mark.parametrize("text", ["hi! i'm the ta", "hi, i'm hope!", "this is ty", "Good evening!"])
+def test_saying_who_one_is_or_the_time_is_not_chatter(text: str) -> None:
+    assert not is_chatter(text)
