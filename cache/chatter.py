@@ -62,6 +62,8 @@ DOUBLED = re.compile(r"(.)\1+$")  # "hii" -> hi, "okk" -> ok
 SHORT_REPLY = 3  # words: a reply this short to the assistant's question is kept with it
 SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 QUESTION_MARKS = ("?", "\uff1f", "\u2753", "\u2754")
+WORD_PARTS = re.compile(r"['-]")  # "i'm", "so-so": each part must be a phrase's word
+NAME_TOKENS = re.compile(r"[\w'\u2019]+|[^\w\s'\u2019,]+")  # words, and what ends a sentence
 # An assistant's offer or request for a decision: the next user turn answers it.
 OFFER = re.compile(
     r"\b(would you like|do you want|want me to|shall i|should i|shall we|should we"
@@ -103,7 +105,7 @@ def is_chatter(
         return False  # a digit, a symbol, an emoji that may say something ("I'm 🤰")
     if _named(text):
         return False
-    lowered = text.lower().replace("\u2019", "'").replace("\u2018", "'")
+    lowered = _straight(text.lower())
     if ABBREVIATION.search(lowered) or CONFIRMS.search(lowered):
         return False
     tokens = CHATTER_TOKEN.findall(lowered)
@@ -113,7 +115,7 @@ def is_chatter(
         return _acknowledgement(lowered)
     vocabulary = CHATTER_ASSISTANT if assistant else CHATTER
     if not all(
-        _social(w, vocabulary) or all(_in_phrases(p) for p in re.split(r"['-]", w)) for w in tokens
+        _social(w, vocabulary) or all(_in_phrases(p) for p in WORD_PARTS.split(w)) for w in tokens
     ):
         return False  # a word neither the phrases nor the vocabulary hold
     rest = (CHATTER_ASSISTANT_PHRASES if assistant else CHATTER_PHRASES).sub(" ", lowered)
@@ -144,7 +146,7 @@ def _named(text: str) -> bool:
     """A capitalised word inside a sentence or a word in capitals ("I'm the TA", "I'm Hope"),
     other than "I" and a few shouted social words ("OK", "LOL")."""
     start = True
-    for word in re.findall(r"[\w'\u2019]+|[^\w\s'\u2019,]+", text):
+    for word in NAME_TOKENS.findall(text):
         if not (word[0].isalnum() or word[0] == "_"):  # ". ! ? :) 😊": a new sentence
             start = True
             continue
@@ -176,14 +178,17 @@ def _social(word: str, vocabulary: frozenset[str] = CHATTER) -> bool:
 
 
 def cue(text: str) -> str:
-    """The assistant message's question or offer, or "": the sentence holding a "?" or an
-    offer (the last such sentence), anywhere in the message."""
-    normal = text.replace("\u2019", "'").replace("\u2018", "'")
-    found = ""
-    for sentence in SENTENCES.split(normal.strip()):
+    """The assistant message's question or offer, or "": the last sentence holding a "?" or
+    an offer, anywhere in the message."""
+    for sentence in reversed(SENTENCES.split(_straight(text).strip())):
         if any(m in sentence for m in QUESTION_MARKS) or OFFER.search(sentence.lower()):
-            found = sentence
-    return found
+            return sentence
+    return ""
+
+
+def _straight(text: str) -> str:
+    """Curly apostrophes as straight ones, as the phrases spell them."""
+    return text.replace("\u2019", "'").replace("\u2018", "'")
 
 
 def kept_turns(chat: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:

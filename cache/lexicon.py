@@ -197,7 +197,7 @@ STOP = _words(
 )
 TOKEN = re.compile(r"[$€£¥₹]|[A-Za-z0-9][A-Za-z0-9+#]*(?:[.'\u2019_/:-][A-Za-z0-9+#]+)*")
 BREAKS = re.compile(r"[,;:!?()]|\b(and|or|but|because|so|if|when|while|that|which)\b")
-# Chatter (cache.semantic.is_chatter): a turn that is only social talk (greetings, thanks,
+# Chatter (cache.chatter.is_chatter): a turn that is only social talk (greetings, thanks,
 # acknowledgements, small talk about the conversation itself), which no later question can
 # refer to and which changes no answer, so the conversation context skips it. Whole phrases
 # first, then the remaining words must all be social ones. A turn with anything else (a
@@ -206,10 +206,6 @@ BREAKS = re.compile(r"[,;:!?()]|\b(and|or|but|because|so|if|when|while|that|whic
 _WELL = r"(well|good|great|fine|ok|okay|alright|all right|smoothly|nicely|kindly|better)"
 _NICE = r"(good|nice|great|lovely|pleasant|wonderful|chill|relaxing|gr8|fab|brilliant)"
 _DAYS = r"(day|week|weekend|morning|afternoon|evening|night|one)"
-_HOLIDAYS = (
-    r"(new year|holidays|christmas|xmas|easter|thanksgiving|diwali|eid|hanukkah|friday|monday"
-    r"|tuesday|wednesday|thursday|saturday|sunday|weekend)"
-)
 # Alternatives are tried in order at each position: longer phrases before the ones they start
 # with ("thanks for being so patient" before "thanks").
 CHATTER_PHRASE_LIST = (
@@ -303,7 +299,7 @@ CHATTER_PHRASE_LIST = (
     r"what would you like to (ask|know)|what'?s on your mind( today)?",
     r"what (can|could) i help (you )?with( today)?|thanks for (asking|checking in)",
     r"ask away( anytime)?|(my|it'?s my) pleasure",
-    r"thanks in advance|you('| a)re (very |so )?welcome|(always )?(happy|glad) to (help|chat)"
+    r"you('| a)re (very |so )?welcome|(always )?(happy|glad) to (help|chat)"
     r"( again)?|glad i could help|no problem( at all)?|glad you stopped by|welcome back",
     r"let me know if (you have (any )?(more|other) questions|anything('s| is) unclear"
     r"|you need anything else)|feel free to ask",
@@ -319,7 +315,7 @@ CHATTER_ASSISTANT_PHRASE_LIST = (
     r"|everything'?s good,? thanks|love the energy|what are we tackling|always happy to help"
     r"|happy to (share|hear it|be here)|glad it (clicked|helped)|right back at you"
     r"|that'?s (nice|kind|sweet) of you( to say)?|you'?re welcome in advance|it'?s a pleasure"
-    r"|lovely to chat with you( too)?|fire away|not much,? (just )?(here|ready) to help"
+    r"|lovely to chat with you( too)?|not much,? (just )?(here|ready) to help"
     r"|how can i help tonight|what can i do today",
     r"what do you need( help with)?|what'?s (new|happening|cracking|going on|good)( with you)?"
     r"|how about you",

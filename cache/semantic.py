@@ -96,8 +96,8 @@ class Key:
     labels: Mapping[str, str]  # tenant / alias / namespace, for purges
     context: str = ""  # conversation: context, the previous non-chatter user turn ("" for none)
     context_features: Features | None = None
-    # conversation: context, the digests of the user turns before the context and of the
-    # assistant's messages (part of the scope)
+    # conversation: context, the digests of the kept user turns and assistant messages in
+    # order, the context's place marked (part of the scope)
     earlier: tuple[str, ...] = ()
 
 
@@ -191,15 +191,7 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
             # Every earlier user turn but the context, and every assistant message that is not
             # chatter (an offer accepted with "Great!", the question "Yes." answers, a greeting
             # that names a plan), in order: all must be the entry's, so they are the scope's.
-            last = max((i for i, (r, _) in enumerate(kept) if r == "user"), default=-1)
-            earlier = tuple(
-                "context"
-                if i == last
-                else f"a:{turn_digest(t)}"
-                if r == "assistant"
-                else turn_digest(t)
-                for i, (r, t) in enumerate(kept)
-            )  # the context is compared apart (it may be reworded); its place is kept here
+            earlier = _earlier(kept)
     else:
         text, history = chat[-1][1], chat[:-1]
     if not text or len(text) > policy.max_chars:
@@ -225,6 +217,16 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
     labels = {"tenant": request.tenant, "alias": request.alias, "namespace": request.namespace}
     context_features = features(context) if context else None
     return Key(text, scope, features(text), labels, context, context_features, earlier)
+
+
+def _earlier(kept: Sequence[tuple[str, str]]) -> tuple[str, ...]:
+    """The kept turns' digests in order; the context (the last user turn) is compared apart,
+    since it may be reworded, so only its place is here."""
+    last = max((i for i, (role, _) in enumerate(kept) if role == "user"), default=-1)
+    return tuple(
+        "context" if i == last else f"a:{turn_digest(t)}" if role == "assistant" else turn_digest(t)
+        for i, (role, t) in enumerate(kept)
+    )
 
 
 def english(text: str) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import orjson
@@ -35,6 +34,12 @@ def key(request: Request, policy: SemanticCachePolicy = POLICY) -> Key:
     k = make_key(request, policy)
     assert isinstance(k, Key), k
     return k
+
+
+def apart(a: Request | Key, b: Request | Key) -> bool:
+    """The two conversations can never meet: another scope or another context."""
+    ka, kb = (x if isinstance(x, Key) else key(x) for x in (a, b))
+    return ka.scope != kb.scope or ka.context != kb.context
 
 
 class Clock:
@@ -411,69 +416,6 @@ def test_chatter_is_not_the_context() -> None:
     assert key(chat("Hi!", "Hello!", "What is the capital of France?")).context == ""
 
 
-@pytest.mark.parametrize(
-    ("text", "chatter"),
-    [
-        ("Hi!", True),
-        ("Thanks, that helps a lot.", True),
-        ("Thanks a lot!", True),
-        ("Great, thanks", True),  # an offer it accepts is an assistant message: in the scope
-        ("Good morning.", False),  # the time of day: "Is the pharmacy still open?"
-        ("Is that good?", False),
-        ("yes", False),  # an answer to the assistant's question carries meaning
-        ("Thanks! And what about Spain?", False),
-        ("", False),
-        ("Morning.", False),
-        ("ok", True),  # as "great"; after a question of the assistant's it is kept (below)
-        ("10k", False),
-        ("thanks, 3", False),
-        ("Thanks! 大阪は?", False),
-        ("Thank you for your help yesterday!", True),  # thanks for help given: no subject
-        ("Hello, hope you're doing well.", True),
-        ("That was really useful, thanks.", True),
-        ("Thanks for the tip about Spain.", False),  # names a subject
-        ("I'm working on a school project.", False),  # a fact about the user
-        ("Please keep it short.", False),  # an instruction
-        ("How's it going with the visa?", False),
-        ("hey, how's your day been?", True),
-        ("Okay, that's clear.", True),
-        ("Happy to help! What's on your mind today?", True),  # the assistant's side
-        ("How much?", False),  # a question
-        ("I'm 62.", False),  # a fact (a number)
-        ("I'm pregnant, by the way.", False),
-        ("Reply in Spanish please.", False),
-        ("No thanks.", False),
-        ("Thanks, I'm vegan.", False),
-        ("Got it, that's useful context.", False),  # "context" is no social word: kept
-        ("thanks!!", True),  # emphasis, not an operator (make_key keeps it cacheable)
-        ("heyyy, hope your day\u2019s off to a good start", True),  # stretched, a curly quote
-        ("hope your week\u2019s off to a good start", False),  # a weekday, not the weekend
-        ("happy new year!! 🎆", False),  # a date: "Are banks open today?" depends on it
-        ("Not much, ready when you are. Take your time.", False),  # "Not much." answers
-        ("Not much left in stock, take your time.", False),
-        ("Sorry to hear that, hope it gets better!", True),  # the assistant's side
-        ("hope the pills work well", False),  # a wish with a subject in it
-        ("I'm here for a week.", False),  # a fact made of mostly social words
-        ("hey, vegan here!", False),
-        ("hi from Toronto :)", False),
-        ("cool, keep it short pls", False),
-        ("yesss", False),  # stretched "yes" is still an answer
-        ("Namaste 🙏", False),  # a greeting that names a language or a place
-        ("Good morning to ya!", False),
-        ("Hola, I'm in Mexico.", False),
-        ("hey, hope ur having a great day", True),
-        ("hey, hope ur having a gr8 day", False),  # a digit
-        ("Anyone there?", True),
-        ("What's happening?", False),  # a question from the user; a social one from the assistant
-        ("Ok so, random one.", True),
-        ("Sorry it took me so long to get back to this.", True),
-        ("Sorry, I meant the cheaper one.", False),
-    ],
-)
-def test_what_counts_as_chatter(text: str, chatter: bool) -> None:
-    assert is_chatter(text) is chatter
-
-
 def test_a_reply_to_the_assistants_question_is_kept_with_the_question() -> None:
     assert is_chatter("Thanks!") and not is_chatter("Thanks!", after_question=True)
     k = key(chat("Plan a workout.", "Sure. Shall I add cardio?", "Great", "Done.", "For a week?"))
@@ -633,42 +575,6 @@ def test_repeated_exclamation_marks_are_not_code() -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
-    [
-        # A red-team pass (sixth session): facts, choices and instructions dressed as chatter.
-        "thanks! I'm \U0001f930",  # pregnant, as an emoji
-        "\U0001f6ab\U0001f95c for me, thanks",  # no peanuts
-        "In \u2103, thanks!",
-        "$ is fine",
-        "I'm in the U.K., hi!",
-        "I'm in the U\u00adK",  # a soft hyphen
-        "A, thanks!",
-        "M is fine",
-        "(ii) it is, thanks!",
-        "Matte, thanks!",
-        "Say it in kind words",
-        "It's for a friend.",
-        "I'm here with the guys",
-        "It's morning here",
-        "That's me!",
-        "I'm not at all fine",
-        "I'm good, thanks!",
-        "Later, thanks",
-        "Absolutely!",
-        "Happy Friday!",
-        "G'day mate!",
-    ],
-)
-def test_red_team_texts_are_not_chatter(text: str) -> None:
-    assert not is_chatter(text)
-
-
-def test_the_assistants_yes_words_are_social_only_on_its_side() -> None:
-    assert is_chatter("Of course, what's your question?", assistant=True)
-    assert not is_chatter("Of course")  # a user's "yes"
-
-
-@pytest.mark.parametrize(
     "question",
     [
         "Are you filing jointly? \U0001f642",
@@ -681,36 +587,7 @@ def test_the_assistants_yes_words_are_social_only_on_its_side() -> None:
 def test_after_a_question_or_an_offer_nothing_is_chatter(question: str) -> None:
     jointly = chat("Help with my taxes.", question, "Great!", "Got it!", "My deduction?")
     silent = chat("Help with my taxes.", question, "My deduction?")
-    assert key(jointly).scope != key(silent).scope or key(jointly).context != key(silent).context
-
-
-def test_no_chatter_phrase_matches_nothing() -> None:
-    """A stray "|" or an all-optional alternative would match the empty string everywhere."""
-    from cache.lexicon import CHATTER_ASSISTANT_PHRASE_LIST, CHATTER_PHRASE_LIST
-
-    for phrase in CHATTER_PHRASE_LIST + CHATTER_ASSISTANT_PHRASE_LIST:
-        assert re.fullmatch(f"(?:{phrase})", "") is None, phrase
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        # A second red-team pass (sixth session): roles, names, tastes, decisions, questions.
-        "Hi, I'm the TA!",
-        "Hey! I'm Ty \U0001f642",
-        "Hi, I'm Hope!",
-        "I'm so-so, thanks",
-        "Hmm, too sweet",
-        "I'm doing it",
-        "Let's do this!",
-        "That sounds right",
-        "What's new?",
-        "I'm the bot",
-        "Anytime is cool",
-    ],
-)
-def test_second_red_team_texts_are_not_chatter(text: str) -> None:
-    assert not is_chatter(text)
+    assert apart(jointly, silent)
 
 
 @pytest.mark.parametrize(
@@ -726,9 +603,7 @@ def test_second_red_team_texts_are_not_chatter(text: str) -> None:
 def test_an_answer_to_an_offer_is_never_chatter(offer: str) -> None:
     accepted = chat("Help with my bill.", offer, "Perfect, thanks!", "You got it!", "What now?")
     declined = chat("Help with my bill.", offer, "That's okay, thanks!", "No problem!", "What now?")
-    assert (
-        key(accepted).scope != key(declined).scope or key(accepted).context != key(declined).context
-    )
+    assert apart(accepted, declined)
 
 
 def test_the_offer_holds_over_a_second_message_on_either_side() -> None:
@@ -741,10 +616,10 @@ def test_the_offer_holds_over_a_second_message_on_either_side() -> None:
     end = (("assistant", "Done."), ("user", "What now?"))
     took = said(*start, smiley, ("user", "Perfect, thanks!"), *end)
     left = said(*start, smiley, ("user", "That's okay, thanks!"), *end)
-    assert took.scope != left.scope or took.context != left.context
+    assert apart(took, left)
     took = said(*start, ("user", "Oh wow"), ("user", "Perfect, thanks!"), *end)
     left = said(*start, ("user", "Oh wow"), ("user", "That's okay, thanks!"), *end)
-    assert took.scope != left.scope or took.context != left.context
+    assert apart(took, left)
 
 
 def test_after_a_real_question_the_assistants_yes_is_kept() -> None:
@@ -781,9 +656,7 @@ def test_a_greetings_how_can_i_help_does_not_make_the_question_an_answer() -> No
 def test_after_an_answer_only_thanks_or_understanding_is_chatter(said: str, reply: str) -> None:
     answered = chat("Help me with this.", said, reply, "My pleasure!", "What now?")
     thanked = chat("Help me with this.", said, "Thanks!", "My pleasure!", "What now?")
-    assert (
-        key(answered).scope != key(thanked).scope or key(answered).context != key(thanked).context
-    )
+    assert apart(answered, thanked)
     assert is_chatter("Got it, that helps, thanks!", after_answer=True)
     assert not is_chatter("Perfect, thanks!", after_answer=True)
 
@@ -795,8 +668,3 @@ def test_the_order_of_kept_turns_is_part_of_the_key() -> None:
         "Suggest a laptop.", m1, "That one sounds perfect.", m2, "Thanks!", m3, "Charger?"
     )
     assert key(first).scope != key(second).scope
-
-
-@pytest.mark.parametrize("text", ["hi! i'm the ta", "hi, i'm hope!", "this is ty", "Good evening!"])
-def test_saying_who_one_is_or_the_time_is_not_chatter(text: str) -> None:
-    assert not is_chatter(text)
