@@ -20,10 +20,16 @@ a choice or an instruction can be dressed as social talk. So chatter is narrow:
   "Let me know if you'd like me to ...", "Shall I ...", "Please confirm"). Then "Perfect,
   thanks!" accepts and "That's okay, thanks!" declines. The cue holds until the assistant
   speaks again, so a second user message is an answer too.
-- After the assistant said something that is not social talk, only a thanks or an "I
-  understand" is passed over ("Thanks!", "Got it, that helps"): "ok", "perfect" or "lol" may
-  accept, choose or confirm what it said, in words no offer detector knows ("Reply with OK to
-  confirm", "Pick a sign-off: Cheers or Take care").
+- After an answer that asks something of the user without a "?" or an offer (SOLICITS: "Reply
+  with OK to confirm", "Pick a sign-off: Cheers or Take care", "let me know once you're done",
+  an action it is about to take, "I'll ...", a default it will assume), only a thanks or an "I
+  understand" is passed over ("Thanks!", "Got it, that helps"): "ok", "perfect" or "take care"
+  may accept, choose or confirm it. After a plain answer that asks and proposes nothing,
+  "Perfect, thanks!" has nothing to accept: social talk is passed over, and so is the
+  assistant's "You're welcome!" to it. A decline ("No thanks, I'm good", "That's okay") is
+  never social talk.
+- A turn that repeats words of the assistant's message in their order picks one of them
+  ("Take care!" to "Sign-offs people like: Cheers, Best, or Take care."): it is kept.
 - A greeting that tells the time of day or of the week ("Good evening!", "Have a great
   weekend!") is never passed over, nor is a turn that says who the user is ("i'm the ta").
 - The kept turns are digested in conversation order: which turn came after which answer is
@@ -74,6 +80,23 @@ OFFER = re.compile(
     r"|i'?ll go ahead)\b"
 )
 # "I can help with that" and "I can assist" offer nothing to accept.
+# What an answer may ask of the user without a "?" or an offer: to reply, choose, confirm or
+# report back (an imperative that opens a sentence: "Reply with OK to confirm.", "Pick a
+# sign-off: ..."), or to accept what the assistant is about to do, has prepared or assumes.
+# Searched in the whole message: 6% of the assistant messages of the multi-turn sets in
+# data/cache_eval hold one, and then only a thanks is passed over.
+SOLICITS = re.compile(
+    r"(^|[.!:;]\s+|\n)(please |just |simply |now )?(reply|respond|answer|type|say|text|send"
+    r"|pick|choose|select|confirm|approve|decide|tell me|let me know|get back to me)\b"
+    r"|\b(i'll|i will|i'm going to|i am going to|we'll|we will|we're going to|let me"
+    r"|(i'm|i am|we're|we are|i'd be|we'd be|i would be) (happy|glad|ready|able) to"
+    r"|(i've|i have|we've|we have) (\w+ )?(prepared|set|drafted|scheduled|booked|created|added"
+    r"|queued|made|put|started|reserved|ordered|saved|sent|noted|updated|changed|switched)"
+    r"|(i'm|i am|i'll|i will|we're|we'll|i've) (\w+ )?assum\w*|assuming (you|your)"
+    r"|unless you|unless (i|we) hear|let me know|tell me|get back to me|say the word"
+    r"|go ahead|proceed|approve|to confirm|reply (with|yes|ok|no|y|n|back)"
+    r"|ready when you)\b"
+)
 # A confirmation of the assistant's guess ("That was it, thanks!") is an answer.
 CONFIRMS = re.compile(r"\b(that('s| is| was) it|it was that|that'?s the one|that'?s (ok|okay))\b")
 # Words that tell the time of day or of the week, in a greeting: such a turn is never chatter
@@ -97,8 +120,8 @@ def is_chatter(
     after_answer: bool = False,
 ) -> bool:
     """A turn no later question can refer to and that changes no answer (module docstring).
-    ``after_answer``: the assistant said something that was not social talk since the last
-    user turn, so only a thanks or an "I understand" can be passed over."""
+    ``after_answer``: the assistant's message since the last user turn asked the user for
+    something (SOLICITS), so only a thanks or an "I understand" can be passed over."""
     if after_question or len(text) > CHATTER_MAX_CHARS:
         return False  # chatter is short: no regex over a long answer
     if not all(c.isalpha() or c in CHATTER_PUNCT or c in CHATTER_EMOJI for c in text.lower()):
@@ -131,8 +154,9 @@ def is_chatter(
 
 def _acknowledgement(lowered: str) -> bool:
     """Only thanks or "I understand" ("Thanks!", "Got it, that helps.", "Makes sense, thank
-    you"): after the assistant said something, "ok", "perfect", "great" or "lol" may accept,
-    choose or confirm it ("Reply OK to confirm", "Pick a sign-off: Cheers or Take care")."""
+    you"): after the assistant asked for something, "ok", "perfect", "great" or "lol" may
+    accept, choose or confirm it ("Reply OK to confirm", "Pick a sign-off: Cheers or Take
+    care")."""
     rest = ACKNOWLEDGEMENT_PHRASES.sub(" ", lowered)
     words = CHATTER_TOKEN.findall(rest)
     return (
@@ -202,7 +226,10 @@ def kept_turns(chat: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
     user_chatter = False  # the last user turn was chatter (none yet: the lead is kept)
     for role, content in chat:
         if role == "user":
-            candidate = bool(content) and is_chatter(content, after_answer=bool(pending))
+            fits = bool(content) and len(content) <= CHATTER_MAX_CHARS
+            asks = fits and any(SOLICITS.search(_straight(m.lower())) for m in pending)
+            candidate = fits and is_chatter(content, after_answer=asks)
+            candidate = candidate and not (pending and _echoes(content, pending))
             short = bool(content) and len(content.split()) <= SHORT_REPLY
             question = _pending_cue(pending) if candidate or short else ""
             chatter = candidate and not question
@@ -217,6 +244,17 @@ def kept_turns(chat: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
             # A social reply's "How can I help?" asks for the question itself, not a choice.
             pending.append(content)
     return kept
+
+
+def _echoes(text: str, messages: Sequence[str]) -> bool:
+    """The turn repeats words the assistant just said, in their order: it picks one of them
+    ("Take care!" to "Sign-offs people like: Cheers, Best, or Take care.", "OK" to "Reply with
+    OK")."""
+    said = " ".join(CHATTER_TOKEN.findall(_straight(text.lower())))
+    return bool(said) and any(
+        f" {said} " in f" {' '.join(CHATTER_TOKEN.findall(_straight(m.lower())))} "
+        for m in messages
+    )
 
 
 def _pending_cue(messages: Sequence[str]) -> str:

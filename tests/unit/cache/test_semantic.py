@@ -661,6 +661,52 @@ def test_after_an_answer_only_thanks_or_understanding_is_chatter(said: str, repl
     assert not is_chatter("Perfect, thanks!", after_answer=True)
 
 
+@pytest.mark.parametrize(
+    ("reaction", "reply"),
+    [
+        ("Perfect, thanks!", "You're welcome!"),
+        ("Oh nice, good to know.", "Glad it helps!"),
+        ("ok cool, thx", "No problem!"),
+        ("Great explanation, cheers.", "Anytime!"),
+    ],
+)
+def test_after_a_plain_answer_social_talk_is_passed_over(reaction: str, reply: str) -> None:
+    said = "Basil grows well in six hours of sun, unless the soil stays wet for days."
+    reacted = chat("How do I grow basil?", said, reaction, reply, "And indoors?")
+    straight = chat("How do I grow basil?", said, "And indoors?")
+    assert not apart(reacted, straight)
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "Basil likes sun. I'll add a watering schedule to your plan.",  # about to act
+        "Basil likes sun; I've drafted a planting calendar for you.",  # done, to be approved
+        "Basil likes sun. I'm assuming a balcony garden here.",  # an assumption
+        "Basil likes sun. Let me know once it's potted.",  # asks to report back
+    ],
+)
+def test_after_an_answer_that_asks_something_social_talk_is_kept(said: str) -> None:
+    reacted = chat("How do I grow basil?", said, "Perfect, thanks!", "Anytime!", "And indoors?")
+    thanked = chat("How do I grow basil?", said, "Thanks!", "Anytime!", "And indoors?")
+    assert apart(reacted, thanked)
+
+
+def test_a_turn_that_repeats_the_answers_words_picks_one_of_them() -> None:
+    said = "Sign-offs people like: Cheers, Best wishes, or Take care."
+    picked = chat("Help me end my email.", said, "Take care!", "Lovely!", "And the greeting?")
+    thanked = chat("Help me end my email.", said, "Thanks!", "Lovely!", "And the greeting?")
+    assert apart(picked, thanked)
+
+
+@pytest.mark.parametrize("decline", ["No thanks, I'm good.", "Nah, that's fine.", "That's okay!"])
+def test_a_decline_is_never_passed_over(decline: str) -> None:
+    said = "Basil likes six hours of sun and soil that dries out between waterings."
+    declined = chat("How do I grow basil?", said, decline, "Sure!", "And indoors?")
+    straight = chat("How do I grow basil?", said, "And indoors?")
+    assert apart(declined, straight)
+
+
 def test_the_order_of_kept_turns_is_part_of_the_key() -> None:
     m1, m2, m3 = "The MacBook Pro 14 is $1,999.", "Another is the Dell XPS 15.", "Both ship fast."
     first = chat("Suggest a laptop.", m1, "Thanks!", m2, "That one sounds perfect.", m3, "Charger?")
