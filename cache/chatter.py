@@ -20,14 +20,19 @@ a choice or an instruction can be dressed as social talk. So chatter is narrow:
   "Let me know if you'd like me to ...", "Shall I ...", "Please confirm"). Then "Perfect,
   thanks!" accepts and "That's okay, thanks!" declines. The cue holds until the assistant
   speaks again, so a second user message is an answer too.
-- After an answer that asks something of the user without a "?" or an offer (SOLICITS: "Reply
-  with OK to confirm", "Pick a sign-off: Cheers or Take care", "let me know once you're done",
-  an action it is about to take, "I'll ...", a default it will assume), only a thanks or an "I
-  understand" is passed over ("Thanks!", "Got it, that helps"): "ok", "perfect" or "take care"
-  may accept, choose or confirm it. After a plain answer that asks and proposes nothing,
-  "Perfect, thanks!" has nothing to accept: social talk is passed over, and so is the
-  assistant's "You're welcome!" to it. A decline ("No thanks, I'm good", "That's okay") is
-  never social talk.
+- After an assistant's answer, only a closing remark is passed over: a thanks or an "I
+  understand" ("Thanks!", "Got it, that helps"), and, when the answer asks and proposes
+  nothing, one with a word of praise beside it ("Perfect, thanks!", "Oh nice, good to know").
+  Praise alone ("Perfect!", "ok 👍"), a stance ("Hmm.", "Wow. Seriously."), a status or a
+  decline ("I'm ok", "It's ok, thanks") is kept: it may accept, choose, confirm or refuse what
+  the answer said. An answer proposes something (SOLICITS) when it asks the user to reply,
+  pick or confirm without a "?", says what the assistant will do, has prepared or assumes, or
+  offers, suggests or guesses ("Late checkout is available for $25", "Happy to add one too",
+  "Best fix is to roll back", "Looks like you're outside your venv").
+- The assistant's reply to such a closing remark is passed over only when it commits to
+  nothing ("You're welcome!", not "You got it!", "Noted!" or "Absolutely, happy to!").
+- A last question that refers to an earlier message ("Translate my previous message") keeps
+  every turn.
 - A turn that repeats words of the assistant's message in their order picks one of them
   ("Take care!" to "Sign-offs people like: Cheers, Best, or Take care."): it is kept.
 - A greeting that tells the time of day or of the week ("Good evening!", "Have a great
@@ -48,6 +53,7 @@ from cache.lexicon import (
     ABBREVIATION,
     ACKNOWLEDGEMENT,
     ACKNOWLEDGEMENT_PHRASES,
+    ACKNOWLEDGEMENT_PRAISE,
     CHATTER,
     CHATTER_ASSISTANT,
     CHATTER_ASSISTANT_PHRASES,
@@ -95,10 +101,36 @@ SOLICITS = re.compile(
     r"|(i'm|i am|i'll|i will|we're|we'll|i've) (\w+ )?assum\w*|assuming (you|your)"
     r"|unless you|unless (i|we) hear|let me know|tell me|get back to me|say the word"
     r"|go ahead|proceed|approve|to confirm|reply (with|yes|ok|no|y|n|back)"
-    r"|ready when you)\b"
+    r"|ready when you"
+    # bare offers, proposals and guesses (a fourth red-team pass)
+    r"|(is|are) (also )?available|can (also |easily )?be (\w+ )?(added|included|arranged"
+    r"|booked|upgraded|extended|switched|changed|waived|scheduled|moved|sent|done|made|set)"
+    r"|(happy|glad|easy|possible|simple|free) to|(would|could) (also |easily )?(add|include"
+    r"|switch|change|upgrade|book|set|send|make|do|try)|best (approach|option|bet|fix|move"
+    r"|choice|plan)|(quickest|easiest|simplest|cheapest|fastest|safest) (fix|way|option|route"
+    r"|approach)|probably|looks like|sounds like|my guess|most likely|(i|we) (suggest|recommend)"
+    r"|i'd (suggest|recommend|go with)|options?|brings? (it|that|the total|your)|instead)\b"
+    r"|\b(too|as well)[.!]"
+)
+# The assistant's reply that commits to what the user's remark may have accepted.
+COMMITS = re.compile(
+    r"\b(you got it|got it|noted|will do|done|on it|absolutely|certainly"
+    r"|consider it|added|booked|set|all set|right away|happy to(?! help))\b"
+)
+# A last question about the conversation's own messages: every turn is part of its key.
+REFERS_BACK = re.compile(
+    r"\b(my|the) (last|previous|earlier|first|above|prior|original) (message|msg|reply|question"
+    r"|text|comment|answer|response)|\bwhat i (just )?(said|wrote|asked|typed|meant)"
+    r"|\b(above|previous) (message|messages|text)|\bi just (said|wrote|asked)"
 )
 # A confirmation of the assistant's guess ("That was it, thanks!") is an answer.
 CONFIRMS = re.compile(r"\b(that('s| is| was) it|it was that|that'?s the one|that'?s (ok|okay))\b")
+# After an answer, so is a decline or a status ("It's ok, thanks", "I'm alright", "all
+# good"); in a greeting, "I'm good, thanks!" answers "How are you?".
+DECLINES = re.compile(
+    r"\b((that|it|i|we|you)('s|'m|'re| is| am| are|s|m) (all )?(ok|okay|alright|all right|cool"
+    r"|fine|good)|all good)\b"
+)
 # Words that tell the time of day or of the week, in a greeting: such a turn is never chatter
 # ("Good evening!" before "Is the pharmacy still open?", "Have a great weekend!" before "Is the
 # bank open today?").
@@ -118,10 +150,12 @@ def is_chatter(
     after_question: bool = False,
     assistant: bool = False,
     after_answer: bool = False,
+    plain: bool = False,
 ) -> bool:
     """A turn no later question can refer to and that changes no answer (module docstring).
-    ``after_answer``: the assistant's message since the last user turn asked the user for
-    something (SOLICITS), so only a thanks or an "I understand" can be passed over."""
+    ``after_answer``: the assistant answered since the last user turn, so only a closing
+    remark can be passed over: a thanks or an "I understand", and with ``plain`` (the answer
+    proposes nothing: no SOLICITS) also one with praise beside it ("Perfect, thanks!")."""
     if after_question or len(text) > CHATTER_MAX_CHARS:
         return False  # chatter is short: no regex over a long answer
     if not all(c.isalpha() or c in CHATTER_PUNCT or c in CHATTER_EMOJI for c in text.lower()):
@@ -135,7 +169,8 @@ def is_chatter(
     if any(t in TIME_OF_DAY for t in tokens) or NAMING.search(lowered):
         return False  # "Good evening!" tells the time; "i'm hope" a name, "i'm the ta" a role
     if after_answer:
-        return _acknowledgement(lowered)
+        praise = ACKNOWLEDGEMENT_PRAISE if plain else frozenset()
+        return not DECLINES.search(lowered) and _acknowledgement(lowered, praise)
     vocabulary = CHATTER_ASSISTANT if assistant else CHATTER
     if not all(
         _social(w, vocabulary) or all(_in_phrases(p) for p in WORD_PARTS.split(w)) for w in tokens
@@ -152,17 +187,17 @@ def is_chatter(
     return len(words) <= CHATTER_MAX_WORDS and all(_social(w, vocabulary) for w in words)
 
 
-def _acknowledgement(lowered: str) -> bool:
-    """Only thanks or "I understand" ("Thanks!", "Got it, that helps.", "Makes sense, thank
-    you"): after the assistant asked for something, "ok", "perfect", "great" or "lol" may
-    accept, choose or confirm it ("Reply OK to confirm", "Pick a sign-off: Cheers or Take
-    care")."""
+def _acknowledgement(lowered: str, praise: frozenset[str]) -> bool:
+    """A thanks or an "I understand" ("Thanks!", "Got it, that helps.", "Makes sense, thank
+    you"), with words of ``praise`` beside it ("Perfect, thanks!"). Praise alone is not one:
+    "ok", "perfect" or "great" may accept, choose or confirm ("Reply OK to confirm", "Late
+    checkout is available for $25": "Oh perfect!")."""
     rest = ACKNOWLEDGEMENT_PHRASES.sub(" ", lowered)
     words = CHATTER_TOKEN.findall(rest)
     return (
         rest != lowered
         and len(words) <= CHATTER_MAX_WORDS
-        and all(w in CHATTER_FUNCTION or w in ACKNOWLEDGEMENT for w in words)
+        and all(w in CHATTER_FUNCTION or w in ACKNOWLEDGEMENT or w in praise for w in words)
     )
 
 
@@ -215,30 +250,36 @@ def _straight(text: str) -> str:
     return text.replace("\u2019", "'").replace("\u2018", "'")
 
 
-def kept_turns(chat: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+def kept_turns(chat: Sequence[tuple[str, str]], everything: bool = False) -> list[tuple[str, str]]:
     """The user turns and assistant messages of ``chat`` (role, text) that are not chatter,
-    in conversation order. A short user reply to the assistant's question ("yes" to "Are you
-    filing jointly?", at most SHORT_REPLY words) is kept together with the question: it means
-    nothing without it. The assistant's messages are searched for a question or an offer only
-    when the user turn after them could be chatter or is that short."""
+    in conversation order (``everything``: all of them, for a question about the
+    conversation's own messages, REFERS_BACK). A short user reply to the assistant's question
+    ("yes" to "Are you filing jointly?", at most SHORT_REPLY words) is kept together with the
+    question: it means nothing without it. The assistant's messages are searched for a
+    question or an offer only when the user turn after them could be chatter or is that
+    short."""
+    if everything:
+        return [(role, content) for role, content in chat if content]
     kept: list[tuple[str, str]] = []
     pending: list[str] = []  # the assistant's messages since the last user turn, not social
     user_chatter = False  # the last user turn was chatter (none yet: the lead is kept)
+    closing = False  # ... and it closed an answer: the assistant's reply must commit to nothing
     for role, content in chat:
         if role == "user":
             fits = bool(content) and len(content) <= CHATTER_MAX_CHARS
-            asks = fits and any(SOLICITS.search(_straight(m.lower())) for m in pending)
-            candidate = fits and is_chatter(content, after_answer=asks)
+            plain = fits and not any(SOLICITS.search(_straight(m.lower())) for m in pending)
+            candidate = fits and is_chatter(content, after_answer=bool(pending), plain=plain)
             candidate = candidate and not (pending and _echoes(content, pending))
             short = bool(content) and len(content.split()) <= SHORT_REPLY
             question = _pending_cue(pending) if candidate or short else ""
             chatter = candidate and not question
             if content and not chatter:
                 kept.append(("user", f"{question}\n{content}" if question and short else content))
-            user_chatter = chatter
+            user_chatter, closing = chatter, chatter and bool(pending)
             pending = []
             continue
         social = user_chatter and is_chatter(content, assistant=True)
+        social = social and not (closing and COMMITS.search(_straight(content.lower())))
         if content and not social:
             kept.append(("assistant", content))
             # A social reply's "How can I help?" asks for the question itself, not a choice.

@@ -375,15 +375,25 @@ CHATTER = _words(
 # After the assistant said something, only these: thanks and "I understand".
 ACKNOWLEDGEMENT = _words(
     "thanks thank thx ty tysm cheers appreciate appreciated grateful noted understood gotcha "
-    "clear helpful useful interesting makes sense again much lot you very so really"
+    "clear helpful useful interesting makes sense again much lot you very so really lifesaver "
+    "star legend"
+)
+# ... and, after an answer that proposes nothing, these beside a thanks ("Perfect, thanks!");
+# never a stance ("hmm", "wow", "seriously", "lol", "omg"), never alone.
+ACKNOWLEDGEMENT_PRAISE = _words(
+    "great perfect awesome cool nice lovely wonderful excellent fantastic brilliant amazing ok "
+    "okay alright oh ah ahh neat sweet super explanation wow k kk right"
 )
 ACKNOWLEDGEMENT_PHRASES = re.compile(
-    r"\b((thank you|thanks|many thanks|thx|ty)( (so|very) much| a lot| a bunch| again)?"
-    r"( for (the|your|all the|all your) (help|answers?|info|information|explanation|time|tips"
-    r"|advice|detail))?|got it|that helps( a lot| a ton)?|(that|this|it)('s| is| was) "
+    r"\b((thank you|thanks|many thanks|thx|ty|tysm|cheers|ta)( (so|very) much| a lot| a bunch"
+    r"| again| mate)?( for (the|your|all the|all your) (help|answers?|info|information"
+    r"|explanation|time|tips|advice|detail))?|got it|that helps( a lot| a ton)?"
+    r"|(very |really |how )?interesting|i (didn'?t|did not) know that|(that'?s |it'?s )?(exactly "
+    r"|just )?what i needed|(that|this|it)('s| is| was) "
     r"(very |really |super |so )?(helpful|useful|clear)|makes (total |perfect )?sense"
     r"|that (clears (things|it) up|makes (a lot of |total )?sense)|(that'?s )?(helpful|good"
-    r"|useful) to know|i'?ll remember that|(much )?appreciated|appreciate (it|the detail)"
+    r"|useful) to know|i'?ll remember that|(much )?appreciated"
+    r"|appreciate (it|the (detail|help|info|tips?|(quick )?(answer|reply|response)))"
     r"|noted|understood|gotcha)\b[?!.,]*"
 )
 # Shouted, still social ("OK", "LOL"); any other word in capitals may be a name or a role.
@@ -442,3 +452,27 @@ FOREIGN_WORDS = (
         "hoe er um com da dos del von im des et est ne el al un per"
     )
 )
+# The edit between two questions (cache.edits): words whose change alone leaves the question
+# to the verifier (function words, persons, tense and modality, framing verbs: "Explain what X
+# is" / "What does X mean"); a change of any other word inside an otherwise identical
+# question is a near miss. Not here, on purpose: negations, quantifiers ("all", "only",
+# "any", "every", "except"), "why"/"when"/"where"/"who", "from", "without", "more"/"less".
+EDIT_FUNCTION = _words(
+    "the a an my your his her our their its some so just really actually basically do does did "
+    "i you we me us to of in on at for with up is are was were be been can could would should "
+    "will it this that these those and or about there here have has had am get going explain "
+    "tell describe give show know want need like way ways what which how s works work says say "
+    "means mean"
+)
+# Shorthand and spellings that are the same word: "u" / "you", British / American spelling.
+EDIT_SHORTHAND = {
+    "u": "you", "ur": "your", "w": "with", "im": "i am", "whats": "what is", "hows": "how is",
+    "dont": "do not", "doesnt": "does not", "cant": "cannot", "wont": "will not",
+    "isnt": "is not", "thats": "that is", "tyre": "tire", "tyres": "tires", "grey": "gray",
+    "programme": "program", "aluminium": "aluminum", "cheque": "check", "mum": "mom",
+    "jewellery": "jewelry", "plough": "plow", "kerb": "curb", "pyjamas": "pajamas",
+}  # fmt: skip
+# British endings and their American forms, applied only when the result is a known word.
+EDIT_SPELLINGS: tuple[tuple[str, str], ...] = (("our", "or"), ("tre", "ter"), ("ise", "ize"))
+EDIT_SPELLINGS += (("ised", "ized"), ("ising", "izing"), ("isation", "ization"), ("yse", "yze"))
+EDIT_SPELLINGS += (("ogue", "og"),)

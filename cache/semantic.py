@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from cache.chatter import kept_turns
+from cache.chatter import REFERS_BACK, kept_turns
 from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
 from cache.guards import order as order_swapped
@@ -179,7 +179,7 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         text, history = "\n".join(content for _, content in chat), []
     elif policy.conversation == "context":
         text = chat[-1][1]
-        kept = kept_turns(chat[:-1])
+        kept = kept_turns(chat[:-1], everything=bool(REFERS_BACK.search(text.lower())))
         users = [t for r, t in kept if r == "user"]
         context = users[-1] if users else ""
         history = "follow-up" if context else "standalone"

@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from cache.chatter import is_chatter
+from cache.chatter import is_chatter, kept_turns
 
 
 @pytest.mark.parametrize(
@@ -142,3 +142,56 @@ def test_second_red_team_texts_are_not_chatter(text: str) -> None:
 @pytest.mark.parametrize("text", ["hi! i'm the ta", "hi, i'm hope!", "this is ty", "Good evening!"])
 def test_saying_who_one_is_or_the_time_is_not_chatter(text: str) -> None:
     assert not is_chatter(text)
+
+
+def _passed_over(*turns: str) -> list[str]:
+    """The user turns and assistant messages of a conversation that kept_turns passes over."""
+    chat = [("user" if i % 2 == 0 else "assistant", t) for i, t in enumerate(turns)]
+    kept = kept_turns(chat)
+    return [t for _, t in chat if (_, t) not in kept and t]
+
+
+PLAIN = "Checkout is at 11 am and the front desk is open all night."
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # A fourth red-team pass: offers, proposals and guesses with no "?" and no "I can".
+        "Checkout is at 11 am. Late checkout until 2 pm is available for 25 dollars.",
+        "A second driver can be added for 10 dollars a day.",
+        "Reminder set for Thursday. Happy to add one the day before as well.",
+        "Quickest fix is to roll back to release 2.3.",
+        "Looks like you're running it outside your venv.",
+        "Pro is 20 dollars a month. Switching to annual billing brings it to 192 dollars.",
+    ],
+)
+def test_after_a_proposal_only_a_thanks_is_passed_over(answer: str) -> None:
+    assert _passed_over("Hi, a question.", answer, "Oh perfect, thanks!", "Sure!") == []
+    assert _passed_over("Hi, a question.", answer, "Thanks!", "Sure!") == ["Thanks!", "Sure!"]
+
+
+@pytest.mark.parametrize(
+    "remark",
+    ["It's ok, thanks!", "I'm alright, thanks.", "I'm ok lol", "all good, thanks", "Perfect!",
+     "ok 👍", "Hmm.", "Wow. Seriously.", "Omg, I'm so glad!"],
+)  # fmt: skip
+def test_after_a_plain_answer_praise_alone_a_stance_or_a_decline_is_kept(remark: str) -> None:
+    assert remark not in _passed_over("When is checkout?", PLAIN, remark, "You're welcome!")
+
+
+def test_after_a_plain_answer_praise_beside_a_thanks_is_passed_over() -> None:
+    turns = ("When is checkout?", PLAIN, "Perfect, thanks!", "You're welcome!")
+    assert _passed_over(*turns) == ["Perfect, thanks!", "You're welcome!"]
+
+
+@pytest.mark.parametrize("reply", ["You got it!", "Noted!", "Absolutely, happy to!"])
+def test_a_reply_that_commits_to_something_is_kept(reply: str) -> None:
+    kept = _passed_over("When is checkout?", PLAIN, "Great, thanks!", reply)
+    assert kept == ["Great, thanks!"]
+
+
+def test_a_question_about_earlier_messages_keeps_every_turn() -> None:
+    chat = [("user", "When is checkout?"), ("assistant", PLAIN), ("user", "Thanks!")]
+    assert kept_turns(chat, everything=True) == chat
+    assert ("user", "Thanks!") not in kept_turns(chat)

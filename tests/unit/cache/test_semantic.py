@@ -667,7 +667,7 @@ def test_after_an_answer_only_thanks_or_understanding_is_chatter(said: str, repl
         ("Perfect, thanks!", "You're welcome!"),
         ("Oh nice, good to know.", "Glad it helps!"),
         ("ok cool, thx", "No problem!"),
-        ("Great explanation, cheers.", "Anytime!"),
+        ("Great explanation, thank you.", "Anytime!"),
     ],
 )
 def test_after_a_plain_answer_social_talk_is_passed_over(reaction: str, reply: str) -> None:
@@ -690,6 +690,13 @@ def test_after_an_answer_that_asks_something_social_talk_is_kept(said: str) -> N
     reacted = chat("How do I grow basil?", said, "Perfect, thanks!", "Anytime!", "And indoors?")
     thanked = chat("How do I grow basil?", said, "Thanks!", "Anytime!", "And indoors?")
     assert apart(reacted, thanked)
+
+
+def test_a_question_about_the_conversations_own_messages_passes_nothing_over() -> None:
+    said = "Basil grows well in six hours of sun, unless the soil stays wet for days."
+    thanked = chat("How do I grow basil?", said, "Thanks!", "Sure!", "Translate my last message.")
+    straight = chat("How do I grow basil?", said, "Translate my last message.")
+    assert apart(thanked, straight)
 
 
 def test_a_turn_that_repeats_the_answers_words_picks_one_of_them() -> None:
