@@ -83,9 +83,9 @@ OFFER = re.compile(
     r"|if you('d| would) like|if you want|if you prefer|let me know (if|which|whether|what|when)"
     r"|tell me (if|which|whether|what|when)|just say the word|please (confirm|choose|pick|reply)"
     r"|reply (ok|yes|y)|unless you|how about|would you prefer|which (one|option) (do|would)"
-    r"|i'?ll go ahead)\b"
+    r"|i'?ll go ahead|(happy|glad|able) to (?!help\b|assist\b)\w+)\b"
 )
-# "I can help with that" and "I can assist" offer nothing to accept.
+# "I can help with that" and "I can assist" offer nothing to accept; "Happy to waive it" does.
 # What an answer may ask of the user without a "?" or an offer: to reply, choose, confirm or
 # report back (an imperative that opens a sentence: "Reply with OK to confirm.", "Pick a
 # sign-off: ..."), or to accept what the assistant is about to do, has prepared or assumes.
@@ -111,17 +111,29 @@ SOLICITS = re.compile(
     r"|approach)|probably|looks like|sounds like|my guess|most likely|(i|we) (suggest|recommend)"
     r"|i'd (suggest|recommend|go with)|options?|brings? (it|that|the total|your)|instead)\b"
     r"|\b(too|as well)[.!]"
+    # ... and what is on offer: a price, a time or a day, a seat, an opening, a free slot
+    r"|[$\u20ac\u00a3]\s?\d|\d\s?(am|pm|a\.m|p\.m)\b|\b\d+ (dollars|euros|pounds|bucks)\b"
+    r"|\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|tomorrow|tonight)\b"
+    r"|\b(row|seat|gate|room|table) \d|\b(openings?|slots?|free|qualify|qualifies|eligible"
+    r"|in stock|spots? left|seats? left)\b"
 )
 # The assistant's reply that commits to what the user's remark may have accepted.
 COMMITS = re.compile(
     r"\b(you got it|got it|noted|will do|done|on it|absolutely|certainly"
-    r"|consider it|added|booked|set|all set|right away|happy to(?! help))\b"
+    r"|consider it|added|booked|set|all set|right away|happy to(?! help)|of course|sure"
+    r"|you bet|let'?s)\b"
 )
 # A last question about the conversation's own messages: every turn is part of its key.
 REFERS_BACK = re.compile(
     r"\b(my|the) (last|previous|earlier|first|above|prior|original) (message|msg|reply|question"
     r"|text|comment|answer|response)|\bwhat i (just )?(said|wrote|asked|typed|meant)"
     r"|\b(above|previous) (message|messages|text)|\bi just (said|wrote|asked)"
+    r"|\bwhat did i (just )?(say|ask|write|tell|type|mention)|\b(first|last) thing i"
+    r"|\b(this|our|the) (chat|conversation|thread|exchange)|\b(all|every|each) (of )?my (messages"
+    r"|questions)|\bhow many (messages|questions|times)|\bmy greeting|\btranscript"
+    r"|\b(talked|spoken|chatted) before|\bwhat i (asked|said) (first|earlier|before)"
+    r"|\bdid i (just )?(thank|greet|say|ask|mention|tell|write)|\beverything i (said|asked|wrote)"
+    r"|\bgreeting did i"
 )
 # A confirmation of the assistant's guess ("That was it, thanks!") is an answer.
 CONFIRMS = re.compile(r"\b(that('s| is| was) it|it was that|that'?s the one|that'?s (ok|okay))\b")
@@ -261,29 +273,35 @@ def kept_turns(chat: Sequence[tuple[str, str]], everything: bool = False) -> lis
     if everything:
         return [(role, content) for role, content in chat if content]
     kept: list[tuple[str, str]] = []
-    pending: list[str] = []  # the assistant's messages since the last user turn, not social
+    # The assistant's latest messages that are not social: every user turn until it answers
+    # again replies to them (a second message in a row, or one after "Thanks!" / "You're
+    # welcome!", answers the same question or offer).
+    pending: list[str] = []
+    answered = False  # an assistant message was kept: every later user turn follows an answer
     user_chatter = False  # the last user turn was chatter (none yet: the lead is kept)
     closing = False  # ... and it closed an answer: the assistant's reply must commit to nothing
+    after_user = False  # the previous message was a user turn
     for role, content in chat:
         if role == "user":
             fits = bool(content) and len(content) <= CHATTER_MAX_CHARS
             plain = fits and not any(SOLICITS.search(_straight(m.lower())) for m in pending)
-            candidate = fits and is_chatter(content, after_answer=bool(pending), plain=plain)
+            candidate = fits and is_chatter(content, after_answer=answered, plain=plain)
             candidate = candidate and not (pending and _echoes(content, pending))
             short = bool(content) and len(content.split()) <= SHORT_REPLY
             question = _pending_cue(pending) if candidate or short else ""
             chatter = candidate and not question
             if content and not chatter:
                 kept.append(("user", f"{question}\n{content}" if question and short else content))
-            user_chatter, closing = chatter, chatter and bool(pending)
-            pending = []
+            user_chatter, closing, after_user = chatter, chatter and answered, True
             continue
         social = user_chatter and is_chatter(content, assistant=True)
         social = social and not (closing and COMMITS.search(_straight(content.lower())))
         if content and not social:
             kept.append(("assistant", content))
             # A social reply's "How can I help?" asks for the question itself, not a choice.
-            pending.append(content)
+            pending = [content] if after_user else [*pending, content]
+            answered = True
+        after_user = False
     return kept
 
 

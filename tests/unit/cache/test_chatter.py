@@ -151,7 +151,7 @@ def _passed_over(*turns: str) -> list[str]:
     return [t for _, t in chat if (_, t) not in kept and t]
 
 
-PLAIN = "Checkout is at 11 am and the front desk is open all night."
+PLAIN = "Checkout is before noon and the front desk is open all night."
 
 
 @pytest.mark.parametrize(
@@ -160,15 +160,16 @@ PLAIN = "Checkout is at 11 am and the front desk is open all night."
         # A fourth red-team pass: offers, proposals and guesses with no "?" and no "I can".
         "Checkout is at 11 am. Late checkout until 2 pm is available for 25 dollars.",
         "A second driver can be added for 10 dollars a day.",
-        "Reminder set for Thursday. Happy to add one the day before as well.",
+        "Reminder set for Thursday. One the day before can be added as well.",
         "Quickest fix is to roll back to release 2.3.",
         "Looks like you're running it outside your venv.",
         "Pro is 20 dollars a month. Switching to annual billing brings it to 192 dollars.",
     ],
 )
 def test_after_a_proposal_only_a_thanks_is_passed_over(answer: str) -> None:
-    assert _passed_over("Hi, a question.", answer, "Oh perfect, thanks!", "Sure!") == []
-    assert _passed_over("Hi, a question.", answer, "Thanks!", "Sure!") == ["Thanks!", "Sure!"]
+    assert _passed_over("Hi, a question.", answer, "Oh perfect, thanks!", "Anytime!") == []
+    thanked = _passed_over("Hi, a question.", answer, "Thanks!", "Anytime!")
+    assert thanked == ["Thanks!", "Anytime!"]
 
 
 @pytest.mark.parametrize(
@@ -195,3 +196,17 @@ def test_a_question_about_earlier_messages_keeps_every_turn() -> None:
     chat = [("user", "When is checkout?"), ("assistant", PLAIN), ("user", "Thanks!")]
     assert kept_turns(chat, everything=True) == chat
     assert ("user", "Thanks!") not in kept_turns(chat)
+
+
+def test_a_second_message_in_a_row_still_answers_the_question() -> None:
+    # A fifth red-team pass: the cue holds until the assistant speaks again.
+    offer = "AppleCare is $149 for two years. Want me to add it?"
+    for second in ("lol ok", "Perfect!", "It's ok"):
+        assert second not in _passed_over("Add the 128GB model.", offer, "hmm", second)
+    closed = _passed_over("Add it.", offer, "Thanks!", "You're welcome!", "Perfect!")
+    assert "Perfect!" not in closed
+
+
+def test_an_offer_in_happy_to_words_makes_even_a_thanks_an_answer() -> None:
+    said = "I'm happy to waive it as a one-time courtesy."
+    assert _passed_over("Why was I charged a late fee?", said, "Thank you so much!") == []

@@ -89,6 +89,9 @@ async def test_the_cross_encoder_decides_the_lookup(ce: CrossEncoder) -> None:
     hit = await library.lookup(same, policy)
     assert hit.hit is not None and hit.confidence is not None and hit.confidence >= ce.threshold
     miss = await library.lookup(trap, policy)
+    assert miss.hit is None and miss.vetoes == ("edit",)  # a content word added: cache.edits
+    unedited = policy.model_copy(update={"edits": False})
+    miss = await library.lookup(trap, unedited)
     assert miss.hit is None and miss.vetoes == ("verifier",)
 
 

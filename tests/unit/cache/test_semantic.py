@@ -491,7 +491,7 @@ async def test_the_verifier_serves_the_candidate_it_rates_highest_not_the_most_s
     embedder = HashEmbedder()
     verifier = RatesByText({"do": 0.6, "can": 0.9, "is": 0.3})
     lib = SemanticLibrary(embedder, InProcessIndex(embedder.dim), verifier=verifier)  # type: ignore[arg-type]
-    policy = SemanticCachePolicy(enabled=True)
+    policy = SemanticCachePolicy(enabled=True, edits=False)  # the verifier alone decides
     for text in ("how do I reset my password", "How can I reset my password?", "what is rain"):
         k = key(req(text), policy)
         await lib.put(k, (await lib.lookup(k, policy)).vector, answer(text))
@@ -500,6 +500,26 @@ async def test_the_verifier_serves_the_candidate_it_rates_highest_not_the_most_s
     assert found.confidence == 0.9  # the identical entry was more similar, and rated 0.6
     refused = await lib.lookup(key(req("how do I reset my password"), policy), policy, cut=0.95)
     assert refused.hit is None and refused.nearest_p == 0.9  # the sample a bound would take
+
+
+@pytest.mark.asyncio
+async def test_the_edit_check_serves_a_repeat_and_refuses_a_changed_word() -> None:
+    embedder = HashEmbedder()
+    verifier = RatesByText({"do": 0.0, "are": 1.0})  # refuses the repeat, accepts the trap
+    lib = SemanticLibrary(embedder, InProcessIndex(embedder.dim), verifier=verifier)  # type: ignore[arg-type]
+    policy = SemanticCachePolicy(enabled=True)
+    for text in ("How do I reset my password?", "What are the side effects of ibuprofen?"):
+        k = key(req(text), policy)
+        await lib.put(k, (await lib.lookup(k, policy)).vector, answer(text))
+    repeat = await lib.lookup(key(req("how can i reset my pasword pls"), policy), policy)
+    assert repeat.hit is not None and repeat.confidence == 1.0
+    trap = await lib.lookup(key(req("What are the side effects of aspirin?"), policy), policy)
+    assert trap.hit is None and "edit" in trap.vetoes
+    off = policy.model_copy(update={"edits": False})  # the stand-in verifier decides alone
+    served = (await lib.lookup(key(req("how can i reset my pasword pls"), off), off)).hit
+    assert served is None or "password" not in str(served.payload["text"])
+    served = (await lib.lookup(key(req("What are the side effects of aspirin?"), off), off)).hit
+    assert served is not None and "ibuprofen" in str(served.payload["text"])
 
 
 def test_a_pinned_route_is_part_of_the_scope() -> None:
@@ -697,6 +717,21 @@ def test_a_question_about_the_conversations_own_messages_passes_nothing_over() -
     thanked = chat("How do I grow basil?", said, "Thanks!", "Sure!", "Translate my last message.")
     straight = chat("How do I grow basil?", said, "Translate my last message.")
     assert apart(thanked, straight)
+
+
+@pytest.mark.asyncio
+async def test_a_short_reply_to_a_question_is_matched_only_word_for_word() -> None:
+    lib = library()
+    offer = "A technician on Thursday or a new router by Monday: which works better for you?"
+    await stored(lib, chat("My internet keeps dropping.", offer, "ok", "Great.", "What now?"))
+    found = await lib.lookup(
+        key(chat("My internet keeps dropping.", offer, "alright", "Great.", "What now?")), POLICY
+    )
+    assert found.hit is None and "context" in found.vetoes
+    same = await lib.lookup(
+        key(chat("My internet keeps dropping.", offer, "ok", "Great.", "What now?")), POLICY
+    )
+    assert same.hit is not None
 
 
 def test_a_turn_that_repeats_the_answers_words_picks_one_of_them() -> None:

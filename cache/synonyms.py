@@ -1,0 +1,49 @@
+"""Whether two words can mean the same: they share a WordNet sense.
+
+When to use: ``cache.edits`` asks ``share_sense`` about the words a local edit swapped ("How
+do I contact support?" / "How can I reach support?"). A swap of words that share a sense goes
+to the verifier like any rewording; one that does not is a near miss and is refused.
+
+Policy: a shared sense only (WordNet's synsets: "contact" / "reach", "apply" / "use",
+"symptom" / "sign"), no "similar to", derivation or hypernym link, which join far more words
+than usage does. Antonyms never share a sense. A rare shared sense ("teach" / "learn") only
+lets the verifier decide, and the guards' opposites still see it. Built by ``tiergate train
+synonyms`` (gateway.eval.synonyms_build); without the artifact no two different words share a
+sense (logged once), so every local edit of a content word is refused.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import json
+import logging
+from pathlib import Path
+
+from cache.guards import _forms
+
+log = logging.getLogger("tiergate.cache")
+ARTIFACT = Path(__file__).resolve().parent / "artifacts" / "synonyms.json.gz"
+
+
+@functools.cache
+def _senses() -> dict[str, frozenset[int]]:
+    try:
+        with gzip.open(ARTIFACT, "rb") as f:
+            lemmas: dict[str, list[int]] = json.loads(f.read())["lemmas"]
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("WordNet senses unavailable (%s); no swap counts as synonyms", exc)
+        return {}
+    return {w: frozenset(ss) for w, ss in lemmas.items()}
+
+
+def load() -> int:
+    """Read the artifact now (start-up, not the first request); the number of lemmas."""
+    return len(_senses())
+
+
+def share_sense(a: str, b: str) -> bool:
+    """``a`` and ``b`` (lower case, any inflection: "symptoms" / "signs") share a sense."""
+    senses = _senses()
+    mine = frozenset().union(*(senses.get(f, frozenset()) for f in _forms(a)))
+    return bool(mine) and any(mine & senses.get(f, frozenset()) for f in _forms(b))

@@ -1,0 +1,130 @@
+"""The edit between a cached and an asked question (cache.edits): a repeat with trivial changes,
+a near miss that changes one to three content words, or a rewording for the verifier."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from cache.edits import edit, words
+from cache.synonyms import share_sense
+from gateway.eval.synonyms_build import build
+
+
+@pytest.mark.parametrize(
+    ("cached", "asked"),
+    [
+        (
+            "Can you recommend a good budget vacuum cleaner?",
+            "can u recommend a good budget vacuum cleaner",
+        ),
+        ("What are the symptoms of strep throat?", "What are the sypmtoms of strep throat?"),
+        ("Explain inflation in simple terms.", "Explain inflation in simple terms pls."),
+        ("How do I stop a headache without pills?", "how do i stop a headache w/o pills"),
+        ("How do I whiten my teeth at home?", "How can I whiten my teeth at home?"),
+        ("How do I get my cat to use the litter box?", "How do I get my cat to use the litterbox?"),
+        ("What's your favourite colour?", "What is your favorite color?"),
+        ("Why won't my laptop turn on?", "why wont my laptop turn on"),
+        (
+            "Summarize the benefits of writing unit tests.",
+            "Hey, summarize the benefits of writing unit tests. Thanks!",
+        ),
+    ],
+)
+def test_a_repeat_with_trivial_changes(cached: str, asked: str) -> None:
+    assert edit(cached, asked).kind == "trivial"
+
+
+@pytest.mark.parametrize(
+    ("cached", "asked"),
+    [
+        (
+            "What foods should I eat to lower my cholesterol?",
+            "What foods should I avoid to lower my cholesterol?",
+        ),
+        (
+            "What items are allowed in carry-on luggage?",
+            "What items are forbidden in carry-on luggage?",
+        ),
+        (
+            "Write a Stripe webhook handler for when a payment succeeds.",
+            "Write a Stripe webhook handler for when a payment fails.",
+        ),
+        (
+            "Write a cron expression that runs every 5 minutes.",
+            "Write a cron expression that runs every 5 hours.",
+        ),
+        (
+            "How do I tell pytest to run only the tests marked slow?",
+            "How do I tell pytest to run all tests except the ones marked slow?",
+        ),
+        (
+            "What is the boiling point of ethanol?",
+            "What is the boiling point of methanol?",
+        ),  # no typo
+        ("What's 15% of 2,400?", "What's 1.5% of 2,400?"),
+        ("How do I say thanks in Japanese?", "How do I say please in Japanese?"),  # not at the ends
+        ("Eggs to double a recipe that uses 3?", "Eggs to triple a recipe that uses 3?"),
+    ],
+)
+def test_a_changed_content_word_is_a_near_miss(cached: str, asked: str) -> None:
+    assert edit(cached, asked).kind == "local"
+
+
+def test_synonyms_and_function_words_go_to_the_verifier() -> None:
+    assert edit("How do I contact customer support?", "How can I reach customer support?").kind == (
+        "synonym"
+    )
+    assert edit(
+        "How do I count lines in a file in Linux?", "How do I count lines in a file on Linux?"
+    ).kind == ("function")
+    # Words only moved are no repeat: the order guard and the verifier judge them.
+    assert edit("Flights from Paris to Rome", "Flights from Rome to Paris").kind == "function"
+    reworded = edit(
+        "How do I stop my glasses from fogging?", "My glasses keep fogging up, any fix?"
+    )
+    assert reworded.kind == "broad"
+
+
+def test_words_are_normalised_once() -> None:
+    assert words("Hey, what's the kid's bedtime? pls") == ("what", "is", "the", "kid", "bedtime")
+    assert words("How can I sign up?") == ("how", "to", "sign", "up")
+
+
+def test_share_sense_reads_wordnet_and_never_joins_opposites() -> None:
+    assert share_sense("contact", "reach") and share_sense("tasty", "delicious")
+    assert not share_sense("allowed", "forbidden") and not share_sense("succeed", "fail")
+    # WordNet joins "minute" and "hour" in a rare sense; the guards' units keep them apart.
+    assert edit("Run it every 5 minutes.", "Run it every 5 hours.").kind == "local"
+
+
+def test_the_synonym_artifact_is_built_from_wordnet_index_files(tmp_path: Path) -> None:
+    header = "  1 This software and database is being provided\n"
+    index = {
+        "noun": "kid n 1 0 1 0 00000001\nchild n 2 0 2 0 00000001 00000002\n"
+        "lonely n 1 0 1 0 00000009\n",
+        "verb": "contact v 1 0 1 0 00000003\nreach v 2 0 2 0 00000004 00000003\n",
+        "adj": "tasty a 1 0 1 0 00000005\ndelicious a 1 0 1 0 00000006\n",
+        "adv": "",
+    }
+    data = {
+        "adj": "00000006 00 s 01 delicious 0 001 & 00000005 a 0000 | gloss\n"
+        "00000005 00 a 01 tasty 0 000 | gloss\n",
+        "verb": "00000003 00 v 02 contact 0 reach 0 000 | gloss\n",
+    }
+    for pos, text in index.items():
+        (tmp_path / f"index.{pos}").write_text(header + text)
+    for pos, text in data.items():
+        (tmp_path / f"data.{pos}").write_text(header + text)
+    out = tmp_path / "synonyms.json.gz"
+    counts = build(tmp_path, out)
+    lemmas = json.loads(gzip.decompress(out.read_bytes()))["lemmas"]
+    assert set(lemmas) == {"kid", "child", "contact", "reach", "tasty", "delicious"}  # no "lonely"
+    assert lemmas["kid"] == lemmas["child"][:1] and lemmas["tasty"] == lemmas["delicious"]
+    assert counts["lemmas"] == 6
+    again = tmp_path / "again.json.gz"
+    build(tmp_path, again)
+    assert again.read_bytes() == out.read_bytes()  # the same files give the same bytes
