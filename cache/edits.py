@@ -47,6 +47,7 @@ from cache.lexicon import (
     EDIT_SPELLINGS,
     EDIT_STEM_SUFFIXES,
 )
+from cache.synonyms import load as load_synonyms
 from cache.synonyms import share_sense
 
 Kind = Literal["trivial", "local", "synonym", "function", "broad"]
@@ -85,6 +86,12 @@ def _known() -> frozenset[str]:
         return known_words()
     except (ImportError, OSError, ValueError, RuntimeError):
         return frozenset()
+
+
+def warm_edits() -> None:
+    """Load the vocabulary and the WordNet senses (start-up, not the first request)."""
+    _known()
+    load_synonyms()
 
 
 def known(word: str) -> bool:
@@ -172,6 +179,7 @@ def _explained(removed: list[str], added: list[str]) -> bool:
     )
 
 
+@functools.lru_cache(maxsize=65536)
 def _alike(a: str, b: str) -> bool:
     if same_word(a, b):
         return True

@@ -101,6 +101,11 @@ class Features:
 
 
 COUNTS = frozenset(NUMBER_WORDS) | frozenset(ORDINALS) | frozenset(MULTIPLIERS)
+# word -> the ANTONYMS groups that hold it (opposites(): one lookup per word, not per group)
+ANTONYM_GROUPS: dict[str, frozenset[int]] = {}
+for _i, _group in enumerate(ANTONYMS):
+    for _w in _group:
+        ANTONYM_GROUPS[_w] = ANTONYM_GROUPS.get(_w, frozenset()) | {_i}
 
 
 def features(text: str) -> Features:
@@ -292,7 +297,8 @@ def opposites(a: str, b: str) -> bool:
     fa, fb = frozenset(_forms(a)), frozenset(_forms(b))
     if fa & fb:
         return False
-    if any((fa & group) and (fb & group) for group in ANTONYMS):
+    groups = [ANTONYM_GROUPS.get(w, frozenset()) for w in fa]
+    if frozenset().union(*groups) & frozenset().union(*(ANTONYM_GROUPS.get(w, ()) for w in fb)):
         return True
     if (fa & TIME_UNITS) and (fb & TIME_UNITS):
         return True

@@ -340,6 +340,10 @@ CHATTER_ASSISTANT_PHRASE_LIST = (
     r"|no rush( at all)?|not a problem|take all the time you need|go ahead|sounds good"
     rf"|enjoy (the rest of )?your {_DAYS}|come back (whenever|anytime)|(yes,? |yep,? )?"
     r"(i'?m )?still here|i'?ll be here|totally fine|happy to be of help( anytime)?",
+    # seventh session: the assistant's greetings, on its side only
+    r"what can i (help|assist) (you )?with( today)?|(i'?m )?doing (well|great|good|fine),? "
+    r"(thanks|thank you)( for asking)?|thanks for asking|(a )?good day to you( too)?"
+    r"|yes,? i'?m here|for asking|to you too",
 )
 
 
@@ -464,7 +468,7 @@ EDIT_FUNCTION = _words(
     "i you we me us to of in on at for with up is are was were be been can could would should "
     "will it this that these those and or about there here have has had am get going explain "
     "tell describe give show know want need like way ways what which how s works work says say "
-    "means mean"
+    "means mean again also too ever even still"
 )
 # Shorthand and spellings that are the same word: "u" / "you", British / American spelling.
 EDIT_SHORTHAND = {

@@ -43,7 +43,7 @@ import numpy as np
 import orjson
 
 from cache.chatter import REFERS_BACK, kept_turns
-from cache.edits import edit
+from cache.edits import edit, warm_edits
 from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
 from cache.guards import order as order_swapped
@@ -625,6 +625,7 @@ def open_library(
         ttl_s=store_policy.ttl_s,
     )
     ce = load_cross_encoder() if cross_encoder else None
+    warm_edits()  # the edit check's vocabulary and WordNet senses, now rather than on a request
     return SemanticLibrary(embedder, store, verifier=load_verifier(), cross_encoder=ce)
 
 
