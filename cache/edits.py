@@ -46,17 +46,29 @@ from cache.lexicon import (
     EDIT_SHORTHAND,
     EDIT_SPELLINGS,
     EDIT_STEM_SUFFIXES,
+    EDIT_SWAPS,
 )
 from cache.synonyms import load as load_synonyms
-from cache.synonyms import share_sense
+from cache.synonyms import share_sense, wordnet_words
 
+# Each letter's neighbours on a QWERTY keyboard: a one-letter slip hits one of them.
+_ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
+KEYBOARD = {
+    c: "".join(
+        r2[j]
+        for r2 in _ROWS[max(0, i - 1) : i + 2]
+        for j in range(max(0, k - 1), min(len(r2), k + 2))
+        if r2[j] != c
+    )
+    for i, row in enumerate(_ROWS)
+    for k, c in enumerate(row)
+}
 Kind = Literal["trivial", "local", "synonym", "function", "broad"]
 STEM_SUFFIXES = EDIT_STEM_SUFFIXES
 LOCAL_WORDS = 3  # changed words on either side, at most, for a local edit
-LOCAL_SAME = 3  # unchanged words, at least
+LOCAL_SAME = 2  # unchanged words, at least ("Who owns Twitter?" / "Who owned Twitter?")
 LEAD = re.compile(
-    r"^(\W*\b(hey|hi|hello|so|ok|okay|quick (question|q)|(can|could|would) (you|u)|please|pls"
-    r"|plz)\b[\s,:!.-]*)+"
+    r"^(\W*\b(hey|hi|hello|so|ok|okay|quick (question|q)|please|pls|plz)\b[\s,:!.-]*)+"
 )
 TAIL = re.compile(
     r"([\s,.!?:;-]*\b((pls|please) help|help pls|please|pls|plz|thanks( a lot| so much)?"
@@ -64,11 +76,18 @@ TAIL = re.compile(
 )
 IRREGULAR_NOT = re.compile(r"\b(won't|can't|shan't|ain't)")
 NOT_FORMS = {"won't": "will not", "can't": "cannot", "shan't": "shall not", "ain't": "is not"}
-HOW_TO = re.compile(r"\bhow (do|can|should|would) (i|you|we|one)\b|\bhow does one\b")
+HOW_TO = re.compile(r"\bhow (do|can|should) (i|we)\b|\bhow does one\b")
+# "How do you make pancakes?" is "how to"; "How do you store my data?" asks the assistant.
+HOW_DO_YOU = re.compile(r"\bhow (do|can) you\b")
+FIRST_PERSON = re.compile(r"\b(my|me|mine|i|our|us|we)\b")
+PERSONS = frozenset(["i", "me", "my", "mine", "we", "us", "our", "ours", "you", "your", "yours"])
+SECOND_PERSON = frozenset({"you", "your", "yours"})
+PARTICLES = frozenset({"up", "out", "off", "down", "over"})  # "set up" / "setup"
 CONTRACTIONS = {"re": " are", "m": " am", "ll": " will", "ve": " have", "d": " would"}
 # "what's" is "what is"; "the kid's party" is about the kid ("'s" dropped).
 KEEPS_IS = EDIT_KEEPS_IS
-WORD = re.compile(r"\d+(?:[.,]\d+)*%?|[a-z0-9]+")
+# Words, with what makes them another word: "c++", "c#", "a+" / "o-" (blood types), "-10".
+WORD = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)*%?|[a-z0-9]+(?:\+\+|[+#]|-(?=[\s,.?!]|$))?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,12 +99,13 @@ class Edit:
 
 @functools.cache
 def _known() -> frozenset[str]:
-    """The embedding model's whole-word vocabulary (about 20,000 words): a typo of a word is
-    rarely in it. Empty when the tokenizer is not installed: typos then count as changes."""
+    """The embedding model's whole-word vocabulary (about 20,000 words) and WordNet's single
+    words (about 80,000): a typo of a word is rarely in either ("chlorite" and "nitrite" are)."""
     try:
-        return known_words()
+        vocabulary = known_words()
     except (ImportError, OSError, ValueError, RuntimeError):
-        return frozenset()
+        vocabulary = frozenset()
+    return vocabulary | wordnet_words()
 
 
 def warm_edits() -> None:
@@ -103,9 +123,19 @@ def known(word: str) -> bool:
 def words(text: str) -> tuple[str, ...]:
     """The question's words, normalised: lower case, no greeting or "please" at either end,
     contractions and shorthand spelled out, "how do I" as "how to", American spelling."""
+    return _normalised(text)[0]
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(the words, the courtesy words stripped from either end)."""
     t = text.lower().replace("\u2019", "'").strip()
+    lead, tail = LEAD.match(t), TAIL.search(t)
+    courtesy = WORD.findall((lead.group(0) if lead else "") + " " + (tail.group(0) if tail else ""))
     t = TAIL.sub(" ", LEAD.sub(" ", t))
     t = HOW_TO.sub("how to", t)
+    if not FIRST_PERSON.search(t):
+        t = HOW_DO_YOU.sub("how to", t)
     t = re.sub(r"\bw/o\b", "without", re.sub(r"\bb/c\b", "because", t)).replace("w/", "with ")
     t = IRREGULAR_NOT.sub(lambda m: NOT_FORMS[m.group(1)], t)
     t = re.sub(r"n't\b", " not", t).replace("can not", "cannot")
@@ -114,16 +144,17 @@ def words(text: str) -> tuple[str, ...]:
     out: list[str] = []
     for w in WORD.findall(t):
         out.extend(_american(EDIT_IRREGULAR.get(x, x)) for x in EDIT_SHORTHAND.get(w, w).split())
-    return tuple(out)
+    return tuple(out), tuple(courtesy)
 
 
 def _american(word: str) -> str:
-    """ "colour" -> "color", "organise" -> "organize", when the result is a known word."""
+    """ "colour" -> "color", "organise" -> "organize", when the result is a known word (three
+    letters at least before "our": "mourning" is not "morning")."""
     if len(word) < 6 or not word.isalpha():
         return word
     for british, american in EDIT_SPELLINGS:
         i = word.rfind(british)
-        if i > 0 and (british == "our" or word.endswith(british)):
+        if i >= 3 if british == "our" else i > 0 and word.endswith(british):
             spelled = word[:i] + american + word[i + len(british) :]
             if spelled != word and known(spelled):
                 return spelled
@@ -132,15 +163,20 @@ def _american(word: str) -> str:
 
 def _typo(a: str, b: str) -> bool:
     """One letter added, dropped or changed, or two neighbours swapped (Damerau distance 1),
-    after the first letter, and only one of the two is a known word: "recieve" / "receive",
-    never "form" / "from" or "ethanol" / "methanol"."""
-    if min(len(a), len(b)) < 4 or not (a.isalpha() and b.isalpha()) or known(a) == known(b):
+    after the first letter, in words of five letters or more, and only one of the two is a
+    known word (the model's vocabulary or WordNet's 80,000 words): "recieve" / "receive", never
+    "sprain" / "strain", "nitrite" / "nitrate" or "ethanol" / "methanol"."""
+    if min(len(a), len(b)) < 5 or not (a.isalpha() and b.isalpha()) or known(a) == known(b):
         return False
     if a[0] != b[0]:
         return False  # a typo rarely hits the first letter: "ethanol" / "methanol"
     if len(a) == len(b):
         diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) == 1 or (
+        if (
+            len(diff) == 1
+        ):  # a neighbouring key: "recieve" no, "exampke" yes, "sulfate" / "sulfite" no
+            return b[diff[0]] in KEYBOARD.get(a[diff[0]], "")
+        return (
             len(diff) == 2
             and diff[1] == diff[0] + 1
             and (a[diff[0]], a[diff[1]]) == (b[diff[1]], b[diff[0]])
@@ -152,9 +188,22 @@ def _typo(a: str, b: str) -> bool:
 
 
 def same_word(a: str, b: str) -> bool:
-    """One word: inflected ("eggs" / "egg"), derived ("meditation" / "meditating") or
-    mistyped."""
-    return a == b or bool(_forms(a) & _forms(b)) or _stem(a) == _stem(b) or _typo(a, b)
+    """Perhaps one word: singular and plural ("eggs" / "egg"), a long word's "-ation" and
+    "-ing" ("meditation" / "meditating"), or a typo. Only a typo makes a repeat trivial: the
+    verifier judges "glass" / "glasses". Other forms of one word are a change: tense
+    ("expired" / "expires"), "-er" and "-ing" ("painter" / "painting", "fishing" / "fish")."""
+    return a == b or bool(_plurals(a) & _plurals(b)) or _stem(a) == _stem(b) or _typo(a, b)
+
+
+def _plurals(word: str) -> set[str]:
+    forms = {word}
+    if len(word) > 3 and word.endswith("ies"):
+        forms.add(word[:-3] + "y")
+    elif len(word) > 3 and word.endswith("es"):
+        forms |= {word[:-2], word[:-1]}
+    elif len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        forms.add(word[:-1])
+    return forms
 
 
 def _stem(word: str) -> str:
@@ -183,24 +232,28 @@ def _explained(removed: list[str], added: list[str]) -> bool:
 def _alike(a: str, b: str) -> bool:
     if same_word(a, b):
         return True
-    if opposites(a, b):
-        return False
+    if opposites(a, b) or _forms(a) & _forms(b):
+        return False  # opposites, units, numbers; or one word in another tense or form
     return share_sense(a, b)
 
 
 def edit(cached: str, asked: str) -> Edit:
     """How ``asked`` differs from ``cached`` (module docstring)."""
-    x, y = words(cached), words(asked)
+    (x, x_courtesy), (y, y_courtesy) = _normalised(cached), _normalised(asked)
     same = 0
+    softened = False  # words matched as forms, stems or synonyms: the verifier decides
     removed: list[str] = []
     added: list[str] = []
     for op, i1, i2, j1, j2 in difflib.SequenceMatcher(None, x, y, autojunk=False).get_opcodes():
         xa, ya = x[i1:i2], y[j1:j2]
         if op == "equal" or (
-            op == "replace" and len(xa) == len(ya) and all(map(same_word, xa, ya))
+            op == "replace" and len(xa) == len(ya) and all(map(_typo_or_same, xa, ya))
         ):
             same += len(xa)
-        elif xa and ya and all(w.isalpha() for w in xa + ya) and "".join(xa) == "".join(ya):
+        elif op == "replace" and len(xa) == len(ya) and all(map(same_word, xa, ya)):
+            same += len(xa)
+            softened = True
+        elif _compound(xa, ya):
             same += min(len(xa), len(ya))  # "litter box" / "litterbox", "set up" / "setup"
         else:
             removed += xa
@@ -210,15 +263,58 @@ def edit(cached: str, asked: str) -> Edit:
     added = list((Counter(added) - moved).elements())
     same += sum(moved.values())
     if not removed and not added:
-        # Words only moved: "Paris to Rome" / "Rome to Paris" is no repeat (the order guard).
-        return Edit("function" if moved else "trivial")
+        if x_courtesy and y_courtesy and set(x_courtesy) != set(y_courtesy):
+            return Edit("local", x_courtesy, y_courtesy)  # "say thank you?" / "say please?"
+        # Words only moved ("Paris to Rome" / "Rome to Paris": the order guard) or matched
+        # as forms ("expired" / "expires") are no repeat: the verifier decides.
+        return Edit("function" if moved or softened else "trivial")
     changed = max(len(removed), len(added))
     if changed > LOCAL_WORDS or same < LOCAL_SAME or same < 0.5 * min(len(x), len(y)):
         return Edit("broad", tuple(removed), tuple(added))
     content_removed = [w for w in removed if w not in EDIT_FUNCTION]
     content_added = [w for w in added if w not in EDIT_FUNCTION]
     if not content_removed and not content_added:
-        return Edit("function", tuple(removed), tuple(added))
+        # Function words only: added, dropped or reworded ("What is X?" / "What does X
+        # mean?") go to the verifier; swapped one for one ("should" / "can I take", "and" /
+        # "or", "is" / "was", "my" / "your") they are a near miss unless the swap is one of
+        # EDIT_SWAPS ("what" / "which", "in" / "on").
+        swapped = len(removed) == len(added) and not _allowed_swaps(removed, added)
+        person = _persons_changed(removed, added) and not _allowed_swaps(removed, added)
+        near_miss = swapped or person  # "How do you store my data?" / "How do I ...?"
+        return Edit("local" if near_miss else "function", tuple(removed), tuple(added))
     if _explained(content_removed, content_added):
         return Edit("synonym", tuple(removed), tuple(added))
     return Edit("local", tuple(removed), tuple(added))
+
+
+def _persons_changed(removed: list[str], added: list[str]) -> bool:
+    """Who is asked or about whom changed: "I" for "you", "my" for "your", or "you" added or
+    dropped ("How do you store my data?" / "How do I ...?"); not a "my" added alone."""
+    gone, new = PERSONS.intersection(removed), PERSONS.intersection(added)
+    return bool(gone and new and gone != new) or bool(SECOND_PERSON & (gone ^ new))
+
+
+def _typo_or_same(a: str, b: str) -> bool:
+    return a == b or _typo(a, b)
+
+
+def _compound(xa: tuple[str, ...], ya: tuple[str, ...]) -> bool:
+    """The same compound split or joined ("litter box" / "litterbox"), its pieces words of
+    three letters or more that are not function words ("a typical" is not "atypical")."""
+    pieces = xa if len(xa) > len(ya) else ya
+    return (
+        bool(xa and ya)
+        and all(w.isalpha() for w in xa + ya)
+        and "".join(xa) == "".join(ya)
+        and all((len(w) >= 3 and w not in EDIT_FUNCTION) or w in PARTICLES for w in pieces)
+    )
+
+
+def _allowed_swaps(removed: list[str], added: list[str]) -> bool:
+    """Every swapped function word pairs with one on the other side as an allowed swap."""
+    if len(removed) != len(added):
+        return False
+    return any(
+        all(frozenset((a, b)) in EDIT_SWAPS for a, b in zip(removed, order, strict=True))
+        for order in itertools.permutations(added)
+    )

@@ -466,10 +466,19 @@ FOREIGN_WORDS = (
 EDIT_FUNCTION = _words(
     "the a an my your his her our their its some so just really actually basically do does did "
     "i you we me us to of in on at for with up is are was were be been can could would should "
-    "will it this that these those and or about there here have has had am get going explain "
+    "will it this that these those and or about there here has had am get going explain "
     "tell describe give show know want need like way ways what which how s works work says say "
-    "means mean again also too ever even still"
+    "means mean also too even please pls plz kindly"
 )
+# Function words that may be swapped for each other in a repeat ("What is" / "Which is",
+# "in" / "on Linux"); any other swap of function words is a near miss ("should" / "can I
+# take", "and" / "or", "is" / "was", "my" / "your").
+EDIT_SWAPS = frozenset(
+    frozenset(pair.split())
+    for pair in ("what which", "is are", "was were", "do does", "a an", "in on", "this that",
+                 "these those", "does will", "do will", "should do", "to into", "my the",
+                 "the our", "the your", "can could", "will would")
+)  # fmt: skip
 # Shorthand and spellings that are the same word: "u" / "you", British / American spelling.
 EDIT_SHORTHAND = {
     "u": "you", "ur": "your", "hw": "homework", "bc": "because", "tho": "though",
@@ -487,8 +496,9 @@ EDIT_IRREGULAR = {
     "teeth": "tooth", "mice": "mouse", "geese": "goose", "lives": "life", "knives": "knife",
     "wives": "wife", "leaves": "leaf", "halves": "half", "shelves": "shelf", "wolves": "wolf",
 }  # fmt: skip
-# Endings a crude derivational stem drops (cache.edits: "meditation" / "meditating").
-EDIT_STEM_SUFFIXES = ("ations", "ation", "ings", "ing", "ions", "ion", "ers", "er", "ed", "es", "s")
+# Endings a crude derivational stem drops (cache.edits: "meditation" / "meditating"; never
+# a tense or "-er": "expired" / "expires", "painter" / "painting" are different words).
+EDIT_STEM_SUFFIXES = ("ations", "ation", "ating", "ated", "ates", "ings", "ing", "ions", "ion")
 # British endings and their American forms, applied only when the result is a known word.
 EDIT_SPELLINGS: tuple[tuple[str, str], ...] = (("our", "or"), ("tre", "ter"), ("ise", "ize"))
 EDIT_SPELLINGS += (("ised", "ized"), ("ising", "izing"), ("isation", "ization"), ("yse", "yze"))

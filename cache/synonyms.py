@@ -27,14 +27,25 @@ ARTIFACT = Path(__file__).resolve().parent / "artifacts" / "synonyms.json.gz"
 
 
 @functools.cache
-def _senses() -> dict[str, frozenset[int]]:
+def _artifact() -> tuple[dict[str, frozenset[int]], frozenset[str]]:
     try:
         with gzip.open(ARTIFACT, "rb") as f:
-            lemmas: dict[str, list[int]] = json.loads(f.read())["lemmas"]
+            doc = json.loads(f.read())
+        lemmas: dict[str, list[int]] = doc["lemmas"]
+        words: list[str] = doc["words"]
     except (OSError, ValueError, KeyError) as exc:
         log.warning("WordNet senses unavailable (%s); no swap counts as synonyms", exc)
-        return {}
-    return {w: frozenset(ss) for w, ss in lemmas.items()}
+        return {}, frozenset()
+    return {w: frozenset(ss) for w, ss in lemmas.items()}, frozenset(words)
+
+
+def _senses() -> dict[str, frozenset[int]]:
+    return _artifact()[0]
+
+
+def wordnet_words() -> frozenset[str]:
+    """Every single-word WordNet lemma (about 80,000): a word, not a typo."""
+    return _artifact()[1]
 
 
 def load() -> int:

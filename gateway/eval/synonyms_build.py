@@ -106,9 +106,11 @@ def build(source: Path, out: Path) -> dict[str, int]:
         "rule": "single-word lemmas; senses in WordNet's order, an adjective satellite as its "
         "head's cluster and a verb sense as its verb group's; only those two lemmas share",
         "lemmas": lemmas,
+        "words": sorted(found),  # every single-word lemma: what a typo is not (cache.edits)
     }
     raw = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("wb") as f, gzip.GzipFile("", "wb", 9, f, mtime=0) as z:
         z.write(raw)
-    return {"lemmas": len(lemmas), "senses": len(ids), "bytes": out.stat().st_size}
+    counts = {"lemmas": len(lemmas), "senses": len(ids), "words": len(found)}
+    return counts | {"bytes": out.stat().st_size}

@@ -88,6 +88,10 @@ async def test_the_cross_encoder_decides_the_lookup(ce: CrossEncoder) -> None:
     assert isinstance(same, Key) and isinstance(trap, Key)
     hit = await library.lookup(same, policy)
     assert hit.hit is not None and hit.confidence is not None and hit.confidence >= ce.threshold
+    repeat = library.key(request("how can i cancel my subscripton pls"), policy)
+    assert isinstance(repeat, Key)
+    served = await library.lookup(repeat, policy)  # a trivial edit: no model needed
+    assert served.hit is not None and served.confidence == 1.0
     miss = await library.lookup(trap, policy)
     assert miss.hit is None and miss.vetoes == ("edit",)  # a content word added: cache.edits
     unedited = policy.model_copy(update={"edits": False})

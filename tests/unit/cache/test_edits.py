@@ -128,3 +128,28 @@ def test_the_synonym_artifact_is_built_from_wordnet_index_files(tmp_path: Path) 
     again = tmp_path / "again.json.gz"
     build(tmp_path, again)
     assert again.read_bytes() == out.read_bytes()  # the same files give the same bytes
+
+
+@pytest.mark.parametrize(
+    ("cached", "asked"),
+    [
+        # A red-team pass on the edit check: what normalising must never erase.
+        ("Is sodium chloride safe to drink?", "Is sodium chlorite safe to drink?"),
+        ("Are sulfates in wine bad for you?", "Are sulfites in wine bad for you?"),
+        ("My visa expired, can I stay in the US?", "My visa expires, can I stay in the US?"),
+        ("Who owns Twitter?", "Who owned Twitter?"),
+        ("How much does a painter cost?", "How much does a painting cost?"),
+        ("Symptoms of a typical pneumonia?", "Symptoms of atypical pneumonia?"),
+        ("Can O- blood donate to A+?", "Can O+ blood donate to A-?"),
+        ("Should I learn C++ or Java first?", "Should I learn C or Java first?"),
+        ("How do you store my data?", "How do I store my data?"),
+        ("Is it rude not to say thank you?", "Is it rude not to say please?"),
+        ("What are Jewish mourning customs?", "What are Jewish morning customs?"),
+        ("How much ibuprofen should I take?", "How much ibuprofen can I take?"),
+        ("Can I take ibuprofen and acetaminophen?", "Can I take ibuprofen or acetaminophen?"),
+        ("Is Pluto a planet?", "Was Pluto a planet?"),
+        ("What are the side effects of the pill?", "What are the side effects of a pill?"),
+    ],
+)  # fmt: skip
+def test_what_normalising_must_never_erase(cached: str, asked: str) -> None:
+    assert edit(cached, asked).kind not in ("trivial", "function", "synonym")

@@ -288,7 +288,10 @@ async def test_disagreeing_verifications_raise_the_alias_cut(make_call) -> None:
 @pytest.mark.asyncio
 async def test_a_sampled_near_miss_is_compared_with_the_refused_candidate(make_call) -> None:
     _, library = trees_library()
-    policy = SemanticCachePolicy(enabled=True, verify_sample=0.5, max_false_hit_rate=0.01)
+    # edits off: the edit check refuses "again" added outright, and this tests the trees' samples
+    policy = SemanticCachePolicy(
+        enabled=True, verify_sample=0.5, max_false_hit_rate=0.01, edits=False
+    )
     rolls = iter([0.0, 0.9, 0.0])  # the first request, the unsampled miss, the sampled one
     cache = SemanticCache(library, {"fast": policy}, Spawner(), roll=lambda: next(rolls))
     answer = completion("Click 'Forgot password'.")
