@@ -468,7 +468,7 @@ EDIT_FUNCTION = _words(
     "i you we me us to of in on at for with up is are was were be been can could would should "
     "will it this that these those and or about there here has had am get going explain "
     "tell describe give show know want need like way ways what which how s works work says say "
-    "means mean also too even please pls plz kindly"
+    "means mean also too even please pls plz kindly got guys folks"
 )
 # Function words that may be swapped for each other in a repeat ("What is" / "Which is",
 # "in" / "on Linux"); any other swap of function words is a near miss ("should" / "can I
@@ -482,6 +482,12 @@ EDIT_SWAPS = frozenset(
 # Shorthand and spellings that are the same word: "u" / "you", British / American spelling.
 EDIT_SHORTHAND = {
     "u": "you", "ur": "your", "hw": "homework", "bc": "because", "tho": "though",
+    "thru": "through", "abt": "about", "b4": "before", "intl": "international",
+    "docs": "documents", "doc": "document", "ppl": "people", "msg": "message",
+    "acct": "account", "govt": "government", "dept": "department", "appt": "appointment",
+    "tmrw": "tomorrow", "tmr": "tomorrow", "cuz": "because", "bday": "birthday",
+    "pic": "picture", "pics": "pictures", "fav": "favorite", "fave": "favorite",
+    "approx": "approximately", "asap": "as soon as possible", "info": "information",
     "im": "i am", "whats": "what is", "hows": "how is",
     "dont": "do not", "doesnt": "does not", "cant": "cannot", "wont": "will not",
     "isnt": "is not", "thats": "that is", "tyre": "tire", "tyres": "tires", "grey": "gray",

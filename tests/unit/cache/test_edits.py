@@ -24,6 +24,7 @@ from gateway.eval.synonyms_build import build
         ("What are the symptoms of strep throat?", "What are the sypmtoms of strep throat?"),
         ("Explain inflation in simple terms.", "Explain inflation in simple terms pls."),
         ("How do I stop a headache without pills?", "how do i stop a headache w/o pills"),
+        ("Can I bring food through airport security?", "Can I bring food thru airport security?"),
         ("How do I whiten my teeth at home?", "How can I whiten my teeth at home?"),
         ("How do I get my cat to use the litter box?", "How do I get my cat to use the litterbox?"),
         ("What's your favourite colour?", "What is your favorite color?"),
