@@ -284,8 +284,11 @@ def kept_turns(chat: Sequence[tuple[str, str]], everything: bool = False) -> lis
     for role, content in chat:
         if role == "user":
             fits = bool(content) and len(content) <= CHATTER_MAX_CHARS
-            plain = fits and not any(SOLICITS.search(_straight(m.lower())) for m in pending)
-            candidate = fits and is_chatter(content, after_answer=answered, plain=plain)
+            candidate = fits and is_chatter(content, after_answer=answered)
+            if fits and answered and not candidate:  # praise beside a thanks, if nothing asked
+                candidate = is_chatter(content, after_answer=True, plain=True) and not any(
+                    SOLICITS.search(_straight(m.lower())) for m in pending
+                )
             candidate = candidate and not (pending and _echoes(content, pending))
             short = bool(content) and len(content.split()) <= SHORT_REPLY
             question = _pending_cue(pending) if candidate or short else ""

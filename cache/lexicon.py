@@ -477,7 +477,7 @@ EDIT_SWAPS = frozenset(
     frozenset(pair.split())
     for pair in ("what which", "is are", "was were", "do does", "a an", "in on", "this that",
                  "these those", "does will", "do will", "should do", "to into", "my the",
-                 "the our", "the your", "can could", "will would")
+                 "the our", "the your", "can could", "will would", "the some")
 )  # fmt: skip
 # Shorthand and spellings that are the same word: "u" / "you", British / American spelling.
 EDIT_SHORTHAND = {
