@@ -56,7 +56,7 @@ from cache.verifier import Verifier
 if TYPE_CHECKING:
     from cache.cross_encoder import CrossEncoder
 
-SCOPE_VERSION = 4  # 4: a follow-up's earlier turns and assistant messages, in order
+SCOPE_VERSION = 5  # 5: chatter after an answer and over several messages (seventh session)
 MAX_EARLIER = 64  # user turns before the context a follow-up's entry may carry
 REFUSED = float("-inf")  # a candidate's context similarity when its conversation cannot match
 # Code and other text whose spacing or symbols carry meaning the embedding does not see: an
