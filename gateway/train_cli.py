@@ -88,6 +88,9 @@ def train_synonyms(
     out: Annotated[
         Path | None, typer.Option(help="Default: cache/artifacts/synonyms.json.gz.")
     ] = None,
+    pairs: Annotated[
+        Path | None, typer.Option(help="Hand-written synonym pairs (data/synonym_pairs.txt).")
+    ] = None,
 ) -> None:
     """Rebuild the WordNet senses the semantic cache's edit check reads (cache.synonyms)."""
     from cache.synonyms import ARTIFACT
@@ -95,7 +98,9 @@ def train_synonyms(
 
     if not wordnet.exists():
         raise typer.BadParameter(f"{wordnet}: no such file or directory", param_hint="--wordnet")
-    typer.echo(build(wordnet, out or ARTIFACT))
+    if pairs is not None and not pairs.is_file():
+        raise typer.BadParameter(f"{pairs}: no such file", param_hint="--pairs")
+    typer.echo(build(wordnet, out or ARTIFACT, pairs))
 
 
 @train_app.command("router")

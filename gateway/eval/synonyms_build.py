@@ -89,8 +89,19 @@ def senses(source: Path) -> dict[str, list[str]]:
     return found
 
 
-def build(source: Path, out: Path) -> dict[str, int]:
-    """Write the artifact; return its counts."""
+def read_pairs(path: Path) -> list[list[str]]:
+    """A hand-written list of interchangeable words, one pair a line ("fee charge")."""
+    pairs = set()
+    for line in path.read_text().splitlines():
+        words = line.lower().split()
+        if len(words) == 2 and all(w.isalpha() for w in words) and words[0] != words[1]:
+            pairs.add(tuple(sorted(words)))
+    return [list(p) for p in sorted(pairs)]
+
+
+def build(source: Path, out: Path, pairs: Path | None = None) -> dict[str, int]:
+    """Write the artifact (with ``pairs``: a hand-written synonym list beside WordNet's);
+    return its counts."""
     cluster = clusters(source)
     found = {
         w: list(dict.fromkeys(cluster.get(x, x) for x in xs)) for w, xs in senses(source).items()
@@ -107,10 +118,12 @@ def build(source: Path, out: Path) -> dict[str, int]:
         "head's cluster and a verb sense as its verb group's; only those two lemmas share",
         "lemmas": lemmas,
         "words": sorted(found),  # every single-word lemma: what a typo is not (cache.edits)
+        "pairs": read_pairs(pairs) if pairs else [],
     }
     raw = json.dumps(doc, separators=(",", ":"), sort_keys=True).encode()
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("wb") as f, gzip.GzipFile("", "wb", 9, f, mtime=0) as z:
         z.write(raw)
     counts = {"lemmas": len(lemmas), "senses": len(ids), "words": len(found)}
+    counts["pairs"] = len(doc["pairs"])
     return counts | {"bytes": out.stat().st_size}

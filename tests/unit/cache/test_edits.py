@@ -154,3 +154,19 @@ def test_the_synonym_artifact_is_built_from_wordnet_index_files(tmp_path: Path) 
 )  # fmt: skip
 def test_what_normalising_must_never_erase(cached: str, asked: str) -> None:
     assert edit(cached, asked).kind not in ("trivial", "function", "synonym")
+
+
+def test_a_hand_written_synonym_pair_goes_to_the_verifier(tmp_path: Path) -> None:
+    header = "  1 This software and database is being provided\n"
+    for pos in ("noun", "verb", "adj", "adv"):
+        (tmp_path / f"index.{pos}").write_text(header)
+    for pos in ("adj", "verb"):
+        (tmp_path / f"data.{pos}").write_text(header)
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("fee charge\nCharge fee\nbad line here\n")
+    out = tmp_path / "synonyms.json.gz"
+    assert build(tmp_path, out, pairs)["pairs"] == 1
+    assert json.loads(gzip.decompress(out.read_bytes()))["pairs"] == [["charge", "fee"]]
+    assert edit(
+        "What is the fee for a late payment?", "What is the charge for a late payment?"
+    ).kind == ("synonym")  # the shipped artifact holds the hand-written list too
