@@ -42,6 +42,7 @@ import functools
 import itertools
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -72,7 +73,6 @@ KEYBOARD = {
     for k, c in enumerate(row)
 }
 Kind = Literal["trivial", "local", "synonym", "function", "broad"]
-STEM_SUFFIXES = EDIT_STEM_SUFFIXES
 LOCAL_WORDS = 3  # changed words on either side, at most, for a local edit
 LOCAL_SAME = 2  # unchanged words, at least ("Who owns Twitter?" / "Who owned Twitter?")
 LEAD = re.compile(
@@ -92,8 +92,6 @@ PERSONS = frozenset(["i", "me", "my", "mine", "we", "us", "our", "ours", "you", 
 SECOND_PERSON = frozenset({"you", "your", "yours"})
 PARTICLES = frozenset({"up", "out", "off", "down", "over"})  # "set up" / "setup"
 CONTRACTIONS = {"re": " are", "m": " am", "ll": " will", "ve": " have", "d": " would"}
-# "what's" is "what is"; "the kid's party" is about the kid ("'s" dropped).
-KEEPS_IS = EDIT_KEEPS_IS
 # Words, with what makes them another word: "c++", "c#", "a+" / "o-" (blood types), "-10".
 WORD = re.compile(r"(?<![\w.])-?\d+(?:[.,]\d+)*%?|[a-z0-9]+(?:\+\+|[+#]|-(?=[\s,.?!]|$))?")
 
@@ -127,7 +125,6 @@ def known(word: str) -> bool:
     return any(form in vocabulary for form in _forms(word))
 
 
-@functools.lru_cache(maxsize=8192)
 def words(text: str) -> tuple[str, ...]:
     """The question's words, normalised: lower case, no greeting or "please" at either end,
     contractions and shorthand spelled out, "how do I" as "how to", American spelling."""
@@ -147,7 +144,9 @@ def _normalised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     t = re.sub(r"\bw/o\b", "without", re.sub(r"\bb/c\b", "because", t)).replace("w/", "with ")
     t = IRREGULAR_NOT.sub(lambda m: NOT_FORMS[m.group(1)], t)
     t = re.sub(r"n't\b", " not", t).replace("can not", "cannot")
-    t = re.sub(r"\b(\w+)'s\b", lambda m: m.group(1) + (" is" if m.group(1) in KEEPS_IS else ""), t)
+    t = re.sub(
+        r"\b(\w+)'s\b", lambda m: m.group(1) + (" is" if m.group(1) in EDIT_KEEPS_IS else ""), t
+    )
     t = re.sub(r"'(re|m|ll|ve|d)\b", lambda m: CONTRACTIONS[m.group(1)], t)
     out: list[str] = []
     for w in WORD.findall(t):
@@ -180,9 +179,7 @@ def _typo(a: str, b: str) -> bool:
         return False  # a typo rarely hits the first letter: "ethanol" / "methanol"
     if len(a) == len(b):
         diff = [i for i in range(len(a)) if a[i] != b[i]]
-        if (
-            len(diff) == 1
-        ):  # a neighbouring key: "recieve" no, "exampke" yes, "sulfate" / "sulfite" no
+        if len(diff) == 1:  # a neighbouring key: "exampke", never "sulfate" / "sulfite"
             return b[diff[0]] in KEYBOARD.get(a[diff[0]], "")
         return (
             len(diff) == 2
@@ -219,21 +216,26 @@ def _stem(word: str) -> str:
     "meditating" -> "meditat"; shorter words keep their form ("organ" is not "organic")."""
     if len(word) < 7:
         return word
-    for suffix in STEM_SUFFIXES:
+    for suffix in EDIT_STEM_SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 5:
             return word[: -len(suffix)]
     return word
 
 
-def _explained(removed: list[str], added: list[str]) -> bool:
-    """The changed content words pair up as one word or as synonyms (cache.synonyms), never
-    as the guards' opposites or units."""
+def _pair_up(removed: list[str], added: list[str], match: Callable[[str, str], bool]) -> bool:
+    """Every removed word pairs with an added one that ``match``es it, one for one."""
     if len(removed) != len(added):
         return False
     return any(
-        all(_alike(a, b) for a, b in zip(removed, order, strict=True))
+        all(match(a, b) for a, b in zip(removed, order, strict=True))
         for order in itertools.permutations(added)
     )
+
+
+def _explained(removed: list[str], added: list[str]) -> bool:
+    """The changed content words pair up as one word or as synonyms (cache.synonyms), never
+    as the guards' opposites or units."""
+    return _pair_up(removed, added, _alike)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -286,9 +288,10 @@ def edit(cached: str, asked: str) -> Edit:
         # mean?") go to the verifier; swapped one for one ("should" / "can I take", "and" /
         # "or", "is" / "was", "my" / "your") they are a near miss unless the swap is one of
         # EDIT_SWAPS ("what" / "which", "in" / "on").
-        swapped = len(removed) == len(added) and not _allowed_swaps(removed, added)
-        person = _persons_changed(removed, added) and not _allowed_swaps(removed, added)
-        near_miss = swapped or person  # "How do you store my data?" / "How do I ...?"
+        allowed = _pair_up(removed, added, _swappable)
+        swapped = len(removed) == len(added) and not allowed
+        # "How do you store my data?" / "How do I ...?": a change of person
+        near_miss = swapped or (_persons_changed(removed, added) and not allowed)
         return Edit("local" if near_miss else "function", tuple(removed), tuple(added))
     if _explained(content_removed, content_added):
         return Edit("synonym", tuple(removed), tuple(added))
@@ -318,11 +321,6 @@ def _compound(xa: tuple[str, ...], ya: tuple[str, ...]) -> bool:
     )
 
 
-def _allowed_swaps(removed: list[str], added: list[str]) -> bool:
-    """Every swapped function word pairs with one on the other side as an allowed swap."""
-    if len(removed) != len(added):
-        return False
-    return any(
-        all(frozenset((a, b)) in EDIT_SWAPS for a, b in zip(removed, order, strict=True))
-        for order in itertools.permutations(added)
-    )
+def _swappable(a: str, b: str) -> bool:
+    """Two function words a repeat may swap (cache.lexicon.EDIT_SWAPS: "what" / "which")."""
+    return frozenset((a, b)) in EDIT_SWAPS

@@ -297,8 +297,8 @@ def opposites(a: str, b: str) -> bool:
     fa, fb = frozenset(_forms(a)), frozenset(_forms(b))
     if fa & fb:
         return False
-    groups = [ANTONYM_GROUPS.get(w, frozenset()) for w in fa]
-    if frozenset().union(*groups) & frozenset().union(*(ANTONYM_GROUPS.get(w, ()) for w in fb)):
+    groups_a = frozenset().union(*(ANTONYM_GROUPS.get(w, frozenset()) for w in fa))
+    if groups_a & frozenset().union(*(ANTONYM_GROUPS.get(w, frozenset()) for w in fb)):
         return True
     if (fa & TIME_UNITS) and (fb & TIME_UNITS):
         return True

@@ -329,6 +329,7 @@ class SemanticLibrary:
         else:
             floor = policy.threshold if floor is None else floor
         oldest = self._clock() - policy.ttl_s
+        edits = policy.edits and verifier is not None
         vetoes: list[str] = []
         nearest: tuple[Hit, float] | None = None
         best: tuple[Hit, float, int] | None = None  # the accepted candidate rated highest
@@ -338,14 +339,14 @@ class SemanticLibrary:
             if hit.stored_at < oldest:
                 continue
             text = str(hit.payload.get("text", ""))
-            edits = policy.edits and verifier is not None
             context = (
                 1.0 if context_vector is None else self._context(key, context_vector, hit, edits)
             )
             if context < floor:
                 vetoes.append("context")
                 continue
-            kind = _edit_kind(text, key, features(text)) if edits else "model"
+            cached = features(text)
+            kind = _edit_kind(text, key, cached) if edits else "model"
             if kind == "local":
                 vetoes.append("edit")
                 continue
@@ -353,7 +354,7 @@ class SemanticLibrary:
                 p = (
                     1.0
                     if kind == "trivial"
-                    else verifier.probability(key.features, features(text), hit.score)
+                    else verifier.probability(key.features, cached, hit.score)
                 )
                 if context < 1.0 and key.context_features is not None:
                     stored = features(str(hit.payload.get("context", "")))
@@ -489,12 +490,13 @@ class SemanticLibrary:
             return 1.0
         if "\n" in stored or "\n" in (key.context or ""):
             return REFUSED  # a short reply with the question it answers: only itself is itself
+        stored_features = features(stored)
         if edits and key.context_features is not None:
-            kind = _edit_kind(stored, key, features(stored), context=True)
+            kind = _edit_kind(stored, key, stored_features, context=True)
             if kind != "model":
                 return 1.0 if kind == "trivial" else REFUSED
         if key.context_features is not None and order_swapped(
-            key.context_features, features(stored)
+            key.context_features, stored_features
         ):
             return REFUSED  # "flying to London" / "flying from London"-like swaps, as for questions
         return min(0.999999, float(unpack_vector(packed) @ context_vector))

@@ -48,10 +48,6 @@ def _artifact() -> tuple[Senses, frozenset[str], Pairs]:
     return senses, frozenset(words), frozenset(frozenset(p) for p in pairs)
 
 
-def _senses() -> dict[str, frozenset[int]]:
-    return _artifact()[0]
-
-
 def wordnet_words() -> frozenset[str]:
     """Every single-word WordNet lemma (about 80,000): a word, not a typo."""
     return _artifact()[1]
@@ -59,7 +55,7 @@ def wordnet_words() -> frozenset[str]:
 
 def load() -> int:
     """Read the artifact now (start-up, not the first request); the number of lemmas."""
-    return len(_senses())
+    return len(_artifact()[0])
 
 
 def share_sense(a: str, b: str) -> bool:
