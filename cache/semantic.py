@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from cache.chatter import REFERS_BACK, kept_turns
+from cache.chatter import REFERS_BACK, asks_about_time, kept_turns
 from cache.edits import edit, warm_edits
 from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
@@ -180,7 +180,9 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         text, history = "\n".join(content for _, content in chat), []
     elif policy.conversation == "context":
         text = chat[-1][1]
-        kept = kept_turns(chat[:-1], everything=bool(REFERS_BACK.search(text.lower())))
+        timeless = not asks_about_time([t for role, t in chat if role == "user"])
+        refers = bool(REFERS_BACK.search(text.lower()))
+        kept = kept_turns(chat[:-1], everything=refers, timeless=timeless)
         users = [t for r, t in kept if r == "user"]
         context = users[-1] if users else ""
         history = "follow-up" if context else "standalone"

@@ -8,7 +8,9 @@ import re
 
 import pytest
 
-from cache.chatter import is_chatter, kept_turns
+from cache.chatter import asks_about_time, is_chatter, kept_turns
+from cache.policy import SemanticCachePolicy
+from cache.semantic import Key, Request, make_key
 
 
 @pytest.mark.parametrize(
@@ -210,3 +212,96 @@ def test_a_second_message_in_a_row_still_answers_the_question() -> None:
 def test_an_offer_in_happy_to_words_makes_even_a_thanks_an_answer() -> None:
     said = "I'm happy to waive it as a one-time courtesy."
     assert _passed_over("Why was I charged a late fee?", said, "Thank you so much!") == []
+
+
+# Eighth session: a greeting that tells the time, when nothing asked depends on the time.
+def _scope(*turns: str) -> tuple[str, str]:
+    """The key's scope and context of a conversation whose last turn is the question."""
+    chat = [
+        {"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(turns)
+    ]
+    request = Request("t1", "fast", "v1", chat, {"temperature": 0})
+    k = make_key(request, SemanticCachePolicy(enabled=True, threshold=0.8))
+    assert isinstance(k, Key), k
+    return k.scope, k.context
+
+
+@pytest.mark.parametrize(
+    ("greeting", "reply"),
+    [("Good morning!", "Good morning! How can I help?"),
+     ("evening!", "Evening! What can I do for you?"),
+     ("Hey, happy Friday!", "Happy Friday to you too! What can I help with?"),
+     ("hi, hope your weekend was good", "Thanks, that's kind of you! How can I help you today?")],
+)  # fmt: skip
+def test_a_greeting_that_tells_the_time_is_passed_over_when_the_question_does_not_need_it(
+    greeting: str, reply: str
+) -> None:
+    question = "How do I repot a succulent without killing it?"
+    assert _scope(greeting, reply, question) == _scope(question)
+    assert not is_chatter(greeting)  # alone, nothing says the question is timeless
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Is the pharmacy still open?", "Are banks open today?", "What should I cook?",
+     "Any ideas for breakfast?", "What should I wear?", "What's the traffic like?",
+     "How late can I call them?", "When is the next train?"],
+)  # fmt: skip
+def test_a_greeting_that_tells_the_time_is_kept_when_the_question_may_depend_on_it(
+    question: str,
+) -> None:
+    assert asks_about_time(["Good evening!", question])
+    for greeting in ("Good evening!", "Happy Friday!", "Morning!"):
+        assert _scope(greeting, "Hello! How can I help?", question) != _scope(question)
+
+
+def test_the_time_a_follow_up_depends_on_may_be_in_an_earlier_turn() -> None:
+    turns = ("Is the library on Main Street open late?", "It's open until 9 pm on weekdays.")
+    with_greeting = _scope(
+        "Good evening!", "Good evening! How can I help?", *turns, "And the one on Elm?"
+    )
+    assert with_greeting != _scope(*turns, "And the one on Elm?")
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["You're welcome, good luck with the move!", "Happy to help, hope it perks up!",
+     "Ha, enjoy your pizza!", "You're welcome! Feel better soon.", "Anytime! Drive safe.",
+     "Glad it helps! Hope your back feels better soon!", "Happy cooking!",
+     "You're welcome, hope you get it sorted!"],
+)  # fmt: skip
+def test_the_assistants_good_wishes_after_a_thanks_are_passed_over(reply: str) -> None:
+    assert _passed_over("How do I get wax out of a carpet?", PLAIN, "Thanks!", reply) == [
+        "Thanks!",
+        reply,
+    ]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    ["Enjoy the Pro plan!", "Good luck! Reply YES to confirm.", "Good luck with the 3 pm slot!",
+     "Good luck?", "Enjoy! I've booked the window seat.", "Hope it goes well. Shall I add it?",
+     "You got it, good luck!"],
+)  # fmt: skip
+def test_good_wishes_that_name_choose_commit_or_ask_are_kept(reply: str) -> None:
+    assert reply not in _passed_over("How do I get wax out of a carpet?", PLAIN, "Thanks!", reply)
+
+
+@pytest.mark.parametrize(
+    "remark",
+    ["Thanks, you're a lifesaver", "great tip, thanks", "oh cool, thanks for explaining",
+     "ok thank u!!", "Thanks a ton!", "thanks, that's reassuring",
+     "awesome, thanks for breaking it down"],
+)  # fmt: skip
+def test_thanks_with_praise_for_the_help_closes_a_plain_answer(remark: str) -> None:
+    assert _passed_over("When is checkout?", PLAIN, remark, "You're welcome!") == [
+        remark,
+        "You're welcome!",
+    ]
+
+
+@pytest.mark.parametrize(
+    "remark", ["Thanks, a is fine", "Thanks, you're a lifesaver, book it", "great tip, I'm vegan"]
+)
+def test_praise_for_the_help_does_not_carry_a_choice_or_a_fact(remark: str) -> None:
+    assert remark not in _passed_over("When is checkout?", PLAIN, remark, "You're welcome!")
