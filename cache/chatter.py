@@ -154,6 +154,8 @@ TIME_OF_DAY = frozenset(
     | {"week's", "weekend's", "morning's", "evening's", "night's", "weeks", "mondays"}
     | {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 )
+# The sun and the moon in a greeting ("Good morning! ☀️"): the time of day again.
+TIMED_EMOJI = frozenset("☀🌞🌙🌛🌜🌅🌄⛅🌤")
 # Saying who one is: "hi! i'm the ta", "i'm hope", "this is ty".
 NAMING = re.compile(
     r"\b(i'?m|i am|this is|it'?s|call me|my name'?s|my name is)( the| a| an| your)? "
@@ -186,7 +188,8 @@ def is_chatter(
     evening!", "Happy Friday!")."""
     if after_question or len(text) > CHATTER_MAX_CHARS:
         return False  # chatter is short: no regex over a long answer
-    if not all(c.isalpha() or c in CHATTER_PUNCT or c in CHATTER_EMOJI for c in text.lower()):
+    emoji = CHATTER_EMOJI | TIMED_EMOJI if timeless else CHATTER_EMOJI
+    if not all(c.isalpha() or c in CHATTER_PUNCT or c in emoji for c in text.lower()):
         return False  # a digit, a symbol, an emoji that may say something ("I'm 🤰")
     if _named(text):
         return False

@@ -307,7 +307,8 @@ CHATTER_PHRASE_LIST = (
     r"you('| a)re (very |so )?welcome|(always )?(happy|glad) to (help|chat)"
     r"( again)?|glad i could help|no problem( at all)?|glad you stopped by|welcome back",
     r"let me know if (you have (any )?(more|other) questions|anything('s| is) unclear"
-    r"|you need anything else)|feel free to ask",
+    r"|you need anything else|anything else comes up)|feel free to ask",
+    r"hope (you'?re|you are) off to a (good|great|nice|lovely) start",
     r"not a bother( at all)?|never too busy|take your time|sorry to hear that",
     r"hope it (turns around|gets better)|(i'm|i am) doing (well|good|great|fine)"
     r"|hope you (are|did|do) too|(and )?you too",
@@ -391,7 +392,7 @@ ACKNOWLEDGEMENT = _words(
 # never a stance ("hmm", "wow", "seriously", "lol", "omg"), never alone.
 ACKNOWLEDGEMENT_PRAISE = _words(
     "great perfect awesome cool nice lovely wonderful excellent fantastic brilliant amazing ok "
-    "okay alright oh ah ahh neat sweet super explanation wow k kk right"
+    "okay alright oh ah ahh ohh ooh neat sweet super explanation wow k kk right"
 )
 ACKNOWLEDGEMENT_PHRASES = re.compile(
     r"\b((thank you|thanks|many thanks|thx|ty|tysm|cheers|ta)( (so|very) much| a lot| a bunch"
@@ -437,16 +438,16 @@ WELL_WISHES = re.compile(
 )
 # Words in a user turn that make the answer depend on when it is asked ("Good evening!" before
 # "Is the pharmacy still open?", "What should I eat?"): then a greeting that tells the time of
-# day or the day is kept (cache.chatter.asks_about_time).
+# day or the day is kept (cache.chatter.asks_about_time). The present moment, opening hours,
+# meals, the weather and what to do, eat or wear now; not "when" or "a week" in general ("When
+# should I plant tomatoes?" is answered the same in the morning).
 TIME_SENSITIVE = re.compile(
-    r"\b(today|tonight|tomorrow|yesterday|now|currently|current|still|open|opens|opened"
-    r"|opening|close|closes|closed|closing|hours|time|times|when|late|later|early|earlier|soon"
-    r"|schedule|breakfast|brunch|lunch|dinner|supper|meal|meals|snack|eat|eating|cook|cooking"
-    r"|drink|drinking|coffee|caffeine|sleep|sleeping|asleep|bed|bedtime|nap|wake|awake"
-    r"|weather|forecast|wear|outfit|plan|plans|morning|mornings|afternoon|evening|evenings"
-    r"|night|nights|tonight's|week|weekend|weekends|weekday|weekdays|monday|tuesday|wednesday"
-    r"|thursday|friday|saturday|sunday|holiday|holidays|year|season|sunrise|sunset|dark"
-    r"|daylight|traffic|rush|deadline|due)\b"
+    r"\b(today|today's|tonight|tonight's|tomorrow|tomorrow's|yesterday|now|currently|right now"
+    r"|at the moment|this (morning|afternoon|evening|week|weekend|time)|(too|so|this|that) (late"
+    r"|early)|what time|open|opens|opened|opening|close|closes|closed|closing|hours|breakfast"
+    r"|brunch|lunch|dinner|supper|meal|meals|snack|weather|forecast|outside|traffic|sunrise"
+    r"|sunset|dark|daylight|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+    r"|what (should|can|could|shall|do) (i|we) (eat|cook|make|have|drink|wear))\b"
 )
 # Shouted, still social ("OK", "LOL"); any other word in capitals may be a name or a role.
 CHATTER_UPPER = _words("ok okay lol lmao omg ty thx tysm np hi hey hello thanks wow kk")

@@ -245,7 +245,7 @@ def test_a_greeting_that_tells_the_time_is_passed_over_when_the_question_does_no
     "question",
     ["Is the pharmacy still open?", "Are banks open today?", "What should I cook?",
      "Any ideas for breakfast?", "What should I wear?", "What's the traffic like?",
-     "How late can I call them?", "When is the next train?"],
+     "Is it too late to call them?", "What time does the post office close?"],
 )  # fmt: skip
 def test_a_greeting_that_tells_the_time_is_kept_when_the_question_may_depend_on_it(
     question: str,
