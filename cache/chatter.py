@@ -35,8 +35,15 @@ a choice or an instruction can be dressed as social talk. So chatter is narrow:
   every turn.
 - A turn that repeats words of the assistant's message in their order picks one of them
   ("Take care!" to "Sign-offs people like: Cheers, Best, or Take care."): it is kept.
-- A greeting that tells the time of day or of the week ("Good evening!", "Have a great
-  weekend!") is never passed over, nor is a turn that says who the user is ("i'm the ta").
+- A greeting that tells the time of day, the day or a holiday ("Good evening!", "Happy
+  Friday!", "Happy New Year!") may change the answer ("Should I have an espresso?", "Is the
+  post office open today?"). It is passed over only into a scope of its own time
+  (cache.semantic.make_key): such a conversation is answered by entries that told the same
+  time, or by the same conversation without the greeting (whose answer assumed no time) when
+  no user turn asks about the present (TIME_SENSITIVE); never the other way round. A turn
+  that says who the user is ("i'm the ta") is never passed over.
+- The assistant's good wishes in a social reply ("Good luck with it!", "Feel better soon.")
+  are passed over; a wish with a noun of its own ("Hope your son feels better") is kept.
 - The kept turns are digested in conversation order: which turn came after which answer is
   part of the key.
 - An assistant message is chatter only when it answers a user turn that was chatter (a
@@ -53,8 +60,9 @@ from cache.lexicon import (
     ABBREVIATION,
     ACKNOWLEDGEMENT,
     ACKNOWLEDGEMENT_PHRASES,
-    ACKNOWLEDGEMENT_PHRASES_MORE,
     ACKNOWLEDGEMENT_PRAISE,
+    ACKNOWLEDGEMENT_PRAISE_PHRASES,
+    ACKNOWLEDGEMENT_THANKS,
     CHATTER,
     CHATTER_ASSISTANT,
     CHATTER_ASSISTANT_PHRASES,
@@ -153,6 +161,7 @@ TIME_OF_DAY = frozenset(
     {"morning", "afternoon", "evening", "night", "mornin", "tonight", "week", "weekend"}
     | {"week's", "weekend's", "morning's", "evening's", "night's", "weeks", "mondays"}
     | {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+    | {"year", "holidays", "christmas", "easter", "thanksgiving", "hump"}
 )
 # The sun and the moon in a greeting ("Good morning! ☀️"): the time of day again.
 TIMED_EMOJI = frozenset("☀🌞🌙🌛🌜🌅🌄⛅🌤")
@@ -163,8 +172,8 @@ NAMING = re.compile(
 )
 
 
-# Capitalised inside a sentence, and still no name: "I", the days ("Happy Friday!": kept
-# unless the question is timeless, TIME_OF_DAY) and the holidays.
+# Capitalised inside a sentence, and still no name: "I", the days ("Happy Friday!": a time,
+# TIME_OF_DAY) and the holidays.
 SPELLED_CAPITALISED = frozenset(
     {"I", "I'm", "I\u2019m", "I've", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday"}
     | {"Saturday", "Sunday", "New", "Year", "Christmas", "Easter", "Thanksgiving"}
@@ -177,18 +186,17 @@ def is_chatter(
     assistant: bool = False,
     after_answer: bool = False,
     plain: bool = False,
-    timeless: bool = False,
+    timed_greetings: bool = False,
 ) -> bool:
     """A turn no later question can refer to and that changes no answer (module docstring).
     ``after_answer``: the assistant answered since the last user turn, so only a closing
     remark can be passed over: a thanks or an "I understand", and with ``plain`` (the answer
     proposes nothing: no SOLICITS) also one with praise beside it ("Perfect, thanks!").
-    ``timeless``: no user turn of the conversation asks anything that depends on when it is
-    asked (TIME_SENSITIVE), so a greeting may tell the time of day or the day ("Good
-    evening!", "Happy Friday!")."""
+    ``timed_greetings``: a greeting may tell the time of day or the day ("Good evening!",
+    "Happy Friday!"); the key then keeps the time apart (cache.semantic.make_key)."""
     if after_question or len(text) > CHATTER_MAX_CHARS:
         return False  # chatter is short: no regex over a long answer
-    emoji = CHATTER_EMOJI | TIMED_EMOJI if timeless else CHATTER_EMOJI
+    emoji = CHATTER_EMOJI | TIMED_EMOJI if timed_greetings else CHATTER_EMOJI
     if not all(c.isalpha() or c in CHATTER_PUNCT or c in emoji for c in text.lower()):
         return False  # a digit, a symbol, an emoji that may say something ("I'm 🤰")
     if _named(text):
@@ -197,7 +205,7 @@ def is_chatter(
     if ABBREVIATION.search(lowered) or CONFIRMS.search(lowered):
         return False
     tokens = CHATTER_TOKEN.findall(lowered)
-    if (not timeless and any(t in TIME_OF_DAY for t in tokens)) or NAMING.search(lowered):
+    if (not timed_greetings and any(t in TIME_OF_DAY for t in tokens)) or NAMING.search(lowered):
         return False  # "Good evening!" tells the time; "i'm hope" a name, "i'm the ta" a role
     if after_answer:
         praise = ACKNOWLEDGEMENT_PRAISE if plain else frozenset()
@@ -230,10 +238,13 @@ def _acknowledgement(lowered: str, praise: frozenset[str]) -> bool:
     you"), with words of ``praise`` beside it ("Perfect, thanks!"). Praise alone is not one:
     "ok", "perfect" or "great" may accept, choose or confirm ("Reply OK to confirm", "Late
     checkout is available for $25": "Oh perfect!")."""
-    rest = ACKNOWLEDGEMENT_PHRASES.sub(" ", ACKNOWLEDGEMENT_PHRASES_MORE.sub(" ", lowered))
+    rest = ACKNOWLEDGEMENT_PHRASES.sub(" ", ACKNOWLEDGEMENT_THANKS.sub(" ", lowered))
+    thanked = rest != lowered
+    if praise:
+        rest = ACKNOWLEDGEMENT_PRAISE_PHRASES.sub(" ", rest)
     words = CHATTER_TOKEN.findall(rest)
     return (
-        rest != lowered
+        thanked
         and len(words) <= CHATTER_MAX_WORDS
         and all(w in CHATTER_FUNCTION or w in ACKNOWLEDGEMENT or w in praise for w in words)
     )
@@ -241,9 +252,16 @@ def _acknowledgement(lowered: str, praise: frozenset[str]) -> bool:
 
 def asks_about_time(user_turns: Sequence[str]) -> bool:
     """Whether a user turn, its social phrases aside, holds a word that makes the answer
-    depend on the time of day or the day (TIME_SENSITIVE): "Is it still open?", "What
-    should I cook?". Otherwise a greeting that tells them is chatter ("Good morning!")."""
+    depend on when it is asked (TIME_SENSITIVE): "Is it still open?", "What should I cook?"."""
     return any(TIME_SENSITIVE.search(CHATTER_PHRASES.sub(" ", t.lower())) for t in user_turns)
+
+
+def time_words(text: str) -> list[str]:
+    """The times of day, days and holidays a turn tells ("Good evening!": ["evening"]; the sun
+    and the moon count as the time of day they show)."""
+    words = [w.removesuffix("'s") for w in CHATTER_TOKEN.findall(_straight(text.lower()))]
+    said = [("morning" if w == "mornin" else w) for w in words if w in TIME_OF_DAY]
+    return said + [c for c in text if c in TIMED_EMOJI]
 
 
 def _named(text: str) -> bool:
@@ -296,7 +314,7 @@ def _straight(text: str) -> str:
 
 
 def kept_turns(
-    chat: Sequence[tuple[str, str]], everything: bool = False, timeless: bool = False
+    chat: Sequence[tuple[str, str]], everything: bool = False, timed_greetings: bool = False
 ) -> list[tuple[str, str]]:
     """The user turns and assistant messages of ``chat`` (role, text) that are not chatter,
     in conversation order (``everything``: all of them, for a question about the
@@ -304,7 +322,7 @@ def kept_turns(
     ("yes" to "Are you filing jointly?", at most SHORT_REPLY words) is kept together with the
     question: it means nothing without it. The assistant's messages are searched for a
     question or an offer only when the user turn after them could be chatter or is that
-    short. ``timeless``: see ``is_chatter``."""
+    short. ``timed_greetings``: see ``is_chatter``."""
     if everything:
         return [(role, content) for role, content in chat if content]
     kept: list[tuple[str, str]] = []
@@ -319,7 +337,9 @@ def kept_turns(
     for role, content in chat:
         if role == "user":
             fits = bool(content) and len(content) <= CHATTER_MAX_CHARS
-            candidate = fits and is_chatter(content, after_answer=answered, timeless=timeless)
+            candidate = fits and is_chatter(
+                content, after_answer=answered, timed_greetings=timed_greetings
+            )
             if fits and answered and not candidate:  # praise beside a thanks, if nothing asked
                 candidate = is_chatter(content, after_answer=True, plain=True) and not any(
                     SOLICITS.search(_straight(m.lower())) for m in pending
@@ -332,7 +352,9 @@ def kept_turns(
                 kept.append(("user", f"{question}\n{content}" if question and short else content))
             user_chatter, closing, after_user = chatter, chatter and answered, True
             continue
-        social = user_chatter and is_chatter(content, assistant=True, timeless=timeless)
+        social = user_chatter and is_chatter(
+            content, assistant=True, timed_greetings=timed_greetings
+        )
         social = social and not (closing and COMMITS.search(_straight(content.lower())))
         if content and not social:
             kept.append(("assistant", content))

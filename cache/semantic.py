@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from cache.chatter import REFERS_BACK, asks_about_time, kept_turns
+from cache.chatter import REFERS_BACK, asks_about_time, kept_turns, time_words
 from cache.edits import edit, warm_edits
 from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
@@ -56,7 +56,7 @@ from cache.verifier import Verifier
 if TYPE_CHECKING:
     from cache.cross_encoder import CrossEncoder
 
-SCOPE_VERSION = 5  # 5: chatter after an answer and over several messages (seventh session)
+SCOPE_VERSION = 6  # 6: greetings that tell the time, in a scope of their time (eighth session)
 MAX_EARLIER = 64  # user turns before the context a follow-up's entry may carry
 REFUSED = float("-inf")  # a candidate's context similarity when its conversation cannot match
 # Code and other text whose spacing or symbols carry meaning the embedding does not see: an
@@ -100,6 +100,10 @@ class Key:
     # conversation: context, the digests of the kept user turns and assistant messages in
     # order, the context's place marked (part of the scope)
     earlier: tuple[str, ...] = ()
+    # A conversation opened with a greeting that tells the time or the day ("Good evening!"):
+    # its entries live in a scope of that time (``scope``), and it may also be served from the
+    # scope of the same conversation without the greeting, whose answers assume no time.
+    fallback_scope: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,15 +178,17 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
     # shape what the user asks: they are part of the scope, exactly.
     lead = list(itertools.takewhile(lambda t: t[0] != "user", chat))
     context = ""
+    timed = ""
     earlier: tuple[str, ...] = ()
     history: list[tuple[str, str]] | str
     if policy.conversation == "whole":
         text, history = "\n".join(content for _, content in chat), []
     elif policy.conversation == "context":
         text = chat[-1][1]
-        timeless = not asks_about_time([t for role, t in chat if role == "user"])
         refers = bool(REFERS_BACK.search(text.lower()))
-        kept = kept_turns(chat[:-1], everything=refers, timeless=timeless)
+        kept = kept_turns(chat[:-1], everything=refers)
+        if not refers:
+            kept, timed = _timed_greetings(chat[:-1], kept)
         users = [t for r, t in kept if r == "user"]
         context = users[-1] if users else ""
         history = "follow-up" if context else "standalone"
@@ -203,7 +209,7 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         return "not-english"  # the model, the verifier and the guards know English only
     params = {k: v for k, v in request.params.items() if k not in TRANSPORT_FIELDS}
     params = {k: v for k, v in params.items() if k not in CONTENT_FIELDS and k != "model"}
-    scope = _digest(
+    parts = (
         f"{SCOPE_VERSION}\0{policy.conversation}\0{policy.follow_up_chain}".encode(),
         request.tenant.encode(),
         request.alias.encode(),
@@ -217,9 +223,32 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         orjson.dumps(earlier),
         orjson.dumps(params, option=orjson.OPT_SORT_KEYS),
     )
+    scope = _digest(*parts, timed.encode())
+    users = [t for role, t in chat if role == "user"] if timed else []
+    fallback = _digest(*parts, b"") if timed and not asks_about_time(users) else ""
     labels = {"tenant": request.tenant, "alias": request.alias, "namespace": request.namespace}
     context_features = features(context) if context else None
-    return Key(text, scope, features(text), labels, context, context_features, earlier)
+    return Key(text, scope, features(text), labels, context, context_features, earlier, fallback)
+
+
+def _timed_greetings(
+    chat: Sequence[tuple[str, str]], kept: list[tuple[str, str]]
+) -> tuple[list[tuple[str, str]], str]:
+    """The kept turns with greetings that tell the time of day or the day passed over, and the
+    times they tell ("evening", "friday"; "" when there is none). Such a greeting may change
+    the answer ("Good evening!" before "Should I have an espresso?"), so the conversation's
+    entries are kept apart by that time; the same conversation without it assumes no time,
+    so its entries may answer this one (Key.fallback_scope), never the other way round, and
+    only when no user turn asks about the present (cache.chatter.asks_about_time: "Happy New
+    Year!" before "Is the post office open today?" must not get an answer that did not know
+    the day)."""
+    if not any(role == "user" and time_words(t) for role, t in kept):
+        return kept, ""
+    loose = kept_turns(chat, timed_greetings=True)
+    if loose == kept:
+        return kept, ""
+    dropped = [t for role, t in kept if role == "user" and (role, t) not in loose]
+    return loose, " ".join(sorted({w for t in dropped for w in time_words(t)}))
 
 
 def _earlier(kept: Sequence[tuple[str, str]]) -> tuple[str, ...]:
@@ -308,6 +337,9 @@ class SemanticLibrary:
         # its context refuses at no model cost: look further so they do not crowd out its own.
         wanted = policy.candidates if context_vector is None else max(policy.candidates, 16)
         hits = await self.store.search(vector, key.scope, wanted)
+        if key.fallback_scope:  # the conversation without its greeting that tells the time
+            more = await self.store.search(vector, key.fallback_scope, wanted)
+            hits = sorted([*hits, *more], key=lambda h: -h.score)[:wanted]
         if self.cross_encoder is not None and policy.verifier and policy.cross_encoder:
             return self._cross_check(key, policy, vector, context_vector, hits, cut, explore)
         return self._tree_check(key, policy, vector, context_vector, hits, floor, cut)

@@ -8,9 +8,11 @@ import re
 
 import pytest
 
-from cache.chatter import asks_about_time, is_chatter, kept_turns
+from cache.chatter import is_chatter, kept_turns
+from cache.embedder import HashEmbedder
 from cache.policy import SemanticCachePolicy
-from cache.semantic import Key, Request, make_key
+from cache.semantic import Answer, Key, Request, SemanticLibrary, make_key
+from cache.vectors import InProcessIndex
 
 
 @pytest.mark.parametrize(
@@ -214,61 +216,78 @@ def test_an_offer_in_happy_to_words_makes_even_a_thanks_an_answer() -> None:
     assert _passed_over("Why was I charged a late fee?", said, "Thank you so much!") == []
 
 
-# Eighth session: a greeting that tells the time, when nothing asked depends on the time.
-def _scope(*turns: str) -> tuple[str, str]:
-    """The key's scope and context of a conversation whose last turn is the question."""
+# Eighth session: a greeting that tells the time keeps its conversation's entries apart by
+# that time; the conversation without it may answer it, never the other way round.
+def _key(*turns: str) -> Key:
+    """The key of a conversation whose last turn is the question."""
     chat = [
         {"role": "user" if i % 2 == 0 else "assistant", "content": t} for i, t in enumerate(turns)
     ]
-    request = Request("t1", "fast", "v1", chat, {"temperature": 0})
-    k = make_key(request, SemanticCachePolicy(enabled=True, threshold=0.8))
+    k = make_key(Request("t1", "fast", "v1", chat, {"temperature": 0}), POLICY)
     assert isinstance(k, Key), k
-    return k.scope, k.context
+    return k
+
+
+POLICY = SemanticCachePolicy(enabled=True, threshold=0.8)
+QUESTION = "Should I have an espresso?"
 
 
 @pytest.mark.parametrize(
     ("greeting", "reply"),
     [("Good morning!", "Good morning! How can I help?"),
-     ("evening!", "Evening! What can I do for you?"),
+     ("evening! 🌙", "Evening! What can I do for you?"),
      ("Hey, happy Friday!", "Happy Friday to you too! What can I help with?"),
+     ("Happy New Year!", "Happy New Year! How can I help?"),
      ("hi, hope your weekend was good", "Thanks, that's kind of you! How can I help you today?")],
 )  # fmt: skip
-def test_a_greeting_that_tells_the_time_is_passed_over_when_the_question_does_not_need_it(
+def test_a_greeting_that_tells_the_time_may_be_answered_from_the_conversation_without_it(
     greeting: str, reply: str
 ) -> None:
-    question = "How do I repot a succulent without killing it?"
-    assert _scope(greeting, reply, question) == _scope(question)
-    assert not is_chatter(greeting)  # alone, nothing says the question is timeless
+    timed, plain = _key(greeting, reply, QUESTION), _key(QUESTION)
+    assert timed.fallback_scope == plain.scope and not plain.fallback_scope
+    assert timed.scope != plain.scope  # its own entries never answer the plain conversation
+    assert timed.context == plain.context == ""
+    assert not is_chatter(greeting)  # alone it is kept: it tells the time
 
 
-@pytest.mark.parametrize(
-    "question",
-    ["Is the pharmacy still open?", "Are banks open today?", "What should I cook?",
-     "Any ideas for breakfast?", "What should I wear?", "What's the traffic like?",
-     "Is it too late to call them?", "What time does the post office close?"],
-)  # fmt: skip
-def test_a_greeting_that_tells_the_time_is_kept_when_the_question_may_depend_on_it(
-    question: str,
-) -> None:
-    assert asks_about_time(["Good evening!", question])
-    for greeting in ("Good evening!", "Happy Friday!", "Morning!"):
-        assert _scope(greeting, "Hello! How can I help?", question) != _scope(question)
+def test_greetings_that_tell_other_times_never_meet() -> None:
+    morning = _key("Good morning!", "Good morning! How can I help?", QUESTION)
+    evening = _key("Good evening!", "Good evening! How can I help?", QUESTION)
+    sunday = _key("Happy Sunday!", "Happy Sunday! How can I help?", QUESTION)
+    assert len({morning.scope, evening.scope, sunday.scope, morning.fallback_scope}) == 4
+    again = _key("hiya, good morning", "Good morning! What can I do for you?", QUESTION)
+    assert again.scope == morning.scope  # the same time, told in other words
 
 
-def test_the_time_a_follow_up_depends_on_may_be_in_an_earlier_turn() -> None:
-    turns = ("Is the library on Main Street open late?", "It's open until 9 pm on weekdays.")
-    with_greeting = _scope(
-        "Good evening!", "Good evening! How can I help?", *turns, "And the one on Elm?"
+def test_a_time_greeting_after_an_answer_is_no_closing_remark() -> None:
+    said = ("Is the pharmacy open?", "It's open until 9 pm.", "Thanks, good evening!")
+    assert _key(*said, "You're welcome!", "And on Sunday?").context == "Thanks, good evening!"
+    assert not is_chatter("Happy New Year!") and not is_chatter("Happy holidays!")
+
+
+@pytest.mark.asyncio
+async def test_the_time_a_greeting_tells_is_served_only_one_way() -> None:
+    embedder = HashEmbedder()
+    lib = SemanticLibrary(embedder, InProcessIndex(embedder.dim))
+    plain, evening = (
+        _key(QUESTION),
+        _key("Good evening!", "Good evening! How can I help?", QUESTION),
     )
-    assert with_greeting != _scope(*turns, "And the one on Elm?")
+    morning = _key("Good morning!", "Good morning! How can I help?", QUESTION)
+    first = await lib.lookup(evening, POLICY)
+    await lib.put(evening, first.vector, Answer(b'{"a": "not this late"}', "m", "t"))
+    assert (await lib.lookup(plain, POLICY)).hit is None
+    assert (await lib.lookup(morning, POLICY)).hit is None
+    await lib.put(plain, first.vector, Answer(b'{"a": "in moderation"}', "m", "t"))
+    hit = (await lib.lookup(morning, POLICY)).hit
+    assert hit is not None and "moderation" in str(hit.payload["body"])
 
 
 @pytest.mark.parametrize(
     "reply",
-    ["You're welcome, good luck with the move!", "Happy to help, hope it perks up!",
-     "Ha, enjoy your pizza!", "You're welcome! Feel better soon.", "Anytime! Drive safe.",
-     "Glad it helps! Hope your back feels better soon!", "Happy cooking!",
-     "You're welcome, hope you get it sorted!"],
+    ["You're welcome, good luck with it!", "Happy to help, hope it perks up!",
+     "Ha, enjoy!", "You're welcome! Feel better soon.", "Anytime! Drive safe.",
+     "Glad it helps! Hope it works out!", "You're welcome, hope you get it sorted!"],
 )  # fmt: skip
 def test_the_assistants_good_wishes_after_a_thanks_are_passed_over(reply: str) -> None:
     assert _passed_over("How do I get wax out of a carpet?", PLAIN, "Thanks!", reply) == [
@@ -281,7 +300,8 @@ def test_the_assistants_good_wishes_after_a_thanks_are_passed_over(reply: str) -
     "reply",
     ["Enjoy the Pro plan!", "Good luck! Reply YES to confirm.", "Good luck with the 3 pm slot!",
      "Good luck?", "Enjoy! I've booked the window seat.", "Hope it goes well. Shall I add it?",
-     "You got it, good luck!"],
+     "You got it, good luck!", "Hope your son feels better soon!", "Hope your pup feels better",
+     "Enjoy the ramen!", "Enjoy your free month!", "Hope the ibuprofen helps!"],
 )  # fmt: skip
 def test_good_wishes_that_name_choose_commit_or_ask_are_kept(reply: str) -> None:
     assert reply not in _passed_over("How do I get wax out of a carpet?", PLAIN, "Thanks!", reply)
@@ -290,8 +310,7 @@ def test_good_wishes_that_name_choose_commit_or_ask_are_kept(reply: str) -> None
 @pytest.mark.parametrize(
     "remark",
     ["Thanks, you're a lifesaver", "great tip, thanks", "oh cool, thanks for explaining",
-     "ok thank u!!", "Thanks a ton!", "thanks, that's reassuring",
-     "awesome, thanks for breaking it down"],
+     "ok thank u!!", "Thanks a ton!", "awesome, thanks for breaking it down"],
 )  # fmt: skip
 def test_thanks_with_praise_for_the_help_closes_a_plain_answer(remark: str) -> None:
     assert _passed_over("When is checkout?", PLAIN, remark, "You're welcome!") == [
@@ -301,7 +320,18 @@ def test_thanks_with_praise_for_the_help_closes_a_plain_answer(remark: str) -> N
 
 
 @pytest.mark.parametrize(
-    "remark", ["Thanks, a is fine", "Thanks, you're a lifesaver, book it", "great tip, I'm vegan"]
-)
+    "remark",
+    ["Thanks, a is fine", "Thanks, you're a lifesaver, book it", "great tip, I'm vegan",
+     "Great idea!", "Good idea, thanks!", "That's a relief!", "That's reassuring, thanks",
+     "You're a lifesaver!", "What a great tip!"],
+)  # fmt: skip
 def test_praise_for_the_help_does_not_carry_a_choice_or_a_fact(remark: str) -> None:
     assert remark not in _passed_over("When is checkout?", PLAIN, remark, "You're welcome!")
+    offer = "I'd recommend adding travel insurance for $60."
+    assert remark not in _passed_over("Book the flight.", offer, remark, "Glad that helps!")
+
+
+def test_praise_for_the_help_beside_a_thanks_closes_only_a_plain_answer() -> None:
+    offer = "I'd recommend adding travel insurance for $60."
+    for remark in ("Thanks, you're a lifesaver", "great tip, thanks"):
+        assert remark not in _passed_over("Book the flight.", offer, remark, "Glad that helps!")
