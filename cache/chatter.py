@@ -144,7 +144,7 @@ REFERS_BACK = re.compile(
     r"|questions)|\bhow many (messages|questions|times)|\bmy greeting|\btranscript"
     r"|\b(talked|spoken|chatted) before|\bwhat i (asked|said) (first|earlier|before)"
     r"|\bdid i (just )?(thank|greet|say|ask|mention|tell|write)|\beverything i (said|asked|wrote)"
-    r"|\bgreeting did i"
+    r"|\bgreeting did i|\bwhat (do|did) you mean\b"
 )
 # A confirmation of the assistant's guess ("That was it, thanks!") is an answer.
 CONFIRMS = re.compile(r"\b(that('s| is| was) it|it was that|that'?s the one|that'?s (ok|okay))\b")
@@ -165,6 +165,8 @@ TIME_OF_DAY = frozenset(
 )
 # The sun and the moon in a greeting ("Good morning! ☀️"): the time of day again.
 TIMED_EMOJI = frozenset("☀🌞🌙🌛🌜🌅🌄⛅🌤")
+# What time_words may say that is only a time of day, not a day or a holiday.
+TIMES_OF_DAY = frozenset({"morning", "afternoon", "evening", "night", "tonight"}) | TIMED_EMOJI
 # Saying who one is: "hi! i'm the ta", "i'm hope", "this is ty".
 NAMING = re.compile(
     r"\b(i'?m|i am|this is|it'?s|call me|my name'?s|my name is)( the| a| an| your)? "

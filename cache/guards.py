@@ -400,22 +400,9 @@ def _swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
             if (q in STOP and q not in PERSON_FORMS) or q == p or q not in where:
                 continue
             yq, yp = where[q], where[p]
-            if yq < yp and x[i + 1 : j] == y[yq + 1 : yp] and not _coordinated(x, i, j):
+            if yq < yp and x[i + 1 : j] == y[yq + 1 : yp]:
                 return True
     return False
-
-
-COORDINATORS = frozenset({"and", "or", "nor", "vs", "versus", "&"})
-
-
-def _coordinated(x: tuple[str, ...], i: int, j: int) -> bool:
-    """``x[i]`` and ``x[j]`` are joined by "and" / "or" / "vs" alone, their shared head aside:
-    "debit card and credit card" / "credit card and debit card", "horizontally and
-    vertically": the order of a pair so joined says nothing ("Paris to Rome", "dog smarter
-    than cat" and "before" / "after" do)."""
-    head = x[j + 1] if j + 1 < len(x) else None
-    between = [w for w in x[i + 1 : j] if w != head]
-    return bool(between) and all(w in COORDINATORS for w in between)
 
 
 def _role(word: str) -> str:

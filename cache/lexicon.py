@@ -440,7 +440,8 @@ WELL_WISHES = re.compile(
 # before "Is the post office open today?"): then a conversation opened with a greeting that
 # tells the time is not answered from the same conversation without it (cache.chatter.
 # asks_about_time): the present moment, dates, opening hours, meals, the weather, what to eat
-# or wear now; not "when" or "a week" in general ("When should I plant tomatoes?").
+# or wear now, whether to do something now ("Should I have an espresso?", "Can I call them?"),
+# drinks and sleep; not "when" or "a week" in general ("When should I plant tomatoes?").
 TIME_SENSITIVE = re.compile(
     r"\b(today|today's|tonight|tonight's|tomorrow|tomorrow's|yesterday|now|currently|right now"
     r"|at the moment|this (morning|afternoon|evening|week|weekend|time|month|year)|(too|so|this"
@@ -449,7 +450,9 @@ TIME_SENSITIVE = re.compile(
     r"|breakfast|brunch|lunch|dinner|supper|meal|meals|snack|weather|forecast|outside|traffic"
     r"|sunrise|sunset|dark|daylight|monday|tuesday|wednesday|thursday|friday|saturday|sunday"
     r"|holiday|holidays|deliver|delivered|delivery|what (should|can|could|shall|do) (i|we) (eat"
-    r"|cook|make|have|drink|wear))\b"
+    r"|cook|make|have|drink|wear)|(should|can|could|may) (i|we) (have|eat|drink|take|go|call"
+    r"|start|run|nap|sleep|text|email|visit)|beer|wine|alcohol|cocktail|drink|drinks|espresso"
+    r"|coffee|caffeine|tea|nap|sleep|bed|bedtime|(good|right|best|bad|better) time)\b"
 )
 # Shouted, still social ("OK", "LOL"); any other word in capitals may be a name or a role.
 CHATTER_UPPER = _words("ok okay lol lmao omg ty thx tysm np hi hey hello thanks wow kk")

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from cache.chatter import REFERS_BACK, asks_about_time, kept_turns, time_words
+from cache.chatter import REFERS_BACK, TIMES_OF_DAY, asks_about_time, kept_turns, time_words
 from cache.edits import edit, warm_edits
 from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
@@ -224,11 +224,22 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         orjson.dumps(params, option=orjson.OPT_SORT_KEYS),
     )
     scope = _digest(*parts, timed.encode())
-    users = [t for role, t in chat if role == "user"] if timed else []
-    fallback = _digest(*parts, b"") if timed and not asks_about_time(users) else ""
+    fallback = _digest(*parts, b"") if _generic_answers(timed, chat) else ""
     labels = {"tenant": request.tenant, "alias": request.alias, "namespace": request.namespace}
     context_features = features(context) if context else None
     return Key(text, scope, features(text), labels, context, context_features, earlier, fallback)
+
+
+def _generic_answers(timed: str, chat: Sequence[tuple[str, str]]) -> bool:
+    """Whether a conversation opened with a greeting that tells ``timed`` may be answered by the
+    same conversation without it: only for a time of day (a day or a holiday tells which
+    businesses are open: "Happy Sunday!" before "Can I deposit a check at the bank?"), and
+    only when no user turn asks about the present (cache.chatter.asks_about_time)."""
+    return (
+        bool(timed)
+        and set(timed.split()) <= TIMES_OF_DAY
+        and not asks_about_time([t for role, t in chat if role == "user"])
+    )
 
 
 def _timed_greetings(

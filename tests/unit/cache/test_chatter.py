@@ -229,18 +229,16 @@ def _key(*turns: str) -> Key:
 
 
 POLICY = SemanticCachePolicy(enabled=True, threshold=0.8)
-QUESTION = "Should I have an espresso?"
+QUESTION = "How do I repot a succulent without killing it?"
 
 
 @pytest.mark.parametrize(
     ("greeting", "reply"),
     [("Good morning!", "Good morning! How can I help?"),
      ("evening! 🌙", "Evening! What can I do for you?"),
-     ("Hey, happy Friday!", "Happy Friday to you too! What can I help with?"),
-     ("Happy New Year!", "Happy New Year! How can I help?"),
-     ("hi, hope your weekend was good", "Thanks, that's kind of you! How can I help you today?")],
+     ("Hi, good afternoon", "Good afternoon! What can I help with?")],
 )  # fmt: skip
-def test_a_greeting_that_tells_the_time_may_be_answered_from_the_conversation_without_it(
+def test_a_greeting_that_tells_the_time_of_day_may_be_answered_from_the_conversation_without_it(
     greeting: str, reply: str
 ) -> None:
     timed, plain = _key(greeting, reply, QUESTION), _key(QUESTION)
@@ -248,6 +246,24 @@ def test_a_greeting_that_tells_the_time_may_be_answered_from_the_conversation_wi
     assert timed.scope != plain.scope  # its own entries never answer the plain conversation
     assert timed.context == plain.context == ""
     assert not is_chatter(greeting)  # alone it is kept: it tells the time
+
+
+@pytest.mark.parametrize(
+    ("greeting", "question"),
+    [("Hey, happy Friday!", QUESTION),  # a day tells which businesses are open
+     ("Happy New Year!", QUESTION),
+     ("hi, hope your weekend was good", QUESTION),
+     ("Happy Sunday!", "Can I go to the bank to deposit a check in person?"),
+     ("Good evening!", "Should I have an espresso?"),  # whether to do it now
+     ("Good morning!", "Is it okay to have a beer?"),
+     ("Good evening!", "Is it a good time to call my boss about the raise?"),
+     ("Happy New Year!", "Is the post office open today?")],
+)  # fmt: skip
+def test_a_greeting_that_tells_a_day_or_precedes_a_question_about_now_stays_apart(
+    greeting: str, question: str
+) -> None:
+    timed, plain = _key(greeting, "Hello! How can I help?", question), _key(question)
+    assert timed.scope != plain.scope and not timed.fallback_scope
 
 
 def test_greetings_that_tell_other_times_never_meet() -> None:

@@ -200,25 +200,3 @@ def test_a_huge_number_with_a_scale_does_not_overflow() -> None:
 def test_a_number_written_against_its_unit_is_read_whole() -> None:
     assert features("Is 22mg of melatonin safe?").numbers == frozenset({"22"})
     assert numbers(features("Is 2mg of melatonin safe?"), features("Is 22mg of melatonin safe?"))
-
-
-@pytest.mark.parametrize(
-    ("a", "b"),
-    [("What is the difference between a debit card and a credit card?",
-      "How do credit cards and debit cards differ?"),
-     ("How do I center a div horizontally and vertically?",
-      "How do I center a div vertically and horizontally?"),
-     ("Pros and cons of renting vs buying?", "Pros and cons of buying vs renting?")],
-)  # fmt: skip
-def test_a_pair_joined_by_and_or_or_vs_may_come_in_either_order(a: str, b: str) -> None:
-    assert not order(features(a), features(b))
-
-
-@pytest.mark.parametrize(
-    ("a", "b"),
-    [("How many cups are in a gallon?", "How many gallons are in a cup?"),
-     ("Is a dog smarter than a cat?", "Is a cat smarter than a dog?"),
-     ("Convert pdf to word and excel", "Convert word to pdf and excel")],
-)  # fmt: skip
-def test_a_pair_joined_by_more_than_and_keeps_its_order(a: str, b: str) -> None:
-    assert order(features(a), features(b))
