@@ -76,12 +76,18 @@ Kind = Literal["trivial", "local", "synonym", "function", "broad"]
 LOCAL_WORDS = 3  # changed words on either side, at most, for a local edit
 LOCAL_SAME = 2  # unchanged words, at least ("Who owns Twitter?" / "Who owned Twitter?")
 LEAD = re.compile(
-    r"^(\W*\b(hey|hi|hello|so|ok|okay|quick (question|q)|please|pls|plz)\b[\s,:!.-]*)+"
+    r"^(\W*\b(hey|hi|hello|so|ok|okay|quick (question|q)|please|pls|plz|um+|uh+|hmm+|well)\b"
+    r"[\s,:!.-]*)+"
 )
 TAIL = re.compile(
     r"([\s,.!?:;-]*\b((pls|please) help|help pls|please|pls|plz|thanks( a lot| so much)?"
-    r"( in advance)?|thank (you|u)( so much)?( in advance)?|thx|ty|tysm|cheers)\b[\s.!?]*)+$"
+    r"( in advance)?|thank (you|u)( so much)?( in advance)?|thx|ty|tysm|cheers"
+    r"|(any )?help (is |would be )?(much |greatly |really )?appreciated|help)\b[\s.!?]*)+$"
 )
+DOTTED = re.compile(r"\b(?:[a-z]\.){2,}")  # "N.A.S.A." / "NASA", "H.S.A." / "HSA"
+SHORT_HYPHEN = re.compile(r"\b([a-z]{1,2})-([a-z]{2,})\b")  # "wi-fi" / "wifi", "e-mail"
+NUMBER_SIGN = re.compile(r"(?<![\w#])#(?=[\s?.!,]|$)")  # "my order #" / "my order number"
+STRETCHED = re.compile(r"([a-z])\1{2,}")  # "sooo" / "so", "pleeease" / "please"
 IRREGULAR_NOT = re.compile(r"\b(won't|can't|shan't|ain't)")
 NOT_FORMS = {"won't": "will not", "can't": "cannot", "shan't": "shall not", "ain't": "is not"}
 HOW_TO = re.compile(r"\bhow (do|can|should) (i|we)\b|\bhow does one\b")
@@ -138,6 +144,8 @@ def _normalised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     lead, tail = LEAD.match(t), TAIL.search(t)
     courtesy = WORD.findall((lead.group(0) if lead else "") + " " + (tail.group(0) if tail else ""))
     t = TAIL.sub(" ", LEAD.sub(" ", t))
+    t = DOTTED.sub(lambda m: m.group(0).replace(".", "") + " ", t)
+    t = NUMBER_SIGN.sub(" number ", SHORT_HYPHEN.sub(r"\1\2", t))
     t = HOW_TO.sub("how to", t)
     if not FIRST_PERSON.search(t):
         t = HOW_DO_YOU.sub("how to", t)
@@ -149,9 +157,20 @@ def _normalised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     )
     t = re.sub(r"'(re|m|ll|ve|d)\b", lambda m: CONTRACTIONS[m.group(1)], t)
     out: list[str] = []
-    for w in WORD.findall(t):
+    for w in map(_unstretched, WORD.findall(t)):
         out.extend(_american(EDIT_IRREGULAR.get(x, x)) for x in EDIT_SHORTHAND.get(w, w).split())
     return tuple(out), tuple(courtesy)
+
+
+def _unstretched(word: str) -> str:
+    """A word stretched for emphasis ("sooo", "helllp") as the known word it stretches: the
+    run of letters kept once or twice, whichever is a word."""
+    if not STRETCHED.search(word) or known(word):
+        return word
+    for spelled in (STRETCHED.sub(r"\1", word), STRETCHED.sub(r"\1\1", word)):
+        if known(spelled):
+            return spelled
+    return word
 
 
 def _american(word: str) -> str:

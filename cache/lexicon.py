@@ -520,7 +520,7 @@ EDIT_FUNCTION = _words(
     "i you we me us to of in on at for with up is are was were be been can could would should "
     "will it this that these those and or about there here has had am get going explain "
     "tell describe give show know want need like way ways what which how s works work says say "
-    "means mean also too even please pls plz kindly got guys folks"
+    "means mean also too even please pls plz kindly got guys folks per"
 )
 # Function words that may be swapped for each other in a repeat ("What is" / "Which is",
 # "in" / "on Linux"); any other swap of function words is a near miss ("should" / "can I
@@ -529,7 +529,7 @@ EDIT_SWAPS = frozenset(
     frozenset(pair.split())
     for pair in ("what which", "is are", "was were", "do does", "a an", "in on", "this that",
                  "these those", "does will", "do will", "should do", "to into", "my the",
-                 "the our", "the your", "can could", "will would", "the some")
+                 "the our", "the your", "can could", "will would", "the some", "a per")
 )  # fmt: skip
 # Shorthand and spellings that are the same word: "u" / "you", British / American spelling.
 EDIT_SHORTHAND = {
@@ -545,6 +545,12 @@ EDIT_SHORTHAND = {
     "isnt": "is not", "thats": "that is", "tyre": "tire", "tyres": "tires", "grey": "gray",
     "programme": "program", "aluminium": "aluminum", "cheque": "check", "mum": "mom",
     "jewellery": "jewelry", "plough": "plow", "kerb": "curb", "pyjamas": "pajamas",
+    # eighth session: more chat shorthand, and units and apps as people shorten them
+    "r": "are", "diff": "difference", "thx": "thanks", "pls": "please", "plz": "please",
+    "oz": "ounces", "lbs": "pounds", "lb": "pounds", "hrs": "hours", "hr": "hours",
+    "mins": "minutes", "secs": "seconds", "yrs": "years", "yr": "year",
+    "insta": "instagram", "ig": "instagram", "fb": "facebook", "yt": "youtube",
+    "convo": "conversation", "pwd": "password", "vid": "video", "vids": "videos",
 }  # fmt: skip
 # "what's" is "what is"; "the kid's party" is about the kid (cache.edits drops that "'s").
 EDIT_KEEPS_IS = _words("what it that there he she who where how here when why which")

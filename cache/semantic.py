@@ -66,6 +66,10 @@ REFUSED = float("-inf")  # a candidate's context similarity when its conversatio
 PREFORMATTED = re.compile(
     r"[\r\n][ \t\u00a0]|```|[\t\u00a0\u2000-\u200b\u2028\u2029\u3000]"
     r"|(?:[=<>&|]|!(?=[=<>&|]))[=!<>&|]+|\d>&?\d|[<>]{1,2}\s*/"
+    # code operators the words cannot tell apart: "x ?? y" / "x?.y", "a::b", "p->q", "**",
+    # "+=" (not a "what??" of surprise: a run of "?" after a word is punctuation)
+    r"|(?:^|(?<=[\s(]))(?:\?\?|\?\.|\?:)(?=[\s\w(]|$)|\w(?:\?\.|::|->)\w|(?:::|->|=>)"
+    r"|\*\*|[+\-*/%^]="
 )
 QUOTED_SPACES = re.compile(r"""(?=.*['"`]).*\S {2,}\S""", re.DOTALL)
 # Scripts other than Latin (Cyrillic, Greek, CJK, Arabic, ...): not English.

@@ -170,3 +170,42 @@ def test_a_hand_written_synonym_pair_goes_to_the_verifier(tmp_path: Path) -> Non
     assert edit(
         "What is the fee for a late payment?", "What is the charge for a late payment?"
     ).kind == ("synonym")  # the shipped artifact holds the hand-written list too
+
+
+@pytest.mark.parametrize(
+    ("cached", "asked"),
+    [
+        # Eighth session: how people shorten and stretch a question they repeat.
+        ("How many ounces are in a cup?", "How many oz are in a cup?"),
+        ("What is the difference between RAM and storage?", "What's the diff between RAM and storage?"),
+        ("How do I block someone on Instagram?", "How do I block someone on Insta?"),
+        ("How do I get rid of acne scars?", "Um, how do I get rid of acne scars?"),
+        ("Where can I find my order number?", "where can i find my order #"),
+        ("What does NASA stand for?", "what does N.A.S.A. stand for"),
+        ("Why is my internet so slow?", "why is my internet sooo slow"),
+        ("How do I fix a leaky faucet?", "How do I fix a leaky faucet? Any help appreciated!"),
+        ("What are the opening hours of your store?", "what r the opening hours of ur store"),
+        ("Why won't my printer connect to Wi-Fi?", "why wont my printer connect to wifi"),
+    ],
+)  # fmt: skip
+def test_shorthand_stretching_and_fillers_are_trivial(cached: str, asked: str) -> None:
+    assert edit(cached, asked).kind == "trivial"
+
+
+@pytest.mark.parametrize(
+    ("cached", "asked"),
+    [
+        ("How many oz are in a cup?", "How many ml are in a cup?"),
+        ("How many lbs is 10 kg?", "How many oz is 10 kg?"),
+        ("Is it OK to run 5 hrs a week?", "Is it OK to run 5 mins a week?"),
+        ("How do I block someone on Insta?", "How do I block someone on TikTok?"),
+        ("What is the diff between RAM and ROM?", "What is the diff between RAM and storage?"),
+    ],
+)  # fmt: skip
+def test_shorthand_keeps_a_changed_unit_or_name(cached: str, asked: str) -> None:
+    assert edit(cached, asked).kind != "trivial"
+
+
+def test_a_per_a_swap_goes_to_the_verifier() -> None:
+    drink = ("How much water should I drink a day?", "how much water should i drink per day")
+    assert edit(*drink).kind == "function"

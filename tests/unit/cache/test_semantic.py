@@ -572,6 +572,13 @@ def test_what_the_assistant_said_is_part_of_the_scope_unless_it_is_chatter() -> 
         ("Is a !== b the same as a != b?", "preformatted"),
         ('What does echo "a    b" print?', "preformatted"),
         ("Run this:\r\n  ls -la", "preformatted"),
+        ("What does the C# operator ?? do?", "preformatted"),  # eighth session
+        ("What does the C# operator ?. do?", "preformatted"),
+        ("Is user?.name safe in TypeScript?", "preformatted"),
+        ("What does std::move do?", "preformatted"),
+        ("When is p->next null?", "preformatted"),
+        ("What does 2**10 give in Python?", "preformatted"),
+        ("What does x += 1 do?", "preformatted"),
         ("Как перевести деньги на PayPal?", "not-english"),
         ("如何把钱转到PayPal", "not-english"),
         ("Is het ontbijt inbegrepen?", "not-english"),
@@ -583,8 +590,10 @@ def test_second_pass_texts_are_left_to_the_exact_cache(text: str, reason: str) -
 
 
 @pytest.mark.parametrize(
-    "text", ["Who were the Việt Minh?", "And per person?", "Hello.  How are you?", "Is 5 > 3?"]
-)
+    "text",
+    ["Who were the Việt Minh?", "And per person?", "Hello.  How are you?", "Is 5 > 3?",
+     "wait, what?? why is my wifi so slow", "Is it a 9-to-5 job... or not?", "Really?!"],
+)  # fmt: skip
 def test_english_with_accents_or_spacing_is_still_cached(text: str) -> None:
     assert isinstance(make_key(req(text), POLICY), Key)
 
