@@ -177,7 +177,8 @@ def test_a_hand_written_synonym_pair_goes_to_the_verifier(tmp_path: Path) -> Non
     [
         # Eighth session: how people shorten and stretch a question they repeat.
         ("How many ounces are in a cup?", "How many oz are in a cup?"),
-        ("What is the difference between RAM and storage?", "What's the diff between RAM and storage?"),
+        ("What is the difference between RAM and storage?",
+         "What's the diff between RAM and storage?"),
         ("How do I block someone on Instagram?", "How do I block someone on Insta?"),
         ("How do I get rid of acne scars?", "Um, how do I get rid of acne scars?"),
         ("Where can I find my order number?", "where can i find my order #"),
