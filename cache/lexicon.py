@@ -237,6 +237,7 @@ CHATTER_PHRASE_LIST = (
     r"|(good|nice|great) to (see you|be back)( again)?|well,? hello|^right,? (ok|okay)\b"
     r"|i trust this (message )?finds you well|(greetings|salutations)( and salutations)?",
     r"(hi|hello|hey) (there|friend|everyone|all|guys|folks|mate)",
+    r"(hi|hello|hey|morning) (assistant|bot|chatbot)|(hi|hello|hey) again,? it'?s me",
     # wishes that tell the day or the date: chatter only when nothing asked depends on it
     r"happy (monday|tuesday|wednesday|thursday|friday|saturday|sunday|weekend|new year"
     r"|holidays|hump day)( to you( too)?)?",
@@ -348,6 +349,9 @@ CHATTER_ASSISTANT_PHRASE_LIST = (
     r"what can i (help|assist) (you )?with( today)?|(i'?m )?doing (well|great|good|fine),? "
     r"(thanks|thank you)( for asking)?|thanks for asking|(a )?good day to you( too)?"
     r"|yes,? i'?m here|for asking|to you too",
+    # eighth session
+    r"not at all|glad to have you( back| here)?|(great|good|nice) to hear( that)?"
+    r"|glad to be of (help|service)|ask away",
 )
 
 
@@ -380,7 +384,7 @@ CHATTER = _words(
     "again wanted i i'm im you your it it's that that's thats this is was to for the and bye "
     "goodbye see lol lmao haha hehe glad pleasure welcome chat chatting talk talking meet oh "
     "ah ahh aw pretty ask question hope help interesting np u ur ta heaps ton obliged "
-    "bro dude hmm wow omg um seriously you're youre i've ive let's sup ahoy"
+    "bro dude hmm wow omg um seriously you're youre i've ive let's sup ahoy howdy hallo"
 )
 # After the assistant said something, only these: thanks and "I understand".
 ACKNOWLEDGEMENT = _words(
@@ -418,7 +422,8 @@ ACKNOWLEDGEMENT_THANKS = re.compile(
 ACKNOWLEDGEMENT_PRAISE_PHRASES = re.compile(
     r"\b((you'?re|you are) (a|such a|the) (lifesaver|life saver|star|legend|gem|hero|champ"
     r"|genius)|(that'?s |that was |what )?(a |such a )?(great|good|nice|neat|handy|clever"
-    r"|perfect|clear|helpful|useful|smart) (tip|tips|trick|explanation|answer|breakdown))\b[?!.,]*"
+    r"|perfect|clear|helpful|useful|smart) (tip|tips|trick|explanation|answer|breakdown|info"
+    r"|information|advice)|nice one)\b[?!.,]*"
 )
 # The assistant's good wishes closing a social reply: they accept, choose or state nothing
 # ("Good luck with it!", "Hope it perks up!", "Enjoy!", "Feel better soon."). No noun of

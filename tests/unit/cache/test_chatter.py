@@ -351,3 +351,37 @@ def test_praise_for_the_help_beside_a_thanks_closes_only_a_plain_answer() -> Non
     offer = "I'd recommend adding travel insurance for $60."
     for remark in ("Thanks, you're a lifesaver", "great tip, thanks"):
         assert remark not in _passed_over("Book the flight.", offer, remark, "Glad that helps!")
+
+
+def test_of_course_answers_a_thanks_unless_the_answer_proposed_something() -> None:
+    assert _passed_over("When is checkout?", PLAIN, "Thanks!", "Of course!") == [
+        "Thanks!",
+        "Of course!",
+    ]
+    offer = "Late checkout until 2 pm is available for 25 dollars."
+    assert "Of course!" not in _passed_over("When is checkout?", offer, "Thanks!", "Of course!")
+    assert "Sure thing!" not in _passed_over("When is checkout?", offer, "Thanks!", "Sure thing!")
+
+
+@pytest.mark.parametrize(
+    ("greeting", "reply"),
+    [("Howdy!", "Howdy! What can I do for you?"), ("Hey assistant", "Hey! What can I do for you?"),
+     ("Hi again, it's me", "Hi! Good to hear from you again. What do you need?"),
+     ("Hi, hope I'm not bothering you", "Not at all, ask away!"),
+     ("hi!", "Glad to have you back! What can I help with?")],
+)  # fmt: skip
+def test_more_greetings_and_their_replies_are_chatter(greeting: str, reply: str) -> None:
+    assert _passed_over(greeting, reply, "How do I freeze the top row in Excel?") == [
+        greeting,
+        reply,
+    ]
+
+
+@pytest.mark.parametrize(
+    "remark", ["thank youuu", "that's great info, thank you", "nice one, cheers"]
+)
+def test_stretched_thanks_and_praise_for_the_info_close_a_plain_answer(remark: str) -> None:
+    assert _passed_over("When is checkout?", PLAIN, remark, "You're so welcome!") == [
+        remark,
+        "You're so welcome!",
+    ]
