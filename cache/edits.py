@@ -76,16 +76,20 @@ Kind = Literal["trivial", "local", "synonym", "function", "broad"]
 LOCAL_WORDS = 3  # changed words on either side, at most, for a local edit
 LOCAL_SAME = 2  # unchanged words, at least ("Who owns Twitter?" / "Who owned Twitter?")
 LEAD = re.compile(
-    r"^(\W*\b(hey|hi|hello|so|ok|okay|quick (question|q)|please|pls|plz|um+|uh+|hmm+|well)\b"
+    r"^(\W*\b(hey|hi|hello|so|ok|okay|quick (question|q)|please|pls|plz|um+|uh+|hmm+|well"
+    r"|just (wondering|curious)|i was wondering|random (question|q)|question)\b"
     r"[\s,:!.-]*)+"
 )
 TAIL = re.compile(
     r"([\s,.!?:;-]*\b((pls|please) help|help pls|please|pls|plz|thanks( a lot| so much)?"
     r"( in advance)?|thank (you|u)( so much)?( in advance)?|thx|ty|tysm|cheers"
-    r"|(any )?help (is |would be )?(much |greatly |really )?appreciated|help)\b[\s.!?]*)+$"
+    r"|(any )?help (is |would be )?(much |greatly |really )?appreciated|help|please advise"
+    r"|any (help|advice|ideas|tips)\??)\b[\s.!?]*)+$"
 )
 DOTTED = re.compile(r"\b(?:[a-z]\.){2,}")  # "N.A.S.A." / "NASA", "H.S.A." / "HSA"
-SHORT_HYPHEN = re.compile(r"\b([a-z]{1,2})-([a-z]{2,})\b")  # "wi-fi" / "wifi", "e-mail"
+# "wi-fi" / "wifi", "e-mail", "re-pot" / "repot", "auto-correct" / "autocorrect"
+SHORT_HYPHEN = re.compile(r"\b([a-z]{1,2}|re|pre|co|auto|multi|non)-([a-z]{2,})\b")
+PERCENT = re.compile(r"(\d)\s*%")  # "20%" / "20 percent"
 NUMBER_SIGN = re.compile(r"(?<![\w#])#(?=[\s?.!,]|$)")  # "my order #" / "my order number"
 STRETCHED = re.compile(r"([a-z])\1{2,}")  # "sooo" / "so", "pleeease" / "please"
 IRREGULAR_NOT = re.compile(r"\b(won't|can't|shan't|ain't)")
@@ -146,6 +150,7 @@ def _normalised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     t = TAIL.sub(" ", LEAD.sub(" ", t))
     t = DOTTED.sub(lambda m: m.group(0).replace(".", "") + " ", t)
     t = NUMBER_SIGN.sub(" number ", SHORT_HYPHEN.sub(r"\1\2", t))
+    t = PERCENT.sub(r"\1 percent", t)
     t = HOW_TO.sub("how to", t)
     if not FIRST_PERSON.search(t):
         t = HOW_DO_YOU.sub("how to", t)

@@ -210,3 +210,23 @@ def test_shorthand_keeps_a_changed_unit_or_name(cached: str, asked: str) -> None
 def test_a_per_a_swap_goes_to_the_verifier() -> None:
     drink = ("How much water should I drink a day?", "how much water should i drink per day")
     assert edit(*drink).kind == "function"
+
+
+@pytest.mark.parametrize(
+    ("cached", "asked"),
+    [
+        ("How do I calculate a tip of 20 percent?", "How do I calculate a tip of 20%?"),
+        ("How do I change the oil?", "Just wondering, how do I change the oil?"),
+        ("What if I lose my passport abroad?", "What if I lose my passport abroad? Please advise."),
+        ("How do I mute someone on Instagram?", "How do I mute somebody on IG?"),
+        ("How do I repot a plant?", "How do I re-pot a plant?"),
+        ("How do I write a for loop in JavaScript?", "how do i write a for loop in JS"),
+        ("What's the weather in Lisbon in October?", "whats the weather in lisbon in oct"),
+    ],
+)  # fmt: skip
+def test_more_ways_of_repeating_a_question_are_trivial(cached: str, asked: str) -> None:
+    assert edit(cached, asked).kind == "trivial"
+
+
+def test_a_changed_percentage_is_still_a_near_miss() -> None:
+    assert edit("What is 20% of 80?", "What is 25 percent of 80?").kind == "local"
