@@ -76,8 +76,8 @@ Kind = Literal["trivial", "local", "synonym", "function", "broad"]
 LOCAL_WORDS = 3  # changed words on either side, at most, for a local edit
 LOCAL_SAME = 2  # unchanged words, at least ("Who owns Twitter?" / "Who owned Twitter?")
 LEAD = re.compile(
-    r"^(\W*\b(hey|hi|hello|so|ok|okay|quick (question|q)|please|pls|plz|um+|uh+|hmm+|well"
-    r"|just (wondering|curious)|i was wondering|random (question|q)|question)\b"
+    r"^(\W*\b(hey|hi|hello|so|ok|okay|quick (question|q)|please|pls|plz|um+|uh+|hmm+|well(?=,)"
+    r"|just (wondering|curious)|random (question|q)|question(?=:))\b"
     r"[\s,:!.-]*)+"
 )
 TAIL = re.compile(
@@ -87,8 +87,9 @@ TAIL = re.compile(
     r"|any (help|advice|ideas|tips)\??)\b[\s.!?]*)+$"
 )
 DOTTED = re.compile(r"\b(?:[a-z]\.){2,}")  # "N.A.S.A." / "NASA", "H.S.A." / "HSA"
-# "wi-fi" / "wifi", "e-mail", "re-pot" / "repot", "auto-correct" / "autocorrect"
-SHORT_HYPHEN = re.compile(r"\b([a-z]{1,2}|re|pre|co|auto|multi|non)-([a-z]{2,})\b")
+# "wi-fi" / "wifi", "e-mail", "auto-correct" / "autocorrect"; never "re-", "co-" or "pre-":
+# "re-sign" / "resign", "re-cover" / "recover", "co-op" / "coop" are other words.
+SHORT_HYPHEN = re.compile(r"\b([a-z]|wi|auto|multi|non)-([a-z]{2,})\b")
 PERCENT = re.compile(r"(\d)\s*%")  # "20%" / "20 percent"
 NUMBER_SIGN = re.compile(r"(?<![\w#])#(?=[\s?.!,]|$)")  # "my order #" / "my order number"
 STRETCHED = re.compile(r"([a-z])\1{2,}")  # "sooo" / "so", "pleeease" / "please"

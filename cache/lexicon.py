@@ -558,9 +558,8 @@ EDIT_SHORTHAND = {
     "convo": "conversation", "pwd": "password", "vid": "video", "vids": "videos",
     "js": "javascript", "nyc": "new york city", "vit": "vitamin", "somebody": "someone",
     "anybody": "anyone", "everybody": "everyone", "nobody": "no one", "jan": "january",
-    "feb": "february", "mar": "march", "apr": "april", "jun": "june", "jul": "july",
-    "aug": "august", "sept": "september", "sep": "september", "oct": "october",
-    "nov": "november", "dec": "december", "pct": "percent",
+    "feb": "february", "jun": "june", "jul": "july", "aug": "august", "sept": "september",
+    "oct": "october", "nov": "november", "pct": "percent",
 }  # fmt: skip
 # "what's" is "what is"; "the kid's party" is about the kid (cache.edits drops that "'s").
 EDIT_KEEPS_IS = _words("what it that there he she who where how here when why which")

@@ -219,7 +219,7 @@ def test_a_per_a_swap_goes_to_the_verifier() -> None:
         ("How do I change the oil?", "Just wondering, how do I change the oil?"),
         ("What if I lose my passport abroad?", "What if I lose my passport abroad? Please advise."),
         ("How do I mute someone on Instagram?", "How do I mute somebody on IG?"),
-        ("How do I repot a plant?", "How do I re-pot a plant?"),
+        ("How do I turn off autocorrect?", "How do I turn off auto-correct?"),
         ("How do I write a for loop in JavaScript?", "how do i write a for loop in JS"),
         ("What's the weather in Lisbon in October?", "whats the weather in lisbon in oct"),
     ],
@@ -230,3 +230,17 @@ def test_more_ways_of_repeating_a_question_are_trivial(cached: str, asked: str) 
 
 def test_a_changed_percentage_is_still_a_near_miss() -> None:
     assert edit("What is 20% of 80?", "What is 25 percent of 80?").kind == "local"
+
+
+@pytest.mark.parametrize(
+    ("cached", "asked"),
+    [("Should I re-sign my contract?", "Should I resign my contract?"),
+     ("How do I re-cover a chair?", "How do I recover a chair?"),
+     ("Is well water safe to drink?", "Is water safe to drink?"),
+     ("Well water: is it safe to drink?", "Water: is it safe to drink?"),
+     ("How do I join a co-op?", "How do I join a coop?")],
+)  # fmt: skip
+def test_prefixes_and_leading_words_that_change_the_meaning_are_kept(
+    cached: str, asked: str
+) -> None:
+    assert edit(cached, asked).kind != "trivial"
