@@ -29,8 +29,7 @@ a choice or an instruction can be dressed as social talk. So chatter is narrow:
   pick or confirm without a "?", says what the assistant will do, has prepared or assumes, or
   offers, suggests or guesses ("Late checkout is available for $25", "Happy to add one too",
   "Best fix is to roll back", "Looks like you're outside your venv").
-- The assistant's reply to such a closing remark, after an answer that proposed something, is
-  passed over only when it commits to
+- The assistant's reply to such a closing remark is passed over only when it commits to
   nothing ("You're welcome!", not "You got it!", "Noted!" or "Absolutely, happy to!").
 - A last question that refers to an earlier message ("Translate my previous message") keeps
   every turn.
@@ -131,12 +130,10 @@ SOLICITS = re.compile(
 )
 # The assistant's reply that commits to what the user's remark may have accepted.
 COMMITS = re.compile(
-    r"\b(you got it|got it|noted|will do|done|on it|consider it|added|booked|set|all set"
-    r"|right away|happy to(?! help)|let'?s)\b"
+    r"\b(you got it|got it|noted|will do|done|on it|absolutely|certainly"
+    r"|consider it|added|booked|set|all set|right away|happy to(?! help)|of course|sure"
+    r"|you bet|let'?s)\b"
 )
-# ... and the words that commit only when the answer proposed something (SOLICITS): to a
-# plain answer's "Thanks!", "Of course!" and "Sure thing!" are a "you're welcome".
-COMMITS_IF_PROPOSED = re.compile(r"\b(absolutely|certainly|of course|sure|you bet)\b")
 # A last question about the conversation's own messages: every turn is part of its key.
 REFERS_BACK = re.compile(
     r"\b(my|the) (last|previous|earlier|first|above|prior|original) (message|msg|reply|question"
@@ -339,7 +336,6 @@ def kept_turns(
     answered = False  # an assistant message was kept: every later user turn follows an answer
     user_chatter = False  # the last user turn was chatter (none yet: the lead is kept)
     closing = False  # ... and it closed an answer: the assistant's reply must commit to nothing
-    proposing = False  # ... an answer that proposed something (SOLICITS): nor say "Sure!"
     after_user = False  # the previous message was a user turn
     for role, content in chat:
         if role == "user":
@@ -357,17 +353,12 @@ def kept_turns(
             chatter = candidate and not question
             if content and not chatter:
                 kept.append(("user", f"{question}\n{content}" if question and short else content))
-            # A reply to a closing remark can commit only to what the answer proposed.
-            proposed = any(SOLICITS.search(_straight(m.lower())) for m in pending)
-            user_chatter, after_user = chatter, True
-            closing, proposing = chatter and answered, chatter and answered and proposed
+            user_chatter, closing, after_user = chatter, chatter and answered, True
             continue
         social = user_chatter and is_chatter(
             content, assistant=True, timed_greetings=timed_greetings
         )
-        said = _straight(content.lower())
-        social = social and not (closing and COMMITS.search(said))
-        social = social and not (proposing and COMMITS_IF_PROPOSED.search(said))
+        social = social and not (closing and COMMITS.search(_straight(content.lower())))
         if content and not social:
             kept.append(("assistant", content))
             # A social reply's "How can I help?" asks for the question itself, not a choice.

@@ -83,15 +83,18 @@ LEAD = re.compile(
 TAIL = re.compile(
     r"([\s,.!?:;-]*\b((pls|please) help|help pls|please|pls|plz|thanks( a lot| so much)?"
     r"( in advance)?|thank (you|u)( so much)?( in advance)?|thx|ty|tysm|cheers"
-    r"|(any )?help (is |would be )?(much |greatly |really )?appreciated|help|please advise"
+    r"|(any )?help (is |would be )?(much |greatly |really )?appreciated|please advise"
     r"|any (help|advice|ideas|tips)\??)\b[\s.!?]*)+$"
 )
-DOTTED = re.compile(r"\b(?:[a-z]\.){2,}")  # "N.A.S.A." / "NASA", "H.S.A." / "HSA"
-# "wi-fi" / "wifi", "e-mail", "auto-correct" / "autocorrect"; never "re-", "co-" or "pre-":
-# "re-sign" / "resign", "re-cover" / "recover", "co-op" / "coop" are other words.
-SHORT_HYPHEN = re.compile(r"\b([a-z]|wi|auto|multi|non)-([a-z]{2,})\b")
+# Words written with a hyphen or without: a closed list, since "x-ln(x)" is not "xln(x)" and
+# "re-sign" is not "resign" (a red-team pass).
+HYPHENATED = re.compile(
+    r"\b(wi)-(fi)\b|\b(e)-(mail|mails|book|books|commerce)\b|\b(x)-(ray|rays)\b|\b(t)-(shirt"
+    r"|shirts)\b|\b(auto)-(correct|fill|save|play)\b|\b(non)-(profit|profits|stick)\b"
+    r"|\b(on)-(line)\b|\b(log)-(in)\b|\b(set)-(up)\b|\b(check)-(in|out)\b"
+)
 PERCENT = re.compile(r"(\d)\s*%")  # "20%" / "20 percent"
-NUMBER_SIGN = re.compile(r"(?<![\w#])#(?=[\s?.!,]|$)")  # "my order #" / "my order number"
+NUMBER_SIGN = re.compile(r"(?<=\w )#(?=[?.!]*\s*$)")  # "my order #" / "... number", at the end
 STRETCHED = re.compile(r"([a-z])\1{2,}")  # "sooo" / "so", "pleeease" / "please"
 IRREGULAR_NOT = re.compile(r"\b(won't|can't|shan't|ain't)")
 NOT_FORMS = {"won't": "will not", "can't": "cannot", "shan't": "shall not", "ain't": "is not"}
@@ -149,8 +152,7 @@ def _normalised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     lead, tail = LEAD.match(t), TAIL.search(t)
     courtesy = WORD.findall((lead.group(0) if lead else "") + " " + (tail.group(0) if tail else ""))
     t = TAIL.sub(" ", LEAD.sub(" ", t))
-    t = DOTTED.sub(lambda m: m.group(0).replace(".", "") + " ", t)
-    t = NUMBER_SIGN.sub(" number ", SHORT_HYPHEN.sub(r"\1\2", t))
+    t = NUMBER_SIGN.sub(" number ", HYPHENATED.sub(lambda m: "".join(filter(None, m.groups())), t))
     t = PERCENT.sub(r"\1 percent", t)
     t = HOW_TO.sub("how to", t)
     if not FIRST_PERSON.search(t):
@@ -169,9 +171,11 @@ def _normalised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def _unstretched(word: str) -> str:
-    """A word stretched for emphasis ("sooo", "helllp") as the known word it stretches: the
-    run of letters kept once or twice, whichever is a word."""
-    if not STRETCHED.search(word) or known(word):
+    """A word stretched for emphasis ("sooo", "pleeease") as the known word it stretches: the
+    run of letters kept once or twice, whichever is a word. Never a run that starts the word or
+    a word of one letter ("XXXL", "BBB", "AAA" are sizes and grades)."""
+    run = STRETCHED.search(word)
+    if run is None or run.start() == 0 or len(set(word)) == 1 or known(word):
         return word
     for spelled in (STRETCHED.sub(r"\1", word), STRETCHED.sub(r"\1\1", word)):
         if known(spelled):

@@ -556,8 +556,7 @@ EDIT_SHORTHAND = {
     "mins": "minutes", "secs": "seconds", "yrs": "years", "yr": "year",
     "insta": "instagram", "ig": "instagram", "fb": "facebook", "yt": "youtube",
     "convo": "conversation", "pwd": "password", "vid": "video", "vids": "videos",
-    "js": "javascript", "nyc": "new york city", "vit": "vitamin", "somebody": "someone",
-    "anybody": "anyone", "everybody": "everyone", "nobody": "no one", "jan": "january",
+    "js": "javascript", "nyc": "new york city", "vit": "vitamin", "jan": "january",
     "feb": "february", "jun": "june", "jul": "july", "aug": "august", "sept": "september",
     "oct": "october", "nov": "november", "pct": "percent",
 }  # fmt: skip

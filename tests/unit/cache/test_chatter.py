@@ -353,14 +353,11 @@ def test_praise_for_the_help_beside_a_thanks_closes_only_a_plain_answer() -> Non
         assert remark not in _passed_over("Book the flight.", offer, remark, "Glad that helps!")
 
 
-def test_of_course_answers_a_thanks_unless_the_answer_proposed_something() -> None:
-    assert _passed_over("When is checkout?", PLAIN, "Thanks!", "Of course!") == [
-        "Thanks!",
-        "Of course!",
-    ]
-    offer = "Late checkout until 2 pm is available for 25 dollars."
-    assert "Of course!" not in _passed_over("When is checkout?", offer, "Thanks!", "Of course!")
-    assert "Sure thing!" not in _passed_over("When is checkout?", offer, "Thanks!", "Sure thing!")
+def test_of_course_after_a_thanks_is_kept_even_after_a_plain_answer() -> None:
+    # A third red-team pass: an answer may propose in words SOLICITS does not know ("I'd
+    # gladly draft that letter"), and "Of course!" then accepts it.
+    for reply in ("Of course!", "Sure thing!", "You bet!"):
+        assert reply not in _passed_over("When is checkout?", PLAIN, "Thanks!", reply)
 
 
 @pytest.mark.parametrize(
