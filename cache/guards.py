@@ -381,7 +381,33 @@ def order(a: Features, b: Features) -> bool:
         return True  # long statements reorder their clauses freely
     if short and _opposite_directions(a.relations, b.relations):
         return True  # long statements say "from" and "to" about one thing in many ways
-    return _swapped(a.relations, b.relations)
+    return _swapped(a.relations, b.relations) or _coordination_swapped(a.relations, b.relations)
+
+
+COORDINATORS = frozenset({"and", "or", "vs", "versus", "by", "then", "over"})
+
+
+def _coordination_swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
+    """``x`` joins two phrases of one to three words ("zip code and city", "priority and due
+    date", "boys and girls") that ``y`` joins the other way round, and ``x`` never in that
+    order: a sort key, a ratio, a cross product or a join depends on which comes first (a
+    red-team pass, eighth session). ``_swapped`` sees single words only, at their last place."""
+    joined = " ".join(x), " ".join(y)
+    padded_x, padded_y = f" {joined[0]} ", f" {joined[1]} "
+    for k, word in enumerate(x):
+        if word not in COORDINATORS:
+            continue
+        for l1 in range(1, 4):
+            for l2 in range(1, 4):
+                left, right = x[max(0, k - l1) : k], x[k + 1 : k + 1 + l2]
+                if len(left) < l1 or len(right) < l2 or left == right:
+                    continue
+                if any(w in STOP or w in COORDINATORS for w in (*left, *right)):
+                    continue
+                there = f" {' '.join((*right, word, *left))} "
+                if there in padded_y and there not in padded_x:
+                    return True
+    return False
 
 
 def _swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:

@@ -200,3 +200,18 @@ def test_a_huge_number_with_a_scale_does_not_overflow() -> None:
 def test_a_number_written_against_its_unit_is_read_whole() -> None:
     assert features("Is 22mg of melatonin safe?").numbers == frozenset({"22"})
     assert numbers(features("Is 2mg of melatonin safe?"), features("Is 22mg of melatonin safe?"))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("How do I concatenate the city and zip code columns in SQL?",
+      "How do I concatenate the zip code and city columns in SQL?"),
+     ("In Jira, how do I sort issues by priority and due date?",
+      "In Jira, how do I sort issues by due date and priority?"),
+     ("What is the ratio of boys and girls in a class of 12 boys and 18 girls?",
+      "What is the ratio of girls and boys in a class of 12 boys and 18 girls?"),
+     ("Compute the cross product of u and v", "Compute the cross product of v and u")],
+)  # fmt: skip
+def test_two_phrases_joined_the_other_way_round_are_an_order_swap(a: str, b: str) -> None:
+    # A red-team pass (eighth session): a sort key, a ratio, a cross product.
+    assert order(features(a), features(b))
