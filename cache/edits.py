@@ -154,6 +154,7 @@ def _normalised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     t = TAIL.sub(" ", LEAD.sub(" ", t))
     t = NUMBER_SIGN.sub(" number ", HYPHENATED.sub(lambda m: "".join(filter(None, m.groups())), t))
     t = PERCENT.sub(r"\1 percent", t)
+    t = re.sub(r"\bhow (do|can) u\b", r"how \1 you", t)  # before "how do you" is "how to"
     t = HOW_TO.sub("how to", t)
     if not FIRST_PERSON.search(t):
         t = HOW_DO_YOU.sub("how to", t)

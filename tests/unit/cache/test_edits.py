@@ -219,6 +219,7 @@ def test_a_per_a_swap_goes_to_the_verifier() -> None:
         ("What if I lose my passport abroad?", "What if I lose my passport abroad? Please advise."),
         ("How do I mute someone on Instagram?", "How do I mute someone on IG?"),
         ("How do I turn off autocorrect?", "How do I turn off auto-correct?"),
+        ("How do I convert Celsius to Fahrenheit?", "how do u convert celsius to fahrenheit"),
         ("How do I write a for loop in JavaScript?", "how do i write a for loop in JS"),
         ("What's the weather in Lisbon in October?", "whats the weather in lisbon in oct"),
     ],
