@@ -63,6 +63,7 @@ from cache.lexicon import (
     ACKNOWLEDGEMENT_PRAISE,
     ACKNOWLEDGEMENT_PRAISE_PHRASES,
     ACKNOWLEDGEMENT_THANKS,
+    ASIDES,
     CHATTER,
     CHATTER_ASSISTANT,
     CHATTER_ASSISTANT_PHRASES,
@@ -177,7 +178,8 @@ NAMING = re.compile(
 # Capitalised inside a sentence, and still no name: "I", the days ("Happy Friday!": a time,
 # TIME_OF_DAY) and the holidays.
 SPELLED_CAPITALISED = frozenset(
-    {"I", "I'm", "I\u2019m", "I've", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday"}
+    {"I", "I'm", "I\u2019m", "I've", "I'll", "I\u2019ll", "I'd", "I\u2019d"}
+    | {"Monday", "Tuesday", "Wednesday", "Thursday", "Friday"}
     | {"Saturday", "Sunday", "New", "Year", "Christmas", "Easter", "Thanksgiving"}
 )
 
@@ -241,6 +243,7 @@ def _acknowledgement(lowered: str, praise: frozenset[str]) -> bool:
     "ok", "perfect" or "great" may accept, choose or confirm ("Reply OK to confirm", "Late
     checkout is available for $25": "Oh perfect!")."""
     lowered = STRETCHED.sub(r"\1", lowered)  # "thank youuu", "thanksss"
+    lowered = re.sub(r"\b(you|thanks)(u|s)\b", r"\1", lowered)  # "thank youu", "thankss"
     rest = ACKNOWLEDGEMENT_PHRASES.sub(" ", ACKNOWLEDGEMENT_THANKS.sub(" ", lowered))
     thanked = rest != lowered
     if praise:
@@ -343,17 +346,22 @@ def kept_turns(
             candidate = fits and is_chatter(
                 content, after_answer=answered, timed_greetings=timed_greetings
             )
+            aside = fits and _aside(content, answering=bool(_pending_cue(pending)))
             if fits and answered and not candidate:  # praise beside a thanks, if nothing asked
-                candidate = is_chatter(content, after_answer=True, plain=True) and not any(
-                    SOLICITS.search(_straight(m.lower())) for m in pending
-                )
+                plain = not any(SOLICITS.search(_straight(m.lower())) for m in pending)
+                candidate = plain and (aside or is_chatter(content, after_answer=True, plain=True))
+            elif fits and not answered and not candidate:
+                candidate = aside
             candidate = candidate and not (pending and _echoes(content, pending))
             short = bool(content) and len(content.split()) <= SHORT_REPLY
             question = _pending_cue(pending) if candidate or short else ""
-            chatter = candidate and not question
+            # An aside answers no question: the question waits for the next turn.
+            chatter = candidate and (not question or aside)
             if content and not chatter:
                 kept.append(("user", f"{question}\n{content}" if question and short else content))
-            user_chatter, closing, after_user = chatter, chatter and answered, True
+            # An aside accepted nothing, so the assistant's "Of course, go ahead." commits to
+            # nothing either.
+            user_chatter, closing, after_user = chatter, chatter and answered and not aside, True
             continue
         social = user_chatter and is_chatter(
             content, assistant=True, timed_greetings=timed_greetings
@@ -366,6 +374,28 @@ def kept_turns(
             answered = True
         after_user = False
     return kept
+
+
+def _aside(text: str, answering: bool = False) -> bool:
+    """A turn that only pauses or resumes the conversation, or praises how the assistant talks
+    (ASIDES: "one sec, phone's ringing", "ok sorry I'm back", "omg I love how fast you
+    reply"), with at most a few social words beside ("ok", "lol", "haha"; with
+    ``answering``, a question of the assistant's pending, no "ok": it may say yes)."""
+    if not all(c.isalpha() or c in CHATTER_PUNCT or c in CHATTER_EMOJI for c in text.lower()):
+        return False
+    if _named(text):
+        return False
+    lowered = _straight(text.lower())
+    rest = ASIDES.sub(" ", lowered)
+    if rest == lowered:
+        return False
+    fillers = ASIDE_FILLERS - {"ok", "okay"} if answering else ASIDE_FILLERS
+    return all(w in fillers for w in CHATTER_TOKEN.findall(rest))
+
+
+ASIDE_FILLERS = frozenset(
+    {"ok", "okay", "sorry", "so", "lol", "haha", "hehe", "um", "oh", "ah", "btw", "anyway"}
+)
 
 
 def _echoes(text: str, messages: Sequence[str]) -> bool:

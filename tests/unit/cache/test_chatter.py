@@ -382,3 +382,34 @@ def test_stretched_thanks_and_praise_for_the_info_close_a_plain_answer(remark: s
         remark,
         "You're so welcome!",
     ]
+
+
+@pytest.mark.parametrize(
+    "aside",
+    ["one sec, phone's ringing", "brb", "ok sorry I'm back", "sorry, got distracted for a sec",
+     "sorry about the wait, had to grab something", "omg I love how fast you reply",
+     "how's your day going btw"],
+)  # fmt: skip
+def test_an_aside_after_a_plain_answer_is_passed_over_with_its_reply(aside: str) -> None:
+    # A held-out set of long conversations (multiturn_thirteenth) paused and resumed.
+    assert _passed_over("When is checkout?", PLAIN, aside, "Of course, go ahead.") == [
+        aside,
+        "Of course, go ahead.",
+    ]
+
+
+def test_an_aside_answers_no_question_the_next_turn_does() -> None:
+    asked = "Do you still have access to the email on the account?"
+    chat = [("user", "I can't log in."), ("assistant", asked), ("user", "one sec, phone's ringing")]
+    chat += [("assistant", "Sure, I'll be here."), ("user", "yes")]
+    assert kept_turns(chat) == [chat[0], chat[1], ("user", f"{asked}\nyes")]
+
+
+@pytest.mark.parametrize(
+    ("answer", "aside"),
+    [("Reply OK to confirm the booking?", "ok sorry I'm back"),
+     ("Late checkout is available for 25 dollars.", "brb"),
+     (PLAIN, "one sec, I'm vegan"), (PLAIN, "one sec, kids are being loud")],
+)  # fmt: skip
+def test_an_aside_that_may_accept_or_tell_something_is_kept(answer: str, aside: str) -> None:
+    assert aside not in _passed_over("When is checkout?", answer, aside, "Sure, I'll be here.")
