@@ -74,8 +74,15 @@ async def timed(fn: Callable[[], Awaitable[object]], rounds: int) -> list[float]
     return out
 
 
-def request(text: str) -> Request:
-    return Request("bench", "bench", "v1", [{"role": "user", "content": text}], {"temperature": 0})
+def request(text: str, greeted: bool = False) -> Request:
+    """One question; ``greeted``: after "Good morning!" and the assistant's greeting, so the
+    lookup searches its own time's scope and the plain one (cache.semantic.Key.fallback_scope)."""
+    opening = [
+        {"role": "user", "content": "Good morning!"},
+        {"role": "assistant", "content": "Good morning! How can I help?"},
+    ]
+    messages = [*(opening if greeted else []), {"role": "user", "content": text}]
+    return Request("bench", "bench", "v1", messages, {"temperature": 0})
 
 
 async def fill(
@@ -127,10 +134,11 @@ async def measure(
     it = iter(range(10**9))
     hits = 0
 
-    async def lookup(using: SemanticCachePolicy) -> None:
+    async def lookup(using: SemanticCachePolicy, greeted: bool = False) -> None:
         nonlocal hits
         key = keys_b[next(it) % len(keys_b)]
-        fresh = library.key(request(key.text), using)  # key building (features) is part of it
+        # key building (features) is part of it
+        fresh = library.key(request(key.text, greeted), using)
         assert isinstance(fresh, Key)
         hits += (await library.lookup(fresh, using)).hit is not None
 
@@ -143,6 +151,10 @@ async def measure(
         hits = 0
         total = await timed(lambda using=using: lookup(using), len(keys_b))  # type: ignore[misc]
         print(f"  lookup ({label:<13})            {ms(total)}   ({hits}/{len(keys_b)} served)")
+    if ce is not None:  # a greeting that tells the time: two scopes searched
+        hits = 0
+        total = await timed(lambda: lookup(policy, greeted=True), len(keys_b))
+        print(f"  lookup after 'Good morning!'      {ms(total)}   ({hits}/{len(keys_b)} served)")
     vector = (await embedder.embed([keys_b[0].text]))[0]
     texts = iter([k.text for k in keys_b] * 2)
     embeds = await timed(lambda: embedder.embed([next(texts)]), len(keys_b))

@@ -346,10 +346,15 @@ def kept_turns(
             candidate = fits and is_chatter(
                 content, after_answer=answered, timed_greetings=timed_greetings
             )
-            aside = fits and _aside(content, answering=bool(_pending_cue(pending)))
+            aside = fits and _aside(content)  # the cue is searched only for an aside
+            if aside and pending and _pending_cue(pending):
+                aside = _aside(content, answering=True)
             if fits and answered and not candidate:  # praise beside a thanks, if nothing asked
-                plain = not any(SOLICITS.search(_straight(m.lower())) for m in pending)
-                candidate = plain and (aside or is_chatter(content, after_answer=True, plain=True))
+                candidate = aside or is_chatter(content, after_answer=True, plain=True)
+                # ... and only then is the answer searched for a proposal (a long regex)
+                candidate = candidate and not any(
+                    SOLICITS.search(_straight(m.lower())) for m in pending
+                )
             elif fits and not answered and not candidate:
                 candidate = aside
             candidate = candidate and not (pending and _echoes(content, pending))
