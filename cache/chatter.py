@@ -76,6 +76,7 @@ from cache.lexicon import (
     CHATTER_STRETCHABLE,
     CHATTER_TOKEN,
     CHATTER_UPPER,
+    PAUSE_ASIDES,
     TIME_SENSITIVE,
     WELL_WISHES,
 )
@@ -384,14 +385,15 @@ def kept_turns(
 def _aside(text: str, answering: bool = False) -> bool:
     """A turn that only pauses or resumes the conversation, or praises how the assistant talks
     (ASIDES: "one sec, phone's ringing", "ok sorry I'm back", "omg I love how fast you
-    reply"), with at most a few social words beside ("ok", "lol", "haha"; with
-    ``answering``, a question of the assistant's pending, no "ok": it may say yes)."""
+    reply"), with at most a few social words beside ("ok", "lol", "haha"). With
+    ``answering`` (a question of the assistant's pending) only a pause, and no "ok": praise
+    and "ok" may answer it."""
     if not all(c.isalpha() or c in CHATTER_PUNCT or c in CHATTER_EMOJI for c in text.lower()):
         return False
     if _named(text):
         return False
     lowered = _straight(text.lower())
-    rest = ASIDES.sub(" ", lowered)
+    rest = (PAUSE_ASIDES if answering else ASIDES).sub(" ", lowered)
     if rest == lowered:
         return False
     fillers = ASIDE_FILLERS - {"ok", "okay"} if answering else ASIDE_FILLERS
@@ -399,7 +401,7 @@ def _aside(text: str, answering: bool = False) -> bool:
 
 
 ASIDE_FILLERS = frozenset(
-    {"ok", "okay", "sorry", "so", "lol", "haha", "hehe", "um", "oh", "ah", "btw", "anyway"}
+    {"ok", "okay", "sorry", "so", "lol", "haha", "hehe", "um", "oh", "ah", "anyway"}
 )
 
 

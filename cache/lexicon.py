@@ -352,7 +352,6 @@ CHATTER_ASSISTANT_PHRASE_LIST = (
     # eighth session
     r"not at all|glad to have you( back| here)?|(great|good|nice) to hear( that)?"
     r"|glad to be of (help|service)|ask away|(sure,? )?i'?ll be (right )?here|oh no"
-    r"|anything else( i can help( you)? with)?|(any|got any) (more|other) questions"
     r"|glad (it'?s|it is) (helpful|useful)|glad i can help|no worries( at all)?",
 )
 
@@ -417,8 +416,7 @@ ACKNOWLEDGEMENT_PHRASES = re.compile(
 # helper ("you're a lifesaver", "great tip"). Never "great idea" or "that's a relief": they
 # accept a proposal or pick a branch of the answer (a red-team pass, eighth session).
 ACKNOWLEDGEMENT_THANKS = re.compile(
-    r"\b((thank u|thanks a ton|thanks heaps|thanks so much|thank you so much|that helped"
-    r"( a lot| a ton)?)"
+    r"\b((thank u|thanks a ton|thanks heaps|thanks so much|thank you so much)"
     r"|(thanks|thank you|thx) for (explaining|clarifying|breaking it down|the (tip|tips|trick"
     r"|explanation|breakdown|rundown|walkthrough)))\b[?!.,]*"
 )
@@ -431,17 +429,22 @@ ACKNOWLEDGEMENT_PRAISE_PHRASES = re.compile(
 # Asides that pause or resume the conversation, or praise how the assistant talks rather than
 # what it said: after an answer that proposes nothing they pass over like a thanks
 # (cache.chatter). Their reasons are a closed list: "one sec, I'm vegan" is a fact.
-ASIDES = re.compile(
-    r"\b((brb|be right back|(one|a|1) (sec|second|moment|min|minute)|hang on|hold on|give me a "
+PAUSES = (
+    r"(brb|be right back|(one|a|1) (sec|second|moment|min|minute)|hang on|hold on|give me a "
     r"(sec|second|minute|moment)|(sorry,? )?(i )?got distracted( for a (sec|second|minute|bit))?"
     r"|(sorry,? )?i'?m back( now)?|back now|(sorry|apologies) (for|about) (the|my) (wait|delay"
     r"|slow (reply|replies|response|responses))|sorry,? had to step away( for a (sec|bit|minute))?)"
     r"(,? (my )?phone'?s ringing|,? someone'?s at the door|,? had to grab something|,? busy day)?"
-    r"|(omg |honestly |wow,? )?i love how (fast|quick|quickly|clear|clearly|patient) you (are"
+)
+COMPLIMENTS = (
+    r"(omg |honestly |wow,? )?i love how (fast|quick|quickly|clear|clearly|patient) you (are"
     r"|reply|respond|explain( things)?)|(you'?re|you are) (way |so |much |really )?(more )?"
     r"(helpful|useful) than (the )?(forums|google|reddit|stack overflow|search engines)"
-    r"|how('?s| is) your (day|week) (going|been)( so far)?)\b[?!.,]*"
 )
+ASIDES = re.compile(rf"\b({PAUSES}|{COMPLIMENTS})\b[?!.,]*")
+# While the assistant's question waits, only a pause: praise may answer it ("Was that the
+# right level?" / "I love how clearly you explain things").
+PAUSE_ASIDES = re.compile(rf"\b({PAUSES})\b[?!.,]*")
 # The assistant's good wishes closing a social reply: they accept, choose or state nothing
 # ("Good luck with it!", "Hope it perks up!", "Enjoy!", "Feel better soon."). No noun of
 # theirs: "Hope your son feels better" / "your pup" assume what the answer did not say.

@@ -387,8 +387,7 @@ def test_stretched_thanks_and_praise_for_the_info_close_a_plain_answer(remark: s
 @pytest.mark.parametrize(
     "aside",
     ["one sec, phone's ringing", "brb", "ok sorry I'm back", "sorry, got distracted for a sec",
-     "sorry about the wait, had to grab something", "omg I love how fast you reply",
-     "how's your day going btw"],
+     "sorry about the wait, had to grab something", "omg I love how fast you reply"],
 )  # fmt: skip
 def test_an_aside_after_a_plain_answer_is_passed_over_with_its_reply(aside: str) -> None:
     # A held-out set of long conversations (multiturn_thirteenth) paused and resumed.
@@ -396,6 +395,12 @@ def test_an_aside_after_a_plain_answer_is_passed_over_with_its_reply(aside: str)
         aside,
         "Of course, go ahead.",
     ]
+
+
+def test_anything_else_asks_something_the_next_no_answers() -> None:
+    chat = [("user", "Why is my storage almost full?"), ("assistant", PLAIN), ("user", "thanks!")]
+    chat += [("assistant", "Glad I can help! Anything else?"), ("user", "no")]
+    assert ("assistant", "Glad I can help! Anything else?") in kept_turns(chat)
 
 
 def test_an_aside_answers_no_question_the_next_turn_does() -> None:
@@ -409,7 +414,9 @@ def test_an_aside_answers_no_question_the_next_turn_does() -> None:
     ("answer", "aside"),
     [("Reply OK to confirm the booking?", "ok sorry I'm back"),
      ("Late checkout is available for 25 dollars.", "brb"),
-     (PLAIN, "one sec, I'm vegan"), (PLAIN, "one sec, kids are being loud")],
+     (PLAIN, "one sec, I'm vegan"), (PLAIN, "one sec, kids are being loud"),
+     # a red-team pass: an outcome reported, a counter-question invited
+     (PLAIN, "that helped, thanks"), (PLAIN, "how's your day going btw")],
 )  # fmt: skip
 def test_an_aside_that_may_accept_or_tell_something_is_kept(answer: str, aside: str) -> None:
     assert aside not in _passed_over("When is checkout?", answer, aside, "Sure, I'll be here.")
