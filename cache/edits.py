@@ -77,6 +77,7 @@ LOCAL_WORDS = 3  # changed words on either side, at most, for a local edit
 LOCAL_SAME = 2  # unchanged words, at least ("Who owns Twitter?" / "Who owned Twitter?")
 LEAD = re.compile(
     r"^(\W*\b(hey|hi|hello|so|ok|okay|quick (question|q)|please|pls|plz|um+|uh+|hmm+|well(?=,)"
+    r"|lol|lmao|haha|ha"
     r"|just (wondering|curious)|random (question|q)|question(?=:))\b"
     r"[\s,:!.-]*)+"
 )
@@ -84,12 +85,13 @@ TAIL = re.compile(
     r"([\s,.!?:;-]*\b((pls|please) help|help pls|please|pls|plz|thanks( a lot| so much)?"
     r"( in advance)?|thank (you|u)( so much)?( in advance)?|thx|ty|tysm|cheers"
     r"|(any )?help (is |would be )?(much |greatly |really )?appreciated|please advise"
-    r"|any (help|advice|ideas|tips)\??)\b[\s.!?]*)+$"
+    r"|any (help|advice|ideas|tips)\??|lol|lmao|haha|help(?=!))\b[\s.!?]*)+$"
 )
 # Words written with a hyphen or without: a closed list, since "x-ln(x)" is not "xln(x)" and
 # "re-sign" is not "resign" (a red-team pass).
 HYPHENATED = re.compile(
-    r"\b(wi)-(fi)\b|\b(e)-(mail|mails|book|books|commerce)\b|\b(x)-(ray|rays)\b|\b(t)-(shirt"
+    r"\b(wi)-(fi)\b|\b(e)-(mail|mails|book|books|commerce)\b|\b(x)-(ray|rays)\b|\b(co)-(worker"
+    r"|workers)\b|\b(t)-(shirt"
     r"|shirts)\b|\b(auto)-(correct|fill|save|play)\b|\b(non)-(profit|profits|stick)\b"
     r"|\b(on)-(line)\b|\b(log)-(in)\b|\b(set)-(up)\b|\b(check)-(in|out)\b"
 )

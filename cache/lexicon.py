@@ -578,7 +578,9 @@ EDIT_SHORTHAND = {
     "convo": "conversation", "pwd": "password", "vid": "video", "vids": "videos",
     "js": "javascript", "nyc": "new york city", "vit": "vitamin", "jan": "january",
     "feb": "february", "jun": "june", "jul": "july", "aug": "august", "sept": "september",
-    "oct": "october", "nov": "november", "pct": "percent",
+    "oct": "october", "nov": "november", "pct": "percent", "k8s": "kubernetes",
+    "addr": "address", "notifs": "notifications", "notif": "notification",
+    "tsp": "teaspoons", "tbsp": "tablespoons",
 }  # fmt: skip
 # "what's" is "what is"; "the kid's party" is about the kid (cache.edits drops that "'s").
 EDIT_KEEPS_IS = _words("what it that there he she who where how here when why which")
