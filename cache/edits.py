@@ -141,6 +141,13 @@ def known(word: str) -> bool:
     return any(form in vocabulary for form in _forms(word))
 
 
+def spelled_right(word: str) -> bool:
+    """The word itself, or its singular, is in the vocabulary: unlike ``known``, no stem of it
+    counts ("runing" is no word though "run" is)."""
+    vocabulary = _known()
+    return any(form in vocabulary for form in _plurals(word))
+
+
 def words(text: str) -> tuple[str, ...]:
     """The question's words, normalised: lower case, no greeting or "please" at either end,
     contractions and shorthand spelled out, "how do I" as "how to", American spelling."""
@@ -178,10 +185,10 @@ def _unstretched(word: str) -> str:
     run of letters kept once or twice, whichever is a word. Never a run that starts the word or
     a word of one letter ("XXXL", "BBB", "AAA" are sizes and grades)."""
     run = STRETCHED.search(word)
-    if run is None or run.start() == 0 or len(set(word)) == 1 or known(word):
+    if run is None or run.start() == 0 or len(set(word)) == 1 or spelled_right(word):
         return word
     for spelled in (STRETCHED.sub(r"\1", word), STRETCHED.sub(r"\1\1", word)):
-        if known(spelled):
+        if spelled_right(spelled):  # "runnning" -> "running": "runing" is no word
             return spelled
     return word
 
@@ -206,7 +213,7 @@ def _typo(a: str, b: str) -> bool:
     known word (the model's vocabulary or WordNet's 80,000 words): "recieve" / "receive", never
     "sprain" / "strain", "nitrite" / "nitrate" or "ethanol" / "methanol"."""
     if min(len(a), len(b)) < 5 or not (a.isalpha() and b.isalpha()) or known(a) == known(b):
-        return False
+        return False  # a stem counts: "boating" is a word though only "boat" is listed
     if a[0] != b[0]:
         return False  # a typo rarely hits the first letter: "ethanol" / "methanol"
     if len(a) == len(b):

@@ -580,7 +580,10 @@ EDIT_SHORTHAND = {
     "feb": "february", "jun": "june", "jul": "july", "aug": "august", "sept": "september",
     "oct": "october", "nov": "november", "pct": "percent", "k8s": "kubernetes",
     "addr": "address", "notifs": "notifications", "notif": "notification",
-    "tsp": "teaspoons", "tbsp": "tablespoons",
+    "tsp": "teaspoons", "tbsp": "tablespoons", "shld": "should", "shud": "should",
+    "temp": "temperature", "alot": "a lot", "w": "with", "cancelled": "canceled",
+    "cancelling": "canceling", "travelled": "traveled", "travelling": "traveling",
+    "traveller": "traveler", "labelled": "labeled", "modelling": "modeling",
 }  # fmt: skip
 # "what's" is "what is"; "the kid's party" is about the kid (cache.edits drops that "'s").
 EDIT_KEEPS_IS = _words("what it that there he she who where how here when why which")

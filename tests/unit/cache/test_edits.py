@@ -224,6 +224,13 @@ def test_a_per_a_swap_goes_to_the_verifier() -> None:
         ("How do I remove a stain?", "How do I remove a stain??? Help!!!"),
         ("How do I roll back a release in Kubernetes?", "How do I roll back a release in k8s?"),
         ("What's a good gift for a coworker?", "What's a good gift for a co-worker?"),
+        ("How do I fix a running toilet?", "how do i fix a runnning toilet?!"),
+        ("How can I get a refund for a cancelled flight?",
+         "How can I get a refund for a canceled flight?"),
+        ("What temperature should I bake salmon at?", "what temp should i bake salmon at"),
+        ("How do I track a package with USPS?", "how do i track a package w usps?"),
+        ("How much should I tip a hairdresser?", "how much shld i tip a hairdresser?"),
+        ("Is it normal for a baby to sneeze a lot?", "is it normal for a baby to sneeze alot"),
         ("How do I write a for loop in JavaScript?", "how do i write a for loop in JS"),
         ("What's the weather in Lisbon in October?", "whats the weather in lisbon in oct"),
     ],
@@ -248,7 +255,9 @@ def test_a_changed_percentage_is_still_a_near_miss() -> None:
      ("Do you carry XXXL shirts?", "Do you carry XL shirts?"),
      ("Who sings Someone Like You?", "Who sings Somebody Like You?"),
      ("What is the integral of x-ln(x)?", "What is the integral of xln(x)?"),
-     ("What does B.C. stand for?", "What does bc stand for?")],
+     ("What does B.C. stand for?", "What does bc stand for?"),
+     ("Has the form been filled?", "Has the form been filed?"),
+     ("Why is my stomach bloating?", "Why is my stomach boating?")],
 )  # fmt: skip
 def test_prefixes_and_leading_words_that_change_the_meaning_are_kept(
     cached: str, asked: str
