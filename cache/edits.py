@@ -13,10 +13,12 @@ except", "every 5 minutes" / "every 5 hours". The verifier, trained on generated
 plain. A red-team pass then showed what normalising must never erase (a tense, "-er" and
 "-ing" forms, "a typical" / "atypical", "C++" / "C", a change of person). So:
 
-- ``trivial``: nothing changed but case, punctuation, a greeting or a "please" / "thanks" at
-  either end (the same on both sides if both have one), chat shorthand, contractions, "How do
-  I" / "How can I" / "how to", a compound written apart or together, British / American
-  spelling, or a typo (a neighbouring key or two letters swapped, not the first letter, where
+- ``trivial``: nothing changed but case, punctuation, a greeting, a filler ("um", "lol",
+  "any help appreciated") or a "please" / "thanks" at either end (the same on both sides if
+  both have one), chat and unit shorthand, contractions, "How do I" / "How can I" / "how
+  to", a compound written apart or together (or with a hyphen, from a closed list: "wi-fi"),
+  "%" / "percent", a word stretched for emphasis ("sooo"), British / American spelling, or a
+  typo (a neighbouring key or two letters swapped, not the first letter, where
   only one side is a word the model's vocabulary or WordNet knows). Served without the
   verifier, which refused 10-20% of such near-repeats.
 - ``local``: one to three words swapped, added or removed inside a question whose other words
