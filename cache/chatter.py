@@ -84,6 +84,7 @@ from cache.lexicon import (
 CHATTER_MAX_CHARS = 120  # longer turns are never chatter
 STRETCHED = re.compile(r"(.)\1{2,}")  # "hellooo" -> hello
 DOUBLED = re.compile(r"(.)\1+$")  # "hii" -> hi, "okk" -> ok
+DOUBLED_THANKS = re.compile(r"\b(you|thanks)(u|s)\b")  # "thank youu" -> you, "thankss"
 SHORT_REPLY = 3  # words: a reply this short to the assistant's question is kept with it
 SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 QUESTION_MARKS = ("?", "\uff1f", "\u2753", "\u2754")
@@ -167,8 +168,8 @@ TIME_OF_DAY = frozenset(
 )
 # The sun and the moon in a greeting ("Good morning! ☀️"): the time of day again.
 TIMED_EMOJI = frozenset("☀🌞🌙🌛🌜🌅🌄⛅🌤")
-# What time_words may say that is only a time of day, not a day or a holiday.
-TIMES_OF_DAY = frozenset({"morning", "afternoon", "evening", "night", "tonight"}) | TIMED_EMOJI
+# What time_words may say that is only a part of the day, not a day or a holiday.
+DAY_PARTS = frozenset({"morning", "afternoon", "evening", "night", "tonight"}) | TIMED_EMOJI
 # Saying who one is: "hi! i'm the ta", "i'm hope", "this is ty".
 NAMING = re.compile(
     r"\b(i'?m|i am|this is|it'?s|call me|my name'?s|my name is)( the| a| an| your)? "
@@ -201,10 +202,7 @@ def is_chatter(
     "Happy Friday!"); the key then keeps the time apart (cache.semantic.make_key)."""
     if after_question or len(text) > CHATTER_MAX_CHARS:
         return False  # chatter is short: no regex over a long answer
-    emoji = CHATTER_EMOJI | TIMED_EMOJI if timed_greetings else CHATTER_EMOJI
-    if not all(c.isalpha() or c in CHATTER_PUNCT or c in emoji for c in text.lower()):
-        return False  # a digit, a symbol, an emoji that may say something ("I'm 🤰")
-    if _named(text):
+    if not _only_words(text, CHATTER_EMOJI | TIMED_EMOJI if timed_greetings else CHATTER_EMOJI):
         return False
     lowered = _straight(text.lower())
     if ABBREVIATION.search(lowered) or CONFIRMS.search(lowered):
@@ -244,7 +242,7 @@ def _acknowledgement(lowered: str, praise: frozenset[str]) -> bool:
     "ok", "perfect" or "great" may accept, choose or confirm ("Reply OK to confirm", "Late
     checkout is available for $25": "Oh perfect!")."""
     lowered = STRETCHED.sub(r"\1", lowered)  # "thank youuu", "thanksss"
-    lowered = re.sub(r"\b(you|thanks)(u|s)\b", r"\1", lowered)  # "thank youu", "thankss"
+    lowered = DOUBLED_THANKS.sub(r"\1", lowered)  # "thank youu", "thankss"
     rest = ACKNOWLEDGEMENT_PHRASES.sub(" ", ACKNOWLEDGEMENT_THANKS.sub(" ", lowered))
     thanked = rest != lowered
     if praise:
@@ -269,6 +267,15 @@ def time_words(text: str) -> list[str]:
     words = [w.removesuffix("'s") for w in CHATTER_TOKEN.findall(_straight(text.lower()))]
     said = [("morning" if w == "mornin" else w) for w in words if w in TIME_OF_DAY]
     return said + [c for c in text if c in TIMED_EMOJI]
+
+
+def _only_words(text: str, emoji: frozenset[str]) -> bool:
+    """Letters, punctuation and these ``emoji`` only, and no name: no digit, no symbol, no
+    emoji that may say something ("I'm 🤰"), no capitalised word inside a sentence."""
+    lowered = text.lower()
+    return all(c.isalpha() or c in CHATTER_PUNCT or c in emoji for c in lowered) and not _named(
+        text
+    )
 
 
 def _named(text: str) -> bool:
@@ -347,8 +354,9 @@ def kept_turns(
             candidate = fits and is_chatter(
                 content, after_answer=answered, timed_greetings=timed_greetings
             )
-            aside = fits and _aside(content)  # the cue is searched only for an aside
-            if aside and pending and _pending_cue(pending):
+            aside = fits and _aside(content)
+            question = _pending_cue(pending) if aside else None  # searched at most once
+            if question:
                 aside = _aside(content, answering=True)
             if fits and answered and not candidate:  # praise beside a thanks, if nothing asked
                 candidate = aside or is_chatter(content, after_answer=True, plain=True)
@@ -360,7 +368,8 @@ def kept_turns(
                 candidate = aside
             candidate = candidate and not (pending and _echoes(content, pending))
             short = bool(content) and len(content.split()) <= SHORT_REPLY
-            question = _pending_cue(pending) if candidate or short else ""
+            if question is None:
+                question = _pending_cue(pending) if candidate or short else ""
             # An aside answers no question: the question waits for the next turn.
             chatter = candidate and (not question or aside)
             if content and not chatter:
@@ -388,9 +397,7 @@ def _aside(text: str, answering: bool = False) -> bool:
     reply"), with at most a few social words beside ("ok", "lol", "haha"). With
     ``answering`` (a question of the assistant's pending) only a pause, and no "ok": praise
     and "ok" may answer it."""
-    if not all(c.isalpha() or c in CHATTER_PUNCT or c in CHATTER_EMOJI for c in text.lower()):
-        return False
-    if _named(text):
+    if not _only_words(text, CHATTER_EMOJI):
         return False
     lowered = _straight(text.lower())
     rest = (PAUSE_ASIDES if answering else ASIDES).sub(" ", lowered)

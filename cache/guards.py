@@ -392,8 +392,7 @@ def _coordination_swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
     date", "boys and girls") that ``y`` joins the other way round, and ``x`` never in that
     order: a sort key, a ratio, a cross product or a join depends on which comes first (a
     red-team pass, eighth session). ``_swapped`` sees single words only, at their last place."""
-    joined = " ".join(x), " ".join(y)
-    padded_x, padded_y = f" {joined[0]} ", f" {joined[1]} "
+    padded_x, padded_y = f" {' '.join(x)} ", f" {' '.join(y)} "
     for k, word in enumerate(x):
         if word not in COORDINATORS:
             continue

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from cache.chatter import REFERS_BACK, TIMES_OF_DAY, asks_about_time, kept_turns, time_words
+from cache.chatter import DAY_PARTS, REFERS_BACK, asks_about_time, kept_turns, time_words
 from cache.edits import edit, warm_edits
 from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
@@ -241,7 +241,7 @@ def _generic_answers(timed: str, chat: Sequence[tuple[str, str]]) -> bool:
     only when no user turn asks about the present (cache.chatter.asks_about_time)."""
     return (
         bool(timed)
-        and set(timed.split()) <= TIMES_OF_DAY
+        and set(timed.split()) <= DAY_PARTS
         and not asks_about_time([t for role, t in chat if role == "user"])
     )
 
