@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 from cache.lexicon import (
     ABBREVIATION,
@@ -313,11 +314,24 @@ def _social(word: str, vocabulary: frozenset[str] = CHATTER) -> bool:
     return any(f in CHATTER_STRETCHABLE and f in vocabulary for f in forms)
 
 
+# An exercise set to the user with no "?" ("Translate 'gracias' into English.", "Name the word
+# Brits say when clinking glasses."): the next turn answers it, even "Thank you." (a red-team
+# pass, ninth session).
+EXERCISE = re.compile(
+    r"(now |next,? |ok,? |okay,? |first,? |your turn:? )?(translate|name|guess|spell|solve"
+    r"|unscramble|define|identify|conjugate|fill in|pronounce|try to|give me (a|an|the|one|two"
+    r"|three|your)|tell me (the|a|an|your)|what'?s your (answer|guess)|your answer)\b"
+)
+
+
 def cue(text: str) -> str:
-    """The assistant message's question or offer, or "": the last sentence holding a "?" or
-    an offer, anywhere in the message."""
+    """The assistant message's question or offer, or "": the last sentence holding a "?", an
+    offer or an exercise set to the user, anywhere in the message."""
     for sentence in reversed(SENTENCES.split(_straight(text).strip())):
-        if any(m in sentence for m in QUESTION_MARKS) or OFFER.search(sentence.lower()):
+        lowered = sentence.lower()
+        if any(m in sentence for m in QUESTION_MARKS) or OFFER.search(lowered):
+            return sentence
+        if EXERCISE.match(lowered):
             return sentence
     return ""
 
@@ -339,56 +353,83 @@ def kept_turns(
     short. ``timed_greetings``: see ``is_chatter``."""
     if everything:
         return [(role, content) for role, content in chat if content]
-    kept: list[tuple[str, str]] = []
+    walk = _Walk(timed_greetings)
+    for role, content in chat:
+        walk.step(role, content)
+    return walk.kept
+
+
+@dataclass(slots=True)
+class _Walk:
+    """kept_turns, one message at a time (without_leads tries a turn's lead on a copy)."""
+
+    timed_greetings: bool = False
+    kept: list[tuple[str, str]] = field(default_factory=list)
     # The assistant's latest messages that are not social: every user turn until it answers
     # again replies to them (a second message in a row, or one after "Thanks!" / "You're
     # welcome!", answers the same question or offer).
-    pending: list[str] = []
-    answered = False  # an assistant message was kept: every later user turn follows an answer
-    user_chatter = False  # the last user turn was chatter (none yet: the lead is kept)
-    closing = False  # ... and it closed an answer: the assistant's reply must commit to nothing
-    after_user = False  # the previous message was a user turn
-    for role, content in chat:
-        if role == "user":
-            fits = bool(content) and len(content) <= CHATTER_MAX_CHARS
-            candidate = fits and is_chatter(
-                content, after_answer=answered, timed_greetings=timed_greetings
-            )
-            aside = fits and _aside(content)
-            question = _pending_cue(pending) if aside else None  # searched at most once
-            if question:
-                aside = _aside(content, answering=True)
-            if fits and answered and not candidate:  # praise beside a thanks, if nothing asked
-                candidate = aside or is_chatter(content, after_answer=True, plain=True)
-                # ... and only then is the answer searched for a proposal (a long regex)
-                candidate = candidate and not any(
-                    SOLICITS.search(_straight(m.lower())) for m in pending
-                )
-            elif fits and not answered and not candidate:
-                candidate = aside
-            candidate = candidate and not (pending and _echoes(content, pending))
-            short = bool(content) and len(content.split()) <= SHORT_REPLY
-            if question is None:
-                question = _pending_cue(pending) if candidate or short else ""
-            # An aside answers no question: the question waits for the next turn.
-            chatter = candidate and (not question or aside)
-            if content and not chatter:
-                kept.append(("user", f"{question}\n{content}" if question and short else content))
-            # An aside accepted nothing, so the assistant's "Of course, go ahead." commits to
-            # nothing either.
-            user_chatter, closing, after_user = chatter, chatter and answered and not aside, True
-            continue
-        social = user_chatter and is_chatter(
-            content, assistant=True, timed_greetings=timed_greetings
+    pending: list[str] = field(default_factory=list)
+    answered: bool = False  # an assistant message was kept: every later user turn follows one
+    user_chatter: bool = False  # the last user turn was chatter (none yet: the lead is kept)
+    closing: bool = False  # ... and closed an answer: the reply must commit to nothing
+    after_user: bool = False  # the previous message was a user turn
+    asked: str | None = None  # _pending_cue(pending), once searched
+
+    def copy(self) -> _Walk:
+        return replace(self, kept=list(self.kept), pending=list(self.pending))
+
+    def cue(self) -> str:
+        """The waiting question or offer's cue, searched at most once while it waits."""
+        if self.asked is None:
+            self.asked = _pending_cue(self.pending)
+        return self.asked
+
+    def step(self, role: str, content: str) -> None:
+        """Walk one message."""
+        if role != "user":
+            self._assistant(content)
+            return
+        pending, answered = self.pending, self.answered
+        fits = bool(content) and len(content) <= CHATTER_MAX_CHARS
+        candidate = fits and is_chatter(
+            content, after_answer=answered, timed_greetings=self.timed_greetings
         )
-        social = social and not (closing and COMMITS.search(_straight(content.lower())))
+        aside = fits and _aside(content)
+        question = self.cue() if aside else None
+        if question:
+            aside = _aside(content, answering=True)
+        if fits and answered and not candidate:  # praise beside a thanks, if nothing asked
+            candidate = aside or is_chatter(content, after_answer=True, plain=True)
+            # ... and only then is the answer searched for a proposal (a long regex)
+            candidate = candidate and not any(
+                SOLICITS.search(_straight(m.lower())) for m in pending
+            )
+        elif fits and not answered and not candidate:
+            candidate = aside
+        candidate = candidate and not (pending and _echoes(content, pending))
+        short = bool(content) and len(content.split()) <= SHORT_REPLY
+        if question is None:
+            question = self.cue() if candidate or short else ""
+        # An aside answers no question: the question waits for the next turn.
+        chatter = candidate and (not question or aside)
+        if content and not chatter:
+            self.kept.append(("user", f"{question}\n{content}" if question and short else content))
+        # An aside accepted nothing, so the assistant's "Of course, go ahead." commits to
+        # nothing either.
+        self.user_chatter, self.closing = chatter, chatter and answered and not aside
+        self.after_user = True
+
+    def _assistant(self, content: str) -> None:
+        social = self.user_chatter and is_chatter(
+            content, assistant=True, timed_greetings=self.timed_greetings
+        )
+        social = social and not (self.closing and COMMITS.search(_straight(content.lower())))
         if content and not social:
-            kept.append(("assistant", content))
+            self.kept.append(("assistant", content))
             # A social reply's "How can I help?" asks for the question itself, not a choice.
-            pending = [content] if after_user else [*pending, content]
-            answered = True
-        after_user = False
-    return kept
+            self.pending = [content] if self.after_user else [*self.pending, content]
+            self.answered, self.asked = True, None
+        self.after_user = False
 
 
 def _aside(text: str, answering: bool = False) -> bool:
@@ -429,3 +470,68 @@ def _pending_cue(messages: Sequence[str]) -> str:
         if asked := cue(message):
             return asked
     return ""
+
+
+# Where a turn's lead may end: a sentence's or a clause's end ("Thanks! What oil ...", "hi,
+# how do I ...", "quick question: ..."), or a dash between two.
+LEAD_END = re.compile(r"(?<=[.!?:;,\u2026])\s+|\s+[-\u2013\u2014]\s+")
+# A turn that speaks of itself ("Great. How many words are in this message?", "Cool - what's
+# the first letter of this?") is its lead too (a red-team pass, ninth session).
+SELF_REFERENCE = re.compile(
+    r"\b(this|my|the) (message|msg|text|sentence|line|paragraph|turn|question)\b"
+    r"|\b(of|in|from) this\b|\bthis (one|whole thing)\b|\bwhat i (just )?(wrote|typed|said)"
+)
+
+
+def without_leads(chat: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``chat`` with each user turn's leading chatter taken off ("Thanks! What oil should I
+    use?" -> "What oil should I use?", "hi there, how do I install node?" -> "how do I install
+    node?"): a lead is taken off only when, sent as a message of its own at that place, it
+    would be passed over (``kept_turns``), so every rule above holds for it (after an
+    assistant's question or offer "Great, thanks." answers; after an answer only a closing
+    remark passes). The longest such lead goes; the rest of the turn is kept as it is. A turn
+    that is passed over whole stays whole ("one sec, phone's ringing")."""
+    out: list[tuple[str, str]] = []
+    walk = _Walk()
+    for role, content in chat:
+        turn = _without_lead(walk, content) if role == "user" and content else content
+        walk.step(role, turn)
+        out.append((role, turn))
+    return out
+
+
+def _without_lead(walk: _Walk, content: str) -> str:
+    """A user turn, where ``walk`` stands, without its longest lead that would pass there."""
+    leads = _leads(content)
+    lowered = content.lower() if leads else ""
+    # A lead that may tell the time ("Hope you slept well! Should I have a coffee now?") stays
+    # before a question about the present, as a lead that the rest speaks of does.
+    if not leads or SELF_REFERENCE.search(lowered) or TIME_SENSITIVE.search(lowered):
+        return content
+    whole = walk.copy()
+    whole.step("user", content)
+    if len(whole.kept) == len(walk.kept):  # a whole chatter turn stays whole
+        return content
+    for lead, rest in leads:
+        alone = walk.copy()
+        alone.step("user", lead)
+        if len(alone.kept) == len(walk.kept):
+            return rest
+    return content
+
+
+def _leads(text: str) -> list[tuple[str, str]]:
+    """The (lead, rest) splits of ``text`` whose lead could be chatter anywhere (the loosest
+    test ``kept_turns`` applies), longest lead first."""
+    if len(text) <= 2 or not LEAD_END.search(text):
+        return []
+    splits = []
+    for match in LEAD_END.finditer(text):
+        lead, rest = text[: match.start()], text[match.end() :]
+        if len(lead) > CHATTER_MAX_CHARS:
+            break
+        if not any(c.isalnum() for c in rest):
+            continue
+        if is_chatter(lead) or is_chatter(lead, after_answer=True, plain=True) or _aside(lead):
+            splits.append((lead, rest))
+    return splits[::-1]

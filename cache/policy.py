@@ -55,6 +55,11 @@ class SemanticCachePolicy(BaseModel):
     # aliases whose conversations never go deeper than one follow-up and carry nothing before
     # it (otherwise another conversation's answer can be served: docs/caching.md).
     follow_up_chain: bool = True
+    # context mode: a user turn's leading chatter ("Thanks! What oil should I use?", "hi, how do
+    # I ...?") is taken off when it would be passed over as a message of its own there
+    # (cache.chatter.without_leads). False: turns are compared whole, as before the ninth
+    # session.
+    chatter_leads: bool = True
     # User turns (last_turn and whole only; context mode compares the context and the earlier
     # turns, up to 64 of them, not the length).
     max_turns: Annotated[int, Field(ge=1, le=100)] = 4

@@ -42,7 +42,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from cache.chatter import DAY_PARTS, REFERS_BACK, asks_about_time, kept_turns, time_words
+from cache.chatter import (
+    DAY_PARTS,
+    REFERS_BACK,
+    asks_about_time,
+    kept_turns,
+    time_words,
+    without_leads,
+)
 from cache.edits import edit, warm_edits
 from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
@@ -188,8 +195,10 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
     if policy.conversation == "whole":
         text, history = "\n".join(content for _, content in chat), []
     elif policy.conversation == "context":
+        refers = bool(REFERS_BACK.search(chat[-1][1].lower()))
+        if policy.chatter_leads and not refers:
+            chat = without_leads(chat)  # "Thanks! What oil ...?": the thanks is chatter
         text = chat[-1][1]
-        refers = bool(REFERS_BACK.search(text.lower()))
         kept = kept_turns(chat[:-1], everything=refers)
         if not refers:
             kept, timed = _timed_greetings(chat[:-1], kept)

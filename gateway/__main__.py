@@ -45,6 +45,9 @@ def eval_cache(
     follow_up_chain: Annotated[
         bool, typer.Option(help="Context mode: earlier user turns must match (off: context only).")
     ] = True,
+    chatter_leads: Annotated[
+        bool, typer.Option(help="Context mode: take a turn's leading chatter off (off: whole).")
+    ] = True,
 ) -> None:
     """Fill a fresh semantic cache with each pair's a, look up its b; print hit/false-hit rates."""
     from gateway.eval.cache_eval import run_cache_eval
@@ -70,6 +73,7 @@ def eval_cache(
         verifier=verifier,
         cross_encoder=cross_encoder,
         follow_up_chain=follow_up_chain,
+        chatter_leads=chatter_leads,
     )
     raise typer.Exit(code)
 

@@ -327,6 +327,7 @@ def run_cache_eval(
     verifier: bool = True,
     cross_encoder: bool = True,
     follow_up_chain: bool = True,
+    chatter_leads: bool = True,
 ) -> int:
     """The command: print the figures; 0 on success, 2 when the pairs cannot be read."""
     try:
@@ -338,6 +339,8 @@ def run_cache_eval(
     update["cross_encoder"] = cross_encoder
     if not follow_up_chain:
         update["follow_up_chain"] = False
+    if not chatter_leads:
+        update["chatter_leads"] = False
     if conversation is not None:
         update["conversation"] = conversation
     policy = policy.model_copy(update=update)

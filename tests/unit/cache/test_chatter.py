@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from cache.chatter import is_chatter, kept_turns
+from cache.chatter import is_chatter, kept_turns, without_leads
 from cache.embedder import HashEmbedder
 from cache.policy import SemanticCachePolicy
 from cache.semantic import Answer, Key, Request, SemanticLibrary, make_key
@@ -277,7 +277,8 @@ def test_greetings_that_tell_other_times_never_meet() -> None:
 
 def test_a_time_greeting_after_an_answer_is_no_closing_remark() -> None:
     said = ("Is the pharmacy open?", "It's open until 9 pm.", "Thanks, good evening!")
-    assert _key(*said, "You're welcome!", "And on Sunday?").context == "Thanks, good evening!"
+    # (its leading thanks is taken off, ninth session; the greeting stays the context)
+    assert _key(*said, "You're welcome!", "And on Sunday?").context == "good evening!"
     assert not is_chatter("Happy New Year!") and not is_chatter("Happy holidays!")
 
 
@@ -420,3 +421,86 @@ def test_an_aside_answers_no_question_the_next_turn_does() -> None:
 )  # fmt: skip
 def test_an_aside_that_may_accept_or_tell_something_is_kept(answer: str, aside: str) -> None:
     assert aside not in _passed_over("When is checkout?", answer, aside, "Sure, I'll be here.")
+
+
+# Ninth session: a turn's leading chatter is taken off when it would pass as a message of its
+# own there (without_leads); the rest of the turn is compared.
+def _last(*turns: str) -> str:
+    """The last user turn of a conversation after without_leads."""
+    chat = [("user" if i % 2 == 0 else "assistant", t) for i, t in enumerate(turns)]
+    return without_leads(chat)[-1][1]
+
+
+@pytest.mark.parametrize(
+    ("turn", "rest"),
+    [("Thanks! What oil should I use?", "What oil should I use?"),
+     ("cool, thx. and hard herbs like rosemary?", "and hard herbs like rosemary?"),
+     ("sorry, got distracted for a sec. it says 8gb. should i upgrade",
+      "it says 8gb. should i upgrade"),
+     ("gotcha - is it always 5", "is it always 5")],
+)  # fmt: skip
+def test_a_closing_remark_leading_a_question_after_a_plain_answer_is_taken_off(
+    turn: str, rest: str
+) -> None:
+    assert _last("When is checkout?", PLAIN, turn) == rest
+
+
+@pytest.mark.parametrize(
+    ("turn", "rest"),
+    [("hi there! how do I install node on ubuntu", "how do I install node on ubuntu"),
+     ("hey, quick question: can I freeze pesto?", "can I freeze pesto?"),
+     ("Hello! Is it safe to eat raw cookie dough?", "Is it safe to eat raw cookie dough?")],
+)  # fmt: skip
+def test_a_greeting_leading_the_first_question_is_taken_off(turn: str, rest: str) -> None:
+    assert _last(turn) == rest
+    with_greeting = _key(turn, "An answer.", "And for kids?")
+    without = _key(rest, "An answer.", "And for kids?")
+    assert (with_greeting.scope, with_greeting.context) == (without.scope, without.context)
+
+
+@pytest.mark.parametrize(
+    ("answer", "turn"),
+    [# after an offer or a question the lead answers it
+     ("Late checkout is available for 25 dollars.", "Perfect. When is breakfast?"),
+     ("Do you want the vegan version?", "Great, thanks! How long does it bake?"),
+     # praise alone may answer or accept (a red-team pass): "Perfect. What's my total?"
+     (PLAIN, "oh neat. does that modify d1"), (PLAIN, "ok great. what about my phone bill"),
+     # an exercise set with no "?": even a thanks answers it
+     ("Translate 'gracias' into English.", "Thank you. Did I get it right?"),
+     ("Name the word Brits say when clinking glasses.", "Cheers! Right answer?"),
+     # the rest speaks of the whole turn, or asks about the present
+     (PLAIN, "Thanks! How many words are in this message?"),
+     (PLAIN, "Thanks! Is it too late for an espresso?"),
+     # not chatter: a stance, a decline, a time of day
+     (PLAIN, "Hmm. What time does it close?"), (PLAIN, "no thanks. What else is there?"),
+     (PLAIN, "good evening! should I have an espresso?")],
+)  # fmt: skip
+def test_a_lead_that_answers_or_tells_something_stays(answer: str, turn: str) -> None:
+    assert _last("When is checkout?", answer, turn) == turn
+
+
+def test_a_fact_after_a_leading_thanks_stays_in_the_turn() -> None:
+    turn = "thanks, I'm vegan btw. what should I order?"
+    assert _last("When is checkout?", PLAIN, turn) == "I'm vegan btw. what should I order?"
+
+
+@pytest.mark.parametrize("turn", ["one sec, phone's ringing", "thank you, this is great"])
+def test_a_turn_passed_over_whole_is_not_split(turn: str) -> None:
+    assert _last("When is checkout?", PLAIN, turn) == turn
+    assert turn in _passed_over("When is checkout?", PLAIN, turn, "You're welcome!")
+
+
+def test_leads_stay_when_the_question_refers_to_earlier_messages() -> None:
+    question = "Thanks! What did I say in my first message?"
+    chat = [{"role": "user", "content": "Hi! My name is Sam."}]
+    chat += [{"role": "assistant", "content": "Nice to meet you."}]
+    chat += [{"role": "user", "content": question}]
+    k = make_key(Request("t1", "fast", "v1", chat, {"temperature": 0}), POLICY)
+    assert isinstance(k, Key) and k.text == question
+
+
+def test_without_chatter_leads_turns_are_compared_whole() -> None:
+    chat = [{"role": "user", "content": "Thanks! What oil should I use?"}]
+    off = POLICY.model_copy(update={"chatter_leads": False})
+    k = make_key(Request("t1", "fast", "v1", chat, {"temperature": 0}), off)
+    assert isinstance(k, Key) and k.text == "Thanks! What oil should I use?"
