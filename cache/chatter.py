@@ -323,11 +323,21 @@ EXERCISE = re.compile(
     r"|three|your)|tell me (the|a|an|your)|what'?s your (answer|guess)|your answer)\b"
 )
 
+EXERCISE_WORD = re.compile(EXERCISE.pattern.replace("(now ", r"\b(now ", 1))
+
 
 def cue(text: str) -> str:
     """The assistant message's question or offer, or "": the last sentence holding a "?", an
     offer or an exercise set to the user, anywhere in the message."""
-    for sentence in reversed(SENTENCES.split(_straight(text).strip())):
+    straight = _straight(text).strip()
+    whole = straight.lower()
+    if not (
+        any(m in straight for m in QUESTION_MARKS)
+        or OFFER.search(whole)
+        or EXERCISE_WORD.search(whole)
+    ):
+        return ""  # most answers: one search of the whole, not one per sentence
+    for sentence in reversed(SENTENCES.split(straight)):
         lowered = sentence.lower()
         if any(m in sentence for m in QUESTION_MARKS) or OFFER.search(lowered):
             return sentence
@@ -374,6 +384,7 @@ class _Walk:
     closing: bool = False  # ... and closed an answer: the reply must commit to nothing
     after_user: bool = False  # the previous message was a user turn
     asked: str | None = None  # _pending_cue(pending), once searched
+    proposed: bool | None = None  # SOLICITS in pending, once searched
 
     def copy(self) -> _Walk:
         return replace(self, kept=list(self.kept), pending=list(self.pending))
@@ -383,6 +394,12 @@ class _Walk:
         if self.asked is None:
             self.asked = _pending_cue(self.pending)
         return self.asked
+
+    def proposes(self) -> bool:
+        """Whether the pending answer proposes something (SOLICITS), searched once."""
+        if self.proposed is None:
+            self.proposed = any(SOLICITS.search(_straight(m.lower())) for m in self.pending)
+        return self.proposed
 
     def step(self, role: str, content: str) -> None:
         """Walk one message."""
@@ -401,9 +418,7 @@ class _Walk:
         if fits and answered and not candidate:  # praise beside a thanks, if nothing asked
             candidate = aside or is_chatter(content, after_answer=True, plain=True)
             # ... and only then is the answer searched for a proposal (a long regex)
-            candidate = candidate and not any(
-                SOLICITS.search(_straight(m.lower())) for m in pending
-            )
+            candidate = candidate and not self.proposes()
         elif fits and not answered and not candidate:
             candidate = aside
         candidate = candidate and not (pending and _echoes(content, pending))
@@ -428,7 +443,7 @@ class _Walk:
             self.kept.append(("assistant", content))
             # A social reply's "How can I help?" asks for the question itself, not a choice.
             self.pending = [content] if self.after_user else [*self.pending, content]
-            self.answered, self.asked = True, None
+            self.answered, self.asked, self.proposed = True, None, None
         self.after_user = False
 
 
@@ -508,10 +523,12 @@ def _without_lead(walk: _Walk, content: str) -> str:
     # before a question about the present, as a lead that the rest speaks of does.
     if not leads or SELF_REFERENCE.search(lowered) or TIME_SENSITIVE.search(lowered):
         return content
-    whole = walk.copy()
-    whole.step("user", content)
-    if len(whole.kept) == len(walk.kept):  # a whole chatter turn stays whole
-        return content
+    walk.cue()  # searched once, for the copies too
+    if _may_pass(content):
+        whole = walk.copy()
+        whole.step("user", content)
+        if len(whole.kept) == len(walk.kept):  # a whole chatter turn stays whole
+            return content
     for lead, rest in leads:
         alone = walk.copy()
         alone.step("user", lead)
@@ -532,6 +549,11 @@ def _leads(text: str) -> list[tuple[str, str]]:
             break
         if not any(c.isalnum() for c in rest):
             continue
-        if is_chatter(lead) or is_chatter(lead, after_answer=True, plain=True) or _aside(lead):
+        if _may_pass(lead):
             splits.append((lead, rest))
     return splits[::-1]
+
+
+def _may_pass(text: str) -> bool:
+    """The loosest test kept_turns applies to a user turn: False, and it is kept anywhere."""
+    return is_chatter(text) or is_chatter(text, after_answer=True, plain=True) or _aside(text)
