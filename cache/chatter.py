@@ -44,6 +44,11 @@ a choice or an instruction can be dressed as social talk. So chatter is narrow:
   that says who the user is ("i'm the ta") is never passed over.
 - The assistant's good wishes in a social reply ("Good luck with it!", "Feel better soon.")
   are passed over; a wish with a noun of its own ("Hope your son feels better") is kept.
+- Chatter that leads a turn ("Thanks! What oil should I use?") is taken off by the same rules
+  (``without_leads``): only a lead that would pass as a message of its own at that place,
+  never when the rest speaks of the turn itself or asks about the present. Praise alone as a
+  lead was red-teamed into wrong answers (it answers quizzes and accepts priced offers).
+- An exercise set without a "?" ("Translate 'gracias'.") waits for an answer like a question.
 - The kept turns are digested in conversation order: which turn came after which answer is
   part of the key.
 - An assistant message is chatter only when it answers a user turn that was chatter (a
