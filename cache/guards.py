@@ -71,6 +71,10 @@ from cache.lexicon import (
     SCOPE_PREPS,
     SCOPES,
     SEASONS,
+    STANCE_NOT_OK,
+    STANCE_NOT_OK_PAIRS,
+    STANCE_OK,
+    STANCE_OK_PAIRS,
     STOP,
     TIME_UNITS,
     TOKEN,
@@ -274,6 +278,22 @@ def _wh(words: tuple[str, ...]) -> frozenset[str]:
 
 
 # --- the guards: (a, b) -> True when they tell the texts apart ------------------------------
+
+
+def stance(a: Features, b: Features) -> bool:
+    """One asks whether something is all right ("is it okay to ...?", "is it safe ...?"), the
+    other whether it is not ("should I avoid ...?", "is it a bad idea ...?"): a yes to one is
+    a no to the other, however much else is reworded. A hard veto of the verifier paths
+    (cache.semantic), not a pair feature of the trained verifier."""
+    return _stance(a) * _stance(b) < 0
+
+
+def _stance(f: Features) -> int:
+    pairs = set(zip(f.words, f.words[1:], strict=False))
+    ok = bool(f.wordset & STANCE_OK) or bool(pairs & STANCE_OK_PAIRS)
+    not_ok = bool(f.wordset & STANCE_NOT_OK) or bool(pairs & STANCE_NOT_OK_PAIRS)
+    said = int(ok and not not_ok) - int(not_ok and not ok)
+    return -said if f.negated else said
 
 
 def negation(a: Features, b: Features) -> bool:

@@ -600,3 +600,20 @@ EDIT_STEM_SUFFIXES = ("ations", "ation", "ating", "ated", "ates", "ings", "ing",
 EDIT_SPELLINGS: tuple[tuple[str, str], ...] = (("our", "or"), ("tre", "ter"), ("ise", "ize"))
 EDIT_SPELLINGS += (("ised", "ized"), ("ising", "izing"), ("isation", "ization"), ("yse", "yze"))
 EDIT_SPELLINGS += (("ogue", "og"),)
+
+# A question's stance (cache.guards.stance): whether something is all right, or whether it is
+# not. "Is it okay to give her aspirin?" / "Should I avoid giving her aspirin?" ask the same
+# thing with opposite yes/no answers (a red-team pass, ninth session). Words, and word pairs
+# of the features' words; "good" and "bad" only in pairs ("good idea", "bad for").
+STANCE_OK = _words(
+    "ok okay safe fine alright allowed acceptable advisable recommended healthy wise legal "
+    "permitted harmless"
+)
+STANCE_NOT_OK = _words(
+    "avoid unsafe dangerous harmful risky inadvisable unhealthy unwise illegal forbidden "
+    "prohibited toxic"
+)
+STANCE_OK_PAIRS = frozenset({("good", "idea"), ("good", "for"), ("all", "right")})
+STANCE_NOT_OK_PAIRS = frozenset(
+    {("bad", "idea"), ("bad", "for"), ("stay", "away"), ("steer", "clear"), ("a", "mistake")}
+)

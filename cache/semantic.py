@@ -54,6 +54,7 @@ from cache.edits import edit, warm_edits
 from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
 from cache.guards import order as order_swapped
+from cache.guards import stance as stance_flipped
 from cache.keys import TRANSPORT_FIELDS
 from cache.lexicon import ENGLISH_WORDS, FOREIGN_WORDS
 from cache.policy import EmbeddingModel, SemanticCachePolicy
@@ -405,8 +406,9 @@ class SemanticLibrary:
                 continue
             cached = features(text)
             kind = _edit_kind(text, key, cached) if edits else "model"
-            if kind == "local":
-                vetoes.append("edit")
+            near_miss = "edit" if kind == "local" else _stance_veto(key, cached)
+            if near_miss:
+                vetoes.append(near_miss)
                 continue
             if verifier is not None and cut is not None:
                 p = (
@@ -485,7 +487,9 @@ class SemanticLibrary:
         ]
         # The generated traps never swap the order of two names (Paris -> Rome / Rome ->
         # Paris), so the cross-encoder did not learn it: that guard still vetoes.
-        order = [order_swapped(key.features, f) for f in feats]
+        # ... nor a yes/no question reworded into its opposite ("is it okay to ...?" / "should
+        # I avoid ...?", a red-team pass, ninth session): a hard veto too.
+        order = ["order" if order_swapped(key.features, f) else _stance_veto(key, f) for f in feats]
         alive = [
             i
             for i in range(len(live))
@@ -503,7 +507,7 @@ class SemanticLibrary:
                 vetoes.append(
                     "context"
                     if contexts[i] < ce.floor
-                    else "order"
+                    else order[i]
                     if order[i]
                     else "edit"
                     if kinds[i] == "local"
@@ -600,6 +604,12 @@ class SemanticLibrary:
             await self.store.aclose()
         finally:
             await self.embedder.aclose()
+
+
+def _stance_veto(key: Key, cached: Features) -> str:
+    """ "stance" when the request and the entry ask a yes/no question of opposite stance ("is
+    it okay ...?" / "should I avoid ...?"), else ""."""
+    return "stance" if stance_flipped(key.features, cached) else ""
 
 
 def _edit_kind(cached: str, key: Key, cached_features: Features, context: bool = False) -> str:

@@ -100,6 +100,31 @@ async def test_the_cross_encoder_decides_the_lookup(ce: CrossEncoder) -> None:
 
 
 @pytest.mark.asyncio
+async def test_a_yes_no_question_of_opposite_stance_is_vetoed_before_the_model(
+    ce: CrossEncoder,
+) -> None:
+    embedder = HashEmbedder()
+    anywhere = dataclasses.replace(ce, floor=0.0)
+    trees = dataclasses.replace(load_verifier(), floor=-1.0)
+    library = SemanticLibrary(
+        embedder, InProcessIndex(embedder.dim, 16), verifier=trees, cross_encoder=anywhere
+    )
+    for policy in (
+        SemanticCachePolicy(enabled=True),
+        SemanticCachePolicy(enabled=True, cross_encoder=False),
+    ):
+        key = library.key(request("Is it okay to give a child aspirin?"), policy)
+        assert isinstance(key, Key)
+        await library.put(
+            key, (await library.lookup(key, policy)).vector, Answer(b"{}", None, None)
+        )
+        flipped = library.key(request("Should I avoid giving a child aspirin?"), policy)
+        assert isinstance(flipped, Key)
+        look = await library.lookup(flipped, policy.model_copy(update={"verifier_threshold": 0.01}))
+        assert look.hit is None and "stance" in look.vetoes
+
+
+@pytest.mark.asyncio
 async def test_a_swapped_order_is_vetoed_before_the_model(ce: CrossEncoder) -> None:
     embedder = HashEmbedder()
     anywhere = dataclasses.replace(ce, floor=0.0)

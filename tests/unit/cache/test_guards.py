@@ -15,6 +15,7 @@ from cache.guards import (
     polarity,
     question,
     scope,
+    stance,
 )
 
 TRAPS = [
@@ -215,3 +216,27 @@ def test_a_number_written_against_its_unit_is_read_whole() -> None:
 def test_two_phrases_joined_the_other_way_round_are_an_order_swap(a: str, b: str) -> None:
     # A red-team pass (eighth session): a sort key, a ratio, a cross product.
     assert order(features(a), features(b))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("is it okay to give her aspirin?", "should I avoid giving her aspirin?"),
+     ("is it safe to hike at midday?", "is hiking at midday dangerous?"),
+     ("is it okay to use summer diesel?", "is summer diesel a bad idea?"),
+     ("Is sudo pip a good idea?", "Is it risky to install packages with sudo pip?"),
+     ("Is it not safe to leave rice out?", "Is it safe to leave rice out?")],
+)  # fmt: skip
+def test_a_yes_no_question_reworded_into_its_opposite_is_a_stance_flip(a: str, b: str) -> None:
+    # A red-team pass (ninth session): "okay" / "avoid" flips that the verifier served.
+    assert stance(features(a), features(b)) and stance(features(b), features(a))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("is it okay to give her aspirin?", "is aspirin safe for her?"),
+     ("should I avoid md5 for hashing?", "is md5 a bad idea for hashing?"),
+     ("How do I bake bread?", "What's the best way to bake bread?"),
+     ("Is it not okay to chew gum there?", "Should I avoid chewing gum there?")],
+)  # fmt: skip
+def test_the_same_stance_or_none_is_no_flip(a: str, b: str) -> None:
+    assert not stance(features(a), features(b))
