@@ -109,6 +109,19 @@ async def fill(
     await store.upsert_many(rows)
 
 
+def key_timings(
+    library: SemanticLibrary, policy: SemanticCachePolicy, talk: list[dict[str, str]], rounds: int
+) -> list[float]:
+    """How long building the key of the conversation ``talk`` takes, ``rounds`` times."""
+    conversation = Request("bench", "bench", "v1", talk, {"temperature": 0})
+    samples = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        library.key(conversation, policy)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
 async def measure(
     name: str,
     store: VectorStore,
@@ -173,22 +186,12 @@ async def measure(
         talk.append({"role": "user", "content": f"Question {i} about the account settings?"})
         talk.append({"role": "assistant", "content": "Here is a fairly long answer. " * 20})
     talk.append({"role": "user", "content": "And what about the monthly fee?"})
-    long_request = Request("bench", "bench", "v1", talk, {"temperature": 0})
-    key_times = []
-    for _ in range(len(keys_b)):
-        start = time.perf_counter()
-        library.key(long_request, policy)
-        key_times.append(time.perf_counter() - start)
+    key_times = key_timings(library, policy, talk, len(keys_b))
     print(f"  key of a 21-message conversation  {ms(key_times)}")
     for message in talk:  # each user turn opens with a thanks: without_leads tries each lead
         if message["role"] == "user":
             message["content"] = "Thanks, got it! " + message["content"]
-    lead_request = Request("bench", "bench", "v1", talk, {"temperature": 0})
-    lead_times = []
-    for _ in range(len(keys_b)):
-        start = time.perf_counter()
-        library.key(lead_request, policy)
-        lead_times.append(time.perf_counter() - start)
+    lead_times = key_timings(library, policy, talk, len(keys_b))
     print(f"  ... every user turn with a lead   {ms(lead_times)}")
     verify_times = []
     for k, a in zip(keys_b, keys_a, strict=False):
