@@ -196,15 +196,30 @@ def _normalised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def _unstretched(word: str) -> str:
     """A word stretched for emphasis ("sooo", "pleeease") as the known word it stretches: the
-    run of letters kept once or twice, whichever is a word. Never a run that starts the word or
-    a word of one letter ("XXXL", "BBB", "AAA" are sizes and grades)."""
+    run of letters kept once or twice, whichever is a word; when both are, the one both the
+    model's vocabulary and WordNet hold ("summmer" is "summer", not "Sumer"; "sooo" is "so",
+    not "soo"). Never a run that starts the word or a word of one letter ("XXXL", "BBB",
+    "AAA" are sizes and grades)."""
     run = STRETCHED.search(word)
     if run is None or run.start() == 0 or len(set(word)) == 1 or spelled_right(word):
         return word
-    for spelled in (STRETCHED.sub(r"\1", word), STRETCHED.sub(r"\1\1", word)):
-        if spelled_right(spelled):  # "runnning" -> "running": "runing" is no word
-            return spelled
-    return word
+    # "runnning" -> "running": "runing" is no word
+    spelled = [
+        w for w in (STRETCHED.sub(r"\1", word), STRETCHED.sub(r"\1\1", word)) if spelled_right(w)
+    ]
+    common = [w for w in spelled if w in _common()]
+    return (common or spelled or [word])[0]
+
+
+@functools.cache
+def _common() -> frozenset[str]:
+    """Words both the embedding model's vocabulary and WordNet hold: common words, not
+    names ("Sumer") or word pieces ("soo")."""
+    try:
+        vocabulary = known_words()
+    except (ImportError, OSError, ValueError, RuntimeError):
+        vocabulary = frozenset()
+    return vocabulary & wordnet_words()
 
 
 def _american(word: str) -> str:

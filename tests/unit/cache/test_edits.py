@@ -283,3 +283,11 @@ def test_typos_only_is_word_for_word_typos() -> None:
     assert not typos_only("What does difference mean?", "What does diff mean?")  # shorthand
     assert not typos_only("How do I boil rice?", "How do I boil rice?")  # no typo at all
     assert not typos_only("Is it safe?", "Is it safe for kids?")
+
+
+def test_a_stretched_word_is_the_common_word_it_stretches() -> None:
+    # A held-out near-repeat (traps_twelfth): "summmer" is "summer", not "Sumer".
+    assert edit(
+        "How do I cut my bill in the summer?", "how do i cut my bill in the summmer"
+    ).kind == ("trivial")
+    assert edit("Is it so bad?", "is it sooo bad").kind == "trivial"
