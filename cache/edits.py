@@ -17,8 +17,7 @@ plain. A red-team pass then showed what normalising must never erase (a tense, "
   "any help appreciated") or a "please" / "thanks" at either end (the same on both sides if
   both have one), chat and unit shorthand, contractions, "How do I" / "How can I" / "how
   to", a compound written apart or together (or with a hyphen, from a closed list: "wi-fi"),
-  "%" / "percent", a number word or its digits ("two" / "2"), a word stretched for emphasis
-  ("sooo"), British / American spelling, or a
+  "%" / "percent", a word stretched for emphasis ("sooo"), British / American spelling, or a
   typo (a neighbouring key or two letters swapped, not the first letter, where
   only one side is a word the model's vocabulary or WordNet knows). Served without the
   verifier, which refused 10-20% of such near-repeats.
@@ -59,7 +58,6 @@ from cache.lexicon import (
     EDIT_SPELLINGS,
     EDIT_STEM_SUFFIXES,
     EDIT_SWAPS,
-    NUMBER_WORDS,
 )
 from cache.synonyms import load as load_synonyms
 from cache.synonyms import share_sense, wordnet_words
@@ -75,13 +73,6 @@ KEYBOARD = {
     )
     for i, row in enumerate(_ROWS)
     for k, c in enumerate(row)
-}
-# A number written as a word is its digits ("join two tables" / "join 2 tables"): from two to
-# ninety, one word each ("one" is also a pronoun, "once" / "twice" say how often).
-DIGITS_OF = {
-    w: str(n)
-    for w, n in NUMBER_WORDS.items()
-    if isinstance(n, int) and 2 <= n <= 90 and w not in ("twice", "thrice")
 }
 Kind = Literal["trivial", "local", "synonym", "function", "broad"]
 LOCAL_WORDS = 3  # changed words on either side, at most, for a local edit
@@ -187,10 +178,7 @@ def _normalised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     t = re.sub(r"'(re|m|ll|ve|d)\b", lambda m: CONTRACTIONS[m.group(1)], t)
     out: list[str] = []
     for w in map(_unstretched, WORD.findall(t)):
-        out.extend(
-            DIGITS_OF.get(x) or _american(EDIT_IRREGULAR.get(x, x))
-            for x in EDIT_SHORTHAND.get(w, w).split()
-        )
+        out.extend(_american(EDIT_IRREGULAR.get(x, x)) for x in EDIT_SHORTHAND.get(w, w).split())
     return tuple(out), tuple(courtesy)
 
 
@@ -198,17 +186,17 @@ def _unstretched(word: str) -> str:
     """A word stretched for emphasis ("sooo", "pleeease") as the known word it stretches: the
     run of letters kept once or twice, whichever is a word; when both are, the one both the
     model's vocabulary and WordNet hold ("summmer" is "summer", not "Sumer"; "sooo" is "so",
-    not "soo"). Never a run that starts the word or a word of one letter ("XXXL", "BBB",
-    "AAA" are sizes and grades)."""
+    not "soo"), and of two such the doubled letter ("desssert" is "dessert", "goood" "good":
+    a letter stretched was most often a double one). Never a run that starts the word or a word
+    of one letter ("XXXL", "BBB", "AAA" are sizes and grades)."""
     run = STRETCHED.search(word)
     if run is None or run.start() == 0 or len(set(word)) == 1 or spelled_right(word):
         return word
     # "runnning" -> "running": "runing" is no word
-    spelled = [
-        w for w in (STRETCHED.sub(r"\1", word), STRETCHED.sub(r"\1\1", word)) if spelled_right(w)
-    ]
+    forms = (STRETCHED.sub(r"\1\1", word), STRETCHED.sub(r"\1", word))
+    spelled = [w for w in forms if spelled_right(w)]
     common = [w for w in spelled if w in _common()]
-    return (common or spelled or [word])[0]
+    return (common or spelled[::-1] or [word])[0]
 
 
 @functools.cache
@@ -258,14 +246,6 @@ def _typo(a: str, b: str) -> bool:
     return len(long) == len(short) + 1 and any(
         long[:i] + long[i + 1 :] == short for i in range(len(long))
     )
-
-
-def typos_only(cached: str, asked: str) -> bool:
-    """The two texts differ by typos alone, word for word ("Facebok" / "Facebook"): no
-    shorthand, filler or rewording (the cache serves these below the verifier's cosine floor,
-    where a typo can push a repeat; "diff" / "difference" must not go there)."""
-    x, y = WORD.findall(cached.lower()), WORD.findall(asked.lower())
-    return len(x) == len(y) and x != y and all(map(_typo_or_same, x, y))
 
 
 def same_word(a: str, b: str) -> bool:

@@ -50,7 +50,7 @@ from cache.chatter import (
     time_words,
     without_leads,
 )
-from cache.edits import edit, typos_only, warm_edits
+from cache.edits import edit, warm_edits
 from cache.embedder import Embedder
 from cache.guards import Features, features, first_difference
 from cache.guards import order as order_swapped
@@ -67,11 +67,6 @@ if TYPE_CHECKING:
 SCOPE_VERSION = 6  # 6: greetings that tell the time, in a scope of their time (eighth session)
 MAX_EARLIER = 64  # user turns before the context a follow-up's entry may carry
 REFUSED = float("-inf")  # a candidate's context similarity when its conversation cannot match
-# A typo can take a repeat's cosine far under the verifier's floor ("Facebok": 0.67, "rcie":
-# 0.57); a candidate down to this cosine that differs by typos alone is still a trivial edit
-# (only the first TRIVIAL_CANDIDATES hits are checked; ninth session).
-TRIVIAL_FLOOR = 0.5
-TRIVIAL_CANDIDATES = 4
 # Code and other text whose spacing or symbols carry meaning the embedding does not see: an
 # indented line, a fenced block, a tab or another kind of space or line break, an operator
 # ("==" / "===", "!=", "2>&1"; not "!!", which is emphasis), or a run of spaces in a text that
@@ -397,9 +392,10 @@ class SemanticLibrary:
         vetoes: list[str] = []
         nearest: tuple[Hit, float] | None = None
         best: tuple[Hit, float, int] | None = None  # the accepted candidate rated highest
-        below = _repeats_below(key, policy, hits, floor) if edits else set()
         for hit in hits:
-            if (hit.score < floor and hit.id not in below) or hit.stored_at < oldest:
+            if hit.score < floor:
+                break
+            if hit.stored_at < oldest:
                 continue
             text = str(hit.payload.get("text", ""))
             context = (
@@ -469,8 +465,7 @@ class SemanticLibrary:
         cut = (policy.verifier_threshold or ce.threshold) if cut is None else cut
         reach = cut if explore is None else min(cut, explore)
         oldest = self._clock() - policy.ttl_s
-        below = _repeats_below(key, policy, hits, ce.floor)
-        live = [h for h in hits if (h.score >= ce.floor or h.id in below) and h.stored_at >= oldest]
+        live = [h for h in hits if h.score >= ce.floor and h.stored_at >= oldest]
         contexts = [
             1.0 if context_vector is None else self._context(key, context_vector, h, policy.edits)
             for h in live
@@ -609,21 +604,6 @@ class SemanticLibrary:
             await self.store.aclose()
         finally:
             await self.embedder.aclose()
-
-
-def _repeats_below(
-    key: Key, policy: SemanticCachePolicy, hits: Sequence[Hit], floor: float
-) -> set[str]:
-    """The ids of the first hits under ``floor`` (down to TRIVIAL_FLOOR) that differ from the
-    request by typos alone (cache.edits.typos_only): the embedding took them badly ("How do I
-    delete my Facebok account?"). A shorthand ("diff") is no typo: the floor stays for it."""
-    if not policy.edits:
-        return set()
-    return {
-        h.id
-        for h in hits[:TRIVIAL_CANDIDATES]
-        if TRIVIAL_FLOOR <= h.score < floor and typos_only(str(h.payload.get("text", "")), key.text)
-    }
 
 
 def _stance_veto(key: Key, cached: Features) -> str:

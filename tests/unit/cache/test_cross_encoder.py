@@ -125,36 +125,6 @@ async def test_a_yes_no_question_of_opposite_stance_is_vetoed_before_the_model(
 
 
 @pytest.mark.asyncio
-async def test_a_repeat_with_typos_is_served_below_the_floor(
-    ce: CrossEncoder, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A typo can push a repeat's cosine under the verifier's floor ("Facebok": 0.67 with the
-    real model); down to TRIVIAL_FLOOR, typos alone are still a repeat, a shorthand is not."""
-    import cache.semantic
-
-    monkeypatch.setattr(cache.semantic, "TRIVIAL_FLOOR", -1.0)  # the hashing embedder's cosines
-    embedder = HashEmbedder()
-    nowhere = dataclasses.replace(ce, floor=0.9999)  # every other text is under the floor
-    library = SemanticLibrary(
-        embedder, InProcessIndex(embedder.dim, 16), verifier=load_verifier(), cross_encoder=nowhere
-    )
-    policy = SemanticCachePolicy(enabled=True)
-    for text in ("How do I delete my Facebook account?", "What does difference mean?"):
-        key = library.key(request(text), policy)
-        assert isinstance(key, Key)
-        await library.put(
-            key, (await library.lookup(key, policy)).vector, Answer(b"{}", None, None)
-        )
-    typo = library.key(request("How do I delete my Facebok account?"), policy)
-    shorthand = library.key(request("What does diff mean?"), policy)
-    assert isinstance(typo, Key) and isinstance(shorthand, Key)
-    served = await library.lookup(typo, policy)
-    assert served.hit is not None and served.confidence == 1.0
-    assert (await library.lookup(shorthand, policy)).hit is None
-    assert (await library.lookup(typo, policy.model_copy(update={"edits": False}))).hit is None
-
-
-@pytest.mark.asyncio
 async def test_a_swapped_order_is_vetoed_before_the_model(ce: CrossEncoder) -> None:
     embedder = HashEmbedder()
     anywhere = dataclasses.replace(ce, floor=0.0)

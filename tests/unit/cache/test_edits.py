@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cache.edits import edit, typos_only, words
+from cache.edits import edit, words
 from cache.synonyms import share_sense
 from gateway.eval.synonyms_build import build
 
@@ -265,29 +265,16 @@ def test_prefixes_and_leading_words_that_change_the_meaning_are_kept(
     assert edit(cached, asked).kind != "trivial"
 
 
-def test_a_number_word_and_its_digits_are_the_same_word() -> None:
-    # A held-out near-repeat (traps_tenth): "join two tables" / "join 2 tables".
-    assert edit("How do I join two tables in SQL?", "How do I join 2 tables in SQL?").kind == (
-        "trivial"
-    )
-    assert edit("How do I join two tables in SQL?", "How do I join 3 tables in SQL?").kind == (
-        "local"
-    )
-    # "one" is also a pronoun, "twice" says how often: not digits
-    assert edit("Which one is better?", "Which 1 is better?").kind == "local"
-    assert edit("Can I take it twice a day?", "Can I take it 2 a day?").kind == "local"
-
-
-def test_typos_only_is_word_for_word_typos() -> None:
-    assert typos_only("How do I delete my Facebook account?", "How do I delete my Facebok account?")
-    assert not typos_only("What does difference mean?", "What does diff mean?")  # shorthand
-    assert not typos_only("How do I boil rice?", "How do I boil rice?")  # no typo at all
-    assert not typos_only("Is it safe?", "Is it safe for kids?")
-
-
 def test_a_stretched_word_is_the_common_word_it_stretches() -> None:
     # A held-out near-repeat (traps_twelfth): "summmer" is "summer", not "Sumer".
     assert edit(
         "How do I cut my bill in the summer?", "how do i cut my bill in the summmer"
     ).kind == ("trivial")
     assert edit("Is it so bad?", "is it sooo bad").kind == "trivial"
+    # of two common words, the doubled letter: "desssert" is no "desert" (a red-team pass)
+    assert edit("What's a good dessert for a party?", "whats a good desssert for a party").kind == (
+        "trivial"
+    )
+    assert edit("What's a good desert to visit?", "whats a good desssert to visit").kind != (
+        "trivial"
+    )
