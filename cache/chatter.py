@@ -322,13 +322,13 @@ def _social(word: str, vocabulary: frozenset[str] = CHATTER) -> bool:
 # An exercise set to the user with no "?" ("Translate 'gracias' into English.", "Name the word
 # Brits say when clinking glasses."): the next turn answers it, even "Thank you." (a red-team
 # pass, ninth session).
-EXERCISE = re.compile(
+_EXERCISE = (
     r"(now |next,? |ok,? |okay,? |first,? |your turn:? )?(translate|name|guess|spell|solve"
     r"|unscramble|define|identify|conjugate|fill in|pronounce|try to|give me (a|an|the|one|two"
     r"|three|your)|tell me (the|a|an|your)|what'?s your (answer|guess)|your answer)\b"
 )
-
-EXERCISE_WORD = re.compile(EXERCISE.pattern.replace("(now ", r"\b(now ", 1))
+EXERCISE = re.compile(_EXERCISE)  # at a sentence's start
+EXERCISE_WORD = re.compile(r"\b" + _EXERCISE)  # anywhere: is a sentence worth looking for
 
 
 def cue(text: str) -> str:
@@ -503,30 +503,37 @@ SELF_REFERENCE = re.compile(
 )
 
 
-def without_leads(chat: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
+def without_leads(
+    chat: Sequence[tuple[str, str]],
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """``chat`` with each user turn's leading chatter taken off ("Thanks! What oil should I
     use?" -> "What oil should I use?", "hi there, how do I install node?" -> "how do I install
     node?"): a lead is taken off only when, sent as a message of its own at that place, it
     would be passed over (``kept_turns``), so every rule above holds for it (after an
     assistant's question or offer "Great, thanks." answers; after an answer only a closing
     remark passes). The longest such lead goes; the rest of the turn is kept as it is. A turn
-    that is passed over whole stays whole ("one sec, phone's ringing")."""
+    that is passed over whole stays whole ("one sec, phone's ringing").
+
+    Also ``kept_turns`` of all but the last message of the result: the same walk gave it."""
     out: list[tuple[str, str]] = []
     walk = _Walk()
     for role, content in chat:
         turn = _without_lead(walk, content) if role == "user" and content else content
-        walk.step(role, turn)
         out.append((role, turn))
-    return out
+        if len(out) < len(chat):  # the last message needs no step: nothing follows it
+            walk.step(role, turn)
+    return out, walk.kept
 
 
 def _without_lead(walk: _Walk, content: str) -> str:
     """A user turn, where ``walk`` stands, without its longest lead that would pass there."""
     leads = _leads(content)
-    lowered = content.lower() if leads else ""
+    if not leads:
+        return content
     # A lead that may tell the time ("Hope you slept well! Should I have a coffee now?") stays
     # before a question about the present, as a lead that the rest speaks of does.
-    if not leads or SELF_REFERENCE.search(lowered) or TIME_SENSITIVE.search(lowered):
+    lowered = content.lower()
+    if SELF_REFERENCE.search(lowered) or TIME_SENSITIVE.search(lowered):
         return content
     walk.cue()  # searched once, for the copies too
     if _may_pass(content):
@@ -545,8 +552,6 @@ def _without_lead(walk: _Walk, content: str) -> str:
 def _leads(text: str) -> list[tuple[str, str]]:
     """The (lead, rest) splits of ``text`` whose lead could be chatter anywhere (the loosest
     test ``kept_turns`` applies), longest lead first."""
-    if len(text) <= 2 or not LEAD_END.search(text):
-        return []
     splits = []
     for match in LEAD_END.finditer(text):
         lead, rest = text[: match.start()], text[match.end() :]

@@ -125,16 +125,22 @@ class Edit:
 def _known() -> frozenset[str]:
     """The embedding model's whole-word vocabulary (about 20,000 words) and WordNet's single
     words (about 80,000): a typo of a word is rarely in either ("chlorite" and "nitrite" are)."""
+    return _vocabulary() | wordnet_words()
+
+
+@functools.cache
+def _vocabulary() -> frozenset[str]:
+    """The embedding model's whole words (none when its tokenizer cannot be read)."""
     try:
-        vocabulary = known_words()
+        return known_words()
     except (ImportError, OSError, ValueError, RuntimeError):
-        vocabulary = frozenset()
-    return vocabulary | wordnet_words()
+        return frozenset()
 
 
 def warm_edits() -> None:
     """Load the vocabulary and the WordNet senses (start-up, not the first request)."""
     _known()
+    _common()
     load_synonyms()
 
 
@@ -203,11 +209,7 @@ def _unstretched(word: str) -> str:
 def _common() -> frozenset[str]:
     """Words both the embedding model's vocabulary and WordNet hold: common words, not
     names ("Sumer") or word pieces ("soo")."""
-    try:
-        vocabulary = known_words()
-    except (ImportError, OSError, ValueError, RuntimeError):
-        vocabulary = frozenset()
-    return vocabulary & wordnet_words()
+    return _vocabulary() & wordnet_words()
 
 
 def _american(word: str) -> str:

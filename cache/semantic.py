@@ -198,9 +198,10 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
     elif policy.conversation == "context":
         refers = bool(REFERS_BACK.search(chat[-1][1].lower()))
         if policy.chatter_leads and not refers:
-            chat = without_leads(chat)  # "Thanks! What oil ...?": the thanks is chatter
+            chat, kept = without_leads(chat)  # "Thanks! What oil ...?": the thanks is chatter
+        else:
+            kept = kept_turns(chat[:-1], everything=refers)
         text = chat[-1][1]
-        kept = kept_turns(chat[:-1], everything=refers)
         if not refers:
             kept, timed = _timed_greetings(chat[:-1], kept)
         users = [t for r, t in kept if r == "user"]
@@ -489,11 +490,13 @@ class SemanticLibrary:
         # Paris), so the cross-encoder did not learn it: that guard still vetoes.
         # ... nor a yes/no question reworded into its opposite ("is it okay to ...?" / "should
         # I avoid ...?", a red-team pass, ninth session): a hard veto too.
-        order = ["order" if order_swapped(key.features, f) else _stance_veto(key, f) for f in feats]
+        guarded = [
+            "order" if order_swapped(key.features, f) else _stance_veto(key, f) for f in feats
+        ]
         alive = [
             i
             for i in range(len(live))
-            if contexts[i] >= ce.floor and not order[i] and kinds[i] != "local"
+            if contexts[i] >= ce.floor and not guarded[i] and kinds[i] != "local"
         ]
         scored = [i for i in alive if kinds[i] == "model" and ce.worth_scoring(tree_ps[i], reach)]
         checked = [i for i in alive if contexts[i] < 1.0 and (i in scored or kinds[i] == "trivial")]
@@ -507,8 +510,8 @@ class SemanticLibrary:
                 vetoes.append(
                     "context"
                     if contexts[i] < ce.floor
-                    else order[i]
-                    if order[i]
+                    else guarded[i]
+                    if guarded[i]
                     else "edit"
                     if kinds[i] == "local"
                     else "verifier"

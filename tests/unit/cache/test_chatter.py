@@ -428,7 +428,7 @@ def test_an_aside_that_may_accept_or_tell_something_is_kept(answer: str, aside: 
 def _last(*turns: str) -> str:
     """The last user turn of a conversation after without_leads."""
     chat = [("user" if i % 2 == 0 else "assistant", t) for i, t in enumerate(turns)]
-    return without_leads(chat)[-1][1]
+    return without_leads(chat)[0][-1][1]
 
 
 @pytest.mark.parametrize(
