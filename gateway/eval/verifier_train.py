@@ -263,11 +263,9 @@ def train(
 
 
 def run_train(out: Path, target: float, precision: float, models: Path) -> int:
-    from cache.embedder import load_embedder
-    from gateway.eval.embedding_store import DiskCachedEmbedder
+    from gateway.eval.embedding_store import eval_embedder
 
-    inner = load_embedder(cache_dir=models, lru_size=0, threads=2)
-    embedder = DiskCachedEmbedder(inner, models.parent / "embeddings" / "minilm-onnx-int8.npz")
+    embedder = eval_embedder(models)
     try:
         meta = train(embedder, out, target, precision)
     finally:

@@ -138,3 +138,70 @@ async def test_a_failed_batch_fails_its_callers_only_and_waiting_texts_form_the_
     assert encoder.batches == [["a"], ["b", "c", "d"]]  # duplicates merged
     assert (await embedder.embed(["e"])).shape == (1, 4)  # still serving
     await embedder.aclose()
+
+
+# --- the semantic cache's fine-tuned adapter ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tuned(models: Path) -> Iterator[ModelEmbedder]:
+    from cache.embedder import ADAPTER
+
+    embedder = load_embedder(backend="onnx", cache_dir=models, adapter=ADAPTER)
+    yield embedder
+    asyncio.run(embedder.aclose())
+
+
+def test_the_adapter_is_shipped_with_its_card() -> None:
+    import hashlib
+    import json
+
+    from cache.embedder import ADAPTER
+
+    card = json.loads(ADAPTER.with_suffix(".json").read_text())
+    assert card["sha256"] == hashlib.sha256(ADAPTER.read_bytes()).hexdigest()
+    assert card["split"].startswith("train")
+
+
+def test_a_zero_adapter_leaves_the_model_as_it_is(tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from cache.embedder import ADAPTER, default_model_dir, merge_adapter
+
+    with np.load(ADAPTER) as shipped:
+        zero = {k: np.zeros_like(v) if k.endswith("/b") else v for k, v in shipped.items()}
+    path = tmp_path / "zero.npz"
+    np.savez(path, **zero)  # type: ignore[arg-type]
+    model = SentenceTransformer(str(default_model_dir()), device="cpu")
+    before = model.encode([PARAPHRASE[0]])
+    merge_adapter(model, path)
+    assert np.allclose(model.encode([PARAPHRASE[0]]), before, atol=1e-6)
+
+
+def test_the_adapter_gets_its_own_export(models: Path, tuned: ModelEmbedder) -> None:
+    import json
+
+    from cache.embedder import ADAPTER, default_model_dir, model_fingerprint
+
+    source = default_model_dir()
+    fingerprint = model_fingerprint(source, ADAPTER)
+    assert fingerprint != model_fingerprint(source)
+    meta = json.loads((models / f"{source.name}-{fingerprint}" / "meta.json").read_text())
+    assert meta["adapter"] == ADAPTER.name
+
+
+@pytest.mark.asyncio
+async def test_the_adapter_moves_a_trap_away_and_keeps_a_paraphrase(
+    onnx: ModelEmbedder, tuned: ModelEmbedder
+) -> None:
+    """What it was trained for, on sentences of no training set: a negation inserted into a
+    question scores lower against it than with the plain model; a paraphrase stays close."""
+    texts = [
+        "Which vitamins should I take during pregnancy?",
+        "Which vitamins should I not take during pregnancy?",
+        "What vitamins are recommended while pregnant?",
+    ]
+    plain, fine = await onnx.embed(texts), await tuned.embed(texts)
+    assert float(fine[0] @ fine[1]) < float(plain[0] @ plain[1])
+    assert float(fine[0] @ fine[2]) > 0.8
+    assert not np.allclose(plain, fine, atol=1e-3)
