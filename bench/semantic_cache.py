@@ -38,7 +38,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from cache.cross_encoder import load_cross_encoder
-from cache.embedder import ADAPTER, ModelEmbedder, load_embedder
+from cache.embedder import ModelEmbedder, load_embedder
 from cache.guards import features, first_difference
 from cache.policy import SemanticCachePolicy
 from cache.semantic import Key, Request, SemanticLibrary
@@ -210,13 +210,8 @@ async def measure(
 
 
 async def main(args: argparse.Namespace) -> None:
-    adapter = ADAPTER if ADAPTER.is_file() else None  # as the gateway loads it
     embedder = load_embedder(
-        backend=args.backend,
-        threads=args.threads,
-        lru_size=0,
-        cache_dir=Path(args.models),
-        adapter=adapter,
+        backend=args.backend, threads=args.threads, lru_size=0, cache_dir=Path(args.models)
     )
     print(f"embedder: {args.backend}, {args.threads} threads; lookups: {args.queries}")
     index = InProcessIndex(embedder.dim, max_entries=args.entries)

@@ -45,9 +45,6 @@ from cache.policy import Backend
 log = logging.getLogger("tiergate.cache.embedder")
 Vectors = npt.NDArray[np.float32]
 ENCODE_CHUNK = 64  # texts per model call inside one batch
-# The semantic cache's fine-tuned adapter over MiniLM (gateway.eval.embed_train); the learned
-# router reads the plain model.
-ADAPTER = Path(__file__).parent / "artifacts" / "embedder_adapter.npz"
 
 
 class Embedder(Protocol):
@@ -218,14 +215,12 @@ class HashEmbedder:
 class TorchEncoder:
     """sentence-transformers itself: the reference backend."""
 
-    def __init__(self, model_dir: Path, threads: int, adapter: Path | None = None) -> None:
+    def __init__(self, model_dir: Path, threads: int) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
 
         torch.set_num_threads(threads)
         self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
-        if adapter is not None:
-            merge_adapter(self._model, adapter)
         self.dim = int(self._model.get_embedding_dimension() or 0)
         self.max_tokens = int(self._model.max_seq_length or 256)
 
@@ -320,34 +315,16 @@ def default_model_dir() -> Path:
     return Path(get_model_path())
 
 
-def model_fingerprint(model_dir: Path, adapter: Path | None = None) -> str:
-    """Changes when the model's files (or the adapter's bytes) change: names the ONNX export of
-    that model."""
+def model_fingerprint(model_dir: Path) -> str:
+    """Changes when the model's files change: names the ONNX export of that model."""
     h = hashlib.sha256(str(model_dir.resolve()).encode())
     for path in sorted(p for p in model_dir.rglob("*") if p.is_file()):
         stat = path.stat()
         h.update(f"{path.relative_to(model_dir)}\0{stat.st_size}\0{stat.st_mtime_ns}\0".encode())
-    if adapter is not None:
-        h.update(hashlib.sha256(adapter.read_bytes()).digest())
     return h.hexdigest()[:16]
 
 
-def merge_adapter(model: Any, adapter: Path) -> None:
-    """Add a low-rank adapter's deltas (``{layer}/{map}/a`` and ``/b``, B already scaled;
-    gateway.eval.embed_train) to the weights of a sentence-transformers MiniLM, in place."""
-    import torch
-
-    deltas = np.load(adapter)
-    layers = model[0].auto_model.encoder.layer
-    with torch.no_grad():
-        for key in sorted({name.rsplit("/", 1)[0] for name in deltas.files}):
-            index, target = key.split("/", 1)
-            linear = layers[int(index)].get_submodule(target)
-            delta = deltas[f"{key}/b"] @ deltas[f"{key}/a"]
-            linear.weight += torch.from_numpy(delta.astype(np.float32))
-
-
-def export_onnx(model_dir: Path, export_dir: Path, adapter: Path | None = None) -> Path:
+def export_onnx(model_dir: Path, export_dir: Path) -> Path:
     """Export a sentence-transformers model (pooling and normalisation included) to ONNX.
 
     Needs torch and onnx once; the result runs with onnxruntime alone. Written to a temporary
@@ -359,8 +336,6 @@ def export_onnx(model_dir: Path, export_dir: Path, adapter: Path | None = None) 
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True).eval()
-    if adapter is not None:
-        merge_adapter(model, adapter)
     sample = model.preprocess(["an example sentence", "two"])
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
 
@@ -392,8 +367,7 @@ def export_onnx(model_dir: Path, export_dir: Path, adapter: Path | None = None) 
     tokenizer.backend_tokenizer.save(str(tmp / "tokenizer.json"))
     pad = {"pad": tokenizer.pad_token, "pad_id": tokenizer.pad_token_id, "inputs": names}
     sizes = {"dim": model.get_embedding_dimension(), "max_tokens": model.max_seq_length}
-    source = {"source": str(model_dir), "adapter": adapter.name if adapter else None}
-    (tmp / "meta.json").write_text(json.dumps({**pad, **sizes, **source}))
+    (tmp / "meta.json").write_text(json.dumps({**pad, **sizes, "source": str(model_dir)}))
     try:
         tmp.replace(export_dir)
     except OSError:
@@ -434,27 +408,24 @@ def load_embedder(
     threads: int = 2,
     lru_size: int = 10_000,
     max_batch: int = 32,
-    adapter: Path | None = None,
 ) -> ModelEmbedder:
     """Load the model (blocking: call before serving; the first start also exports it, about
     10 s). The ONNX backends fall back to ``torch`` if the export cannot be made, with a warning.
-    ``adapter``: a fine-tuned low-rank adapter merged into the weights (``ADAPTER``: the
-    semantic cache's), for the default model only.
     """
     source = model_dir or default_model_dir()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local model dir must never reach a hub
     encoder: Encoder
     if backend in ("onnx", "onnx-int8"):
         try:
-            export = cache_dir / f"{source.name or 'model'}-{model_fingerprint(source, adapter)}"
+            export = cache_dir / f"{source.name or 'model'}-{model_fingerprint(source)}"
             if not (export / "meta.json").exists():
                 log.info("exporting %s to ONNX in %s (once)", source, export)
-                export_onnx(source, export, adapter)
+                export_onnx(source, export)
             model_file = quantize_onnx(export) if backend == "onnx-int8" else "model.onnx"
             encoder = OnnxEncoder(export, threads, model_file)
         except (ImportError, OSError, RuntimeError, ValueError) as exc:
             log.warning("ONNX embedder unavailable (%s); using sentence-transformers", exc)
-            encoder = TorchEncoder(source, threads, adapter)
+            encoder = TorchEncoder(source, threads)
     else:
-        encoder = TorchEncoder(source, threads, adapter)
+        encoder = TorchEncoder(source, threads)
     return ModelEmbedder(encoder, lru_size=lru_size, max_batch=max_batch)

@@ -94,7 +94,3 @@ class EmbeddingModel(BaseModel):
     threads: Annotated[int, Field(ge=1, le=64)] = 2
     lru_size: Annotated[int, Field(ge=0, le=1_000_000)] = 10_000  # embeddings of recent texts
     max_batch: Annotated[int, Field(ge=1, le=1024)] = 32
-    # The semantic cache's fine-tuned adapter (cache/artifacts/embedder_adapter.npz), merged
-    # into the default model's weights; the trees and the cross-encoder's cut are calibrated
-    # with it. Off: the plain model (set verifier_threshold yourself). Ignored with model_dir.
-    adapter: bool = True

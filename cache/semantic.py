@@ -64,7 +64,7 @@ from cache.verifier import Verifier
 if TYPE_CHECKING:
     from cache.cross_encoder import CrossEncoder
 
-SCOPE_VERSION = 7  # 7: the fine-tuned embedder (tenth session); 6: time greetings (eighth)
+SCOPE_VERSION = 6  # 6: greetings that tell the time, in a scope of their time (eighth session)
 MAX_EARLIER = 64  # user turns before the context a follow-up's entry may carry
 REFUSED = float("-inf")  # a candidate's context similarity when its conversation cannot match
 # Code and other text whose spacing or symbols carry meaning the embedding does not see: an
@@ -317,12 +317,8 @@ class SemanticLibrary:
         clock: Clock = time.time,
         verifier: Verifier | None = None,
         cross_encoder: CrossEncoder | None = None,
-        router_embedder: Embedder | None = None,
     ) -> None:
         self.embedder = embedder
-        # The plain model for the learned router, whose weights were fitted on it (the cache's
-        # embedder may carry the fine-tuned adapter).
-        self.router_embedder = router_embedder or embedder
         self.store = store
         self.verifier = verifier
         self.cross_encoder = cross_encoder
@@ -611,8 +607,6 @@ class SemanticLibrary:
             await self.store.aclose()
         finally:
             await self.embedder.aclose()
-            if self.router_embedder is not self.embedder:
-                await self.router_embedder.aclose()
 
 
 def _stance_veto(key: Key, cached: Features) -> str:
@@ -675,36 +669,26 @@ def open_library(
     data_dir: Path,
     models_dir: Path | None = None,
     cross_encoder: bool = False,
-    semantic: bool = True,
-    router: bool = False,
 ) -> SemanticLibrary:
     """Load the model and open the store (blocking, seconds: run it off the event loop, once).
 
     ``location``: None for the embedded in-process index (snapshot under ``data_dir``), else a
     Qdrant server URL or local-mode path. The model's ONNX export lives under ``models_dir``
     (default ``data_dir/models``), made once at first start. ``cross_encoder``: load the
-    cross-encoder verifier too (some policy opts in to it). ``semantic``: some alias caches
-    (the fine-tuned adapter is merged into its model); ``router``: a learned router reads the
-    plain model, loaded beside it when the cache's carries the adapter.
+    cross-encoder verifier too (some policy opts in to it).
     """
     from cache.cross_encoder import load_cross_encoder
-    from cache.embedder import ADAPTER, load_embedder
+    from cache.embedder import load_embedder
     from cache.verifier import load_verifier
 
-    def load(adapter: Path | None) -> Embedder:
-        return load_embedder(
-            Path(model.model_dir) if model.model_dir else None,
-            backend=model.backend,
-            cache_dir=models_dir or data_dir / "models",
-            threads=model.threads,
-            lru_size=model.lru_size,
-            max_batch=model.max_batch,
-            adapter=adapter,
-        )
-
-    tuned = semantic and model.adapter and model.model_dir is None and ADAPTER.is_file()
-    embedder = load(ADAPTER if tuned else None)
-    plain = load(None) if tuned and router else None
+    embedder = load_embedder(
+        Path(model.model_dir) if model.model_dir else None,
+        backend=model.backend,
+        cache_dir=models_dir or data_dir / "models",
+        threads=model.threads,
+        lru_size=model.lru_size,
+        max_batch=model.max_batch,
+    )
     data_dir.mkdir(parents=True, exist_ok=True)
     store = open_store(
         embedder.dim,
@@ -715,9 +699,7 @@ def open_library(
     )
     ce = load_cross_encoder() if cross_encoder else None
     warm_edits()  # the edit check's vocabulary and WordNet senses, now rather than on a request
-    return SemanticLibrary(
-        embedder, store, verifier=load_verifier(), cross_encoder=ce, router_embedder=plain
-    )
+    return SemanticLibrary(embedder, store, verifier=load_verifier(), cross_encoder=ce)
 
 
 def _miss(

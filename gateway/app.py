@@ -98,7 +98,6 @@ def open_semantic(rules: Rules, settings: Settings) -> SemanticLibrary:
     from cache.semantic import open_library
 
     policies = rules.semantic_policies()
-    routers = [a.router for a in rules.aliases.values() if a.router is not None]
     library = open_library(
         rules.embedding,
         rules.semantic_cache,
@@ -106,8 +105,6 @@ def open_semantic(rules: Rules, settings: Settings) -> SemanticLibrary:
         settings.data_dir,
         settings.model_cache,
         cross_encoder=any(p.cross_encoder for p in policies.values()),
-        semantic=bool(policies),
-        router=any(r.kind == "learned" for r in routers),
     )
     if policies:  # the model may be loaded for a learned router alone
         ce = "the cross-encoder weighed with the trees"

@@ -205,7 +205,7 @@ def router_stage(rules: Rules, deps: Deps) -> TierRouter:
     if any(s.needs_embedding for s in scorers.values()):
         if deps.semantic is None:
             raise RuntimeError("a learned router needs the embedding model, which was not opened")
-        embedder = deps.semantic.router_embedder
+        embedder = deps.semantic.embedder
 
         async def embed_one(text: str) -> object:
             return (await embedder.embed([text]))[0]

@@ -7,7 +7,6 @@ learned policies (the router) add their own command to ``train_app``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -61,10 +60,6 @@ def train_cache_verifier(
     quora_pairs: Annotated[
         int | None, typer.Option(min=0, help="Cross-encoder: Quora train pairs.")
     ] = None,
-    calibrate_only: Annotated[
-        bool,
-        typer.Option(help="Cross-encoder: calibrate the shipped model again, no training."),
-    ] = False,
 ) -> None:
     """Train the semantic cache's hit verifier on the train split; calibrate on dev. The
     cross-encoder's --layers, --epochs and --quora-pairs default to the shipped model's recipe
@@ -75,28 +70,13 @@ def train_cache_verifier(
 
         given = {"layers": layers, "epochs": epochs, "quora_pairs": quora_pairs}
         recipe = Recipe(**{k: v for k, v in given.items() if v is not None})  # else: shipped
-        raise typer.Exit(run_ce(out, target, precision or 0.85, models, recipe, calibrate_only))
+        raise typer.Exit(run_ce(out, target, precision or 0.85, models, recipe))
     if kind != "trees":
         raise typer.BadParameter("trees or cross-encoder", param_hint="--kind")
     from cache.verifier import ARTIFACT
     from gateway.eval.verifier_train import run_train
 
     raise typer.Exit(run_train(out or ARTIFACT, target, precision or 0.85, models))
-
-
-@train_app.command("cache-embedder")
-def train_cache_embedder(
-    out: Annotated[
-        Path | None, typer.Option(help="Default: cache/artifacts/embedder_adapter.npz.")
-    ] = None,
-) -> None:
-    """Fine-tune the semantic cache's embedding model (a low-rank adapter over MiniLM) on the
-    train split; then retrain the trees and recalibrate the cross-encoder."""
-    from cache.embedder import ADAPTER
-    from gateway.eval.embed_train import train
-
-    card = train(out or ADAPTER)
-    typer.echo(json.dumps(card, indent=1))
 
 
 @train_app.command("synonyms")

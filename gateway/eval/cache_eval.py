@@ -35,12 +35,12 @@ from typing import Any
 import orjson
 
 from cache.cross_encoder import CrossEncoder, load_cross_encoder
-from cache.embedder import Embedder
+from cache.embedder import Embedder, load_embedder
 from cache.policy import Backend, SemanticCachePolicy
 from cache.semantic import Answer, Key, Request, SemanticLibrary
 from cache.vectors import InProcessIndex
 from cache.verifier import Verifier, load_verifier
-from gateway.eval.embedding_store import DiskCachedEmbedder, eval_embedder
+from gateway.eval.embedding_store import DiskCachedEmbedder
 
 SWEEP = [round(0.70 + 0.01 * i, 2) for i in range(30)]
 CUT_SWEEP = [round(0.05 * i, 2) for i in range(1, 18)] + [0.9, 0.92, 0.94, 0.95, 0.96, 0.97]
@@ -299,7 +299,8 @@ def score_pairs(
 
         models = Settings().model_cache
         size = 4 * len(loaded) + 16
-        embedder = eval_embedder(models, backend, lru_size=size)
+        inner = load_embedder(backend=backend, cache_dir=models, lru_size=size, threads=2)
+        embedder = DiskCachedEmbedder(inner, models.parent / "embeddings" / f"minilm-{backend}.npz")
     cut = floor if model is not None else None
     outcomes = asyncio.run(
         evaluate(loaded, policy, embedder, shared, floor if model is None else 0.0, model, cut, ce)

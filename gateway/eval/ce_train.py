@@ -354,36 +354,15 @@ def finish(
     """Quantise the exported model, calibrate its cut on dev, write the artifact and its card."""
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(quantize(fp32).read_bytes())
-    return calibrate(out, fp32.parent.parent, target, precision, counts, trained_s, recipe)
-
-
-def recalibrate(out: Path, models: Path, target: float, precision: float) -> dict[str, Any]:
-    """Calibrate a shipped model again (its weights with the trees, cut and band) without
-    training it: after the trees or the embedder they read changed. The card keeps its
-    training record."""
-    card = json.loads(out.with_suffix(".json").read_text())
-    recipe = Recipe(layers=int(card["layers"]), epochs=int(card["training"]["epochs"]))
-    counts = dict(card["data"]["train_pairs"])
-    return calibrate(out, models, target, precision, counts, float(card["train_seconds"]), recipe)
-
-
-def calibrate(
-    out: Path,
-    models: Path,
-    target: float,
-    precision: float,
-    counts: dict[str, int],
-    trained_s: float,
-    recipe: Recipe,
-) -> dict[str, Any]:
-    """The decision's weights, cut and band on dev, with the int8 model at ``out``; writes the
-    card beside it."""
     ce = CrossEncoder.load(out, None)
     dev_traps = string_rows("traps", "dev")
     dev_quora = string_rows("quora", "dev", QUORA_DEV)
     ce_traps = np.minimum(ce.score_pairs([(a, b) for a, b, _, _ in dev_traps]), CE_MAX)
     ce_quora = np.minimum(ce.score_pairs([(a, b) for a, b, _, _ in dev_quora]), CE_MAX)
-    tree_traps, tree_quora = tree_scores(dev_traps, models), tree_scores(dev_quora, models)
+    tree_traps, tree_quora = (
+        tree_scores(dev_traps, fp32.parent.parent),
+        tree_scores(dev_quora, fp32.parent.parent),
+    )
     # The decision: the trees' and the cross-encoder's logits, weighed (a grid on dev), then
     # the lowest cut meeting the targets; the weights serving most dev paraphrases win.
     best: tuple[float, float, float, float] | None = None
@@ -421,11 +400,13 @@ def tree_scores(
     """The shipped trees' probability and the bi-encoder cosine of each (cached, asked) pair."""
     import asyncio
 
+    from cache.embedder import load_embedder
     from cache.verifier import load_verifier
-    from gateway.eval.embedding_store import eval_embedder
+    from gateway.eval.embedding_store import DiskCachedEmbedder
     from gateway.eval.verifier_train import featurise
 
-    embedder = eval_embedder(models)
+    inner = load_embedder(cache_dir=models, lru_size=0, threads=2)
+    embedder = DiskCachedEmbedder(inner, models.parent / "embeddings" / "minilm-onnx-int8.npz")
     rows = [{"a": a, "b": b, "same": same, "category": c} for a, b, same, c in pairs]
     try:
         data = asyncio.run(featurise(rows, embedder))
@@ -529,17 +510,9 @@ def _meta(
 
 
 def run_train(
-    out: Path | None,
-    target: float,
-    precision: float,
-    models: Path,
-    recipe: Recipe = Recipe(),
-    calibrate_only: bool = False,
+    out: Path | None, target: float, precision: float, models: Path, recipe: Recipe = Recipe()
 ) -> int:
-    if calibrate_only:
-        meta = recalibrate(out or CE_ARTIFACT, models, target, precision)
-    else:
-        meta = train(out or CE_ARTIFACT, target, precision, models / "cross-encoder", recipe)
+    meta = train(out or CE_ARTIFACT, target, precision, models / "cross-encoder", recipe)
     meta.pop("dev_figures", None)
     print(json.dumps(meta, indent=1))
     return 0

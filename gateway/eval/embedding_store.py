@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from cache.embedder import Embedder, Vectors
-from cache.policy import Backend
 
 CHUNK = 256
 
@@ -69,18 +68,3 @@ class DiskCachedEmbedder:
     async def aclose(self) -> None:
         self.save()
         await self._inner.aclose()
-
-
-def eval_embedder(
-    models: Path, backend: Backend = "onnx-int8", lru_size: int = 0, threads: int = 2
-) -> DiskCachedEmbedder:
-    """The semantic cache's embedder as the gateway loads it (with the fine-tuned adapter when
-    it is shipped), its vectors kept under ``var/embeddings/`` in a file named for the model."""
-    from cache.embedder import ADAPTER, load_embedder
-
-    adapter = ADAPTER if ADAPTER.is_file() else None
-    inner = load_embedder(
-        backend=backend, cache_dir=models, lru_size=lru_size, threads=threads, adapter=adapter
-    )
-    tag = f"-{hashlib.sha256(adapter.read_bytes()).hexdigest()[:8]}" if adapter else ""
-    return DiskCachedEmbedder(inner, models.parent / "embeddings" / f"minilm-{backend}{tag}.npz")

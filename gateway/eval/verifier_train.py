@@ -263,9 +263,11 @@ def train(
 
 
 def run_train(out: Path, target: float, precision: float, models: Path) -> int:
-    from gateway.eval.embedding_store import eval_embedder
+    from cache.embedder import load_embedder
+    from gateway.eval.embedding_store import DiskCachedEmbedder
 
-    embedder = eval_embedder(models)
+    inner = load_embedder(cache_dir=models, lru_size=0, threads=2)
+    embedder = DiskCachedEmbedder(inner, models.parent / "embeddings" / "minilm-onnx-int8.npz")
     try:
         meta = train(embedder, out, target, precision)
     finally:

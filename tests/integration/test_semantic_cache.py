@@ -74,12 +74,11 @@ class Running:
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The ONNX export (with the cache's adapter, as the gateway loads it), made once here so
-    each gateway start only loads it."""
-    from cache.embedder import ADAPTER, load_embedder
+    """The ONNX export, made once here so each gateway start only loads it."""
+    from cache.embedder import load_embedder
 
     models = tmp_path_factory.mktemp("models")
-    embedder = load_embedder(backend="onnx-int8", cache_dir=models, adapter=ADAPTER)
+    embedder = load_embedder(backend="onnx-int8", cache_dir=models)
     asyncio.run(embedder.aclose())
     return models
 
