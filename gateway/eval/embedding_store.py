@@ -32,8 +32,10 @@ class DiskCachedEmbedder:
         self._path = path
         self._known: dict[bytes, Vectors] = {}
         self._new = 0
-        # The file itself, and any parts computed beside it (``<stem>-<part>.npz``).
-        for part in [path, *sorted(path.parent.glob(f"{path.stem}-*.npz"))]:
+        # The file itself, and any parts computed beside it (``<stem>.part-<name>.npz``). Not
+        # ``<stem>-*``: that also matched another model's file ("minilm-onnx-int8.npz" was read
+        # as a part of "minilm-onnx.npz", mixing int8 vectors into fp32 evaluations).
+        for part in [path, *sorted(path.parent.glob(f"{path.stem}.part-*.npz"))]:
             if part.exists():
                 with np.load(part) as data:
                     for k, v in zip(data["keys"], data["vectors"], strict=True):
