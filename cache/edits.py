@@ -198,11 +198,10 @@ def _unstretched(word: str) -> str:
     run = STRETCHED.search(word)
     if run is None or run.start() == 0 or len(set(word)) == 1 or spelled_right(word):
         return word
-    # "runnning" -> "running": "runing" is no word
-    forms = (STRETCHED.sub(r"\1\1", word), STRETCHED.sub(r"\1", word))
-    spelled = [w for w in forms if spelled_right(w)]
-    common = [w for w in spelled if w in _common()]
-    return (common or spelled[::-1] or [word])[0]
+    once, twice = STRETCHED.sub(r"\1", word), STRETCHED.sub(r"\1\1", word)
+    spelled = [w for w in (once, twice) if spelled_right(w)]  # "runnning": "runing" is no word
+    common = [w for w in (twice, once) if w in spelled and w in _common()]
+    return (common or spelled or [word])[0]
 
 
 @functools.cache
