@@ -5,9 +5,11 @@ the data; it rewrites cache/artifacts/social.json.gz.
 
 Method:
 - Data: every ``data/chatter/*.jsonl`` row ``{text, role, position, social}``, written by
-  helpers who saw no code (data/chatter/README.md). Split by the SHA-256 of the lower-cased
-  text: ``DEV_SHARE`` dev, the rest train. ``data/cache_eval/social_turns.jsonl`` (written in
-  the sixth session for the rules) is never read here: it is the test (``evaluate``).
+  helpers who saw no code (data/chatter/README.md); the kinds in STATE_KINDS (the user's mood,
+  state or surroundings, which the writers called social) are trained as not social. Split by
+  the SHA-256 of the lower-cased text: ``DEV_SHARE`` dev, the rest train.
+  ``data/cache_eval/social_turns.jsonl`` (written in the sixth session for the rules) is never
+  read here: it is the test (``train_files`` prints its figures).
 - Model: two L2 logistic regressions (scikit-learn, liblinear), their probabilities averaged:
   one over cache.social.features seen in at least ``MIN_COUNT`` train rows, one over the
   message's embedding (the cache's int8 MiniLM) with its role and place; each one's C chosen by
@@ -52,6 +54,19 @@ DEV_SHARE = 0.25
 MIN_COUNT = 2
 MIN_CUT = 0.5
 CS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
+# What the writers labelled social but says how the user is or what is around them: a mood,
+# being tired or busy, the weather, what is happening nearby, being new here, the user's
+# English, a fix that worked, relief. Such a turn can change an answer ("hey, had a few beers
+# lol" before "Is it okay to drive home now?", "ugh it's so hot today, hi" before "Can I leave
+# my dog in the car?": a red-team pass, data/cache_eval/redteam/eleventh_social.jsonl), so it is
+# trained as not social, and so are the assistant's replies to it.
+STATE_KINDS = frozenset(
+    {"mood", "incidental", "small_talk", "weather", "tired", "busy", "worked", "relief"}
+    | {"first_time", "new", "elderly", "apology_english", "multi", "free_time", "moment"}
+    | {"mood_reply", "weather_reply", "tired_reply", "incidental_reply", "small_talk_reply"}
+    | {"glad_it_worked", "worked_reply", "relief_reply", "nervous_reply", "english_reply"}
+    | {"first_time_reply"}
+)
 # social_turns.jsonl has no position: its kinds tell where such a turn is said.
 OPENING_KINDS = frozenset({"greeting", "smalltalk", "preamble", "apology"})
 
@@ -82,8 +97,14 @@ def read_rows(paths: Sequence[Path]) -> list[Row]:
             if key in seen:
                 continue
             seen.add(key)
-            rows.append(Row(d["text"], role, place, bool(d["social"])))
+            rows.append(Row(d["text"], role, place, bool(d["social"]) and not state(d)))
     return rows
+
+
+def state(row: dict[str, Any]) -> bool:
+    """Whether a row of data/chatter says how the user is or what is around them
+    (STATE_KINDS); the test set's kinds are its own and are read as written."""
+    return str(row.get("kind")) in STATE_KINDS and "position" in row
 
 
 def is_dev(text: str) -> bool:
@@ -258,6 +279,7 @@ def train(
         "cv_log_loss": losses,
         "embedding": "all-MiniLM-L6-v2, onnx-int8" if head else None,
         "target_false_social": target,
+        "relabelled_not_social": sorted(STATE_KINDS),
         "dev": dev,
         "features": len(weights),
     }

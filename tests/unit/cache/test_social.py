@@ -137,7 +137,12 @@ def _embed(embedder: Any) -> Callable[[Sequence[str]], Any]:
     ("text", "place", "social"),
     [
         ("ok thank you very much friend", "after_answer", True),
-        ("Hi! Long day at work, finally home.", "opening", True),
+        ("heyyy bestie, whats poppin", "opening", True),
+        ("haha you're a legend, thanks mate", "after_answer", True),
+        # how the user is or what is around them is no chatter (a red-team pass)
+        ("Hi! Long day at work, finally home.", "opening", False),
+        ("hey, had a few beers lol", "opening", False),
+        ("ugh it's so hot today, hi", "opening", False),
         ("hey, vegan here! what should I cook", "opening", False),
         ("thanks! also I'm pregnant", "after_answer", False),
         ("cool, keep it short pls", "after_answer", False),
@@ -169,14 +174,14 @@ async def test_the_library_embeds_what_the_model_is_asked(int8: ModelEmbedder) -
     policy = SemanticCachePolicy(enabled=True)
     question = "any easy dinner idea with chicken thighs and rice"
     alone = await library.key(_chat(question), policy)
-    greeted = _chat("Hi! Long day at work, finally home.", "Welcome home! Relax a bit.", question)
-    fact = _chat("Hi! I'm vegan, just so you know.", "Thanks for letting me know!", question)
+    greeted = _chat("heyyy bestie, whats poppin", "Hey hey! Not much, you?", question)
+    fact = _chat("hey, had a few beers lol", "Ha, sounds like a fun night!", question)
     assert isinstance(alone, Key)
     with_model, without = await library.key(greeted, policy), await rules.key(greeted, policy)
     assert isinstance(with_model, Key) and isinstance(without, Key)
     assert with_model.scope == alone.scope != without.scope  # the model passes the greeting
-    vegan = await library.key(fact, policy)
-    assert isinstance(vegan, Key) and vegan.scope != alone.scope  # a fact is kept
+    beers = await library.key(fact, policy)
+    assert isinstance(beers, Key) and beers.scope != alone.scope  # a state is kept
     off = policy.model_copy(update={"chatter_model": False})
     kept = await library.key(greeted, off)
     assert isinstance(kept, Key) and kept.scope == without.scope
