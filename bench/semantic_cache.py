@@ -42,7 +42,6 @@ from cache.embedder import ModelEmbedder, load_embedder
 from cache.guards import features, first_difference
 from cache.policy import SemanticCachePolicy
 from cache.semantic import Key, Request, SemanticLibrary
-from cache.social import load_social_model
 from cache.vectors import InProcessIndex, QdrantStore, VectorStore
 from cache.verifier import load_verifier
 
@@ -110,7 +109,7 @@ async def fill(
     await store.upsert_many(rows)
 
 
-async def key_timings(
+def key_timings(
     library: SemanticLibrary, policy: SemanticCachePolicy, talk: list[dict[str, str]], rounds: int
 ) -> list[float]:
     """How long building the key of the conversation ``talk`` takes, ``rounds`` times."""
@@ -118,34 +117,7 @@ async def key_timings(
     samples = []
     for _ in range(rounds):
         start = time.perf_counter()
-        await library.key(conversation, policy)
-        samples.append(time.perf_counter() - start)
-    return samples
-
-
-MOODS = ("long", "busy", "slow", "crazy", "quiet", "rough", "good", "weird", "lazy", "hectic")
-PLACES = ("at work", "at school", "in the office", "on the road", "at home", "out there")
-ENDINGS = ("finally home", "finally free", "made it", "phew", "glad it's over", "what a ride")
-
-
-async def social_key_timings(
-    library: SemanticLibrary, policy: SemanticCachePolicy, rounds: int
-) -> list[float]:
-    """How long the key of a conversation that opens with a social turn the rules do not know
-    takes, each round a turn never seen before (the social-turn model embeds it)."""
-    openings = [
-        f"Hi! {m.capitalize()} day {p}, {e}." for m in MOODS for p in PLACES for e in ENDINGS
-    ]
-    samples = []
-    for i in range(rounds):
-        talk = [
-            {"role": "user", "content": openings[i % len(openings)]},
-            {"role": "assistant", "content": "Welcome! What's on your mind?"},
-            {"role": "user", "content": "How do I change the monthly fee on my account?"},
-        ]
-        conversation = Request("bench", "bench", "v1", talk, {"temperature": 0})
-        start = time.perf_counter()
-        await library.key(conversation, policy)
+        library.key(conversation, policy)
         samples.append(time.perf_counter() - start)
     return samples
 
@@ -161,11 +133,10 @@ async def measure(
     policy = SemanticCachePolicy(enabled=True)  # the default: cross-encoder + trees
     verifier = load_verifier()
     ce = load_cross_encoder()
-    social = load_social_model()
-    library = SemanticLibrary(embedder, store, verifier=verifier, cross_encoder=ce, social=social)
+    library = SemanticLibrary(embedder, store, verifier=verifier, cross_encoder=ce)
     pairs = lookup_pairs(args.pairs)
-    planted = [await library.key(request(str(p["a"])), policy) for p in pairs]
-    asked = [await library.key(request(str(p["b"])), policy) for p in pairs]
+    planted = [library.key(request(str(p["a"])), policy) for p in pairs]
+    asked = [library.key(request(str(p["b"])), policy) for p in pairs]
     keys_a = [k for k in planted if isinstance(k, Key)]
     keys_b = [k for k in asked if isinstance(k, Key)][:queries]
     started = time.perf_counter()
@@ -180,7 +151,7 @@ async def measure(
         nonlocal hits
         key = keys_b[next(it) % len(keys_b)]
         # key building (features) is part of it
-        fresh = await library.key(request(key.text, greeted), using)
+        fresh = library.key(request(key.text, greeted), using)
         assert isinstance(fresh, Key)
         hits += (await library.lookup(fresh, using)).hit is not None
 
@@ -215,15 +186,13 @@ async def measure(
         talk.append({"role": "user", "content": f"Question {i} about the account settings?"})
         talk.append({"role": "assistant", "content": "Here is a fairly long answer. " * 20})
     talk.append({"role": "user", "content": "And what about the monthly fee?"})
-    key_times = await key_timings(library, policy, talk, len(keys_b))
+    key_times = key_timings(library, policy, talk, len(keys_b))
     print(f"  key of a 21-message conversation  {ms(key_times)}")
     for message in talk:  # each user turn opens with a thanks: without_leads tries each lead
         if message["role"] == "user":
             message["content"] = "Thanks, got it! " + message["content"]
-    lead_times = await key_timings(library, policy, talk, len(keys_b))
+    lead_times = key_timings(library, policy, talk, len(keys_b))
     print(f"  ... every user turn with a lead   {ms(lead_times)}")
-    social_times = await social_key_timings(library, policy, len(keys_b))
-    print(f"  ... social turns the model judges {ms(social_times)} (each new: embedded)")
     verify_times = []
     for k, a in zip(keys_b, keys_a, strict=False):
         start = time.perf_counter()

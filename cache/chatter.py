@@ -86,7 +86,6 @@ from cache.lexicon import (
     TIME_SENSITIVE,
     WELL_WISHES,
 )
-from cache.social import Role, SocialJudge
 
 CHATTER_MAX_CHARS = 120  # longer turns are never chatter
 STRETCHED = re.compile(r"(.)\1{2,}")  # "hellooo" -> hello
@@ -200,17 +199,13 @@ def is_chatter(
     after_answer: bool = False,
     plain: bool = False,
     timed_greetings: bool = False,
-    learned: SocialJudge | None = None,
 ) -> bool:
     """A turn no later question can refer to and that changes no answer (module docstring).
     ``after_answer``: the assistant answered since the last user turn, so only a closing
     remark can be passed over: a thanks or an "I understand", and with ``plain`` (the answer
     proposes nothing: no SOLICITS) also one with praise beside it ("Perfect, thanks!").
     ``timed_greetings``: a greeting may tell the time of day or the day ("Good evening!",
-    "Happy Friday!"); the key then keeps the time apart (cache.semantic.make_key).
-    ``learned``: the social-turn model (cache.social) decides a turn the checks below refuse
-    only for its words, never one they refuse for what it holds; after an answer only with
-    ``plain`` and no "?" (tenth session, docs/caching.md)."""
+    "Happy Friday!"); the key then keeps the time apart (cache.semantic.make_key)."""
     if after_question or len(text) > CHATTER_MAX_CHARS:
         return False  # chatter is short: no regex over a long answer
     if not _only_words(text, CHATTER_EMOJI | TIMED_EMOJI if timed_greetings else CHATTER_EMOJI):
@@ -223,77 +218,7 @@ def is_chatter(
         return False  # "Good evening!" tells the time; "i'm hope" a name, "i'm the ta" a role
     if after_answer:
         praise = ACKNOWLEDGEMENT_PRAISE if plain else frozenset()
-        if DECLINES.search(lowered):
-            return False
-        if _acknowledgement(lowered, praise):
-            return True
-        closing = (
-            learned is not None
-            and plain
-            and _may_learn(lowered, tokens, THANKS_WORDS)
-            and not OUTCOME.search(lowered)
-            and not CHOICE.search(lowered)
-        )
-        return closing and learned is not None and learned.social(text, "user", "after_answer")
-    if _social_talk(lowered, tokens, assistant):
-        return True
-    if learned is None:
-        return False
-    anchors = ASSISTANT_ANCHORS if assistant else USER_ANCHORS
-    role: Role = "assistant" if assistant else "user"
-    asks = assistant or len(tokens) <= SHORT_SOCIAL_QUESTION  # "heyyy u awake?", "sup, how r u?"
-    return _may_learn(lowered, tokens, anchors, asks=asks) and learned.social(text, role, "opening")
-
-
-# Social words that are no function word and ask for nothing ("help", "ask"): a turn the model
-# may judge holds one ("Hi! Long day at work, finally home."); after an answer, a thanks ("ok
-# thank you very much friend"), as for the rules (praise alone may accept or choose).
-_NO_ANCHOR = {
-    "help", "ask", "question", "see", "clear", "talk", "talking", "chat", "chatting", "wanted",
-    "noted", "makes", "sense", "meet", "well", "good", "fine", "here", "of", "course", "doing",
-    "soon", "sure", "totally", "absolutely",
-}  # fmt: skip
-USER_ANCHORS = CHATTER - CHATTER_FUNCTION - _NO_ANCHOR
-ASSISTANT_ANCHORS = CHATTER_ASSISTANT - CHATTER_FUNCTION - _NO_ANCHOR
-THANKS_WORDS = frozenset(
-    {"thank", "thanks", "thx", "thnx", "thanx", "ty", "tysm", "appreciate", "appreciated"}
-    | {"grateful", "cheers", "obliged"}
-)
-# After an answer, a turn that says how its advice went ("that helped, thanks", "That's a
-# relief, thanks!") may decide the next answer ("Do I still need to update the driver?"): the
-# rules keep it, and the model is not asked (red-team files eighth_pass1, eighth_pass4).
-# ... and so may a choice among what it listed ("Okay, that one. Thank you.").
-CHOICE = re.compile(
-    r"\b(that|this|the (first|second|third|last|other|cheaper|shorter)|which|either) (one|option)"
-    r"|\b(first|second|third|last|other) (one|option)|\boption [a-z]\b|\b(go|going) with\b"
-)
-OUTCOME = re.compile(
-    r"\b(help(ed|s|ing)?|work(ed|s|ing)?|fix(ed|es)?|solved|sorted|did (it|the trick)"
-    r"|relie(f|ved)|reassur\w*|better|worse|still|tried|try|will)\b"
-)
-
-
-# Words: before the first answer, a user's greeting this short may ask ("how r u?", "u
-# awake?"); a longer question may be the conversation's first real one (never the model's).
-SHORT_SOCIAL_QUESTION = 6
-
-
-def _may_learn(
-    lowered: str, tokens: Sequence[str], anchors: frozenset[str], asks: bool = False
-) -> bool:
-    """Whether the social-turn model may judge a turn the rules refused for its words: it asks
-    nothing (no "?": a user's question, even in a greeting, may be the conversation's first
-    real one; ``asks``: the assistant's social reply may end with "What's on your mind?", and
-    a user's greeting of a few words may ask "how r u?") and
-    holds one of ``anchors`` (also stretched: "heyyy"), so a request without a greeting
-    ("write a bio for my instagram") is never the model's to pass over."""
-    if not asks and any(mark in lowered for mark in QUESTION_MARKS):
-        return False
-    return any(_social(w, anchors) for w in tokens)
-
-
-def _social_talk(lowered: str, tokens: list[str], assistant: bool) -> bool:
-    """The rules' test of a turn's words: the phrases, then the vocabulary (is_chatter)."""
+        return not DECLINES.search(lowered) and _acknowledgement(lowered, praise)
     vocabulary = CHATTER_ASSISTANT if assistant else CHATTER
     if assistant:  # "Good luck with the move!", "Enjoy your pizza!", "Feel better soon."
         wished = WELL_WISHES.sub(" ", lowered)
@@ -432,10 +357,7 @@ def _straight(text: str) -> str:
 
 
 def kept_turns(
-    chat: Sequence[tuple[str, str]],
-    everything: bool = False,
-    timed_greetings: bool = False,
-    learned: SocialJudge | None = None,
+    chat: Sequence[tuple[str, str]], everything: bool = False, timed_greetings: bool = False
 ) -> list[tuple[str, str]]:
     """The user turns and assistant messages of ``chat`` (role, text) that are not chatter,
     in conversation order (``everything``: all of them, for a question about the
@@ -443,10 +365,10 @@ def kept_turns(
     ("yes" to "Are you filing jointly?", at most SHORT_REPLY words) is kept together with the
     question: it means nothing without it. The assistant's messages are searched for a
     question or an offer only when the user turn after them could be chatter or is that
-    short. ``timed_greetings``, ``learned``: see ``is_chatter``."""
+    short. ``timed_greetings``: see ``is_chatter``."""
     if everything:
         return [(role, content) for role, content in chat if content]
-    walk = _Walk(timed_greetings, learned)
+    walk = _Walk(timed_greetings)
     for role, content in chat:
         walk.step(role, content)
     return walk.kept
@@ -457,7 +379,6 @@ class _Walk:
     """kept_turns, one message at a time (without_leads tries a turn's lead on a copy)."""
 
     timed_greetings: bool = False
-    learned: SocialJudge | None = None
     kept: list[tuple[str, str]] = field(default_factory=list)
     # The assistant's latest messages that are not social: every user turn until it answers
     # again replies to them (a second message in a row, or one after "Thanks!" / "You're
@@ -493,19 +414,14 @@ class _Walk:
         pending, answered = self.pending, self.answered
         fits = bool(content) and len(content) <= CHATTER_MAX_CHARS
         candidate = fits and is_chatter(
-            content,
-            after_answer=answered,
-            timed_greetings=self.timed_greetings,
-            learned=None if answered else self.learned,
+            content, after_answer=answered, timed_greetings=self.timed_greetings
         )
         aside = fits and _aside(content)
         question = self.cue() if aside else None
         if question:
             aside = _aside(content, answering=True)
         if fits and answered and not candidate:  # praise beside a thanks, if nothing asked
-            candidate = aside or is_chatter(
-                content, after_answer=True, plain=True, learned=self.learned
-            )
+            candidate = aside or is_chatter(content, after_answer=True, plain=True)
             # ... and only then is the answer searched for a proposal (a long regex)
             candidate = candidate and not self.proposes()
         elif fits and not answered and not candidate:
@@ -524,11 +440,8 @@ class _Walk:
         self.after_user = True
 
     def _assistant(self, content: str) -> None:
-        # The model judges the assistant's social replies before the first answer only: after
-        # one, a wish may name what the user spoke of ("Hope your pup feels better soon!").
-        learned = None if self.answered else self.learned
         social = self.user_chatter and is_chatter(
-            content, assistant=True, timed_greetings=self.timed_greetings, learned=learned
+            content, assistant=True, timed_greetings=self.timed_greetings
         )
         social = social and not (self.closing and COMMITS.search(_straight(content.lower())))
         if content and not social:
@@ -591,7 +504,7 @@ SELF_REFERENCE = re.compile(
 
 
 def without_leads(
-    chat: Sequence[tuple[str, str]], learned: SocialJudge | None = None
+    chat: Sequence[tuple[str, str]],
 ) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """``chat`` with each user turn's leading chatter taken off ("Thanks! What oil should I
     use?" -> "What oil should I use?", "hi there, how do I install node?" -> "how do I install
@@ -603,20 +516,17 @@ def without_leads(
 
     Also ``kept_turns`` of all but the last message of the result: the same walk gave it."""
     out: list[tuple[str, str]] = []
-    walk = _Walk(learned=learned)
-    for i, role_content in enumerate(chat):
-        role, content = role_content
-        last = i == len(chat) - 1
-        turn = _without_lead(walk, content, last) if role == "user" and content else content
+    walk = _Walk()
+    for role, content in chat:
+        turn = _without_lead(walk, content) if role == "user" and content else content
         out.append((role, turn))
         if len(out) < len(chat):  # the last message needs no step: nothing follows it
             walk.step(role, turn)
     return out, walk.kept
 
 
-def _without_lead(walk: _Walk, content: str, last: bool = False) -> str:
-    """A user turn, where ``walk`` stands, without its longest lead that would pass there
-    (``last``: the question itself, which is never chatter, so the model is not asked)."""
+def _without_lead(walk: _Walk, content: str) -> str:
+    """A user turn, where ``walk`` stands, without its longest lead that would pass there."""
     leads = _leads(content)
     if not leads:
         return content
@@ -626,9 +536,7 @@ def _without_lead(walk: _Walk, content: str, last: bool = False) -> str:
     if SELF_REFERENCE.search(lowered) or TIME_SENSITIVE.search(lowered):
         return content
     walk.cue()  # searched once, for the copies too
-    # (the social-turn model may pass the whole turn where the rules pass only its lead: "Hi!
-    # Long day at work, finally home." stays whole, not "Long day at work, finally home.")
-    if _may_pass(content) or (walk.learned is not None and not last):
+    if _may_pass(content):
         whole = walk.copy()
         whole.step("user", content)
         if len(whole.kept) == len(walk.kept):  # a whole chatter turn stays whole

@@ -392,6 +392,9 @@ ACKNOWLEDGEMENT = _words(
     "thanks thank thx ty tysm cheers appreciate appreciated grateful noted understood gotcha "
     "clear helpful useful interesting makes sense again much lot you very so really lifesaver "
     "star legend"
+    # ... and a term of address beside the thanks ("perfect thanks man", "thank you my
+    # friend", "thx bro"; eleventh session): it names the assistant, nothing of the user's
+    " friend man mate buddy pal bro dude fam boss chief coach sir my"
 )
 # ... and, after an answer that proposes nothing, these beside a thanks ("Perfect, thanks!");
 # never a stance ("hmm", "wow", "seriously", "lol", "omg"), never alone.

@@ -60,11 +60,6 @@ class SemanticCachePolicy(BaseModel):
     # (cache.chatter.without_leads). False: turns are compared whole, as before the ninth
     # session.
     chatter_leads: bool = True
-    # context mode: a turn the chatter rules refuse only for a word they do not know ("ok thank
-    # you very much friend") is passed over when the social-turn model (cache.social, trained
-    # by ``tiergate train chatter``) takes it for social talk; every structural rule still
-    # holds (cache.chatter). False: the rules' closed vocabulary alone, as before.
-    chatter_model: bool = True
     # User turns (last_turn and whole only; context mode compares the context and the earlier
     # turns, up to 64 of them, not the length).
     max_turns: Annotated[int, Field(ge=1, le=100)] = 4

@@ -58,14 +58,12 @@ from cache.guards import stance as stance_flipped
 from cache.keys import TRANSPORT_FIELDS
 from cache.lexicon import ENGLISH_WORDS, FOREIGN_WORDS
 from cache.policy import EmbeddingModel, SemanticCachePolicy
-from cache.social import Judge, SocialJudge, SocialModel
 from cache.vectors import Clock, Hit, InProcessIndex, QdrantStore, Vector, VectorStore
 from cache.verifier import Verifier
 
 if TYPE_CHECKING:
     from cache.cross_encoder import CrossEncoder
 
-SOCIAL_ROUNDS = 3  # embedding batches for the social-turn model per key (each turn at most once)
 SCOPE_VERSION = 6  # 6: greetings that tell the time, in a scope of their time (eighth session)
 MAX_EARLIER = 64  # user turns before the context a follow-up's entry may carry
 REFUSED = float("-inf")  # a candidate's context similarity when its conversation cannot match
@@ -167,12 +165,8 @@ def _digest(*parts: bytes) -> str:
     return h.hexdigest()
 
 
-def make_key(
-    request: Request, policy: SemanticCachePolicy, judge: SocialJudge | None = None
-) -> Key | str:
-    """The request's key, or why it is not semantically cacheable. ``judge``: the social-turn
-    model cache.chatter asks about turns its rules refuse for their words (with
-    ``policy.chatter_model``; SemanticLibrary.key gives it the embeddings it needs)."""
+def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
+    """The request's key, or why it is not semantically cacheable."""
     messages = list(request.messages)
     if not messages or messages[-1].get("role") != "user":
         return "last-message-not-user"
@@ -203,15 +197,13 @@ def make_key(
         text, history = "\n".join(content for _, content in chat), []
     elif policy.conversation == "context":
         refers = bool(REFERS_BACK.search(chat[-1][1].lower()))
-        learned = judge if policy.chatter_model else None
         if policy.chatter_leads and not refers:
-            # "Thanks! What oil ...?": the thanks is chatter
-            chat, kept = without_leads(chat, learned)
+            chat, kept = without_leads(chat)  # "Thanks! What oil ...?": the thanks is chatter
         else:
-            kept = kept_turns(chat[:-1], everything=refers, learned=learned)
+            kept = kept_turns(chat[:-1], everything=refers)
         text = chat[-1][1]
         if not refers:
-            kept, timed = _timed_greetings(chat[:-1], kept, learned)
+            kept, timed = _timed_greetings(chat[:-1], kept)
         users = [t for r, t in kept if r == "user"]
         context = users[-1] if users else ""
         history = "follow-up" if context else "standalone"
@@ -266,9 +258,7 @@ def _generic_answers(timed: str, chat: Sequence[tuple[str, str]]) -> bool:
 
 
 def _timed_greetings(
-    chat: Sequence[tuple[str, str]],
-    kept: list[tuple[str, str]],
-    learned: SocialJudge | None = None,
+    chat: Sequence[tuple[str, str]], kept: list[tuple[str, str]]
 ) -> tuple[list[tuple[str, str]], str]:
     """The kept turns with greetings that tell the time of day or the day passed over, and the
     times they tell ("evening", "friday"; "" when there is none). Such a greeting may change
@@ -280,7 +270,7 @@ def _timed_greetings(
     the day)."""
     if not any(role == "user" and time_words(t) for role, t in kept):
         return kept, ""
-    loose = kept_turns(chat, timed_greetings=True, learned=learned)
+    loose = kept_turns(chat, timed_greetings=True)
     if loose == kept:
         return kept, ""
     dropped = [t for role, t in kept if role == "user" and (role, t) not in loose]
@@ -327,13 +317,11 @@ class SemanticLibrary:
         clock: Clock = time.time,
         verifier: Verifier | None = None,
         cross_encoder: CrossEncoder | None = None,
-        social: SocialModel | None = None,
     ) -> None:
         self.embedder = embedder
         self.store = store
         self.verifier = verifier
         self.cross_encoder = cross_encoder
-        self.social = social
         self._clock = clock
 
     def default_cut(self, policy: SemanticCachePolicy) -> float | None:
@@ -346,23 +334,8 @@ class SemanticLibrary:
             return policy.verifier_threshold or self.verifier.threshold
         return None
 
-    async def key(self, request: Request, policy: SemanticCachePolicy) -> Key | str:
-        """The request's key (make_key). With the social-turn model, the turns it is asked
-        about are embedded and the key is made again, until it asks about nothing new (at most
-        SOCIAL_ROUNDS batches; a turn still without its vector then counts as no chatter). The
-        first walk takes every turn it asks about for social, so the turns after it are listed
-        too: one batch, usually, and the embedder's LRU keeps them for the next request."""
-        asks = self.social is not None and policy.chatter_model
-        judge = Judge(self.social, optimistic=True) if self.social is not None and asks else None
-        key = make_key(request, policy, judge)  # no missing vector: no optimistic verdict used
-        for _ in range(SOCIAL_ROUNDS):
-            if judge is None or not judge.missing:
-                break
-            texts = sorted(judge.missing)
-            judge.vectors.update(zip(texts, await self.embedder.embed(texts), strict=True))
-            judge.missing.clear()
-            judge.optimistic = False  # discovery listed what to embed; now the verdicts
-            key = make_key(request, policy, judge)
+    def key(self, request: Request, policy: SemanticCachePolicy) -> Key | str:
+        key = make_key(request, policy)
         if isinstance(key, Key) and not all(self.embedder.fits(t) for t in (key.text, key.context)):
             return "too-long-for-model"
         return key
@@ -706,7 +679,6 @@ def open_library(
     """
     from cache.cross_encoder import load_cross_encoder
     from cache.embedder import load_embedder
-    from cache.social import load_social_model
     from cache.verifier import load_verifier
 
     embedder = load_embedder(
@@ -727,11 +699,7 @@ def open_library(
     )
     ce = load_cross_encoder() if cross_encoder else None
     warm_edits()  # the edit check's vocabulary and WordNet senses, now rather than on a request
-    # The social-turn model's embedding regression was fitted on the default model's vectors.
-    social = load_social_model() if model.model_dir is None else None
-    return SemanticLibrary(
-        embedder, store, verifier=load_verifier(), cross_encoder=ce, social=social
-    )
+    return SemanticLibrary(embedder, store, verifier=load_verifier(), cross_encoder=ce)
 
 
 def _miss(

@@ -48,9 +48,6 @@ def eval_cache(
     chatter_leads: Annotated[
         bool, typer.Option(help="Context mode: take a turn's leading chatter off (off: whole).")
     ] = True,
-    chatter_model: Annotated[
-        bool, typer.Option(help="Context mode: the social-turn model (off: the rules alone).")
-    ] = True,
 ) -> None:
     """Fill a fresh semantic cache with each pair's a, look up its b; print hit/false-hit rates."""
     from gateway.eval.cache_eval import run_cache_eval
@@ -77,7 +74,6 @@ def eval_cache(
         cross_encoder=cross_encoder,
         follow_up_chain=follow_up_chain,
         chatter_leads=chatter_leads,
-        chatter_model=chatter_model,
     )
     raise typer.Exit(code)
 

@@ -103,26 +103,6 @@ def train_synonyms(
     typer.echo(build(wordnet, out or ARTIFACT, pairs))
 
 
-@train_app.command("chatter")
-def train_chatter(
-    out: Annotated[
-        Path | None, typer.Option(help="Default: cache/artifacts/social.json.gz.")
-    ] = None,
-    target: Annotated[
-        float,
-        typer.Option(help="Dev messages that are not social allowed to pass, per role."),
-    ] = 0.01,
-) -> None:
-    """Train the social-turn model the chatter rules consult (cache.social) on data/chatter."""
-    import json
-
-    from cache.social import ARTIFACT
-    from gateway.eval.social_train import train_files
-
-    card = train_files(out or ARTIFACT, target)
-    typer.echo(json.dumps(card, indent=1))
-
-
 @train_app.command("router")
 def train_router_cmd(
     data: Annotated[

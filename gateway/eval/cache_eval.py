@@ -38,7 +38,6 @@ from cache.cross_encoder import CrossEncoder, load_cross_encoder
 from cache.embedder import Embedder, load_embedder
 from cache.policy import Backend, SemanticCachePolicy
 from cache.semantic import Answer, Key, Request, SemanticLibrary
-from cache.social import load_social_model
 from cache.vectors import InProcessIndex
 from cache.verifier import Verifier, load_verifier
 from gateway.eval.embedding_store import DiskCachedEmbedder
@@ -144,12 +143,8 @@ async def evaluate(
     cut: float | None = None,
     cross_encoder: CrossEncoder | None = None,
 ) -> list[Outcome]:
-    social = load_social_model()
-    keyer = SemanticLibrary(embedder, InProcessIndex(embedder.dim, 1), social=social)
-    keys = [
-        (await keyer.key(as_request(p.a), policy), await keyer.key(as_request(p.b), policy))
-        for p in pairs
-    ]
+    keyer = SemanticLibrary(embedder, InProcessIndex(embedder.dim, 1))
+    keys = [(keyer.key(as_request(p.a), policy), keyer.key(as_request(p.b), policy)) for p in pairs]
     texts = list(
         dict.fromkeys(
             t
@@ -333,7 +328,6 @@ def run_cache_eval(
     cross_encoder: bool = True,
     follow_up_chain: bool = True,
     chatter_leads: bool = True,
-    chatter_model: bool = True,
 ) -> int:
     """The command: print the figures; 0 on success, 2 when the pairs cannot be read."""
     try:
@@ -347,8 +341,6 @@ def run_cache_eval(
         update["follow_up_chain"] = False
     if not chatter_leads:
         update["chatter_leads"] = False
-    if not chatter_model:
-        update["chatter_model"] = False
     if conversation is not None:
         update["conversation"] = conversation
     policy = policy.model_copy(update=update)

@@ -109,7 +109,7 @@ class SemanticCache:
             return (await next_(call)).noted(Note("semantic", "bypass"))
         d = directives(call.headers)
         try:
-            key = await self._library.key(as_request(call, request, d.namespace), policy)
+            key = self._library.key(as_request(call, request, d.namespace), policy)
         except (ValueError, ArithmeticError, RecursionError) as exc:  # never a 500 from the cache
             log.warning("semantic cache key failed (%s); skipped", type(exc).__name__)
             key = "key-error"

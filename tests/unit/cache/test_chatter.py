@@ -348,6 +348,27 @@ def test_praise_for_the_help_does_not_carry_a_choice_or_a_fact(remark: str) -> N
     assert remark not in _passed_over("Book the flight.", offer, remark, "Glad that helps!")
 
 
+@pytest.mark.parametrize(
+    "remark",
+    ["thanks buddy", "thx bro", "thank you my friend", "ty boss", "perfect thanks man",
+     "ok thank you very much friend"],
+)  # fmt: skip
+def test_a_thanks_with_a_term_of_address_closes_a_plain_answer(remark: str) -> None:
+    assert _passed_over("When is checkout?", PLAIN, remark, "You're welcome!") == [
+        remark,
+        "You're welcome!",
+    ]
+
+
+@pytest.mark.parametrize(
+    "remark",
+    ["thanks man, my back hurts", "thanks, my son will love it", "thanks buddy, for my mom",
+     "thx bro, I'm 16"],
+)  # fmt: skip
+def test_a_term_of_address_carries_nothing_else_past_the_rules(remark: str) -> None:
+    assert remark not in _passed_over("When is checkout?", PLAIN, remark, "You're welcome!")
+
+
 def test_praise_for_the_help_beside_a_thanks_closes_only_a_plain_answer() -> None:
     offer = "I'd recommend adding travel insurance for $60."
     for remark in ("Thanks, you're a lifesaver", "great tip, thanks"):

@@ -79,16 +79,16 @@ async def test_the_cross_encoder_decides_the_lookup(ce: CrossEncoder) -> None:
     assert library.default_cut(trees) == load_verifier().threshold != ce.threshold
     policy = SemanticCachePolicy(enabled=True, cross_encoder=True)
     assert library.default_cut(policy) == ce.threshold
-    key = await library.key(request("How do I cancel my subscription?"), policy)
+    key = library.key(request("How do I cancel my subscription?"), policy)
     assert isinstance(key, Key)
     look = await library.lookup(key, policy)
     await library.put(key, look.vector, Answer(b"{}", None, None))
-    same = await library.key(request("How do I cancel my subscription"), policy)
-    trap = await library.key(request("How do I not cancel my subscription?"), policy)
+    same = library.key(request("How do I cancel my subscription"), policy)
+    trap = library.key(request("How do I not cancel my subscription?"), policy)
     assert isinstance(same, Key) and isinstance(trap, Key)
     hit = await library.lookup(same, policy)
     assert hit.hit is not None and hit.confidence is not None and hit.confidence >= ce.threshold
-    repeat = await library.key(request("how can i cancel my subscripton pls"), policy)
+    repeat = library.key(request("how can i cancel my subscripton pls"), policy)
     assert isinstance(repeat, Key)
     served = await library.lookup(repeat, policy)  # a trivial edit: no model needed
     assert served.hit is not None and served.confidence == 1.0
@@ -113,12 +113,12 @@ async def test_a_yes_no_question_of_opposite_stance_is_vetoed_before_the_model(
         SemanticCachePolicy(enabled=True),
         SemanticCachePolicy(enabled=True, cross_encoder=False),
     ):
-        key = await library.key(request("Is it okay to give a child aspirin?"), policy)
+        key = library.key(request("Is it okay to give a child aspirin?"), policy)
         assert isinstance(key, Key)
         await library.put(
             key, (await library.lookup(key, policy)).vector, Answer(b"{}", None, None)
         )
-        flipped = await library.key(request("Should I avoid giving a child aspirin?"), policy)
+        flipped = library.key(request("Should I avoid giving a child aspirin?"), policy)
         assert isinstance(flipped, Key)
         look = await library.lookup(flipped, policy.model_copy(update={"verifier_threshold": 0.01}))
         assert look.hit is None and "stance" in look.vetoes
@@ -132,10 +132,10 @@ async def test_a_swapped_order_is_vetoed_before_the_model(ce: CrossEncoder) -> N
         embedder, InProcessIndex(embedder.dim, 16), verifier=load_verifier(), cross_encoder=anywhere
     )
     policy = SemanticCachePolicy(enabled=True, cross_encoder=True)
-    key = await library.key(request("Book a flight from Paris to Rome"), policy)
+    key = library.key(request("Book a flight from Paris to Rome"), policy)
     assert isinstance(key, Key)
     await library.put(key, (await library.lookup(key, policy)).vector, Answer(b"{}", None, None))
-    swapped = await library.key(request("Book a flight from Rome to Paris"), policy)
+    swapped = library.key(request("Book a flight from Rome to Paris"), policy)
     assert isinstance(swapped, Key)
     look = await library.lookup(swapped, policy)
     assert look.hit is None and look.vetoes == ("order",)
@@ -187,16 +187,16 @@ async def test_the_cross_encoder_path_refuses_another_conversations_chain(ce: Cr
     tail = ("Can you expand on that?", "Sure.", "What are the risks?")
     topics = ["index funds", "rock climbing", "sourdough", "kayaking", "chess", "jazz"]
     for topic in topics:
-        key = await library.key(chat(f"How do I get started with {topic}?", "...", *tail), policy)
+        key = library.key(chat(f"How do I get started with {topic}?", "...", *tail), policy)
         assert isinstance(key, Key)
         look = await library.lookup(key, policy)
         await library.put(key, look.vector, Answer(topic.encode(), None, None))
     for topic in topics:
-        key = await library.key(chat(f"How do I get started with {topic}?", "...", *tail), policy)
+        key = library.key(chat(f"How do I get started with {topic}?", "...", *tail), policy)
         assert isinstance(key, Key)
         found = await library.lookup(key, policy)
         assert found.hit is not None and found.hit.payload["body"] == topic
-    other = await library.key(chat("How do I get started with pottery?", "...", *tail), policy)
+    other = library.key(chat("How do I get started with pottery?", "...", *tail), policy)
     assert isinstance(other, Key)
     look = await library.lookup(other, policy)
     assert look.hit is None
