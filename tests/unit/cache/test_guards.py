@@ -220,6 +220,31 @@ def test_two_phrases_joined_the_other_way_round_are_an_order_swap(a: str, b: str
 
 @pytest.mark.parametrize(
     ("a", "b"),
+    [("In Python how do I turn a dict into a JSON string?",
+      "In Python how do I turn a JSON string into a dict?"),
+     ("Does brown rice have more fiber than white rice?",
+      "Does white rice have more fiber than brown rice?"),
+     ("How do I convert a Word document to PDF?", "How do I convert a PDF to a Word document?")],
+)  # fmt: skip
+def test_a_two_word_phrase_swapped_across_a_middle_is_an_order_swap(a: str, b: str) -> None:
+    # A fresh held-out set (traps_thirteenth, eleventh session): _swapped sees single words.
+    assert order(features(a), features(b))
+    assert order(features(b), features(a))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("how do I get from the airport to downtown", "how do I get downtown from the airport"),
+     ("How do I convert a Word document to PDF?", "How can I convert a Word document to a PDF?"),
+     ("Does brown rice have more fiber than white rice?",
+      "Is there more fiber in brown rice than in white rice?")],
+)  # fmt: skip
+def test_the_same_order_in_other_words_is_no_swap(a: str, b: str) -> None:
+    assert not order(features(a), features(b))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
     [("is it okay to give her aspirin?", "should I avoid giving her aspirin?"),
      ("is it safe to hike at midday?", "is hiking at midday dangerous?"),
      ("is it okay to use summer diesel?", "is summer diesel a bad idea?"),
