@@ -31,6 +31,7 @@ Guards, in the order they are checked (``first_difference`` returns the first th
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -460,24 +461,46 @@ def _phrases_swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
     rice have more fiber than white rice" / "white rice ... than brown rice" (a fresh held-out
     set, eleventh session). ``_swapped`` sees single words only."""
     x, y = tuple(_role(w) for w in x), tuple(_role(w) for w in y)
-    padded_x, padded_y = f" {' '.join(x)} ", f" {' '.join(y)} "
+    at_y: dict[str, list[int]] = {}
+    for k, w in enumerate(y):
+        at_y.setdefault(w, []).append(k)
+    # Most pairs keep their shared words in one order, each said once in y: then nothing is
+    # swapped, and the search below is skipped.
+    shared = [at_y[w] for w in x if w in at_y and not _stop(w)]
+    if all(len(k) == 1 for k in shared) and all(
+        a[0] <= b[0] for a, b in itertools.pairwise(shared)
+    ):
+        return False
     for i in range(len(x)):
         for lp in (1, 2):
             p = x[i : i + lp]
-            if len(p) < lp or any(w in STOP and w not in PERSON_FORMS for w in p):
+            if len(p) < lp or any(_stop(w) for w in p):
+                continue
+            starts = [k for k in at_y.get(p[0], ()) if y[k : k + lp] == p]
+            if not starts:
                 continue
             for m in range(1, 5):
                 middle = x[i + lp : i + lp + m]
                 for lq in (1, 2) if lp == 2 else (2,):
                     q = x[i + lp + m : i + lp + m + lq]
-                    if len(middle) < m or len(q) < lq or p == q:
+                    if len(middle) < m or len(q) < lq or p == q or any(_stop(w) for w in q):
                         continue
-                    if any(w in STOP and w not in PERSON_FORMS for w in q):
-                        continue
-                    there = f" {' '.join((*q, *middle, *p))} "
-                    if there in padded_y and there not in padded_x:
+                    before = (*q, *middle)
+                    found = any(
+                        k >= len(before) and y[k - len(before) : k] == before for k in starts
+                    )
+                    if found and not _holds(x, (*before, *p)):
                         return True
     return False
+
+
+def _holds(words: tuple[str, ...], part: tuple[str, ...]) -> bool:
+    n = len(part)
+    return any(words[k : k + n] == part for k in range(len(words) - n + 1))
+
+
+def _stop(word: str) -> bool:
+    return word in STOP and word not in PERSON_FORMS
 
 
 def _role(word: str) -> str:
