@@ -402,10 +402,9 @@ def order(a: Features, b: Features) -> bool:
         return True  # long statements reorder their clauses freely
     if short and _opposite_directions(a.relations, b.relations):
         return True  # long statements say "from" and "to" about one thing in many ways
+    x, y = _roles(a.relations), _roles(b.relations)  # folded once for both swap checks
     return (
-        _swapped(a.relations, b.relations)
-        or _phrases_swapped(a.relations, b.relations)
-        or _coordination_swapped(a.relations, b.relations)
+        _swapped(x, y) or _phrases_swapped(x, y) or _coordination_swapped(a.relations, b.relations)
     )
 
 
@@ -439,15 +438,14 @@ def _swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
     1-4 words): "dog smarter than cat" / "cat smarter than dog", "teaspoons in a tablespoon" /
     "tablespoons in a teaspoon" (plurals folded), "can I sue my employer" / "can my employer sue
     me" (I, me, my are one person); reordered paraphrases ("last git commit" / "last commit in
-    git") change M as well."""
-    x, y = tuple(_role(w) for w in x), tuple(_role(w) for w in y)
+    git") change M as well. ``x`` and ``y`` are folded by ``_roles``."""
     where = {w: i for i, w in enumerate(y)}
     for i, p in enumerate(x):
-        if (p in STOP and p not in PERSON_FORMS) or p not in where:
+        if _stop(p) or p not in where:
             continue
         for j in range(i + 2, min(len(x), i + 6)):
             q = x[j]
-            if (q in STOP and q not in PERSON_FORMS) or q == p or q not in where:
+            if _stop(q) or q == p or q not in where:
                 continue
             yq, yp = where[q], where[p]
             if yq < yp and x[i + 1 : j] == y[yq + 1 : yp]:
@@ -459,8 +457,8 @@ def _phrases_swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
     """``x`` reads "P M Q" where ``y`` reads "Q M P", and ``x`` never "Q M P", with P or Q a
     phrase of two words: "turn dict into json string" / "turn json string into dict", "brown
     rice have more fiber than white rice" / "white rice ... than brown rice" (a fresh held-out
-    set, eleventh session). ``_swapped`` sees single words only."""
-    x, y = tuple(_role(w) for w in x), tuple(_role(w) for w in y)
+    set, eleventh session). ``_swapped`` sees single words only. ``x`` and ``y`` are folded by
+    ``_roles``."""
     at_y: dict[str, list[int]] = {}
     for k, w in enumerate(y):
         at_y.setdefault(w, []).append(k)
@@ -500,7 +498,12 @@ def _holds(words: tuple[str, ...], part: tuple[str, ...]) -> bool:
 
 
 def _stop(word: str) -> bool:
+    """A word no swap is made of: a function word, but a person ("I", "my") counts."""
     return word in STOP and word not in PERSON_FORMS
+
+
+def _roles(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(_role(w) for w in words)
 
 
 def _role(word: str) -> str:

@@ -35,8 +35,8 @@ def _data_files() -> set[str]:
 def test_the_wheel_holds_every_data_file(tmp_path: Path) -> None:
     # Built from a copy: an in-tree build reuses build/lib, whose stale files would pass.
     source = tmp_path / "src"
+    source.mkdir()
     for name in ("pyproject.toml", "README.md"):
-        (source / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / name, source / name)
     for package in PACKAGES:
         shutil.copytree(
