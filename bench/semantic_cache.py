@@ -42,6 +42,7 @@ from cache.embedder import ModelEmbedder, load_embedder
 from cache.guards import features, first_difference
 from cache.policy import SemanticCachePolicy
 from cache.semantic import Key, Request, SemanticLibrary
+from cache.spelling import corrected, correction
 from cache.vectors import InProcessIndex, QdrantStore, VectorStore
 from cache.verifier import load_verifier
 
@@ -181,6 +182,13 @@ async def measure(
         first_difference(k.text, a.text)
         guard_times.append(time.perf_counter() - start)
     print(f"  guards only (one candidate)       {ms(guard_times)}")
+    correction.cache_clear()  # each word's first sight: its one-edit neighbours are looked up
+    spell_times = []
+    for k in keys_b:
+        start = time.perf_counter()
+        corrected(k.text)
+        spell_times.append(time.perf_counter() - start)
+    print(f"  spelling only (words first seen)  {ms(spell_times)}")
     talk: list[dict[str, str]] = []
     for i in range(10):  # a 21-message conversation: the key digests every earlier turn
         talk.append({"role": "user", "content": f"Question {i} about the account settings?"})

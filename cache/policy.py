@@ -41,6 +41,10 @@ class SemanticCachePolicy(BaseModel):
     # Measured on trap sets written by people the cache never saw (docs/caching.md); off for
     # an alias that wants one-word synonym swaps served at the verifier's own safety.
     edits: bool = True
+    # Confident corrections of misspelt words ("bannana", "captial", "procastinating") in the
+    # question and its context before they are embedded and compared (cache.spelling): only a
+    # word no list knows, one edit from exactly one clearly most frequent dictionary word.
+    spelling: bool = True
     # Without the verifier: the cosine similarity a hit needs (all-MiniLM-L6-v2).
     threshold: Annotated[float, Field(ge=0.5, le=1.0)] = 0.9
     guards: bool = True  # near-miss guards as vetoes (without the verifier; off only to measure)

@@ -58,6 +58,8 @@ from cache.guards import stance as stance_flipped
 from cache.keys import TRANSPORT_FIELDS
 from cache.lexicon import ENGLISH_WORDS, FOREIGN_WORDS
 from cache.policy import EmbeddingModel, SemanticCachePolicy
+from cache.spelling import corrected
+from cache.spelling import load as load_spelling
 from cache.vectors import Clock, Hit, InProcessIndex, QdrantStore, Vector, VectorStore
 from cache.verifier import Verifier
 
@@ -220,6 +222,8 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         text, history = chat[-1][1], chat[:-1]
     if not text or len(text) > policy.max_chars:
         return "empty-or-too-long"
+    # "bannana", "captial": as the dictionary spells them (cache.spelling)
+    text, context = (corrected(text), corrected(context)) if policy.spelling else (text, context)
     if not (english(text) and english(context)):
         return "not-english"  # the model, the verifier and the guards know English only
     params = {k: v for k, v in request.params.items() if k not in TRANSPORT_FIELDS}
@@ -699,6 +703,7 @@ def open_library(
     )
     ce = load_cross_encoder() if cross_encoder else None
     warm_edits()  # the edit check's vocabulary and WordNet senses, now rather than on a request
+    load_spelling()  # the dictionary spelling corrections come from
     return SemanticLibrary(embedder, store, verifier=load_verifier(), cross_encoder=ce)
 
 

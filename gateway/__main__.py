@@ -48,6 +48,9 @@ def eval_cache(
     chatter_leads: Annotated[
         bool, typer.Option(help="Context mode: take a turn's leading chatter off (off: whole).")
     ] = True,
+    spelling: Annotated[
+        bool, typer.Option(help="Correct confident misspellings before embedding (off: as typed).")
+    ] = True,
 ) -> None:
     """Fill a fresh semantic cache with each pair's a, look up its b; print hit/false-hit rates."""
     from gateway.eval.cache_eval import run_cache_eval
@@ -74,6 +77,7 @@ def eval_cache(
         cross_encoder=cross_encoder,
         follow_up_chain=follow_up_chain,
         chatter_leads=chatter_leads,
+        spelling=spelling,
     )
     raise typer.Exit(code)
 

@@ -103,6 +103,32 @@ def train_synonyms(
     typer.echo(build(wordnet, out or ARTIFACT, pairs))
 
 
+@train_app.command("spelling")
+def train_spelling(
+    dictionary: Annotated[
+        Path,
+        typer.Option(
+            help="symspellpy-6.10.1-py3-none-any.whl (pip download symspellpy==6.10.1 --no-deps)"
+            " or its frequency_dictionary_en_82_765.txt."
+        ),
+    ],
+    out: Annotated[
+        Path | None, typer.Option(help="Default: cache/artifacts/spelling.json.gz.")
+    ] = None,
+) -> None:
+    """Rebuild the word counts the semantic cache's spelling correction reads (cache.spelling)."""
+    from cache.spelling import ARTIFACT
+    from gateway.eval.spelling_build import build
+
+    if not dictionary.is_file():
+        raise typer.BadParameter(f"{dictionary}: no such file", param_hint="--dictionary")
+    try:
+        typer.echo(build(dictionary, out or ARTIFACT))
+    except (OSError, ValueError, KeyError) as exc:
+        typer.echo(f"cannot build: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @train_app.command("router")
 def train_router_cmd(
     data: Annotated[

@@ -328,6 +328,7 @@ def run_cache_eval(
     cross_encoder: bool = True,
     follow_up_chain: bool = True,
     chatter_leads: bool = True,
+    spelling: bool = True,
 ) -> int:
     """The command: print the figures; 0 on success, 2 when the pairs cannot be read."""
     try:
@@ -341,6 +342,8 @@ def run_cache_eval(
         update["follow_up_chain"] = False
     if not chatter_leads:
         update["chatter_leads"] = False
+    if not spelling:
+        update["spelling"] = False
     if conversation is not None:
         update["conversation"] = conversation
     policy = policy.model_copy(update=update)

@@ -1,0 +1,177 @@
+"""Confident corrections of misspelt words in the text the semantic cache embeds.
+
+When to use: ``cache.semantic.make_key`` corrects the question and its context (with
+``spelling: true``, the default) before anything else reads them, so that the embedding, the
+guards, the edit check and the verifiers all see "how many calories are in a banana" for "...
+in a bannana". A misspelt word breaks into word pieces that pull the embedding away: such
+near-repeats fell under the cosine floor, and the edit check's own typo rule
+(``cache.edits._typo``) only knows long words with one neighbouring key hit.
+
+Policy: a noisy channel with a wide margin. A word is corrected only when all of these hold,
+so a correction is rare; a word left alone costs at most a miss:
+- it is written in letters only (3 or more) and in lower case, or capitalised as the first
+  word of a sentence ("Venmo", "Sedna" inside a sentence are names; "iPhone", "NASA" keep
+  their spelling); it is not joined to a digit, an apostrophe, a hyphen, a dot, a slash, "@",
+  "#", "_" or "+" (no code, file name, address or version);
+- it is no word the embedding model's vocabulary or WordNet holds (``cache.edits.known``), no
+  word of ``cache.lexicon`` (places, brands, shorthand, chatter, the guards' words) and no
+  contraction written without its apostrophe ("dont" is never "done");
+- one edit after its first two letters (a letter added, dropped or changed, or two
+  neighbours swapped; slips cluster away from a word's start, and "pprint" is no "print")
+  makes it a common word (Zipf frequency ``MIN_TARGET``, 2.5, or more in wordfreq's list of
+  321,180 words, ``tiergate train spelling``); the most frequent such word, a letter doubled
+  or undoubled counting ten times (``DOUBLING``: the commonest slip), is ``LEAD`` (1.0: ten
+  times) ahead of the next ("fidle" is "file" or "fiddle": left); and the word as typed is
+  not in the list (not once in 100 million words: "procastinating", "pasport") or the
+  correction is ``MARGIN`` (3.0: a thousand times) more frequent ("captial" -> "capital",
+  "evry" -> "every"). "silane" (a chemical, not "silage"), "carpe" (not "care"), "Quora"
+  (not "quota") and "tik" ("tic", "tip", "tin") stay. Known weakness: a rare real word one
+  slip from a common one, asked in the same words ("inflaton" / "inflation": docs/caching.md).
+Both the cached and the asked text pass through the same function, so a word corrected on one
+side is corrected alike on the other. Without the artifact nothing is corrected (logged once).
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import json
+import logging
+import re
+import string
+from pathlib import Path
+from types import ModuleType
+
+from cache import lexicon
+from cache.edits import known
+
+log = logging.getLogger("tiergate.cache")
+ARTIFACT = Path(__file__).resolve().parent / "artifacts" / "spelling.json.gz"
+MIN_LETTERS = 3
+MIN_TARGET = 2.5  # a correction is a common word: once in about 3 million words or more
+MARGIN = 3.0  # ... a thousand times as frequent as the word as typed, if the list has it
+LEAD = 1.0  # ... and ten times as frequent as the next word one edit away
+DOUBLING = 1.0  # a letter doubled or not ("bannana", "fidle"): ten times likelier a slip
+SENTENCE_END = frozenset(".!?")
+# A word in letters only, not part of a token with digits, apostrophes, hyphens, dots, ...
+# (a quote around it is no part of it: "'carpe diem'" is "carpe diem")
+CANDIDATE = re.compile(
+    r"(?<![\w.\-/@#+])(?<!\w['\u2019])[A-Za-z]{3,}(?![\w\-/@#+]|['\u2019]\w|\.\w)"
+)
+CONTRACTIONS = (
+    "i'm i've i'll i'd you're you've you'll you'd he's she's it's we're we've we'll we'd "
+    "they're they've they'll they'd that's there's here's what's who's where's when's why's "
+    "how's let's isn't aren't wasn't weren't don't doesn't didn't can't couldn't won't "
+    "wouldn't shouldn't mustn't mightn't needn't hasn't haven't hadn't ain't shan't "
+    "would've could've should've might've must've y'all"
+)
+
+
+@functools.cache
+def _zipf() -> dict[str, float]:
+    """Word -> Zipf frequency (cache/artifacts/spelling.json.gz); empty without it."""
+    try:
+        with gzip.open(ARTIFACT, "rb") as f:
+            bins: dict[str, str] = json.loads(f.read())["zipf"]
+    except (OSError, ValueError, KeyError) as exc:
+        log.warning("word frequencies unavailable (%s); no word is corrected", exc)
+        return {}
+    return {word: float(z) for z, words in bins.items() for word in words.split()}
+
+
+def _lexicon_words(module: ModuleType) -> frozenset[str]:
+    """Every word ``cache.lexicon`` names anywhere: its sets, maps, lists, texts, patterns."""
+    found: set[str] = set()
+
+    def take(value: object) -> None:
+        if isinstance(value, str):
+            found.update(w.lower() for w in re.findall(r"[A-Za-z]+", value))
+        elif isinstance(value, re.Pattern):
+            take(value.pattern)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                take(k)
+                take(v)
+        elif isinstance(value, (set, frozenset, list, tuple)):
+            for v in value:
+                take(v)
+
+    for name, value in vars(module).items():
+        if name.isupper():
+            take(value)
+    return frozenset(found)
+
+
+@functools.cache
+def _kept() -> frozenset[str]:
+    """Words never corrected beside the known ones: the lexicon's and bare contractions."""
+    bare = {c.replace("'", "") for c in CONTRACTIONS.split()}
+    return _lexicon_words(lexicon) | bare
+
+
+def load() -> int:
+    """Read the counts and the kept words now (start-up, not the first request)."""
+    _kept()
+    return len(_zipf())
+
+
+@functools.lru_cache(maxsize=16384)
+def correction(word: str) -> str | None:
+    """The common word a lower-case ``word`` is a confident misspelling of, or None."""
+    zipf = _zipf()
+    if not zipf or len(word) < MIN_LETTERS or word in _kept() or known(word):
+        return None
+    found = sorted(
+        (zipf[c] + (DOUBLING if _doubling(word, c) else 0.0), c)
+        for c in _one_edit(word)
+        if c[:2] == word[:2] and zipf.get(c, 0.0) >= MIN_TARGET
+    )
+    typed = zipf.get(word)  # None: not once in 100 million words of the list's sources
+    if not found or (typed is not None and found[-1][0] - typed < MARGIN):
+        return None
+    if len(found) > 1 and found[-1][0] - found[-2][0] < LEAD:
+        return None
+    return found[-1][1]
+
+
+def _doubling(typed: str, meant: str) -> bool:
+    """``meant`` is ``typed`` with a letter doubled or undoubled ("fidle" / "fiddle")."""
+    long, short = (typed, meant) if len(typed) > len(meant) else (meant, typed)
+    if len(long) != len(short) + 1:
+        return False
+    i = next((k for k in range(len(short)) if long[k] != short[k]), len(short))
+    return long[:i] + long[i + 1 :] == short and (
+        (i > 0 and long[i] == long[i - 1]) or (i + 1 < len(long) and long[i] == long[i + 1])
+    )
+
+
+def _one_edit(word: str) -> set[str]:
+    """Every string one edit away (Damerau: add, drop, change a letter, swap neighbours)."""
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    letters = string.ascii_lowercase
+    out = {a + b[1:] for a, b in splits if b}
+    out |= {a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1}
+    out |= {a + c + b[1:] for a, b in splits if b for c in letters}
+    out |= {a + c + b for a, b in splits for c in letters}
+    out.discard(word)
+    return out
+
+
+def corrected(text: str) -> str:
+    """``text`` with each confident misspelling corrected (module docstring); else as is."""
+    if not _zipf():
+        return text
+    return CANDIDATE.sub(_replace, text)
+
+
+def _replace(match: re.Match[str]) -> str:
+    word = match.group(0)
+    lower = word.lower()
+    if word != lower:
+        before = match.string[: match.start()].rstrip()
+        if word != lower.capitalize() or (before and before[-1] not in SENTENCE_END):
+            return word  # "Venmo", "Sedna" inside a sentence, "iPhone", "NASA": names
+    fixed = correction(lower)
+    if fixed is None:
+        return word
+    return fixed.capitalize() if word[0].isupper() else fixed

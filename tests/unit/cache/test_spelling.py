@@ -1,0 +1,123 @@
+"""Confident spelling corrections before the semantic cache embeds a question (cache.spelling):
+a misspelt word, one edit from a common word hundreds of times as frequent and clearly ahead
+of any other, is corrected; a word, a name, a contraction, code or an ambiguous slip is left
+as typed."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zipfile
+from pathlib import Path
+
+import msgpack  # type: ignore[import-untyped]
+import pytest
+
+from cache.policy import SemanticCachePolicy
+from cache.semantic import Key, Request, make_key
+from cache.spelling import corrected
+from gateway.eval.spelling_build import MEMBER, build
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        # Near-repeats written by people who never saw the code (data/cache_eval/traps_thirteenth)
+        ("how many calories are in a bannana", "how many calories are in a banana"),
+        ("whats the captial of canada", "whats the capital of canada"),
+        ("how do i stop procastinating", "how do i stop procrastinating"),
+        ("what are the side effects of ibuprofin", "what are the side effects of ibuprofen"),
+        ("is it safe to take melatonin evry night", "is it safe to take melatonin every night"),
+        ("Pasport renewal. Pasport photos?", "Passport renewal. Passport photos?"),  # case kept
+        ("pyhton list reverse", "python list reverse"),
+        ("how do i make fluffy scrambled egs", "how do i make fluffy scrambled eggs"),  # doubled
+        ("What does 'carpe diem' mean to a pupy?", "What does 'carpe diem' mean to a puppy?"),
+        ("how do i stop procastinating", "how do i stop procrastinating"),
+        ("golden retreiver shedding", "golden retriever shedding"),
+    ],
+)
+def test_a_confident_misspelling_is_corrected(typed: str, meant: str) -> None:
+    assert corrected(typed) == meant
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "why dont my plants grow",  # a negation written without its apostrophe: never "done"
+        "youre right, whats up",  # bare contractions
+        "how do I install pipx",  # "pip", "pipe", "pips": no clear winner
+        "Whats the difference between a violin and a fidle?",  # "file" or "fiddle": left
+        "What does carpe diem mean?",  # Latin, frequent enough to be a word: never "care"
+        "What is silane used for?",  # a chemical, not "silage": frequent enough to be a word
+        "What is graphene?",  # a word more frequent than "grapheme"
+        "How do I raise my Quora limit?",  # a name inside a sentence: never "quota"
+        "How big is Sedna?",  # and never "Sedona"
+        "split a bill on venmo",  # "venom" is not that much more frequent
+        "how to use numpy with redis and kubectl",  # nothing one edit away
+        "How do I use pprint?",  # an edit of the first two letters: never "print"
+        "Is sodium chlorite safe to drink?",  # a word (WordNet): never "chloride"
+        "my iPhone and NASA",  # mixed case and acronyms keep their spelling
+        "open confg.yaml and set max_retrys",  # file names and identifiers
+        "what does pls mean in tmrw's plan",  # the lexicon's shorthand
+        "is it a tik or a tick",  # short and ambiguous: "tic", "tin", "tip"
+        "Does Qwen3 run on the GPU?",  # joined to a digit
+    ],
+)
+def test_words_names_and_ambiguous_slips_are_left_as_typed(typed: str) -> None:
+    assert corrected(typed) == typed
+
+
+def key(text: str, policy: SemanticCachePolicy) -> Key:
+    k = make_key(Request("t", "a", "v", [{"role": "user", "content": text}], {}), policy)
+    assert isinstance(k, Key)
+    return k
+
+
+def test_the_key_embeds_the_corrected_question_unless_spelling_is_off() -> None:
+    policy = SemanticCachePolicy(enabled=True)
+    typed = "How many calories are in a bannana?"
+    assert key(typed, policy).text == "How many calories are in a banana?"
+    off = policy.model_copy(update={"spelling": False})
+    assert key(typed, off).text == typed
+    assert key(typed, policy).scope == key(typed, off).scope  # the same entries either way
+
+
+def test_a_follow_ups_context_is_corrected_too() -> None:
+    policy = SemanticCachePolicy(enabled=True)
+    messages = [
+        {"role": "user", "content": "whats the captial of canada"},
+        {"role": "assistant", "content": "Ottawa."},
+        {"role": "user", "content": "and its populaton?"},
+    ]
+    k = make_key(Request("t", "a", "v", messages, {}), policy)
+    assert isinstance(k, Key)
+    assert (k.context, k.text) == ("whats the capital of canada", "and its population?")
+
+
+def test_the_artifact_is_built_the_same_from_the_same_wheel(tmp_path: Path) -> None:
+    bins: list[object] = [{"format": "cB", "version": 1}] + [[] for _ in range(800)]
+    bins[1 + 130] = ["the", "and"]  # Zipf 7.70
+    bins[1 + 500] = ["banana", "Banana", "café", "b2b", "ok"]  # Zipf 4.00
+    bins[1 + 790] = ["bannana"]  # Zipf 1.10
+    packed = gzip.compress(msgpack.packb(bins))
+    wheel = tmp_path / "wordfreq-3.1.1-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w") as z:
+        z.writestr(MEMBER, packed)
+    out, again = tmp_path / "a.json.gz", tmp_path / "b.json.gz"
+    build(wheel, out, minimum=3)
+    build(wheel, again, minimum=3)
+    assert out.read_bytes() == again.read_bytes()
+    zipf = json.loads(gzip.decompress(out.read_bytes()))["zipf"]
+    # lower-case ASCII letters, three or more: no "Banana", "café", "b2b" or "ok"
+    assert zipf == {"7.70": "and the", "4.00": "banana", "1.10": "bannana"}
+
+
+def test_a_file_of_another_kind_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "other.msgpack.gz"
+    other.write_bytes(gzip.compress(msgpack.packb([{"format": "xx"}, ["the"]])))
+    with pytest.raises(ValueError, match="not a wordfreq"):
+        build(other, tmp_path / "out.json.gz")
+    small = tmp_path / "small.msgpack.gz"
+    small.write_bytes(gzip.compress(msgpack.packb([{"format": "cB", "version": 1}, ["the"]])))
+    with pytest.raises(ValueError, match="only 1 words"):
+        build(small, tmp_path / "out.json.gz")
