@@ -13,7 +13,8 @@ so a correction is rare; a word left alone costs at most a miss:
   word of a sentence ("Venmo", "Sedna" inside a sentence are names; "iPhone", "NASA" keep
   their spelling); it is not joined to a digit, an apostrophe, a hyphen, a dot, a slash, "@",
   "#", "_" or "+" (no code, file name, address or version);
-- it is no word the embedding model's vocabulary or WordNet holds (``cache.edits.known``), no
+- the embedding model's vocabulary and WordNet hold neither it nor its singular
+  (``cache.edits.spelled_right``: a stem does not count, "commiting" is no word), no
   word of ``cache.lexicon`` (places, brands, shorthand, chatter, the guards' words) and no
   contraction written without its apostrophe ("dont" is never "done");
 - one edit after its first two letters (a letter added, dropped or changed, or two
@@ -43,7 +44,7 @@ from pathlib import Path
 from types import ModuleType
 
 from cache import lexicon
-from cache.edits import known
+from cache.edits import spelled_right
 
 log = logging.getLogger("tiergate.cache")
 ARTIFACT = Path(__file__).resolve().parent / "artifacts" / "spelling.json.gz"
@@ -119,7 +120,7 @@ def load() -> int:
 def correction(word: str) -> str | None:
     """The common word a lower-case ``word`` is a confident misspelling of, or None."""
     zipf = _zipf()
-    if not zipf or len(word) < MIN_LETTERS or word in _kept() or known(word):
+    if not zipf or len(word) < MIN_LETTERS or word in _kept() or spelled_right(word):
         return None
     found = sorted(
         (zipf[c] + (DOUBLING if _doubling(word, c) else 0.0), c)

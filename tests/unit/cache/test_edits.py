@@ -278,3 +278,20 @@ def test_a_stretched_word_is_the_common_word_it_stretches() -> None:
     assert edit("What's a good desert to visit?", "whats a good desssert to visit").kind != (
         "trivial"
     )
+
+
+@pytest.mark.parametrize(
+    ("cached", "asked", "kind"),
+    [
+        # Twelfth session: a request wrapped around a question asks the same question.
+        ("Can you tell me how to change a flat tire?", "tell me how to change a flat tire pls",
+         "trivial"),
+        ("I'd like to know how to make pizza dough.", "How do I make pizza dough?", "trivial"),
+        ("Do you know who wrote Hamlet?", "who wrote hamlet", "trivial"),
+        # ... only before a question word, and a change of person is still one
+        ("Tell me a joke about cats.", "A joke about cats.", "function"),
+        ("Can you tell me how to store my data?", "How do you store my data?", "local"),
+    ],
+)  # fmt: skip
+def test_a_request_wrapped_around_a_question(cached: str, asked: str, kind: str) -> None:
+    assert edit(cached, asked).kind == kind
