@@ -41,9 +41,10 @@ class SemanticCachePolicy(BaseModel):
     # Measured on trap sets written by people the cache never saw (docs/caching.md); off for
     # an alias that wants one-word synonym swaps served at the verifier's own safety.
     edits: bool = True
-    # Confident corrections of misspelt words ("bannana", "captial", "procastinating") in the
-    # question and its context before they are embedded and compared (cache.spelling): only a
-    # word no list knows, one edit from exactly one clearly most frequent dictionary word.
+    # The search embeds the question and its context with confident misspellings corrected
+    # ("bannana", "procastinating": cache.spelling), so a repeat with a typo is found; the
+    # rules that decide read the text as typed. Off for an alias whose users write code or
+    # jargon ("serde" is one slip from "serve"): docs/caching.md.
     spelling: bool = True
     # Without the verifier: the cosine similarity a hit needs (all-MiniLM-L6-v2).
     threshold: Annotated[float, Field(ge=0.5, le=1.0)] = 0.9

@@ -118,6 +118,17 @@ class Key:
     # its entries live in a scope of that time (``scope``), and it may also be served from the
     # scope of the same conversation without the greeting, whose answers assume no time.
     fallback_scope: str = ""
+    # What is embedded, when cache.spelling corrected a misspelling ("bannana" -> "banana"):
+    # the search finds the entry a slip would hide under the cosine floor; the edit check,
+    # the guards and the verifiers still read ``text`` and ``context`` as typed.
+    probe: str = ""
+    context_probe: str = ""
+
+    @property
+    def embedded(self) -> list[str]:
+        """The texts to embed: the question (and a follow-up's context), corrected."""
+        question = self.probe or self.text
+        return [question, self.context_probe or self.context] if self.context else [question]
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,8 +233,8 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         text, history = chat[-1][1], chat[:-1]
     if not text or len(text) > policy.max_chars:
         return "empty-or-too-long"
-    # "bannana", "captial": as the dictionary spells them (cache.spelling)
-    text, context = (corrected(text), corrected(context)) if policy.spelling else (text, context)
+    # "bannana", "captial": searched as the dictionary spells them, judged as typed (cache.spelling)
+    probes = (corrected(text), corrected(context)) if policy.spelling else ("", "")
     if not (english(text) and english(context)):
         return "not-english"  # the model, the verifier and the guards know English only
     params = {k: v for k, v in request.params.items() if k not in TRANSPORT_FIELDS}
@@ -246,7 +257,9 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
     fallback = _digest(*parts, b"") if _generic_answers(timed, chat) else ""
     labels = {"tenant": request.tenant, "alias": request.alias, "namespace": request.namespace}
     context_features = features(context) if context else None
-    return Key(text, scope, features(text), labels, context, context_features, earlier, fallback)
+    return Key(
+        text, scope, features(text), labels, context, context_features, earlier, fallback, *probes
+    )
 
 
 def _generic_answers(timed: str, chat: Sequence[tuple[str, str]]) -> bool:
@@ -360,8 +373,7 @@ class SemanticLibrary:
         The eval passes a low floor or cut to see every pair's score once and draw the curve.
         ``explore``: also score candidates that could reach this lower cut (a sampled request
         under a false-hit bound), so a miss reports its nearest candidate's probability."""
-        texts = [key.text, key.context] if key.context else [key.text]
-        vectors = await self.embedder.embed(texts)
+        vectors = await self.embedder.embed(key.embedded)
         vector, context_vector = vectors[0], (vectors[1] if key.context else None)
         # A follow-up's nearest entries may be the same question in other conversations, which
         # its context refuses at no model cost: look further so they do not crowd out its own.
@@ -575,7 +587,7 @@ class SemanticLibrary:
     ) -> None:
         """Store an answer; a follow-up's entry keeps its context and the context's vector."""
         if key.context and context_vector is None:
-            context_vector = (await self.embedder.embed([key.context]))[0]
+            context_vector = (await self.embedder.embed(key.embedded[1:]))[0]
         context = (
             {"context": key.context, "context_vector": pack_vector(context_vector)}
             if key.context and context_vector is not None

@@ -1,11 +1,12 @@
 """Confident corrections of misspelt words in the text the semantic cache embeds.
 
 When to use: ``cache.semantic.make_key`` corrects the question and its context (with
-``spelling: true``, the default) before anything else reads them, so that the embedding, the
-guards, the edit check and the verifiers all see "how many calories are in a banana" for "...
-in a bannana". A misspelt word breaks into word pieces that pull the embedding away: such
-near-repeats fell under the cosine floor, and the edit check's own typo rule
-(``cache.edits._typo``) only knows long words with one neighbouring key hit.
+``spelling: true``, the default) into ``Key.probe`` / ``Key.context_probe``, the texts that
+are embedded and searched: a misspelt word breaks into word pieces that pull the embedding
+away, so a near-repeat ("how many calories are in a bannana") fell under the cosine floor.
+The edit check, the guards and the verifiers still read the text as typed: a correction never
+makes two questions the same, it only lets those rules see the candidate (a first version
+that corrected the text they read served a red team's "reqwest" for "request": docs/caching.md).
 
 Policy: a noisy channel with a wide margin. A word is corrected only when all of these hold,
 so a correction is rare; a word left alone costs at most a miss:
@@ -26,8 +27,7 @@ so a correction is rare; a word left alone costs at most a miss:
   not in the list (not once in 100 million words: "procastinating", "pasport") or the
   correction is ``MARGIN`` (3.0: a thousand times) more frequent ("captial" -> "capital",
   "evry" -> "every"). "silane" (a chemical, not "silage"), "carpe" (not "care"), "Quora"
-  (not "quota") and "tik" ("tic", "tip", "tin") stay. Known weakness: a rare real word one
-  slip from a common one, asked in the same words ("inflaton" / "inflation": docs/caching.md).
+  (not "quota") and "tik" ("tic", "tip", "tin") stay.
 Both the cached and the asked text pass through the same function, so a word corrected on one
 side is corrected alike on the other. Without the artifact nothing is corrected (logged once).
 """

@@ -147,12 +147,7 @@ async def evaluate(
     keys = [(keyer.key(as_request(p.a), policy), keyer.key(as_request(p.b), policy)) for p in pairs]
     texts = list(
         dict.fromkeys(
-            t
-            for ka, kb in keys
-            for k in (ka, kb)
-            if isinstance(k, Key)
-            for t in (k.text, k.context)
-            if t
+            t for ka, kb in keys for k in (ka, kb) if isinstance(k, Key) for t in k.embedded
         )
     )
     for i in range(0, len(texts), PREWARM_CHUNK):  # fills the embedder's LRU in big batches

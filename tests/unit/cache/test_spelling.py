@@ -73,13 +73,15 @@ def key(text: str, policy: SemanticCachePolicy) -> Key:
     return k
 
 
-def test_the_key_embeds_the_corrected_question_unless_spelling_is_off() -> None:
+def test_the_key_embeds_the_corrected_question_and_keeps_it_as_typed() -> None:
     policy = SemanticCachePolicy(enabled=True)
     typed = "How many calories are in a bannana?"
-    assert key(typed, policy).text == "How many calories are in a banana?"
-    off = policy.model_copy(update={"spelling": False})
-    assert key(typed, off).text == typed
-    assert key(typed, policy).scope == key(typed, off).scope  # the same entries either way
+    on = key(typed, policy)
+    assert on.embedded == ["How many calories are in a banana?"]  # found as spelled
+    assert on.text == typed  # judged as typed: the edit check, the guards, the verifiers
+    off = key(typed, policy.model_copy(update={"spelling": False}))
+    assert off.embedded == [typed]
+    assert on.scope == off.scope  # the same entries either way
 
 
 def test_a_follow_ups_context_is_corrected_too() -> None:
@@ -91,7 +93,8 @@ def test_a_follow_ups_context_is_corrected_too() -> None:
     ]
     k = make_key(Request("t", "a", "v", messages, {}), policy)
     assert isinstance(k, Key)
-    assert (k.context, k.text) == ("whats the capital of canada", "and its population?")
+    assert k.embedded == ["and its population?", "whats the capital of canada"]
+    assert (k.text, k.context) == ("and its populaton?", "whats the captial of canada")
 
 
 def test_the_artifact_is_built_the_same_from_the_same_wheel(tmp_path: Path) -> None:
