@@ -219,6 +219,19 @@ def test_near_miss_traps_go_upstream(semantic_gw: Running, stored: str, probe: s
     assert text(raw) != answer
 
 
+def test_a_repeat_with_a_typo_is_found_and_a_rare_word_is_not_corrected_into_another(
+    semantic_gw: Running,
+) -> None:
+    ns = namespace()
+    answer = filled(semantic_gw, "How many calories are in a banana?", ns)
+    typo = ask(semantic_gw, "how many calories are in a bannana", ns, store=False)
+    assert typo.headers["x-tiergate-cache"] == "semantic_hit"  # searched as "banana"
+    assert text(typo) == answer
+    filled(semantic_gw, "How do I use request in Rust?", ns)
+    crate = ask(semantic_gw, "How do I use reqwest in Rust?", ns, store=False)
+    assert crate.headers["x-tiergate-cache"] == "miss"  # judged as typed: another word
+
+
 def test_other_tenants_never_see_the_answer(semantic_gw: Running) -> None:
     ns = namespace()
     filled(semantic_gw, PARAPHRASES[0], ns)
