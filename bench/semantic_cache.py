@@ -89,7 +89,7 @@ def request(text: str, greeted: bool = False) -> Request:
 async def fill(
     store: VectorStore, library: SemanticLibrary, keys: list[Key], entries: int, dim: int
 ) -> None:
-    vectors = await library.embedder.embed([k.text for k in keys])
+    vectors = await library.embedder.embed([k.embedded[0] for k in keys])
     scope = keys[0].scope
     rows = [
         (f"p{i}", v, {**k.labels, "text": k.text, "body": "{}"}, scope)

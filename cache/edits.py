@@ -84,12 +84,12 @@ LEAD = re.compile(
     r"[\s,:!.-]*)+"
 )
 # A request wrapped around a question, which asks the same: "Can you tell me how to ...?",
-# "tell me how ...", "I'd like to know how ...", "do you know why ...": only before a question
-# word ("tell me a joke" keeps its words).
+# "tell me how ...", "I'd like to know how ...": only before a question word ("tell me a
+# joke" keeps its words). Not "will / would you tell me when ..." (a request to be told
+# later) nor "do you know how to swim?" (a question about the assistant).
 WRAPPER = re.compile(
-    r"^\s*((can|could|would|will) (you|u) (please )?(tell|show) me|(please )?(tell|show) me"
-    r"|i'?d like to know|i would like to know|i want to know|i wonder|i was wondering"
-    r"|do (you|u) know)"
+    r"^\s*((can|could) (you|u) (please )?(tell|show) me|(please )?(tell|show) me"
+    r"|i'?d like to know|i would like to know|i want to know|i wonder|i was wondering)"
     r"\s+(?=(how|what|why|when|where|who|which|whether|if)\b)"
 )
 TAIL = re.compile(

@@ -233,10 +233,10 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
         text, history = chat[-1][1], chat[:-1]
     if not text or len(text) > policy.max_chars:
         return "empty-or-too-long"
-    # "bannana", "captial": searched as the dictionary spells them, judged as typed (cache.spelling)
-    probes = (corrected(text), corrected(context)) if policy.spelling else ("", "")
     if not (english(text) and english(context)):
         return "not-english"  # the model, the verifier and the guards know English only
+    # "bannana", "captial": searched as the dictionary spells them, judged as typed (cache.spelling)
+    probes = (corrected(text), corrected(context)) if policy.spelling else ("", "")
     params = {k: v for k, v in request.params.items() if k not in TRANSPORT_FIELDS}
     params = {k: v for k, v in params.items() if k not in CONTENT_FIELDS and k != "model"}
     parts = (
@@ -353,7 +353,7 @@ class SemanticLibrary:
 
     def key(self, request: Request, policy: SemanticCachePolicy) -> Key | str:
         key = make_key(request, policy)
-        if isinstance(key, Key) and not all(self.embedder.fits(t) for t in (key.text, key.context)):
+        if isinstance(key, Key) and not all(self.embedder.fits(t) for t in key.embedded):
             return "too-long-for-model"
         return key
 
@@ -423,7 +423,7 @@ class SemanticLibrary:
                 continue
             cached = features(text)
             kind = _edit_kind(text, key, cached) if edits else "model"
-            near_miss = "edit" if kind == "local" else _stance_veto(key, cached)
+            near_miss = _near_miss(kind, key, text, cached)
             if near_miss:
                 vetoes.append(near_miss)
                 continue
@@ -497,6 +497,12 @@ class SemanticLibrary:
             _edit_kind(t, key, f) if policy.edits else "model"
             for t, f in zip(texts, feats, strict=True)
         ]
+        # A candidate the search found through a corrected spelling has a score of corrected
+        # texts: served only as a trivial edit of the typed text (a typo), never weighed.
+        kinds = [
+            "spelling" if k != "trivial" and _spelled_apart(key.text, key.probe, t) else k
+            for k, t in zip(kinds, texts, strict=True)
+        ]
         trees = self.verifier if ce.tree_weight else None
         tree_ps = [
             None if trees is None or k != "model" else trees.probability(key.features, f, h.score)
@@ -512,7 +518,7 @@ class SemanticLibrary:
         alive = [
             i
             for i in range(len(live))
-            if contexts[i] >= ce.floor and not guarded[i] and kinds[i] != "local"
+            if contexts[i] >= ce.floor and not guarded[i] and kinds[i] not in ("local", "spelling")
         ]
         scored = [i for i in alive if kinds[i] == "model" and ce.worth_scoring(tree_ps[i], reach)]
         checked = [i for i in alive if contexts[i] < 1.0 and (i in scored or kinds[i] == "trivial")]
@@ -530,6 +536,8 @@ class SemanticLibrary:
                     if guarded[i]
                     else "edit"
                     if kinds[i] == "local"
+                    else "spelling"
+                    if kinds[i] == "spelling"
                     else "verifier"
                 )
                 continue
@@ -576,6 +584,8 @@ class SemanticLibrary:
             kind = _edit_kind(stored, key, stored_features, context=True)
             if kind != "model":
                 return 1.0 if kind == "trivial" else REFUSED
+        if _spelled_apart(key.context, key.context_probe, stored):
+            return REFUSED  # the cosine is of corrected contexts: only a trivial edit passes
         if key.context_features is not None and order_swapped(
             key.context_features, stored_features
         ):
@@ -646,6 +656,23 @@ def _edit_kind(cached: str, key: Key, cached_features: Features, context: bool =
     ):
         return "trivial"
     return "local" if kind == "local" else "model"
+
+
+def _near_miss(kind: str, key: Key, cached: str, cached_features: Features) -> str:
+    """Why the trees path refuses a candidate before any model: a local edit ("edit"), a pair
+    found through a corrected spelling that is no typo of the typed text ("spelling": its
+    score is of corrected texts), a yes/no question turned around ("stance"); else ""."""
+    if kind == "local":
+        return "edit"
+    if kind != "trivial" and _spelled_apart(key.text, key.probe, cached):
+        return "spelling"
+    return _stance_veto(key, cached_features)
+
+
+def _spelled_apart(typed: str, probe: str, cached: str) -> bool:
+    """cache.spelling corrected either side of a pair (``probe``: the asked text as corrected,
+    "" with spelling off): the pair's cosine is of the corrected texts, not of these."""
+    return bool(probe) and (probe != typed or corrected(cached) != cached)
 
 
 def pack_vector(vector: Vector) -> str:

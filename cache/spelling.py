@@ -18,16 +18,17 @@ so a correction is rare; a word left alone costs at most a miss:
   (``cache.edits.spelled_right``: a stem does not count, "commiting" is no word), no
   word of ``cache.lexicon`` (places, brands, shorthand, chatter, the guards' words) and no
   contraction written without its apostrophe ("dont" is never "done");
-- one edit after its first two letters (a letter added, dropped or changed, or two
-  neighbours swapped; slips cluster away from a word's start, and "pprint" is no "print")
-  makes it a common word (Zipf frequency ``MIN_TARGET``, 2.5, or more in wordfreq's list of
-  321,180 words, ``tiergate train spelling``); the most frequent such word, a letter doubled
-  or undoubled counting ten times (``DOUBLING``: the commonest slip), is ``LEAD`` (1.0: ten
-  times) ahead of the next ("fidle" is "file" or "fiddle": left); and the word as typed is
-  not in the list (not once in 100 million words: "procastinating", "pasport") or the
-  correction is ``MARGIN`` (3.0: a thousand times) more frequent ("captial" -> "capital",
-  "evry" -> "every"). "silane" (a chemical, not "silage"), "carpe" (not "care"), "Quora"
-  (not "quota") and "tik" ("tic", "tip", "tin") stay.
+- the most frequent common word one edit away (a letter added, dropped or changed, or two
+  neighbours swapped; Zipf frequency ``MIN_TARGET``, 2.5, or more in wordfreq's list of
+  321,180 words, ``tiergate train spelling``; a letter doubled or undoubled counting ten
+  times, ``DOUBLING``: the commonest slip) is ``LEAD`` (1.0: ten times) ahead of the next
+  ("fidle" is "file" or "fiddle", "wich" "which" or "with": left) and keeps the word's first
+  two letters (slips cluster away from a word's start: "pprint" is no "print"); and the word
+  as typed is not in the list (not once in 100 million words: "procastinating", "pasport")
+  or the correction is ``MARGIN`` (3.0: a thousand times) more frequent ("captial" ->
+  "capital"). "silane" (a chemical, not "silage"), "carpe" (not "care"), "Quora" (not
+  "quota") and "tik" ("tic", "tip", "tin") stay; words of more than ``MAX_LETTERS`` letters
+  stay, and only the first ``MAX_TRIES`` words of a text are looked up.
 Both the cached and the asked text pass through the same function, so a word corrected on one
 side is corrected alike on the other. Without the artifact nothing is corrected (logged once).
 """
@@ -57,8 +58,11 @@ SENTENCE_END = frozenset(".!?")
 # A word in letters only, not part of a token with digits, apostrophes, hyphens, dots, ...
 # (a quote around it is no part of it: "'carpe diem'" is "carpe diem")
 CANDIDATE = re.compile(
-    r"(?<![\w.\-/@#+])(?<!\w['\u2019])[A-Za-z]{3,}(?![\w\-/@#+]|['\u2019]\w|\.\w)"
+    r"(?<![\w.\-/@#+=(`\[{<\\$%&*|~^])(?<!\w['\u2019])[A-Za-z]{3,}"
+    r"(?![\w\-/@#+=(`\[{>\\$%&*|~^]|['\u2019]\w|\.\w)"
 )
+MAX_LETTERS = 20  # a longer word is no slip of a common one (and its neighbours cost more)
+MAX_TRIES = 32  # words of a text looked up at most: a bound on the per-request cost
 CONTRACTIONS = (
     "i'm i've i'll i'd you're you've you'll you'd he's she's it's we're we've we'll we'd "
     "they're they've they'll they'd that's there's here's what's who's where's when's why's "
@@ -120,18 +124,22 @@ def load() -> int:
 def correction(word: str) -> str | None:
     """The common word a lower-case ``word`` is a confident misspelling of, or None."""
     zipf = _zipf()
-    if not zipf or len(word) < MIN_LETTERS or word in _kept() or spelled_right(word):
+    if not zipf or not MIN_LETTERS <= len(word) <= MAX_LETTERS:
+        return None
+    if word in _kept() or spelled_right(word):
         return None
     found = sorted(
         (zipf[c] + (DOUBLING if _doubling(word, c) else 0.0), c)
         for c in _one_edit(word)
-        if c[:2] == word[:2] and zipf.get(c, 0.0) >= MIN_TARGET
+        if zipf.get(c, 0.0) >= MIN_TARGET
     )
     typed = zipf.get(word)  # None: not once in 100 million words of the list's sources
     if not found or (typed is not None and found[-1][0] - typed < MARGIN):
         return None
     if len(found) > 1 and found[-1][0] - found[-2][0] < LEAD:
-        return None
+        return None  # "wich": "which" and "with" (the runner-up may change the first letters)
+    if found[-1][1][:2] != word[:2]:
+        return None  # a slip in the first two letters is rare: "pprint" is no "print"
     return found[-1][1]
 
 
@@ -159,19 +167,24 @@ def _one_edit(word: str) -> set[str]:
 
 
 def corrected(text: str) -> str:
-    """``text`` with each confident misspelling corrected (module docstring); else as is."""
+    """``text`` with each confident misspelling corrected (module docstring); else as is.
+    At most MAX_TRIES words are looked up, the first ones."""
     if not _zipf():
         return text
-    return CANDIDATE.sub(_replace, text)
+    tries = [MAX_TRIES]
+    return CANDIDATE.sub(lambda m: _replace(m, tries), text)
 
 
-def _replace(match: re.Match[str]) -> str:
+def _replace(match: re.Match[str], tries: list[int]) -> str:
     word = match.group(0)
     lower = word.lower()
     if word != lower:
         before = match.string[: match.start()].rstrip()
         if word != lower.capitalize() or (before and before[-1] not in SENTENCE_END):
             return word  # "Venmo", "Sedna" inside a sentence, "iPhone", "NASA": names
+    if tries[0] <= 0:
+        return word
+    tries[0] -= 1
     fixed = correction(lower)
     if fixed is None:
         return word

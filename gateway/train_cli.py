@@ -108,8 +108,8 @@ def train_spelling(
     dictionary: Annotated[
         Path,
         typer.Option(
-            help="symspellpy-6.10.1-py3-none-any.whl (pip download symspellpy==6.10.1 --no-deps)"
-            " or its frequency_dictionary_en_82_765.txt."
+            help="wordfreq-3.1.1-py3-none-any.whl (pip download wordfreq==3.1.1 --no-deps)"
+            " or its large_en.msgpack.gz."
         ),
     ],
     out: Annotated[

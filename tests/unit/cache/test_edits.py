@@ -281,17 +281,21 @@ def test_a_stretched_word_is_the_common_word_it_stretches() -> None:
 
 
 @pytest.mark.parametrize(
-    ("cached", "asked", "kind"),
+    ("cached", "asked", "trivial"),
     [
         # Twelfth session: a request wrapped around a question asks the same question.
         ("Can you tell me how to change a flat tire?", "tell me how to change a flat tire pls",
-         "trivial"),
-        ("I'd like to know how to make pizza dough.", "How do I make pizza dough?", "trivial"),
-        ("Do you know who wrote Hamlet?", "who wrote hamlet", "trivial"),
+         True),
+        ("I'd like to know how to make pizza dough.", "How do I make pizza dough?", True),
+        ("Could you tell me who wrote Hamlet?", "who wrote hamlet", True),
         # ... only before a question word, and a change of person is still one
-        ("Tell me a joke about cats.", "A joke about cats.", "function"),
-        ("Can you tell me how to store my data?", "How do you store my data?", "local"),
+        ("Tell me a joke about cats.", "A joke about cats.", False),
+        ("Can you tell me how to store my data?", "How do you store my data?", False),
+        # a review: a request to be told later, a question about the assistant
+        ("Will you tell me when the download finishes?",
+         "Can you tell me when the download finishes?", False),
+        ("Do you know how to swim?", "How to swim?", False),
     ],
 )  # fmt: skip
-def test_a_request_wrapped_around_a_question(cached: str, asked: str, kind: str) -> None:
-    assert edit(cached, asked).kind == kind
+def test_a_request_wrapped_around_a_question(cached: str, asked: str, trivial: bool) -> None:
+    assert (edit(cached, asked).kind == "trivial") is trivial

@@ -234,6 +234,31 @@ def test_a_two_word_phrase_swapped_across_a_middle_is_an_order_swap(a: str, b: s
 
 @pytest.mark.parametrize(
     ("a", "b"),
+    [("How do I convert miles per gallon to liters per 100 km?",
+      "How do I convert liters per 100 km to miles per gallon?"),
+     ("Should I paint the walls before installing new floors?",
+      "Should I install new floors before painting the walls?"),
+     ("Can I convert my LLC to an S corp?", "Can I convert my S corp to an LLC?")],
+)  # fmt: skip
+def test_spans_of_any_length_swapped_around_a_pivot_are_an_order_swap(a: str, b: str) -> None:
+    # A fresh held-out set (traps_fourteenth, twelfth session): served before the span check.
+    assert order(features(a), features(b))
+    assert order(features(b), features(a))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("Should I paint before installing floors?", "Should I install floors after painting?"),
+     ("Can I convert my LLC to an S corp?", "Can I turn my LLC into an S corp?"),
+     ("How long should I rest before running a marathon?",
+      "How long should I rest before a marathon?")],
+)  # fmt: skip
+def test_the_same_relation_said_otherwise_is_no_span_swap(a: str, b: str) -> None:
+    assert not order(features(a), features(b))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
     [("how do I get from the airport to downtown", "how do I get downtown from the airport"),
      ("How do I convert a Word document to PDF?", "How can I convert a Word document to a PDF?"),
      ("Does brown rice have more fiber than white rice?",
