@@ -83,15 +83,6 @@ LEAD = re.compile(
     r"|just (wondering|curious)|random (question|q)|question(?=:))\b"
     r"[\s,:!.-]*)+"
 )
-# A request wrapped around a question, which asks the same: "Can you tell me how to ...?",
-# "tell me how ...", "I'd like to know how ...": only before a question word ("tell me a
-# joke" keeps its words). Not "will / would you tell me when ..." (a request to be told
-# later) nor "do you know how to swim?" (a question about the assistant).
-WRAPPER = re.compile(
-    r"^\s*((can|could) (you|u) (please )?(tell|show) me|(please )?(tell|show) me"
-    r"|i'?d like to know|i would like to know|i want to know|i wonder|i was wondering)"
-    r"\s+(?=(how|what|why|when|where|who|which|whether|if)\b)"
-)
 TAIL = re.compile(
     r"([\s,.!?:;-]*\b((pls|please) help|help pls|please|pls|plz|thanks( a lot| so much)?"
     r"( in advance)?|thank (you|u)( so much)?( in advance)?|thx|ty|tysm|cheers"
@@ -177,7 +168,7 @@ def _normalised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     t = text.lower().replace("\u2019", "'").strip()
     lead, tail = LEAD.match(t), TAIL.search(t)
     courtesy = WORD.findall((lead.group(0) if lead else "") + " " + (tail.group(0) if tail else ""))
-    t = WRAPPER.sub(" ", TAIL.sub(" ", LEAD.sub(" ", t)))
+    t = TAIL.sub(" ", LEAD.sub(" ", t))
     t = NUMBER_SIGN.sub(" number ", HYPHENATED.sub(lambda m: "".join(filter(None, m.groups())), t))
     t = PERCENT.sub(r"\1 percent", t)
     t = re.sub(r"\bhow (do|can) u\b", r"how \1 you", t)  # before "how do you" is "how to"

@@ -281,21 +281,17 @@ def test_a_stretched_word_is_the_common_word_it_stretches() -> None:
 
 
 @pytest.mark.parametrize(
-    ("cached", "asked", "trivial"),
+    ("cached", "asked"),
     [
-        # Twelfth session: a request wrapped around a question asks the same question.
-        ("Can you tell me how to change a flat tire?", "tell me how to change a flat tire pls",
-         True),
-        ("I'd like to know how to make pizza dough.", "How do I make pizza dough?", True),
-        ("Could you tell me who wrote Hamlet?", "who wrote hamlet", True),
-        # ... only before a question word, and a change of person is still one
-        ("Tell me a joke about cats.", "A joke about cats.", False),
-        ("Can you tell me how to store my data?", "How do you store my data?", False),
-        # a review: a request to be told later, a question about the assistant
+        # Twelfth session: a request wrapped around a question is not the bare question (a
+        # rule that treated them alike was red-teamed and withdrawn:
+        # data/cache_eval/redteam/twelfth_wrapper.jsonl).
+        ("If the stock market crashed today?", "I want to know if the stock market crashed today"),
+        ("How do I draw a cat?", "Show me how to draw a cat"),
+        ("Do you know how to swim?", "How to swim?"),
         ("Will you tell me when the download finishes?",
-         "Can you tell me when the download finishes?", False),
-        ("Do you know how to swim?", "How to swim?", False),
+         "Can you tell me when the download finishes?"),
     ],
 )  # fmt: skip
-def test_a_request_wrapped_around_a_question(cached: str, asked: str, trivial: bool) -> None:
-    assert (edit(cached, asked).kind == "trivial") is trivial
+def test_a_request_wrapped_around_a_question_is_no_trivial_edit(cached: str, asked: str) -> None:
+    assert edit(cached, asked).kind != "trivial"
