@@ -51,6 +51,9 @@ def eval_cache(
     spelling: Annotated[
         bool, typer.Option(help="Correct confident misspellings before embedding (off: as typed).")
     ] = True,
+    errors: Annotated[
+        bool, typer.Option(help="First list each pair served wrongly or missed, with why.")
+    ] = False,
 ) -> None:
     """Fill a fresh semantic cache with each pair's a, look up its b; print hit/false-hit rates."""
     from gateway.eval.cache_eval import run_cache_eval
@@ -78,6 +81,7 @@ def eval_cache(
         follow_up_chain=follow_up_chain,
         chatter_leads=chatter_leads,
         spelling=spelling,
+        errors=errors,
     )
     raise typer.Exit(code)
 

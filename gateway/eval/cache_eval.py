@@ -206,7 +206,14 @@ def report(
     sweep: bool,
     out: Any,
     points: Sequence[float] = SWEEP,
+    errors: bool = False,
 ) -> dict[str, Any]:
+    """The per-category table and, last, one JSON line; with ``errors`` first each pair served
+    wrongly or missed (a conversation as its last message), to read what to fix."""
+    if errors:
+        for line in error_lines(outcomes, threshold):
+            print(line, file=out)
+        print(file=out)
     if sweep:
         print("threshold  should-hit served  wrong-hit rate  precision", file=out)
         for t in sorted({*points, threshold}):
@@ -239,6 +246,25 @@ def report(
     }
     print(json.dumps(result), file=out)
     return result
+
+
+def error_lines(outcomes: Sequence[Outcome], threshold: float) -> list[str]:
+    """ "wrong" for a must-not-hit pair served, "missed" for a should-hit pair not served (or
+    served another pair's entry), with the category, the score or the vetoes, and both sides."""
+    lines = []
+    for o in outcomes:
+        served = o.score is not None and o.score >= threshold
+        if (o.pair.same and served and o.own) or (not o.pair.same and not served):
+            continue
+        kind = "wrong" if served else "missed"
+        why = f"{o.score:.3f}" if served and o.score is not None else (o.why_not or "no-match")
+        a, b = (_last(side) for side in (o.pair.a, o.pair.b))
+        lines.append(f"{kind:<6} {o.pair.category:<20} {why:<12} {a!r} | {b!r}")
+    return lines
+
+
+def _last(side: str | list[dict[str, Any]]) -> str:
+    return side if isinstance(side, str) else str(side[-1].get("content", "")) if side else ""
 
 
 def policy_from_rules(rules: str | None, alias: str | None = None) -> SemanticCachePolicy:
@@ -324,6 +350,7 @@ def run_cache_eval(
     follow_up_chain: bool = True,
     chatter_leads: bool = True,
     spelling: bool = True,
+    errors: bool = False,
 ) -> int:
     """The command: print the figures; 0 on success, 2 when the pairs cannot be read."""
     try:
@@ -350,5 +377,5 @@ def run_cache_eval(
     outcomes, chosen = score_pairs(
         loaded, policy, threshold, sweep, shared=shared, backend=backend, embedder=embedder
     )
-    report(outcomes, chosen, sweep, sys.stdout, sweep_points(policy))
+    report(outcomes, chosen, sweep, sys.stdout, sweep_points(policy), errors=errors)
     return 0
