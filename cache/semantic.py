@@ -21,9 +21,9 @@ Policy (a wrong cached answer is worse than a slow correct one):
 - Scope (a filter in the store, never applied after the search): tenant, alias, rules version,
   namespace, the system prompt, and every other request field that can shape the answer
   (tools, response_format, max_tokens, seed, ..., default-deny as in cache.keys).
-- A hit: with the learned verifier (cache.verifier, default), the first of the top candidates
-  above its cosine floor that it accepts; without it, cosine >= ``threshold`` and no near-miss
-  guard objecting (cache.guards).
+- A hit: with the learned verifier (cache.verifier, default; with cache.cross_encoder weighed
+  in), the candidate above its cosine floor that it accepts and rates highest; without it,
+  cosine >= ``threshold`` and no near-miss guard objecting (cache.guards).
 - Entries live ``ttl_s`` (per alias, checked on read) inside the store's own TTL and size bound.
 """
 

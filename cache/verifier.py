@@ -1,9 +1,9 @@
 """The learned hit verifier: is a cached question the same question as the one asked?
 
 When to use: ``SemanticLibrary.lookup`` asks it about each of the top candidates the vector
-store returns above the cosine floor; the first candidate it accepts is served. Load the
-shipped model once per process with ``load_verifier()``; ``tiergate train cache-verifier``
-rebuilds it from the shipped data (docs/caching.md).
+store returns above the cosine floor; of those it accepts, the one it rates highest is
+served. Load the shipped model once per process with ``load_verifier()``; ``tiergate train
+cache-verifier`` rebuilds it from the shipped data (docs/caching.md).
 
 Policy: a cosine threshold alone cannot tell "Cancel my subscription" from "Don't cancel my
 subscription" (0.967), and hand-written guards alone are fitted to their own examples. The
