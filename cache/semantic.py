@@ -118,9 +118,9 @@ class Key:
     # its entries live in a scope of that time (``scope``), and it may also be served from the
     # scope of the same conversation without the greeting, whose answers assume no time.
     fallback_scope: str = ""
-    # What is embedded, when cache.spelling corrected a misspelling ("bannana" -> "banana"):
-    # the search finds the entry a slip would hide under the cosine floor; the edit check,
-    # the guards and the verifiers still read ``text`` and ``context`` as typed.
+    # What is embedded when cache.spelling corrected a misspelling ("bannana" -> "banana"; ""
+    # when it corrected nothing): the search finds the entry a slip would hide under the cosine
+    # floor; the edit check, the guards and the verifiers still read ``text`` and ``context``.
     probe: str = ""
     context_probe: str = ""
 
@@ -236,7 +236,7 @@ def make_key(request: Request, policy: SemanticCachePolicy) -> Key | str:
     if not (english(text) and english(context)):
         return "not-english"  # the model, the verifier and the guards know English only
     # "bannana", "captial": searched as the dictionary spells them, judged as typed (cache.spelling)
-    probes = (corrected(text), corrected(context)) if policy.spelling else ("", "")
+    probes = (_respelled(text), _respelled(context)) if policy.spelling else ("", "")
     params = {k: v for k, v in request.params.items() if k not in TRANSPORT_FIELDS}
     params = {k: v for k, v in params.items() if k not in CONTENT_FIELDS and k != "model"}
     parts = (
@@ -423,7 +423,7 @@ class SemanticLibrary:
                 continue
             cached = features(text)
             kind = _edit_kind(text, key, cached) if edits else "model"
-            near_miss = _near_miss(kind, key, text, cached)
+            near_miss = _near_miss(kind, key, hit, cached)
             if near_miss:
                 vetoes.append(near_miss)
                 continue
@@ -500,8 +500,8 @@ class SemanticLibrary:
         # A candidate the search found through a corrected spelling has a score of corrected
         # texts: served only as a trivial edit of the typed text (a typo), never weighed.
         kinds = [
-            "spelling" if k != "trivial" and _spelled_apart(key.text, key.probe, t) else k
-            for k, t in zip(kinds, texts, strict=True)
+            "spelling" if k != "trivial" and _respelled_pair(key.probe, h, "respelled") else k
+            for k, h in zip(kinds, live, strict=True)
         ]
         trees = self.verifier if ce.tree_weight else None
         tree_ps = [
@@ -584,7 +584,7 @@ class SemanticLibrary:
             kind = _edit_kind(stored, key, stored_features, context=True)
             if kind != "model":
                 return 1.0 if kind == "trivial" else REFUSED
-        if _spelled_apart(key.context, key.context_probe, stored):
+        if _respelled_pair(key.context_probe, hit, "context_respelled"):
             return REFUSED  # the cosine is of corrected contexts: only a trivial edit passes
         if key.context_features is not None and order_swapped(
             key.context_features, stored_features
@@ -603,9 +603,13 @@ class SemanticLibrary:
             if key.context and context_vector is not None
             else {}
         )
+        respelled = {"respelled": True} if key.probe else {}
+        if key.context_probe:
+            respelled["context_respelled"] = True
         payload = {
             **key.labels,
             **context,
+            **respelled,
             "text": key.text,
             "body": answer.body.decode(),
             "model": answer.model or "",
@@ -658,21 +662,28 @@ def _edit_kind(cached: str, key: Key, cached_features: Features, context: bool =
     return "local" if kind == "local" else "model"
 
 
-def _near_miss(kind: str, key: Key, cached: str, cached_features: Features) -> str:
+def _near_miss(kind: str, key: Key, hit: Hit, cached_features: Features) -> str:
     """Why the trees path refuses a candidate before any model: a local edit ("edit"), a pair
     found through a corrected spelling that is no typo of the typed text ("spelling": its
     score is of corrected texts), a yes/no question turned around ("stance"); else ""."""
     if kind == "local":
         return "edit"
-    if kind != "trivial" and _spelled_apart(key.text, key.probe, cached):
+    if kind != "trivial" and _respelled_pair(key.probe, hit, "respelled"):
         return "spelling"
     return _stance_veto(key, cached_features)
 
 
-def _spelled_apart(typed: str, probe: str, cached: str) -> bool:
-    """cache.spelling corrected either side of a pair (``probe``: the asked text as corrected,
-    "" with spelling off): the pair's cosine is of the corrected texts, not of these."""
-    return bool(probe) and (probe != typed or corrected(cached) != cached)
+def _respelled(text: str) -> str:
+    """``text`` as cache.spelling corrects it, or "" when it corrects nothing."""
+    fixed = corrected(text) if text else text
+    return fixed if fixed != text else ""
+
+
+def _respelled_pair(probe: str, hit: Hit, flag: str) -> bool:
+    """cache.spelling corrected either side of a pair (``probe``: the asked text corrected;
+    ``flag``: the payload field put() sets when the entry's was): the pair's cosine is then of
+    corrected texts, not of the typed ones the rules read."""
+    return bool(probe) or hit.payload.get(flag) is True
 
 
 def pack_vector(vector: Vector) -> str:

@@ -179,8 +179,10 @@ def _replace(match: re.Match[str], tries: list[int]) -> str:
     word = match.group(0)
     lower = word.lower()
     if word != lower:
-        before = match.string[: match.start()].rstrip()
-        if word != lower.capitalize() or (before and before[-1] not in SENTENCE_END):
+        text, k = match.string, match.start() - 1
+        while k >= 0 and text[k].isspace():
+            k -= 1
+        if word != lower.capitalize() or (k >= 0 and text[k] not in SENTENCE_END):
             return word  # "Venmo", "Sedna" inside a sentence, "iPhone", "NASA": names
     if tries[0] <= 0:
         return word

@@ -89,8 +89,8 @@ def test_the_key_embeds_the_corrected_question_and_keeps_it_as_typed() -> None:
     assert on.scope == off.scope  # the same entries either way
 
 
-def test_a_follow_ups_context_is_corrected_too() -> None:
-    policy = SemanticCachePolicy(enabled=True)
+def follow_up(policy: SemanticCachePolicy) -> Key:
+    """A follow-up with a misspelling in its question and in its context."""
     messages = [
         {"role": "user", "content": "whats the captial of canada"},
         {"role": "assistant", "content": "Ottawa."},
@@ -98,6 +98,12 @@ def test_a_follow_ups_context_is_corrected_too() -> None:
     ]
     k = make_key(Request("t", "a", "v", messages, {}), policy)
     assert isinstance(k, Key)
+    return k
+
+
+def test_a_follow_ups_context_is_corrected_too() -> None:
+    policy = SemanticCachePolicy(enabled=True)
+    k = follow_up(policy)
     assert k.embedded == ["and its population?", "whats the capital of canada"]
     assert (k.text, k.context) == ("and its populaton?", "whats the captial of canada")
 
@@ -135,6 +141,13 @@ def answer(text: str) -> Answer:
     return Answer(orjson.dumps({"choices": [{"message": {"content": text}}]}), "m", "t")
 
 
+def library(verifier: bool) -> SemanticLibrary:
+    """HashEmbedder: bag-of-words vectors, so a corrected question meets its entry at 1.0."""
+    embedder = HashEmbedder()
+    trees = load_verifier() if verifier else None
+    return SemanticLibrary(embedder, InProcessIndex(embedder.dim), verifier=trees)
+
+
 async def stored(lib: SemanticLibrary, policy: SemanticCachePolicy, text: str) -> None:
     k = key(text, policy)
     look = await lib.lookup(k, policy)
@@ -147,11 +160,7 @@ async def test_the_search_uses_the_corrected_text_and_a_typo_is_served_as_one(
     verifier: bool,
 ) -> None:
     """HashEmbedder: bag-of-words vectors, so the corrected question meets its entry at 1.0."""
-    embedder = HashEmbedder()
-    lib = SemanticLibrary(
-        embedder, InProcessIndex(embedder.dim), verifier=load_verifier() if verifier else None
-    )
-    policy = SemanticCachePolicy(enabled=True, threshold=0.8)
+    lib, policy = library(verifier), SemanticCachePolicy(enabled=True, threshold=0.8)
     await stored(lib, policy, "How many calories are in a banana?")
     asked = key("how many calories are in a bannana", policy)
     look = await lib.lookup(asked, policy)
@@ -166,11 +175,7 @@ async def test_the_search_uses_the_corrected_text_and_a_typo_is_served_as_one(
 async def test_a_word_corrected_into_another_is_never_served(verifier: bool) -> None:
     """'reqwest' is searched as 'request' (the same vector here): the typed texts differ in a
     word, so the entry is refused whatever the score."""
-    embedder = HashEmbedder()
-    lib = SemanticLibrary(
-        embedder, InProcessIndex(embedder.dim), verifier=load_verifier() if verifier else None
-    )
-    policy = SemanticCachePolicy(enabled=True, threshold=0.8)
+    lib, policy = library(verifier), SemanticCachePolicy(enabled=True, threshold=0.8)
     await stored(lib, policy, "How do I use request in Rust?")
     asked = key("How do I use reqwest in Rust?", policy)
     assert asked.embedded == ["How do I use request in Rust?"]
@@ -196,13 +201,7 @@ async def test_lookup_and_put_embed_the_corrected_question_and_context() -> None
     embedder = Recording()
     lib = SemanticLibrary(embedder, InProcessIndex(embedder.dim))
     policy = SemanticCachePolicy(enabled=True, threshold=0.8)
-    messages = [
-        {"role": "user", "content": "whats the captial of canada"},
-        {"role": "assistant", "content": "Ottawa."},
-        {"role": "user", "content": "and its populaton?"},
-    ]
-    k = make_key(Request("t", "a", "v", messages, {}), policy)
-    assert isinstance(k, Key)
+    k = follow_up(policy)
     look = await lib.lookup(k, policy)
     await lib.put(k, look.vector, answer("about 41 million"))  # embeds the context again
     context = "whats the capital of canada"
