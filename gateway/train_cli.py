@@ -60,16 +60,28 @@ def train_cache_verifier(
     quora_pairs: Annotated[
         int | None, typer.Option(min=0, help="Cross-encoder: Quora train pairs.")
     ] = None,
+    written: Annotated[
+        bool | None,
+        typer.Option(
+            help="Cross-encoder: also train on the hand-written sets (ce_train.WRITTEN_SETS) "
+            "and calibrate on their dev fifth (measured, not shipped: docs/caching-history.md)."
+        ),
+    ] = None,
 ) -> None:
     """Train the semantic cache's hit verifier on the train split; calibrate on dev. The
-    cross-encoder's --layers, --epochs and --quora-pairs default to the shipped model's recipe
-    (gateway.eval.ce_train.Recipe)."""
+    cross-encoder's --layers, --epochs, --quora-pairs and --written default to the shipped
+    model's recipe (gateway.eval.ce_train.Recipe)."""
     if kind == "cross-encoder":
         from gateway.eval.ce_train import Recipe
         from gateway.eval.ce_train import run_train as run_ce
 
-        given = {"layers": layers, "epochs": epochs, "quora_pairs": quora_pairs}
-        recipe = Recipe(**{k: v for k, v in given.items() if v is not None})  # else: shipped
+        shipped = Recipe()
+        recipe = Recipe(  # what is not given: the shipped model's
+            layers=shipped.layers if layers is None else layers,
+            epochs=shipped.epochs if epochs is None else epochs,
+            quora_pairs=shipped.quora_pairs if quora_pairs is None else quora_pairs,
+            written=shipped.written if written is None else written,
+        )
         raise typer.Exit(run_ce(out, target, precision or 0.85, models, recipe))
     if kind != "trees":
         raise typer.BadParameter("trees or cross-encoder", param_hint="--kind")

@@ -57,6 +57,25 @@ NAME_SWAPS = 4_000  # extra entity traps: a name swapped for another name of the
 OBJECT_SWAPS = 3_000  # extra scope traps: "for X", "on X", ... with another X of the corpus
 QUESTION_SWAPS = 1_500  # extra traps: the question word changed (How -> Why, When -> Where)
 GENERATED_WEIGHT = 2.0  # a generated pair's weight in the loss (a Quora pair: 1)
+# Hand-written sets trained on (``Recipe.written``): the older ones, which the guards were
+# written against already; the later sets (traps_tenth to traps_fifteenth, direction_tenth)
+# and every multi-turn and red-team file are never trained on: they stay held out.
+WRITTEN_SETS = (
+    "traps",
+    "traps_second",
+    "traps_third",
+    "traps_fourth",
+    "traps_fifth",
+    "traps_sixth",
+    "traps_seventh",
+    "traps_eighth",
+    "traps_ninth",
+    "word_swaps",
+    "written_train_a",
+    "written_train_b",
+)
+WRITTEN_WEIGHT = 4.0  # a hand-written pair's weight in the loss
+WRITTEN_DEV_OF = 5  # one cached question in five (and its pairs) is written dev, not trained on
 EPOCHS = 1
 BATCH = 32
 LR = 8e-5
@@ -67,6 +86,7 @@ TREE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 CE_WEIGHTS = (0.25, 0.5, 0.75, 1.0)
 FLOOR = 0.70  # cosine under which a candidate is not scored (as the trees)
 CANDIDATES = 1  # candidates scored per lookup (the lookup's cost: about 2 ms a pair)
+WRITTEN_DIR = Path(__file__).resolve().parents[2] / "data" / "cache_eval"
 
 Pair = tuple[str, str, bool, str]  # cached, asked, same, category
 
@@ -172,9 +192,67 @@ class Recipe:
     layers: int = LAYERS
     epochs: int = EPOCHS
     quora_pairs: int = QUORA_PAIRS
+    written: bool = False  # the hand-written sets (measured, not shipped)
 
 
-def training_pairs(quora_pairs: int = QUORA_PAIRS) -> list[Pair]:
+def _rows(path: Path) -> Iterator[dict[str, Any]]:
+    for line in path.read_text().splitlines():
+        if line.strip():
+            yield json.loads(line)
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.lower().split()).rstrip("?.!")
+
+
+def held_out_texts(directory: Path = WRITTEN_DIR) -> set[str]:
+    """Every question (normalised) of the files not trained on: the later single-question
+    sets, every multi-turn file (each message) and every red-team file."""
+    out: set[str] = set()
+    for path in sorted(directory.rglob("*.jsonl")):
+        if path.parent == directory and path.stem in WRITTEN_SETS:
+            continue
+        for row in _rows(path):
+            for side in (row.get("a"), row.get("b")):
+                turns: list[Any] = side if isinstance(side, list) else [{"content": side}]
+                texts = [t.get("content") for t in turns]
+                out.update(_norm(text) for text in texts if isinstance(text, str))
+    return out
+
+
+def written_split(cached: str) -> str:
+    """``dev`` for a fifth of the cached questions (by hash, so a question's paraphrases and
+    traps stay together), else ``train``."""
+    return "dev" if _hash("written", _norm(cached)) % WRITTEN_DEV_OF == 0 else "train"
+
+
+def written_pairs(directory: Path = WRITTEN_DIR, split: str | None = None) -> list[Pair]:
+    """The single-question pairs of ``WRITTEN_SETS`` (category ``written-<category>``), but
+    any pair one of whose questions is also in a held-out file (the writers of different
+    files reused common questions: "What causes hiccups?"); only ``split``'s if given."""
+    held = held_out_texts(directory)
+    out: list[Pair] = []
+    for name in WRITTEN_SETS:
+        for row in _rows(directory / f"{name}.jsonl"):
+            a, b = row["a"], row["b"]
+            if not (isinstance(a, str) and isinstance(b, str)) or {_norm(a), _norm(b)} & held:
+                continue
+            if split is None or written_split(a) == split:
+                out.append((a, b, bool(row["same"]), f"written-{row['category']}"))
+    return out
+
+
+def written_dev() -> list[Pair]:
+    """The written dev pairs as calibration sees them: every trap pooled in one category
+    (``written-trap``; the files' own categories are too small to hold a rate), every
+    should-hit pair in ``written-same``."""
+    return [
+        (a, b, same, "written-same" if same else "written-trap")
+        for a, b, same, _ in written_pairs(split="dev")
+    ]
+
+
+def training_pairs(quora_pairs: int = QUORA_PAIRS, written: bool = False) -> list[Pair]:
     rows = devsets.quora_split("train")
     quora = [(a, b, same, "quora") for a, b, same in rows[:quora_pairs] if len(a) <= 300 >= len(b)]
     traps = [
@@ -189,6 +267,8 @@ def training_pairs(quora_pairs: int = QUORA_PAIRS) -> list[Pair]:
         + _question_swaps(shuffled[len(shuffled) // 2 :], QUESTION_SWAPS)
     )
     pairs = quora + traps + extra + list(_followups("train"))
+    if written:
+        pairs += written_pairs(split="train")
     return sorted(pairs, key=lambda p: _hash("order", p[0], p[1]))
 
 
@@ -251,8 +331,14 @@ def _batches(pairs: Sequence[Pair], tokenizer: Any, epoch: int = 0) -> Iterator[
             torch.tensor([e.attention_mask for e in enc]),
             torch.tensor([e.type_ids for e in enc]),
             torch.tensor([float(p[2]) for p in chunk]),
-            torch.tensor([1.0 if p[3] == "quora" else GENERATED_WEIGHT for p in chunk]),
+            torch.tensor([_weight(p[3]) for p in chunk]),
         )
+
+
+def _weight(category: str) -> float:
+    if category == "quora":
+        return 1.0
+    return WRITTEN_WEIGHT if category.startswith("written-") else GENERATED_WEIGHT
 
 
 def _export(model: Any, onnx_dir: Path) -> Path:
@@ -311,7 +397,7 @@ def train(
     torch.set_num_threads(THREADS)
     base = default_model_dir()
     tokenizer = pair_tokenizer(MAX_LEN, base)
-    pairs = training_pairs(recipe.quora_pairs)
+    pairs = training_pairs(recipe.quora_pairs, recipe.written)
     model = _model(base, recipe.layers)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
@@ -355,7 +441,7 @@ def finish(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(quantize(fp32).read_bytes())
     ce = CrossEncoder.load(out, None)
-    dev_traps = string_rows("traps", "dev")
+    dev_traps = string_rows("traps", "dev") + (written_dev() if recipe.written else [])
     dev_quora = string_rows("quora", "dev", QUORA_DEV)
     ce_traps = np.minimum(ce.score_pairs([(a, b) for a, b, _, _ in dev_traps]), CE_MAX)
     ce_quora = np.minimum(ce.score_pairs([(a, b) for a, b, _, _ in dev_quora]), CE_MAX)
@@ -367,12 +453,15 @@ def finish(
     # the lowest cut meeting the targets; the weights serving most dev paraphrases win.
     best: tuple[float, float, float, float] | None = None
     paraphrase = np.array([q[3] == "paraphrase" for q in dev_traps])
+    written = np.array([q[3] == "written-same" for q in dev_traps])
     for wt in TREE_WEIGHTS:
         for wc in CE_WEIGHTS:
             st = np.where(tree_traps[1] >= FLOOR, combine(tree_traps[0], ce_traps, wt, wc), 0.0)
             sq = np.where(tree_quora[1] >= FLOOR, combine(tree_quora[0], ce_quora, wt, wc), 0.0)
             cut = calibrated_cut(dev_traps, st, dev_quora, sq, target, precision)
             served = float((st[paraphrase] >= cut).mean())
+            if written.any():  # as much weight to the written paraphrases as the generated
+                served = (served + float((st[written] >= cut).mean())) / 2
             if cut < 0.999 and (best is None or served > best[0]):
                 best = (served, wt, wc, cut)
     _, wt, wc, cut = best or (0.0, 1.0, 0.0, 0.999)
@@ -494,6 +583,8 @@ def _meta(
             "seed": SEED,
             "threads": THREADS,
             "generated_pair_weight": GENERATED_WEIGHT,
+            "written_pair_weight": WRITTEN_WEIGHT if recipe.written else None,
+            "written_sets": list(WRITTEN_SETS) if recipe.written else [],
         },
         "calibration": {
             "target_false_hit_rate_per_trap_category": target,
