@@ -405,6 +405,7 @@ def order(a: Features, b: Features) -> bool:
     x, y = _roles(a.relations), _roles(b.relations)  # folded once for both swap checks
     return (
         _swapped(x, y)
+        or _transposed(a.words, b.words)
         or _phrases_swapped(x, y)
         or _coordination_swapped(a.relations, b.relations)
         or (short and _spans_swapped(x, y))
@@ -482,8 +483,14 @@ def _swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
     1-4 words): "dog smarter than cat" / "cat smarter than dog", "teaspoons in a tablespoon" /
     "tablespoons in a teaspoon" (plurals folded), "can I sue my employer" / "can my employer sue
     me" (I, me, my are one person); reordered paraphrases ("last git commit" / "last commit in
-    git") change M as well. ``x`` and ``y`` are folded by ``_roles``."""
-    where = {w: i for i, w in enumerate(y)}
+    git") change M as well. ``x`` and ``y`` are folded by ``_roles``. P and Q at their last
+    place in ``y``, or at any place if ``x`` never reads "Q M P" and ``y`` never "P M Q" (a text
+    repeats its words: "he loves me ... I love him"): "my friend owes me $50 ... what should I
+    do" / "I owe my friend $50 ... what should I do" (a fresh held-out set, thirteenth session:
+    the last "I" of ``y`` hid its first)."""
+    where: dict[str, list[int]] = {}
+    for k, w in enumerate(y):
+        where.setdefault(w, []).append(k)
     for i, p in enumerate(x):
         if _stop(p) or p not in where:
             continue
@@ -491,10 +498,36 @@ def _swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
             q = x[j]
             if _stop(q) or q == p or q not in where:
                 continue
-            yq, yp = where[q], where[p]
+            yq, yp = where[q][-1], where[p][-1]
             if yq < yp and x[i + 1 : j] == y[yq + 1 : yp]:
                 return True
+            pmq, qmp = x[i : j + 1], (q, *x[i + 1 : j], p)
+            if set(pmq[1:-1]) <= COORDINATORS:
+                continue  # "Tom and Summer" / "Summer and Tom": _coordination_swapped's
+            if any(y[k : k + len(qmp)] == qmp for k in where[q]) and not (
+                _contains(x, qmp) or _contains(y, pmq)
+            ):
+                return True
     return False
+
+
+def _contains(words: tuple[str, ...], part: tuple[str, ...]) -> bool:
+    return any(words[k : k + len(part)] == part for k in range(len(words) - len(part) + 1))
+
+
+def _transposed(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
+    """``y`` is ``x`` with two words, not side by side, exchanged and nothing else changed, one
+    of them at least not a function word, however far apart: "type O blood ... to someone
+    with type A" / "type A blood ... type O" (a fresh held-out set, thirteenth session: seven
+    words apart, and "A" a determiner, which ``_swapped`` does not see). Compared on every
+    word, determiners too."""
+    if len(x) != len(y):
+        return False
+    diff = [k for k, (u, v) in enumerate(zip(x, y, strict=True)) if u != v]
+    if len(diff) != 2 or diff[1] - diff[0] < 2:
+        return False
+    i, j = diff
+    return x[i] == y[j] and x[j] == y[i] and not (_stop(x[i]) and _stop(x[j]))
 
 
 def _phrases_swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:

@@ -248,6 +248,45 @@ def test_spans_of_any_length_swapped_around_a_pivot_are_an_order_swap(a: str, b:
 
 @pytest.mark.parametrize(
     ("a", "b"),
+    [("Can a person with type O blood donate to someone with type A?",
+      "Can a person with type A blood donate to someone with type O?"),
+     ("If it's 9 AM in Tokyo, what time is it in London?",
+      "If it's 9 AM in London, what time is it in Tokyo?"),
+     ("Is every square a rectangle?", "Is every rectangle a square?")],
+)  # fmt: skip
+def test_two_words_exchanged_however_far_apart_are_an_order_swap(a: str, b: str) -> None:
+    # A fresh held-out set (traps_fifteenth, thirteenth session): seven words apart, "A" a
+    # determiner; no should-hit pair of any set or split is such an exchange.
+    assert order(features(a), features(b))
+    assert order(features(b), features(a))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("what time is it in tokyo", "what time it is in tokyo"),  # function words only
+     ("Is it safe to eat raw eggs now?", "Is it safe now to eat raw eggs?"),  # moved, not exchanged
+     ("Which is better, a fixed or a variable rate?",
+      "Which is better, a fixed or a variable rate mortgage?")],
+)  # fmt: skip
+def test_no_exchange_of_two_words_is_no_transposition(a: str, b: str) -> None:
+    assert not order(features(a), features(b))
+
+
+def test_a_swap_is_seen_where_the_other_text_repeats_a_word() -> None:
+    # A fresh held-out set (traps_fifteenth): the last "I" of the second text hid its first.
+    a = "My friend owes me $50 and won't pay, what should I do?"
+    b = "I owe my friend $50 and can't pay, what should I do?"
+    assert order(features(a), features(b))
+    assert order(features(b), features(a))
+
+
+def test_words_repeated_inside_one_text_are_no_swap() -> None:
+    a = "My friend told me he loves me. I love him. What should I do?"  # "me ... I love him"
+    assert not order(features(a), features(a.rstrip("?")))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
     [("Should I paint before installing floors?", "Should I install floors after painting?"),
      ("Can I convert my LLC to an S corp?", "Can I turn my LLC into an S corp?"),
      ("How long should I rest before running a marathon?",
