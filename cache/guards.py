@@ -406,6 +406,8 @@ def order(a: Features, b: Features) -> bool:
     return (
         _swapped(x, y)
         or _transposed(a.words, b.words)
+        or _exchanged(_roles(a.words), _roles(b.words))
+        or _exchanged(x, y)
         or _phrases_swapped(x, y)
         or _coordination_swapped(a.relations, b.relations)
         or (short and _spans_swapped(x, y))
@@ -528,6 +530,48 @@ def _transposed(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
         return False
     i, j = diff
     return x[i] == y[j] and x[j] == y[i] and not (_stop(x[i]) and _stop(x[j]))
+
+
+# The longest span ``_exchanged`` moves: a name or a noun phrase, not a clause.
+EXCHANGED_SPAN = 6
+# Words that stand for a span elsewhere: "is jailbreaking worth it" / "is it worth
+# jailbreaking" moves the thing and its placeholder, not two things.
+PLACEHOLDERS = frozenset({"it", "this", "that", "there", "they", "them"})
+
+
+def _exchanged(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
+    """Past their shared start and end, ``x`` reads "A M B" where ``y`` reads "B M A", A and B
+    spans of up to ``EXCHANGED_SPAN`` words, M not only "and" / "or" and determiners, and
+    nothing else changed: "can high blood pressure cause kidney disease" / "can kidney disease
+    cause high blood pressure", "Medicare pay first and my employer's plan pay second" / "my
+    employer's plan pay first and Medicare pay second", "a B on the midterm and an A on the
+    final" / "an A on the midterm and a B on the final", "a parent pay for their adult child's
+    care" / "an adult child pay for their parent's care" (a fresh held-out set, thirteenth
+    session). ``_spans_swapped`` needs a pivot word for M, ``_phrases_swapped`` phrases of two
+    words. ``order`` compares every word (the letter grades) and the words without determiners
+    ("a parent" / "an adult child"), both folded by ``_roles``."""
+    if len(x) != len(y) or x == y:
+        return False
+    start = 0
+    while x[start] == y[start]:
+        start += 1
+    end = 0
+    while x[-1 - end] == y[-1 - end]:
+        end += 1
+    mx, my = x[start : len(x) - end], y[start : len(y) - end]
+    n = len(mx)
+    for la in range(1, min(EXCHANGED_SPAN, n - 2) + 1):
+        for lb in range(1, min(EXCHANGED_SPAN, n - la - 1) + 1):
+            a, m, b = mx[:la], mx[la : n - lb], mx[n - lb :]
+            if a == b or my != (*b, *m, *a):
+                continue
+            if all(w in COORDINATORS or w in DETERMINERS for w in m):
+                continue  # "a will and a trust" / "a trust and a will": _coordination_swapped's
+            if set(a) <= PLACEHOLDERS or set(b) <= PLACEHOLDERS:
+                continue
+            if not all(_stop(w) for w in (*a, *b)):
+                return True
+    return False
 
 
 def _phrases_swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
