@@ -3,7 +3,8 @@ question together and says whether they are the same question.
 
 When to use: ``SemanticLibrary.lookup`` asks it about the top live candidate above the cosine
 floor (``candidates``), in one inference with a follow-up's two contexts, and serves it when
-the decision reaches the cut. Load it once per process with ``load_cross_encoder()``: it
+the decision reaches the cut (each pair scored alone: its score never depends on what else is
+scored). Load it once per process with ``load_cross_encoder()``: it
 returns None (and logs once) when onnxruntime or the artifact is missing, and the cache then
 decides with the gradient-boosted trees alone (cache.verifier).
 
@@ -34,7 +35,6 @@ log = logging.getLogger("tiergate.cache")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 CE_ARTIFACT = ARTIFACTS / "cross_encoder.onnx"
 CE_META = ARTIFACTS / "cross_encoder.json"
-SCORE_CHUNK = 64
 CE_MAX = 0.995  # above the highest score seen on dev (0.9945): changes no dev decision
 Scores = npt.NDArray[np.float64]
 
@@ -61,7 +61,7 @@ class CrossEncoder:
         if meta and meta.get("kind") != "cross-encoder":
             raise ValueError(f"{meta_path}: not a cross-encoder artifact")
         tokenizer = pair_tokenizer(int(meta.get("max_len", 64)))
-        session = onnx_session(path, threads=2)
+        session = onnx_session(path, threads=1)  # one pair at a time: a second thread idles
         return cls(
             session,
             tokenizer,
@@ -90,20 +90,21 @@ class CrossEncoder:
         return float(combine(tree_p, ce_p, self.tree_weight, self.ce_weight))
 
     def score_pairs(self, pairs: Sequence[tuple[str, str]]) -> Scores:
-        """The probability that each (cached, asked) pair is the same question."""
-        parts = [self._run(pairs[i : i + SCORE_CHUNK]) for i in range(0, len(pairs), SCORE_CHUNK)]
-        return np.concatenate(parts) if parts else np.empty(0)
-
-    def _run(self, pairs: Sequence[tuple[str, str]]) -> Scores:
-        enc = self.tokenizer.encode_batch([(a, b) for a, b in pairs])
-        feed = {
-            "input_ids": np.asarray([e.ids for e in enc], dtype=np.int64),
-            "attention_mask": np.asarray([e.attention_mask for e in enc], dtype=np.int64),
-            "token_type_ids": np.asarray([e.type_ids for e in enc], dtype=np.int64),
-        }
-        logits = np.asarray(self.session.run(None, feed)[0], dtype=np.float64).reshape(-1)
+        """The probability that each (cached, asked) pair is the same question. Each pair runs
+        alone: the int8 model quantises its activations with one scale per batch, and a pair
+        scored beside others moved by up to 0.17 (``python -m bench.embedder_batches``)."""
+        logits = np.array([self._logit(a, b) for a, b in pairs], dtype=np.float64)
         scores: Scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
         return scores
+
+    def _logit(self, cached: str, asked: str) -> float:
+        enc = self.tokenizer.encode(cached, asked)
+        feed = {
+            "input_ids": np.asarray([enc.ids], dtype=np.int64),
+            "attention_mask": np.asarray([enc.attention_mask], dtype=np.int64),
+            "token_type_ids": np.asarray([enc.type_ids], dtype=np.int64),
+        }
+        return float(np.asarray(self.session.run(None, feed)[0]).reshape(-1)[0])
 
 
 def combine(tree_p: Any, ce_p: Any, tree_weight: float, ce_weight: float) -> Any:

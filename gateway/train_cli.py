@@ -67,10 +67,26 @@ def train_cache_verifier(
             "and calibrate on their dev fifth (measured, not shipped: docs/caching-history.md)."
         ),
     ] = None,
+    recalibrate: Annotated[
+        bool,
+        typer.Option(
+            help="Cross-encoder: no training; calibrate the shipped int8 model (or --out, a "
+            "copy of it) again on dev, with the shipped trees or --trees."
+        ),
+    ] = False,
+    trees: Annotated[
+        Path | None, typer.Option(help="--recalibrate: trees artifact to weigh it with.")
+    ] = None,
 ) -> None:
     """Train the semantic cache's hit verifier on the train split; calibrate on dev. The
     cross-encoder's --layers, --epochs, --quora-pairs and --written default to the shipped
     model's recipe (gateway.eval.ce_train.Recipe)."""
+    if kind == "cross-encoder" and recalibrate:
+        from gateway.eval.ce_train import run_recalibrate
+
+        raise typer.Exit(run_recalibrate(out, target, precision or 0.85, models, trees))
+    if recalibrate or trees is not None:
+        raise typer.BadParameter("only with --kind cross-encoder", param_hint="--recalibrate")
     if kind == "cross-encoder":
         from gateway.eval.ce_train import Recipe
         from gateway.eval.ce_train import run_train as run_ce

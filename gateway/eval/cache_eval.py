@@ -40,7 +40,7 @@ from cache.policy import Backend, SemanticCachePolicy
 from cache.semantic import Answer, Key, Request, SemanticLibrary
 from cache.vectors import InProcessIndex
 from cache.verifier import Verifier, load_verifier
-from gateway.eval.embedding_store import DiskCachedEmbedder
+from gateway.eval.embedding_store import DiskCachedEmbedder, embeddings_file
 
 SWEEP = [round(0.70 + 0.01 * i, 2) for i in range(30)]
 CUT_SWEEP = [round(0.05 * i, 2) for i in range(1, 18)] + [0.9, 0.92, 0.94, 0.95, 0.96, 0.97]
@@ -321,7 +321,7 @@ def score_pairs(
         models = Settings().model_cache
         size = 4 * len(loaded) + 16
         inner = load_embedder(backend=backend, cache_dir=models, lru_size=size, threads=2)
-        embedder = DiskCachedEmbedder(inner, models.parent / "embeddings" / f"minilm-{backend}.npz")
+        embedder = DiskCachedEmbedder(inner, embeddings_file(models, backend))
     cut = floor if model is not None else None
     outcomes = asyncio.run(
         evaluate(loaded, policy, embedder, shared, floor if model is None else 0.0, model, cut, ce)

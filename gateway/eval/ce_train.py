@@ -440,14 +440,45 @@ def finish(
     """Quantise the exported model, calibrate its cut on dev, write the artifact and its card."""
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(quantize(fp32).read_bytes())
+    return calibrate(out, target, precision, counts, trained_s, recipe, fp32.parent.parent)
+
+
+def recalibrate(
+    out: Path, target: float, precision: float, work: Path, trees: Path | None = None
+) -> dict[str, Any]:
+    """Calibrate an int8 artifact already made (``out``, its card beside it) again, without
+    training: after a change of how scores or vectors are computed, or of the trees."""
+    card = json.loads(out.with_suffix(".json").read_text())
+    recipe = Recipe()
+    if card.get("layers") != recipe.layers:
+        raise ValueError(f"{out}: not the shipped recipe ({card.get('layers')} layers)")
+    counts, seconds = card["data"]["train_pairs"], card["train_seconds"]
+    meta = calibrate(out, target, precision, counts, seconds, recipe, work, trees)
+    meta["calibrated_by"] = "tiergate train cache-verifier --kind cross-encoder --recalibrate"
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
+    return meta
+
+
+def calibrate(
+    out: Path,
+    target: float,
+    precision: float,
+    counts: dict[str, int],
+    trained_s: float,
+    recipe: Recipe,
+    work: Path,
+    trees: Path | None = None,
+) -> dict[str, Any]:
+    """Weigh the int8 model at ``out`` with the trees (``trees``, default the shipped ones) on
+    dev, choose the cut and the band, and write the card beside ``out``."""
     ce = CrossEncoder.load(out, None)
     dev_traps = string_rows("traps", "dev") + (written_dev() if recipe.written else [])
     dev_quora = string_rows("quora", "dev", QUORA_DEV)
     ce_traps = np.minimum(ce.score_pairs([(a, b) for a, b, _, _ in dev_traps]), CE_MAX)
     ce_quora = np.minimum(ce.score_pairs([(a, b) for a, b, _, _ in dev_quora]), CE_MAX)
     tree_traps, tree_quora = (
-        tree_scores(dev_traps, fp32.parent.parent),
-        tree_scores(dev_quora, fp32.parent.parent),
+        tree_scores(dev_traps, work, trees),
+        tree_scores(dev_quora, work, trees),
     )
     # The decision: the trees' and the cross-encoder's logits, weighed (a grid on dev), then
     # the lowest cut meeting the targets; the weights serving most dev paraphrases win.
@@ -484,24 +515,24 @@ def finish(
 
 
 def tree_scores(
-    pairs: Sequence[Pair], models: Path
+    pairs: Sequence[Pair], models: Path, trees: Path | None = None
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
     """The shipped trees' probability and the bi-encoder cosine of each (cached, asked) pair."""
     import asyncio
 
     from cache.embedder import load_embedder
     from cache.verifier import load_verifier
-    from gateway.eval.embedding_store import DiskCachedEmbedder
+    from gateway.eval.embedding_store import DiskCachedEmbedder, embeddings_file
     from gateway.eval.verifier_train import featurise
 
     inner = load_embedder(cache_dir=models, lru_size=0, threads=2)
-    embedder = DiskCachedEmbedder(inner, models.parent / "embeddings" / "minilm-onnx-int8.npz")
+    embedder = DiskCachedEmbedder(inner, embeddings_file(models))
     rows = [{"a": a, "b": b, "same": same, "category": c} for a, b, same, c in pairs]
     try:
         data = asyncio.run(featurise(rows, embedder))
     finally:
         embedder.save()
-    verifier = load_verifier()
+    verifier = load_verifier() if trees is None else load_verifier(trees)
     p = np.array([verifier.probability_of(x) for x in data.x.tolist()])
     return p, data.cosine
 
@@ -604,6 +635,21 @@ def run_train(
     out: Path | None, target: float, precision: float, models: Path, recipe: Recipe = Recipe()
 ) -> int:
     meta = train(out or CE_ARTIFACT, target, precision, models / "cross-encoder", recipe)
+    meta.pop("dev_figures", None)
+    print(json.dumps(meta, indent=1))
+    return 0
+
+
+def run_recalibrate(
+    out: Path | None, target: float, precision: float, models: Path, trees: Path | None
+) -> int:
+    """``--recalibrate``: the shipped artifact's cut calibrated again (``--out``: on a copy)."""
+    target_path = out or CE_ARTIFACT
+    if not target_path.exists():
+        target_path.parent.mkdir(parents=True, exist_ok=True)
+        target_path.write_bytes(CE_ARTIFACT.read_bytes())
+        target_path.with_suffix(".json").write_text(CE_ARTIFACT.with_suffix(".json").read_text())
+    meta = recalibrate(target_path, target, precision, models / "cross-encoder", trees)
     meta.pop("dev_figures", None)
     print(json.dumps(meta, indent=1))
     return 0

@@ -16,6 +16,14 @@ import numpy as np
 from cache.embedder import Embedder, Vectors
 
 CHUNK = 256
+# Vectors made before the encoder ran each text alone (fourteenth session) were computed in
+# batches of 256 and depend on their neighbours: a new file name leaves them unread.
+VERSION = "alone"
+
+
+def embeddings_file(models: Path, backend: str = "onnx-int8") -> Path:
+    """Where the evaluations keep ``backend``'s vectors, beside the model cache ``models``."""
+    return models.parent / "embeddings" / f"minilm-{backend}.{VERSION}.npz"
 
 
 def _key(text: str) -> bytes:

@@ -264,10 +264,10 @@ def train(
 
 def run_train(out: Path, target: float, precision: float, models: Path) -> int:
     from cache.embedder import load_embedder
-    from gateway.eval.embedding_store import DiskCachedEmbedder
+    from gateway.eval.embedding_store import DiskCachedEmbedder, embeddings_file
 
     inner = load_embedder(cache_dir=models, lru_size=0, threads=2)
-    embedder = DiskCachedEmbedder(inner, models.parent / "embeddings" / "minilm-onnx-int8.npz")
+    embedder = DiskCachedEmbedder(inner, embeddings_file(models))
     try:
         meta = train(embedder, out, target, precision)
     finally:

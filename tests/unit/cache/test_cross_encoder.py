@@ -200,3 +200,16 @@ async def test_the_cross_encoder_path_refuses_another_conversations_chain(ce: Cr
     assert isinstance(other, Key)
     look = await library.lookup(other, policy)
     assert look.hit is None
+
+
+def test_a_pairs_score_does_not_depend_on_the_pairs_scored_with_it(ce: CrossEncoder) -> None:
+    # The int8 model quantises activations per batch: a pair scored beside others moved by up
+    # to 0.17 (python -m bench.embedder_batches), enough to cross the cut.
+    pair = ("How do I reset my router password?", "How can I reset the password of my router?")
+    others = [
+        ("Is it safe?", "Is it dangerous?"),
+        ("What is the capital of France and why " * 5, "How can I reset the password?"),
+    ]
+    alone = ce.score_pairs([pair])[0]
+    assert ce.score_pairs([others[0], pair, others[1]])[1] == alone
+    assert ce.score_pairs([pair, *others])[0] == alone

@@ -72,6 +72,20 @@ async def test_int8_stays_close_to_the_reference(int8: ModelEmbedder, onnx: Mode
 
 
 @pytest.mark.asyncio
+async def test_an_int8_vector_does_not_depend_on_what_else_is_in_its_batch(
+    int8: ModelEmbedder,
+) -> None:
+    # The int8 model quantises activations with one scale per tensor: in a batch, the same text
+    # came out up to 0.02 apart in cosine depending on its neighbours and their padding.
+    text = "How old should they be when we begin?"
+    neighbours = ["Is it safe?", "A very long question about " + "mortgage rates " * 20, "Ok"]
+    alone = int8._encoder.encode([text])[0]
+    for k in range(len(neighbours) + 1):
+        batch = [*neighbours[:k], text, *neighbours[k:]]
+        assert np.array_equal(int8._encoder.encode(batch)[k], alone)
+
+
+@pytest.mark.asyncio
 async def test_concurrent_requests_share_batches_and_get_their_own_rows(
     onnx: ModelEmbedder,
 ) -> None:

@@ -18,6 +18,8 @@ HELD_OUT = (
     "traps_fourteenth",
     "traps_fifteenth",
     "direction_tenth",
+    "direction_sixteenth",
+    "traps_seventeenth",
 )
 
 
@@ -103,3 +105,30 @@ def test_the_cli_recipe_is_the_shipped_one_unless_given(monkeypatch: pytest.Monk
     assert seen[0] == ce_train.Recipe()
     assert not seen[0].written
     assert seen[1] == ce_train.Recipe(layers=6, written=True)
+
+
+def test_recalibrate_writes_a_new_card_beside_the_same_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A handful of real dev pairs (the command reads the whole dev split): the card is
+    # rewritten from them, the model's bytes and its training record are kept.
+    from cache.cross_encoder import CE_ARTIFACT
+
+    rows = {
+        "traps": ce_train.string_rows("traps", "dev")[:60],
+        "quora": ce_train.string_rows("quora", "dev")[:40],
+    }
+    monkeypatch.setattr(ce_train, "string_rows", lambda name, split, limit=None: rows[name])
+    out = tmp_path / "ce" / "cross_encoder.onnx"
+    out.parent.mkdir()
+    out.write_bytes(CE_ARTIFACT.read_bytes())
+    shipped = json.loads(CE_ARTIFACT.with_suffix(".json").read_text())
+    out.with_suffix(".json").write_text(json.dumps({**shipped, "threshold": 0.123}))
+    meta = ce_train.recalibrate(out, 0.005, 0.85, tmp_path / "models" / "cross-encoder")
+    card = json.loads(out.with_suffix(".json").read_text())
+    assert card == meta
+    assert card["calibrated_by"].endswith("--recalibrate")
+    assert card["threshold"] != 0.123 and 0.0 < card["threshold"] <= 0.999
+    assert card["data"]["train_pairs"] == shipped["data"]["train_pairs"]
+    assert card["data"]["calibrated_on"] == {"split": "dev", "trap_pairs": 60, "quora_pairs": 40}
+    assert out.read_bytes() == CE_ARTIFACT.read_bytes()
