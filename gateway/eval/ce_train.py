@@ -58,8 +58,8 @@ OBJECT_SWAPS = 3_000  # extra scope traps: "for X", "on X", ... with another X o
 QUESTION_SWAPS = 1_500  # extra traps: the question word changed (How -> Why, When -> Where)
 GENERATED_WEIGHT = 2.0  # a generated pair's weight in the loss (a Quora pair: 1)
 # Hand-written sets trained on (``Recipe.written``): the older ones, which the guards were
-# written against already; the later sets (traps_tenth to traps_fifteenth, direction_tenth)
-# and every multi-turn and red-team file are never trained on: they stay held out.
+# written against already; the later sets (traps_tenth onwards, both direction sets) and every
+# multi-turn and red-team file are never trained on: they stay held out.
 WRITTEN_SETS = (
     "traps",
     "traps_second",
