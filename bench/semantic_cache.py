@@ -10,7 +10,9 @@ data/cache_eval/traps.jsonl, embedded by the real model, plus random unit vector
 lookup is the ``b`` side of a pair, through ``SemanticLibrary.lookup`` (the code the stage
 runs), with the embedder's LRU off so every lookup runs the model. Printed: p50/p99 of the
 whole lookup, and of each part alone, for the embedded default (InProcessIndex) and, for
-comparison, Qdrant local mode. Results are printed, not asserted.
+comparison, Qdrant local mode; and 32 lookups at once: lookups per second and the event
+loop's lag meanwhile (what every other request on the loop waits). Results are printed, not
+asserted.
 
 ``--pairs traps`` (the default) is the worst case for the verifier: almost every lookup's
 nearest entry is a near-duplicate, so almost every lookup runs it in full. ``--pairs quora``
@@ -73,6 +75,35 @@ async def timed(fn: Callable[[], Awaitable[object]], rounds: int) -> list[float]
         await fn()
         out.append(time.perf_counter() - start)
     return out
+
+
+async def at_once(
+    fn: Callable[[], Awaitable[object]], rounds: int, width: int
+) -> tuple[float, float, float]:
+    """``rounds`` calls, ``width`` at a time: calls per second, and the event loop's lag (p50,
+    p99 ms) seen by a 1 ms ticker meanwhile (work done on the loop delays every request)."""
+    lags: list[float] = []
+    running = True
+
+    async def ticker() -> None:
+        while running:
+            start = time.perf_counter()
+            await asyncio.sleep(0.001)
+            lags.append((time.perf_counter() - start) * 1000 - 1.0)
+
+    tick = asyncio.create_task(ticker())
+    gate = asyncio.Semaphore(width)
+
+    async def one() -> None:
+        async with gate:
+            await fn()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(rounds)))
+    elapsed = time.perf_counter() - start
+    running = False
+    await tick
+    return rounds / elapsed, float(np.percentile(lags, 50)), float(np.percentile(lags, 99))
 
 
 def request(text: str, greeted: bool = False) -> Request:
@@ -169,6 +200,12 @@ async def measure(
         hits = 0
         total = await timed(lambda: lookup(policy, greeted=True), len(keys_b))
         print(f"  lookup after 'Good morning!'      {ms(total)}   ({hits}/{len(keys_b)} served)")
+    if ce is not None:
+        rate, lag50, lag99 = await at_once(lambda: lookup(policy), len(keys_b), 32)
+        print(
+            f"  32 lookups at once (default)      {rate:.0f} lookups/s; event-loop lag "
+            f"p50 {lag50:.2f} ms, p99 {lag99:.2f} ms"
+        )
     vector = (await embedder.embed([keys_b[0].text]))[0]
     texts = iter([k.text for k in keys_b] * 2)
     embeds = await timed(lambda: embedder.embed([next(texts)]), len(keys_b))

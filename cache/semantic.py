@@ -383,7 +383,7 @@ class SemanticLibrary:
             more = await self.store.search(vector, key.fallback_scope, wanted)
             hits = sorted([*hits, *more], key=lambda h: -h.score)[:wanted]
         if self.cross_encoder is not None and policy.verifier and policy.cross_encoder:
-            return self._cross_check(key, policy, vector, context_vector, hits, cut, explore)
+            return await self._cross_check(key, policy, vector, context_vector, hits, cut, explore)
         return self._tree_check(key, policy, vector, context_vector, hits, floor, cut)
 
     def _tree_check(
@@ -463,7 +463,7 @@ class SemanticLibrary:
             return Lookup(vector, hit, tuple(vetoes[:before]), context_vector, p)
         return _miss(vector, vetoes, context_vector, nearest)
 
-    def _cross_check(
+    async def _cross_check(
         self,
         key: Key,
         policy: SemanticCachePolicy,
@@ -524,7 +524,7 @@ class SemanticLibrary:
         checked = [i for i in alive if contexts[i] < 1.0 and (i in scored or kinds[i] == "trivial")]
         pairs = [(texts[i], key.text) for i in scored]
         pairs += [(str(live[i].payload.get("context", "")), key.context or "") for i in checked]
-        scores = ce.score_pairs(pairs) if pairs else np.empty(0)
+        scores = await ce.score(pairs) if pairs else np.empty(0)
         vetoes: list[str] = []
         nearest: tuple[Hit, float] | None = None
         for i, hit in enumerate(live):

@@ -213,3 +213,35 @@ def test_a_pairs_score_does_not_depend_on_the_pairs_scored_with_it(ce: CrossEnco
     alone = ce.score_pairs([pair])[0]
     assert ce.score_pairs([others[0], pair, others[1]])[1] == alone
     assert ce.score_pairs([pair, *others])[0] == alone
+
+
+@pytest.mark.asyncio
+async def test_a_lookup_scores_off_the_event_loop(
+    ce: CrossEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pair takes about 2.3 ms: on the loop, 32 lookups at once stalled every other request
+    # (python -m bench.semantic_cache --pairs quora: event-loop lag p99 62 ms, 46 ms since).
+    import threading
+
+    where: list[str] = []
+    real = CrossEncoder.score_pairs
+
+    def recording(self: CrossEncoder, pairs: list[tuple[str, str]]) -> object:
+        where.append(threading.current_thread().name)
+        return real(self, pairs)
+
+    monkeypatch.setattr(CrossEncoder, "score_pairs", recording)
+    embedder = HashEmbedder()
+    anywhere = dataclasses.replace(ce, floor=0.0)
+    library = SemanticLibrary(
+        embedder, InProcessIndex(embedder.dim, 16), verifier=load_verifier(), cross_encoder=anywhere
+    )
+    policy = SemanticCachePolicy(enabled=True, cross_encoder=True, edits=False)
+    key = library.key(request("How do I cancel my subscription?"), policy)
+    asked = library.key(request("How do I cancel my subscription"), policy)
+    assert isinstance(key, Key) and isinstance(asked, Key)
+    await library.put(key, (await library.lookup(key, policy)).vector, Answer(b"{}", None, None))
+    look = await library.lookup(asked, policy)  # no edit check: the model decides
+    assert look.hit is not None
+    assert where and all(name.startswith("cross-encoder") for name in where)
+    assert threading.current_thread().name not in where
