@@ -71,6 +71,8 @@ def main() -> None:
     rng = random.Random(13)
     pairs = _pairs()[: args.texts // 2]
     texts = list(dict.fromkeys(t for p in pairs for t in p))
+    if not 2 <= args.batch <= min(len(texts), len(pairs)):
+        parser.error(f"--batch: 2 to {min(len(texts), len(pairs))} for --texts {args.texts}")
     embedder = load_embedder()
     encode = embedder._encoder.encode  # the model itself, past the LRU
 

@@ -2,11 +2,11 @@
 question together and says whether they are the same question.
 
 When to use: ``SemanticLibrary.lookup`` asks it about the top live candidate above the cosine
-floor (``candidates``), in one inference with a follow-up's two contexts, and serves it when
-the decision reaches the cut (each pair scored alone: its score never depends on what else is
-scored). Load it once per process with ``load_cross_encoder()``: it
-returns None (and logs once) when onnxruntime or the artifact is missing, and the cache then
-decides with the gradient-boosted trees alone (cache.verifier).
+floor (``candidates``), and a follow-up's two contexts, and serves it when the decision
+reaches the cut. Each pair is scored alone (its score never depends on what else is scored),
+in the model's own thread, off the event loop. Load it once per process with
+``load_cross_encoder()``: it returns None (and logs once) when onnxruntime or the artifact is
+missing, and the cache then decides with the gradient-boosted trees alone (cache.verifier).
 
 Policy: a bi-encoder cosine plus word features cannot tell a reworded question from a changed
 detail well enough (the trees served 22% of true Quora paraphrases at a safe cut); a

@@ -4,7 +4,8 @@ When to use: build one ``ModelEmbedder`` per process (``load_embedder``, in the 
 and share it between every alias; ``HashEmbedder`` is for pure unit tests only.
 
 Policy:
-- The model never runs on the event loop: one worker thread computes every embedding.
+- The model never runs on the event loop: a worker thread takes each batch, and the ONNX
+  encoder's ``threads`` workers embed its texts.
 - Micro-batching: texts arriving while a batch computes go together as the next batch (at most
   ``max_batch``); a lone request never waits for a timer, and load makes batches larger.
 - A text's vector never depends on its batch: the int8 model quantises its activations with one
@@ -12,7 +13,8 @@ Policy:
   padding to the longest) set, and the same text came out up to 0.02 apart in cosine from one
   batch to another (``python -m bench.embedder_batches``). The ONNX encoder runs each text
   alone, on one intra-op thread, with ``threads`` texts of a batch at a time: the same vector
-  whatever else is asked, and faster too on this CPU (684 texts/s against 574 batched).
+  whatever else is asked, and faster under load too on this CPU (550 texts/s against 493 with
+  32 requests at once, by that bench; one request at a time, about the same).
 - Identical inputs are embedded once: an LRU of the latest ``lru_size`` texts' embeddings.
 - Backends: ``onnx`` exports the sentence-transformers model once to ONNX (with torch, cached
   on disk under a fingerprint of the model) and runs it with onnxruntime + tokenizers: the same
@@ -89,7 +91,7 @@ class _Job:
 
 
 class ModelEmbedder:
-    """The real embedder: one worker thread, micro-batching, an LRU of identical inputs."""
+    """The real embedder: micro-batches sent to one worker thread, an LRU of identical inputs."""
 
     def __init__(self, encoder: Encoder, lru_size: int = 10_000, max_batch: int = 32) -> None:
         self.dim = encoder.dim
@@ -134,6 +136,9 @@ class ModelEmbedder:
 
     async def aclose(self) -> None:
         await asyncio.get_running_loop().run_in_executor(None, self._pool.shutdown)
+        close = getattr(self._encoder, "close", None)
+        if close is not None:
+            close()
 
     def _start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Send every waiting text (up to max_batch, at least one job) to the worker."""
@@ -265,6 +270,11 @@ class OnnxEncoder:
         if self._pool is None or len(texts) == 1:
             return normalised(np.concatenate([self._one(t) for t in texts]))
         return normalised(np.concatenate(list(self._pool.map(self._one, texts))))
+
+    def close(self) -> None:
+        """Let the encoder's worker threads go (after the last ``encode``)."""
+        if self._pool is not None:
+            self._pool.shutdown()
 
     def _one(self, text: str) -> npt.NDArray[Any]:
         encoding = self._tokenizer.encode(text)

@@ -340,6 +340,9 @@ class SemanticLibrary:
         self.verifier = verifier
         self.cross_encoder = cross_encoder
         self._clock = clock
+        # Counts purges begun and ended: a lookup that waited on the cross-encoder's thread
+        # while one ran does not serve what it found before (it may be gone).
+        self._purges = 0
 
     def default_cut(self, policy: SemanticCachePolicy) -> float | None:
         """The calibrated cut of the verifier this policy uses (None: no verifier)."""
@@ -378,12 +381,16 @@ class SemanticLibrary:
         # A follow-up's nearest entries may be the same question in other conversations, which
         # its context refuses at no model cost: look further so they do not crowd out its own.
         wanted = policy.candidates if context_vector is None else max(policy.candidates, 16)
+        purges = self._purges
         hits = await self.store.search(vector, key.scope, wanted)
         if key.fallback_scope:  # the conversation without its greeting that tells the time
             more = await self.store.search(vector, key.fallback_scope, wanted)
             hits = sorted([*hits, *more], key=lambda h: -h.score)[:wanted]
         if self.cross_encoder is not None and policy.verifier and policy.cross_encoder:
-            return await self._cross_check(key, policy, vector, context_vector, hits, cut, explore)
+            look = await self._cross_check(key, policy, vector, context_vector, hits, cut, explore)
+            if look.hit is not None and self._purges != purges:
+                return _miss(vector, [*look.vetoes, "purged"], context_vector, None)
+            return look
         return self._tree_check(key, policy, vector, context_vector, hits, floor, cut)
 
     def _tree_check(
@@ -474,8 +481,8 @@ class SemanticLibrary:
         explore: float | None = None,
     ) -> Lookup:
         """The cross-encoder, weighed with the trees, decides on the first ``candidates`` live
-        hits above its floor, in one batched inference (a follow-up's contexts in the same
-        batch). A candidate whose trees' probability could not reach the cut even with the
+        hits above its floor, and a follow-up's contexts, each pair alone in the model's thread.
+        A candidate whose trees' probability could not reach the cut even with the
         cross-encoder's highest score is refused without running the model."""
         ce = self.cross_encoder
         assert ce is not None
@@ -626,10 +633,20 @@ class SemanticLibrary:
             for k, v in {"tenant": tenant, "alias": alias, "namespace": namespace}.items()
             if v is not None
         }
-        return await self.store.delete(match=match) if match else 0
+        if not match:
+            return 0
+        self._purges += 1
+        try:
+            return await self.store.delete(match=match)
+        finally:
+            self._purges += 1
 
     async def clear(self) -> int:
-        return await self.store.clear()
+        self._purges += 1
+        try:
+            return await self.store.clear()
+        finally:
+            self._purges += 1
 
     async def aclose(self) -> None:
         """Close the store (the embedded index writes its snapshot) and the embedder."""

@@ -75,18 +75,28 @@ def train_cache_verifier(
         ),
     ] = False,
     trees: Annotated[
-        Path | None, typer.Option(help="--recalibrate: trees artifact to weigh it with.")
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False, help="--recalibrate: trees artifact to weigh it with."
+        ),
     ] = None,
 ) -> None:
     """Train the semantic cache's hit verifier on the train split; calibrate on dev. The
     cross-encoder's --layers, --epochs, --quora-pairs and --written default to the shipped
     model's recipe (gateway.eval.ce_train.Recipe)."""
-    if kind == "cross-encoder" and recalibrate:
+    if recalibrate and kind != "cross-encoder":
+        raise typer.BadParameter("only with --kind cross-encoder", param_hint="--recalibrate")
+    if trees is not None and not recalibrate:
+        raise typer.BadParameter("only with --recalibrate", param_hint="--trees")
+    if recalibrate and any(v is not None for v in (layers, epochs, quora_pairs, written)):
+        raise typer.BadParameter(
+            "no training with --recalibrate: it calibrates the model as it is",
+            param_hint="--layers/--epochs/--quora-pairs/--written",
+        )
+    if recalibrate:
         from gateway.eval.ce_train import run_recalibrate
 
         raise typer.Exit(run_recalibrate(out, target, precision or 0.85, models, trees))
-    if recalibrate or trees is not None:
-        raise typer.BadParameter("only with --kind cross-encoder", param_hint="--recalibrate")
     if kind == "cross-encoder":
         from gateway.eval.ce_train import Recipe
         from gateway.eval.ce_train import run_train as run_ce

@@ -450,8 +450,8 @@ def recalibrate(
     training: after a change of how scores or vectors are computed, or of the trees."""
     card = json.loads(out.with_suffix(".json").read_text())
     recipe = Recipe()
-    if card.get("layers") != recipe.layers:
-        raise ValueError(f"{out}: not the shipped recipe ({card.get('layers')} layers)")
+    if card.get("layers") != recipe.layers or card.get("training", {}).get("written_sets"):
+        raise ValueError(f"{out}: not made by the shipped recipe; retrain it instead")
     counts, seconds = card["data"]["train_pairs"], card["train_seconds"]
     meta = calibrate(out, target, precision, counts, seconds, recipe, work, trees)
     meta["calibrated_by"] = "tiergate train cache-verifier --kind cross-encoder --recalibrate"
@@ -645,9 +645,12 @@ def run_recalibrate(
 ) -> int:
     """``--recalibrate``: the shipped artifact's cut calibrated again (``--out``: on a copy)."""
     target_path = out or CE_ARTIFACT
-    if not target_path.exists():
+    if target_path.is_dir() or target_path.suffix != ".onnx":
+        raise ValueError(f"--out {target_path}: a .onnx file (the model, its card beside it)")
+    if not target_path.exists():  # a copy of the shipped model and card to calibrate
         target_path.parent.mkdir(parents=True, exist_ok=True)
         target_path.write_bytes(CE_ARTIFACT.read_bytes())
+    if not target_path.with_suffix(".json").exists():
         target_path.with_suffix(".json").write_text(CE_ARTIFACT.with_suffix(".json").read_text())
     meta = recalibrate(target_path, target, precision, models / "cross-encoder", trees)
     meta.pop("dev_figures", None)

@@ -245,3 +245,31 @@ async def test_a_lookup_scores_off_the_event_loop(
     assert look.hit is not None
     assert where and all(name.startswith("cross-encoder") for name in where)
     assert threading.current_thread().name not in where
+
+
+@pytest.mark.asyncio
+async def test_a_purge_while_the_model_runs_is_not_served_around(
+    ce: CrossEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The model runs in its own thread, so a lookup waits there after its search: an entry
+    # purged meanwhile must not be served from what the search found before.
+    embedder = HashEmbedder()
+    anywhere = dataclasses.replace(ce, floor=0.0)
+    library = SemanticLibrary(
+        embedder, InProcessIndex(embedder.dim, 16), verifier=load_verifier(), cross_encoder=anywhere
+    )
+    policy = SemanticCachePolicy(enabled=True, cross_encoder=True, edits=False)
+    key = library.key(request("How do I cancel my subscription?"), policy)
+    asked = library.key(request("How do I cancel my subscription"), policy)
+    assert isinstance(key, Key) and isinstance(asked, Key)
+    await library.put(key, (await library.lookup(key, policy)).vector, Answer(b"{}", None, None))
+    assert (await library.lookup(asked, policy)).hit is not None  # served without a purge
+    real = CrossEncoder.score
+
+    async def purged_meanwhile(self: CrossEncoder, pairs: list[tuple[str, str]]) -> object:
+        assert await library.clear() == 1
+        return await real(self, pairs)
+
+    monkeypatch.setattr(CrossEncoder, "score", purged_meanwhile)
+    look = await library.lookup(asked, policy)
+    assert look.hit is None and look.vetoes[-1] == "purged"

@@ -132,3 +132,42 @@ def test_recalibrate_writes_a_new_card_beside_the_same_model(
     assert card["data"]["train_pairs"] == shipped["data"]["train_pairs"]
     assert card["data"]["calibrated_on"] == {"split": "dev", "trap_pairs": 60, "quora_pairs": 40}
     assert out.read_bytes() == CE_ARTIFACT.read_bytes()
+
+
+def test_the_cli_recalibrates_only_the_cross_encoder_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from gateway.train_cli import train_app
+
+    calls: list[tuple[object, ...]] = []
+    monkeypatch.setattr(ce_train, "run_recalibrate", lambda *args: calls.append(args) or 0)
+    trees = tmp_path / "verifier.json"
+    trees.write_text("{}")
+    runner = CliRunner()
+    base = ["cache-verifier", "--kind", "cross-encoder"]
+    ok = runner.invoke(train_app, [*base, "--recalibrate", "--trees", str(trees)])
+    assert ok.exit_code == 0, ok.output
+    assert calls and calls[0][-1] == trees
+    refused = {
+        "--recalibrate": ["cache-verifier", "--kind", "trees", "--recalibrate"],
+        "--trees": [*base, "--trees", str(trees)],
+        "--layers": [*base, "--recalibrate", "--layers", "6"],
+    }
+    for hint, args in refused.items():
+        result = runner.invoke(train_app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert hint in result.output
+    assert len(calls) == 1
+
+
+def test_recalibrate_refuses_a_model_of_another_recipe(tmp_path: Path) -> None:
+    out = tmp_path / "cross_encoder.onnx"
+    out.write_bytes(b"")
+    card = {"layers": ce_train.Recipe().layers, "training": {"written_sets": ["traps"]}}
+    out.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="shipped recipe"):
+        ce_train.recalibrate(out, 0.005, 0.85, tmp_path)
+    with pytest.raises(ValueError, match=r"a \.onnx file"):
+        ce_train.run_recalibrate(tmp_path, 0.005, 0.85, tmp_path, None)
