@@ -34,7 +34,7 @@ import hashlib
 import itertools
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -340,9 +340,11 @@ class SemanticLibrary:
         self.verifier = verifier
         self.cross_encoder = cross_encoder
         self._clock = clock
-        # Counts purges begun and ended: a lookup that waited on the cross-encoder's thread
-        # while one ran does not serve what it found before (it may be gone).
+        # Purges begun or ended, and those running: a lookup during which one ran or was
+        # running serves nothing it found (it may be gone; the search and the cross-encoder's
+        # thread are waited on).
         self._purges = 0
+        self._purging = 0
 
     def default_cut(self, policy: SemanticCachePolicy) -> float | None:
         """The calibrated cut of the verifier this policy uses (None: no verifier)."""
@@ -381,17 +383,18 @@ class SemanticLibrary:
         # A follow-up's nearest entries may be the same question in other conversations, which
         # its context refuses at no model cost: look further so they do not crowd out its own.
         wanted = policy.candidates if context_vector is None else max(policy.candidates, 16)
-        purges = self._purges
+        purges = -1 if self._purging else self._purges
         hits = await self.store.search(vector, key.scope, wanted)
         if key.fallback_scope:  # the conversation without its greeting that tells the time
             more = await self.store.search(vector, key.fallback_scope, wanted)
             hits = sorted([*hits, *more], key=lambda h: -h.score)[:wanted]
         if self.cross_encoder is not None and policy.verifier and policy.cross_encoder:
             look = await self._cross_check(key, policy, vector, context_vector, hits, cut, explore)
-            if look.hit is not None and self._purges != purges:
-                return _miss(vector, [*look.vetoes, "purged"], context_vector, None)
-            return look
-        return self._tree_check(key, policy, vector, context_vector, hits, floor, cut)
+        else:
+            look = self._tree_check(key, policy, vector, context_vector, hits, floor, cut)
+        if look.hit is not None and self._purges != purges:
+            return _miss(vector, [*look.vetoes, "purged"], context_vector, None)
+        return look
 
     def _tree_check(
         self,
@@ -635,17 +638,18 @@ class SemanticLibrary:
         }
         if not match:
             return 0
-        self._purges += 1
-        try:
-            return await self.store.delete(match=match)
-        finally:
-            self._purges += 1
+        return await self._purging_with(self.store.delete(match=match))
 
     async def clear(self) -> int:
+        return await self._purging_with(self.store.clear())
+
+    async def _purging_with(self, deleting: Awaitable[int]) -> int:
         self._purges += 1
+        self._purging += 1
         try:
-            return await self.store.clear()
+            return await deleting
         finally:
+            self._purging -= 1
             self._purges += 1
 
     async def aclose(self) -> None:

@@ -273,3 +273,29 @@ async def test_a_purge_while_the_model_runs_is_not_served_around(
     monkeypatch.setattr(CrossEncoder, "score", purged_meanwhile)
     look = await library.lookup(asked, policy)
     assert look.hit is None and look.vetoes[-1] == "purged"
+
+
+@pytest.mark.asyncio
+async def test_a_purge_during_a_remote_search_is_not_served_around(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A remote store's search is waited on too: a purge that ran meanwhile (or still runs)
+    # leaves the lookup nothing to serve, on the trees' path as on the model's.
+    embedder = HashEmbedder()
+    store = InProcessIndex(embedder.dim, 16)
+    library = SemanticLibrary(embedder, store, verifier=load_verifier())
+    policy = SemanticCachePolicy(enabled=True, cross_encoder=False)
+    key = library.key(request("How do I cancel my subscription?"), policy)
+    assert isinstance(key, Key)
+    await library.put(key, (await library.lookup(key, policy)).vector, Answer(b"{}", None, None))
+    assert (await library.lookup(key, policy)).hit is not None
+    search = store.search
+
+    async def slow_search(*args: object) -> object:
+        found = await search(*args)  # type: ignore[arg-type]
+        await library.clear()  # the purge lands while the search's answer is on its way
+        return found
+
+    monkeypatch.setattr(store, "search", slow_search)
+    look = await library.lookup(key, policy)
+    assert look.hit is None and look.vetoes[-1:] == ("purged",)
