@@ -215,6 +215,24 @@ def test_a_pairs_score_does_not_depend_on_the_pairs_scored_with_it(ce: CrossEnco
     assert ce.score_pairs([pair, *others])[0] == alone
 
 
+async def _one_entry_for_the_model(
+    ce: CrossEncoder,
+) -> tuple[SemanticLibrary, SemanticCachePolicy, Key]:
+    """A library holding one question, and a near-repeat of it that (with no edit check) only
+    the cross-encoder can decide."""
+    embedder = HashEmbedder()
+    anywhere = dataclasses.replace(ce, floor=0.0)
+    library = SemanticLibrary(
+        embedder, InProcessIndex(embedder.dim, 16), verifier=load_verifier(), cross_encoder=anywhere
+    )
+    policy = SemanticCachePolicy(enabled=True, cross_encoder=True, edits=False)
+    key = library.key(request("How do I cancel my subscription?"), policy)
+    asked = library.key(request("How do I cancel my subscription"), policy)
+    assert isinstance(key, Key) and isinstance(asked, Key)
+    await library.put(key, (await library.lookup(key, policy)).vector, Answer(b"{}", None, None))
+    return library, policy, asked
+
+
 @pytest.mark.asyncio
 async def test_a_lookup_scores_off_the_event_loop(
     ce: CrossEncoder, monkeypatch: pytest.MonkeyPatch
@@ -231,16 +249,7 @@ async def test_a_lookup_scores_off_the_event_loop(
         return real(self, pairs)
 
     monkeypatch.setattr(CrossEncoder, "score_pairs", recording)
-    embedder = HashEmbedder()
-    anywhere = dataclasses.replace(ce, floor=0.0)
-    library = SemanticLibrary(
-        embedder, InProcessIndex(embedder.dim, 16), verifier=load_verifier(), cross_encoder=anywhere
-    )
-    policy = SemanticCachePolicy(enabled=True, cross_encoder=True, edits=False)
-    key = library.key(request("How do I cancel my subscription?"), policy)
-    asked = library.key(request("How do I cancel my subscription"), policy)
-    assert isinstance(key, Key) and isinstance(asked, Key)
-    await library.put(key, (await library.lookup(key, policy)).vector, Answer(b"{}", None, None))
+    library, policy, asked = await _one_entry_for_the_model(ce)
     look = await library.lookup(asked, policy)  # no edit check: the model decides
     assert look.hit is not None
     assert where and all(name.startswith("cross-encoder") for name in where)
@@ -253,16 +262,7 @@ async def test_a_purge_while_the_model_runs_is_not_served_around(
 ) -> None:
     # The model runs in its own thread, so a lookup waits there after its search: an entry
     # purged meanwhile must not be served from what the search found before.
-    embedder = HashEmbedder()
-    anywhere = dataclasses.replace(ce, floor=0.0)
-    library = SemanticLibrary(
-        embedder, InProcessIndex(embedder.dim, 16), verifier=load_verifier(), cross_encoder=anywhere
-    )
-    policy = SemanticCachePolicy(enabled=True, cross_encoder=True, edits=False)
-    key = library.key(request("How do I cancel my subscription?"), policy)
-    asked = library.key(request("How do I cancel my subscription"), policy)
-    assert isinstance(key, Key) and isinstance(asked, Key)
-    await library.put(key, (await library.lookup(key, policy)).vector, Answer(b"{}", None, None))
+    library, policy, asked = await _one_entry_for_the_model(ce)
     assert (await library.lookup(asked, policy)).hit is not None  # served without a purge
     real = CrossEncoder.score
 
