@@ -267,9 +267,9 @@ class OnnxEncoder:
     def encode(self, texts: list[str]) -> Vectors:
         if not texts:
             return np.empty((0, self.dim), np.float32)
-        if self._pool is None or len(texts) == 1:
-            return normalised(np.concatenate([self._one(t) for t in texts]))
-        return normalised(np.concatenate(list(self._pool.map(self._one, texts))))
+        pool = self._pool if len(texts) > 1 else None
+        rows = map(self._one, texts) if pool is None else pool.map(self._one, texts)
+        return normalised(np.concatenate(list(rows)))
 
     def close(self) -> None:
         """Let the encoder's worker threads go (after the last ``encode``)."""

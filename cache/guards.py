@@ -403,10 +403,11 @@ def order(a: Features, b: Features) -> bool:
     if short and _opposite_directions(a.relations, b.relations):
         return True  # long statements say "from" and "to" about one thing in many ways
     x, y = _roles(a.relations), _roles(b.relations)  # folded once for both swap checks
+    every = len(a.words) == len(b.words)  # an exchange of words keeps the length
     return (
         _swapped(x, y)
-        or _transposed(a.words, b.words)
-        or _exchanged(_roles(a.words), _roles(b.words))
+        or (every and _transposed(a.words, b.words))
+        or (every and _exchanged(_roles(a.words), _roles(b.words)))
         or _exchanged(x, y)
         or _phrases_swapped(x, y)
         or _coordination_swapped(a.relations, b.relations)
@@ -427,13 +428,7 @@ def _spans_swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
     my LLC to an S corp" / "my S corp to an LLC" (a fresh held-out set, twelfth session).
     ``_phrases_swapped`` sees phrases of two words at most. ``x`` and ``y`` are folded by
     ``_roles``; short texts only (``order``)."""
-    start = 0
-    while start < min(len(x), len(y)) and x[start] == y[start]:
-        start += 1
-    end = 0
-    while end < min(len(x), len(y)) - start and x[-1 - end] == y[-1 - end]:
-        end += 1
-    mx, my = x[start : len(x) - end], y[start : len(y) - end]
+    mx, my = _middles(x, y)
     if len(mx) != len(my) or len(mx) < 3:
         return False
     sx, sy = tuple(map(_unsuffixed, mx)), tuple(map(_unsuffixed, my))
@@ -444,6 +439,17 @@ def _spans_swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
         if left != right and sy == (*right, pivot, *left):
             return True
     return False
+
+
+def _middles(x: tuple[str, ...], y: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``x`` and ``y`` past the words they start and end with alike."""
+    start = 0
+    while start < min(len(x), len(y)) and x[start] == y[start]:
+        start += 1
+    end = 0
+    while end < min(len(x), len(y)) - start and x[-1 - end] == y[-1 - end]:
+        end += 1
+    return x[start : len(x) - end], y[start : len(y) - end]
 
 
 def _unsuffixed(word: str) -> str:
@@ -507,14 +513,10 @@ def _swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
             if set(pmq[1:-1]) <= COORDINATORS:
                 continue  # "Tom and Summer" / "Summer and Tom": _coordination_swapped's
             if any(y[k : k + len(qmp)] == qmp for k in where[q]) and not (
-                _contains(x, qmp) or _contains(y, pmq)
+                _holds(x, qmp) or _holds(y, pmq)
             ):
                 return True
     return False
-
-
-def _contains(words: tuple[str, ...], part: tuple[str, ...]) -> bool:
-    return any(words[k : k + len(part)] == part for k in range(len(words) - len(part) + 1))
 
 
 def _transposed(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
@@ -550,15 +552,9 @@ def _exchanged(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
     session). ``_spans_swapped`` needs a pivot word for M, ``_phrases_swapped`` phrases of two
     words. ``order`` compares every word (the letter grades) and the words without determiners
     ("a parent" / "an adult child"), both folded by ``_roles``."""
-    if len(x) != len(y) or x == y:
+    if len(x) != len(y):
         return False
-    start = 0
-    while x[start] == y[start]:
-        start += 1
-    end = 0
-    while x[-1 - end] == y[-1 - end]:
-        end += 1
-    mx, my = x[start : len(x) - end], y[start : len(y) - end]
+    mx, my = _middles(x, y)
     n = len(mx)
     for la in range(1, min(EXCHANGED_SPAN, n - 2) + 1):
         for lb in range(1, min(EXCHANGED_SPAN, n - la - 1) + 1):

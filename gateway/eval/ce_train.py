@@ -453,10 +453,8 @@ def recalibrate(
     if card.get("layers") != recipe.layers or card.get("training", {}).get("written_sets"):
         raise ValueError(f"{out}: not made by the shipped recipe; retrain it instead")
     counts, seconds = card["data"]["train_pairs"], card["train_seconds"]
-    meta = calibrate(out, target, precision, counts, seconds, recipe, work, trees)
-    meta["calibrated_by"] = "tiergate train cache-verifier --kind cross-encoder --recalibrate"
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
-    return meta
+    by = "tiergate train cache-verifier --kind cross-encoder --recalibrate"
+    return calibrate(out, target, precision, counts, seconds, recipe, work, trees, by)
 
 
 def calibrate(
@@ -468,9 +466,11 @@ def calibrate(
     recipe: Recipe,
     work: Path,
     trees: Path | None = None,
+    calibrated_by: str | None = None,
 ) -> dict[str, Any]:
     """Weigh the int8 model at ``out`` with the trees (``trees``, default the shipped ones) on
-    dev, choose the cut and the band, and write the card beside ``out``."""
+    dev, choose the cut and the band, and write the card beside ``out`` (``calibrated_by``: the
+    command, when it is not the training's)."""
     ce = CrossEncoder.load(out, None)
     dev_traps = string_rows("traps", "dev") + (written_dev() if recipe.written else [])
     dev_quora = string_rows("quora", "dev", QUORA_DEV)
@@ -509,6 +509,8 @@ def calibrate(
     ]
     meta["band_low"] = float(round((min(lows) if lows else 0.95) - 0.05, 2))
     meta["train_seconds"] = round(trained_s, 1)
+    if calibrated_by is not None:
+        meta["calibrated_by"] = calibrated_by
     meta["artifact_bytes"] = out.stat().st_size
     out.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n")
     return meta
@@ -521,7 +523,7 @@ def tree_scores(
     import asyncio
 
     from cache.embedder import load_embedder
-    from cache.verifier import load_verifier
+    from cache.verifier import ARTIFACT, load_verifier
     from gateway.eval.embedding_store import DiskCachedEmbedder, embeddings_file
     from gateway.eval.verifier_train import featurise
 
@@ -532,7 +534,7 @@ def tree_scores(
         data = asyncio.run(featurise(rows, embedder))
     finally:
         embedder.save()
-    verifier = load_verifier() if trees is None else load_verifier(trees)
+    verifier = load_verifier(trees or ARTIFACT)
     p = np.array([verifier.probability_of(x) for x in data.x.tolist()])
     return p, data.cosine
 
