@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -103,6 +103,7 @@ class Features:
     # Units written with capitals after a number, by their lower case: "Mb" / "MB", "mW" / "MW"
     # differ although the (uncased) model sees one word.
     cased: frozenset[tuple[str, str]] = frozenset()
+    text: str = ""  # as read (whitespace folded): what the symmetric-comparison check swaps
 
 
 COUNTS = frozenset(NUMBER_WORDS) | frozenset(ORDINALS) | frozenset(MULTIPLIERS)
@@ -114,6 +115,7 @@ for _i, _group in enumerate(ANTONYMS):
 
 
 def features(text: str) -> Features:
+    read = " ".join(text.split())
     text = PHRASES.sub(r"\1_\2", " ".join(text.split()))
     text = MULTIWORD.sub(lambda m: m.group(1).replace(" ", "_"), text)  # "New York" is one word
     lowered = text.lower().replace("\u2019", "'")
@@ -141,6 +143,7 @@ def features(text: str) -> Features:
             for i, w in enumerate(raw)
             if i and raw[i - 1][-1:].isdigit() and len(w) <= 4 and w.isalpha() and w != w.lower()
         ),
+        text=read,
     )
 
 
@@ -396,6 +399,15 @@ def _unnamed(x: Features, y: Features) -> set[str]:
 
 
 def order(a: Features, b: Features) -> bool:
+    """Two things exchanged that a question relates one way round ("convert A to B" / "B to
+    A"), unless the exchange is of the two things a comparison compares ("the difference
+    between baking soda and baking powder" / "how do baking powder and baking soda differ")."""
+    if not _order(a, b):
+        return False
+    return not _compared(a, b)
+
+
+def _order(a: Features, b: Features) -> bool:
     shared_a = [e for e in a.entities if e in b.entities]
     short = max(len(a.content), len(b.content)) <= LONG_TEXT
     if short and len(shared_a) >= 2 and shared_a != [e for e in b.entities if e in a.entities]:
@@ -413,6 +425,50 @@ def order(a: Features, b: Features) -> bool:
         or _coordination_swapped(a.relations, b.relations)
         or (short and _spans_swapped(x, y))
     )
+
+
+# A comparison: what it compares may come in either order. Not "between" alone ("the percent
+# change between the old and the new price", "directions between the station and the
+# hotel"), nor "vs" alone ("plot revenue vs time"): red-team pairs (eighth session).
+COMPARISON = re.compile(r"\b(?:differ\w*|compar\w*|similar\w*|alike|apart|distinguish\w*)\b", re.I)
+COMPARED_BY = frozenset({"and", "vs", "versus", "or"})
+CLAUSE_END = re.compile(r"[?,.!:;]+$")
+
+
+def _compared(a: Features, b: Features) -> bool:
+    """``a`` or ``b`` names a comparison, and exchanging the two phrases (one to four words
+    each) it joins by "and", "or", "vs" or "versus" makes the texts agree in order: "the
+    difference between a bank and a credit union" / "... between a credit union and a
+    bank". Run only when ``_order`` objects, on the texts as read."""
+    if not (COMPARISON.search(a.text) or COMPARISON.search(b.text)):
+        return False
+    return any(not _order(features(x), b) for x in _exchanges(a.text)) or any(
+        not _order(a, features(y)) for y in _exchanges(b.text)
+    )
+
+
+def _exchanges(text: str) -> Iterator[str]:
+    """``text`` with the phrases around one of its coordinators exchanged, every way (the
+    phrases end at a clause's end; the punctuation stays where it was)."""
+    words = text.split()
+    for k, word in enumerate(words):
+        if word.lower() not in COMPARED_BY or not 0 < k < len(words) - 1:
+            continue
+        for la in range(1, min(4, k) + 1):
+            left = words[k - la : k]
+            if any(CLAUSE_END.search(w) for w in left):
+                continue
+            for lb in range(1, min(4, len(words) - k - 1) + 1):
+                right = words[k + 1 : k + 1 + lb]
+                if any(CLAUSE_END.search(w) for w in right[:-1]):
+                    continue
+                mark = CLAUSE_END.search(right[-1])
+                tail = mark.group(0) if mark else ""
+                last = right[-1][: len(right[-1]) - len(tail)]
+                if not last:
+                    continue
+                moved = [*right[:-1], last, word, *left[:-1], left[-1] + tail]
+                yield " ".join([*words[: k - la], *moved, *words[k + 1 + lb :]])
 
 
 # Words that relate what stands before them to what stands after, one way round: "convert

@@ -364,3 +364,42 @@ def test_a_yes_no_question_reworded_into_its_opposite_is_a_stance_flip(a: str, b
 )  # fmt: skip
 def test_the_same_stance_or_none_is_no_flip(a: str, b: str) -> None:
     assert not stance(features(a), features(b))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("What's the difference between baking soda and baking powder?",
+      "How do baking powder and baking soda differ?"),
+     ("What's the difference between a credit union and a bank?",
+      "What's the difference between a bank and a credit union?"),
+     ("What is the difference between a debit card and a credit card?",
+      "How do credit cards and debit cards differ?"),
+     ("How are Python and Ruby similar?", "How are Ruby and Python similar?"),
+     ("how can you tell crocodiles and alligators apart?",
+      "how can you tell alligators and crocodiles apart?")],
+)  # fmt: skip
+def test_the_two_things_a_comparison_compares_may_come_in_either_order(a: str, b: str) -> None:
+    # The written sets' paraphrases the order guard refused (fifteenth session).
+    assert not order(features(a), features(b))
+    assert not order(features(b), features(a))
+    assert first_difference(a, b) is None
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("In matplotlib, how do I plot revenue vs time?",
+      "In matplotlib, how do I plot time vs revenue?"),
+     ("How do I calculate the percent change between the old price and the new price?",
+      "How do I calculate the percent change between the new price and the old price?"),
+     ("Give me walking directions between Central Station and the Grand Hotel",
+      "Give me walking directions between the Grand Hotel and Central Station"),
+     ("In Jira, how do I sort issues by priority and due date?",
+      "In Jira, how do I sort issues by due date and priority?"),
+     ("How does converting Celsius to Fahrenheit compare with other conversions?",
+      "How does converting Fahrenheit to Celsius compare with other conversions?")],
+)  # fmt: skip
+def test_an_exchange_outside_a_comparison_is_still_an_order_swap(a: str, b: str) -> None:
+    # Red-team pairs (eighth session): neither "vs" nor "between" alone makes a comparison;
+    # nor does a comparison word elsewhere in the text undo a swap it does not join.
+    assert order(features(a), features(b))
+    assert order(features(b), features(a))
