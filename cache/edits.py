@@ -17,7 +17,9 @@ plain. A red-team pass then showed what normalising must never erase (a tense, "
   "any help appreciated") or a "please" / "thanks" at either end (the same on both sides if
   both have one), chat and unit shorthand, contractions, "How do I" / "How can I" / "how
   to", a compound written apart or together (or with a hyphen, from a closed list: "wi-fi"),
-  "%" / "percent", a word stretched for emphasis ("sooo"), British / American spelling, or a
+  "%" / "percent", a word stretched for emphasis ("sooo"), British / American spelling
+  ("litre", "travelled", "anaemia": where WordNet gives both a shared sense), an aside after
+  the question ("asking for a friend", "...? help"), or a
   typo (a neighbouring key or two letters swapped, not the first letter, where
   only one side is a word the model's vocabulary or WordNet knows). Served without the
   verifier, which refused 10-20% of such near-repeats.
@@ -51,11 +53,15 @@ from typing import Literal
 from cache.embedder import known_words
 from cache.guards import _forms, opposites
 from cache.lexicon import (
+    EDIT_BRITISH,
+    EDIT_DOUBLED_L,
+    EDIT_ENDINGS_SENSED,
     EDIT_FUNCTION,
     EDIT_IRREGULAR,
     EDIT_KEEPS_IS,
     EDIT_SHORTHAND,
     EDIT_SPELLINGS,
+    EDIT_SPELLINGS_SENSED,
     EDIT_STEM_SUFFIXES,
     EDIT_SWAPS,
 )
@@ -87,8 +93,10 @@ TAIL = re.compile(
     r"([\s,.!?:;-]*\b((pls|please) help|help pls|please|pls|plz|thanks( a lot| so much)?"
     r"( in advance)?|thank (you|u)( so much)?( in advance)?|thx|ty|tysm|cheers"
     r"|(any )?help (is |would be )?(much |greatly |really )?appreciated|please advise"
-    r"|any (help|advice|ideas|tips)\??|lol|lmao|haha|help(?=!))\b[\s.!?]*)+$"
+    r"|any (help|advice|ideas|tips)\??|lol|lmao|haha|help(?=!)|(?<=[.!?] )help|(?<=[.!?])help"
+    r"|asking for a friend|just (curious|wondering))\b[\s.!?]*)+$"
 )
+
 # Words written with a hyphen or without: a closed list, since "x-ln(x)" is not "xln(x)" and
 # "re-sign" is not "resign" (a red-team pass).
 HYPHENATED = re.compile(
@@ -97,6 +105,9 @@ HYPHENATED = re.compile(
     r"|shirts)\b|\b(auto)-(correct|fill|save|play)\b|\b(non)-(profit|profits|stick)\b"
     r"|\b(on)-(line)\b|\b(log)-(in)\b|\b(set)-(up)\b|\b(check)-(in|out)\b"
 )
+# A capitalised word that starts no sentence: a name, spelled as it is (a red team's,
+# fifteenth session).
+NAME = re.compile(r"(?<=[^.?!\s] )[A-Z][a-z]+")
 PERCENT = re.compile(r"(\d)\s*%")  # "20%" / "20 percent"
 NUMBER_SIGN = re.compile(r"(?<=\w )#(?=[?.!]*\s*$)")  # "my order #" / "... number", at the end
 STRETCHED = re.compile(r"([a-z])\1{2,}")  # "sooo" / "so", "pleeease" / "please"
@@ -165,6 +176,7 @@ def words(text: str) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=8192)
 def _normalised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(the words, the courtesy words stripped from either end)."""
+    names = {m.group(0).lower() for m in NAME.finditer(text)}
     t = text.lower().replace("\u2019", "'").strip()
     lead, tail = LEAD.match(t), TAIL.search(t)
     courtesy = WORD.findall((lead.group(0) if lead else "") + " " + (tail.group(0) if tail else ""))
@@ -184,7 +196,10 @@ def _normalised(text: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     t = re.sub(r"'(re|m|ll|ve|d)\b", lambda m: CONTRACTIONS[m.group(1)], t)
     out: list[str] = []
     for w in map(_unstretched, WORD.findall(t)):
-        out.extend(_american(EDIT_IRREGULAR.get(x, x)) for x in EDIT_SHORTHAND.get(w, w).split())
+        for spelled in EDIT_SHORTHAND.get(w, w).split():
+            x = EDIT_IRREGULAR.get(spelled, spelled)
+            # a name keeps its spelling: "Did Labour win?" is no "labor", "Grey's" no "gray"
+            out.append(x if w in names else _american(x))
     return tuple(out), tuple(courtesy)
 
 
@@ -211,17 +226,50 @@ def _common() -> frozenset[str]:
     return _vocabulary() & wordnet_words()
 
 
+@functools.lru_cache(maxsize=65536)
 def _american(word: str) -> str:
     """ "colour" -> "color", "organise" -> "organize", when the result is a known word (three
-    letters at least before "our": "mourning" is not "morning")."""
-    if len(word) < 6 or not word.isalpha():
+    letters at least before "our": "mourning" is not "morning"); "litre" -> "liter",
+    "travelled" -> "traveled", "anaemia" -> "anemia" when WordNet gives the
+    two spellings a shared sense ("filling" is no "filing"; WordNet gives "timbre" and
+    "timber", "eagre" and "eager" one, and they stay apart)."""
+    if not word.isalpha():
         return word
-    for british, american in EDIT_SPELLINGS:
-        i = word.rfind(british)
-        if i >= 3 if british == "our" else i > 0 and word.endswith(british):
-            spelled = word[:i] + american + word[i + len(british) :]
-            if spelled != word and known(spelled):
+    if word in EDIT_BRITISH:
+        return EDIT_BRITISH[word]
+    if len(word) >= 6:
+        for british, american in EDIT_SPELLINGS:
+            i = word.rfind(british)
+            if i >= 3 if british == "our" else i > 0 and word.endswith(british):
+                spelled = word[:i] + american + word[i + len(british) :]
+                if spelled != word and known(spelled):
+                    return spelled
+    if len(word) < 5:
+        return word
+    for ending in EDIT_DOUBLED_L:
+        stem = word[: -len(ending) + 1]  # "travelled" -> "travel"
+        if (
+            word.endswith(ending)
+            and len(stem) >= 4
+            and stem[-2] in "aeiou"
+            and stem != "until"  # "untilled" is no "untiled"
+            and spelled_right(stem)
+            and not spelled_right(stem + "e")  # "stilled" is no "stiled"
+        ):
+            return stem + ending[2:]  # "traveled"; never "filled" -> "filed", "polling"
+    plural = "s" if word.endswith("s") else ""
+    for british, american in EDIT_ENDINGS_SENSED:  # "litre" -> "liter", "programmes"
+        if word.endswith(british + plural) and word not in ("timbre", "eagre"):
+            spelled = word[: len(word) - len(british + plural)] + american + plural
+            if spelled_right(spelled) and share_sense(word, spelled):
                 return spelled
+    for british, american in EDIT_SPELLINGS_SENSED:
+        i = word.find(british, 1)
+        while i > 0:
+            spelled = word[:i] + american + word[i + len(british) :]
+            if spelled_right(spelled) and share_sense(word, spelled):
+                return spelled
+            i = word.find(british, i + 1)
     return word
 
 

@@ -433,6 +433,9 @@ def _order(a: Features, b: Features) -> bool:
 COMPARISON = re.compile(r"\b(?:differ\w*|compar\w*|similar\w*|alike|apart|distinguish\w*)\b", re.I)
 COMPARED_BY = frozenset({"and", "vs", "versus", "or"})
 CLAUSE_END = re.compile(r"[?,.!:;]+$")
+# Words that point at one of the two by its place: "... can I roll money from the first into
+# the second?" (a red team's, fifteenth session): then the order is part of the question.
+BY_PLACE = re.compile(r"\b(?:first|second|former|latter|respectively|vice versa)\b", re.I)
 
 
 def _compared(a: Features, b: Features) -> bool:
@@ -442,9 +445,23 @@ def _compared(a: Features, b: Features) -> bool:
     bank". Run only when ``_order`` objects, on the texts as read."""
     if not (COMPARISON.search(a.text) or COMPARISON.search(b.text)):
         return False
-    return any(not _order(features(x), b) for x in _exchanges(a.text)) or any(
-        not _order(a, features(y)) for y in _exchanges(b.text)
+    if BY_PLACE.search(a.text) or BY_PLACE.search(b.text):
+        return False
+    return any(_agree(x, b.text) and not _order(features(x), b) for x in _exchanges(a.text)) or any(
+        _agree(a.text, y) and not _order(a, features(y)) for y in _exchanges(b.text)
     )
+
+
+def _agree(x: str, y: str) -> bool:
+    """The content words ``x`` and ``y`` share come in the same order in both ("a new Toyota
+    Camry and a used Tesla Model 3" / "a new Tesla Model 3 and a used Toyota Camry" do not)."""
+    tx, ty = _content(x), _content(y)
+    shared = set(tx) & set(ty)
+    return [w for w in tx if w in shared] == [w for w in ty if w in shared]
+
+
+def _content(text: str) -> list[str]:
+    return [_role(w) for w in TOKEN.findall(text.lower()) if w not in STOP]
 
 
 def _exchanges(text: str) -> Iterator[str]:
@@ -456,7 +473,7 @@ def _exchanges(text: str) -> Iterator[str]:
             continue
         for la in range(1, min(4, k) + 1):
             left = words[k - la : k]
-            if any(CLAUSE_END.search(w) for w in left):
+            if any(CLAUSE_END.search(w) for w in left) or not _phrase(left):
                 continue
             for lb in range(1, min(4, len(words) - k - 1) + 1):
                 right = words[k + 1 : k + 1 + lb]
@@ -465,10 +482,17 @@ def _exchanges(text: str) -> Iterator[str]:
                 mark = CLAUSE_END.search(right[-1])
                 tail = mark.group(0) if mark else ""
                 last = right[-1][: len(right[-1]) - len(tail)]
-                if not last:
+                if not last or not _phrase([*right[:-1], last]):
                     continue
                 moved = [*right[:-1], last, word, *left[:-1], left[-1] + tail]
                 yield " ".join([*words[: k - la], *moved, *words[k + 1 + lb :]])
+
+
+def _phrase(words: list[str]) -> bool:
+    """A thing compared: no function word but a determiner at its start ("a credit union",
+    not "a 30-year mortgage at")."""
+    lowered = [w.lower() for w in words]
+    return all(w not in STOP or (i == 0 and w in DETERMINERS) for i, w in enumerate(lowered))
 
 
 # Words that relate what stands before them to what stands after, one way round: "convert

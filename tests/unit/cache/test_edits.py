@@ -295,3 +295,36 @@ def test_a_stretched_word_is_the_common_word_it_stretches() -> None:
 )  # fmt: skip
 def test_a_request_wrapped_around_a_question_is_no_trivial_edit(cached: str, asked: str) -> None:
     assert edit(cached, asked).kind != "trivial"
+
+
+@pytest.mark.parametrize(
+    ("cached", "asked"),
+    [("How many cups are in a litre?", "How many cups are in a liter?"),
+     ("Why do my ears pop on aeroplanes?", "Why do my ears pop on airplanes?"),
+     ("Is anaemia common in pregnancy?", "Is anemia common in pregnancy?"),
+     ("How do I get my money back for a cancelled flight?",
+      "How do I get my money back for a canceled flight?"),
+     ("How long does a driving licence last?", "How long does a driving license last?"),
+     ("Is it safe to eat raw cookie dough?",
+      "Is it safe to eat raw cookie dough? asking for a friend"),
+     ("How do I clean my laptop keyboard?", "how do i clean my laptop keyboard?! help")],
+)  # fmt: skip
+def test_british_spellings_and_trailing_asides_are_trivial(cached: str, asked: str) -> None:
+    # The written sets' near-repeats the edit check refused (fifteenth session).
+    assert edit(cached, asked).kind == "trivial"
+    assert edit(asked, cached).kind == "trivial"
+
+
+@pytest.mark.parametrize(
+    ("cached", "asked"),
+    [("How do I fix a filling that fell out?", "How do I fix a filing that fell out?"),
+     ("What is the timbre of a violin?", "What is the timber of a violin?"),
+     ("Where can I get help", "Where can I get"),
+     ("Can I plant seeds in untilled soil?", "Can I plant seeds in untiled soil?")],
+)  # fmt: skip
+def test_words_that_only_look_like_another_spelling_are_not_trivial(
+    cached: str, asked: str
+) -> None:
+    # "filling" / "filing" share no sense; "timber" is WordNet's other spelling of "timbre"
+    # but also wood; "help" is an aside only after the question's end.
+    assert edit(cached, asked).kind != "trivial"
