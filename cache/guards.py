@@ -631,23 +631,39 @@ def _exchanged(x: tuple[str, ...], y: tuple[str, ...]) -> bool:
     care" / "an adult child pay for their parent's care" (a fresh held-out set, thirteenth
     session). ``_spans_swapped`` needs a pivot word for M, ``_phrases_swapped`` phrases of two
     words. ``order`` compares every word (the letter grades) and the words without determiners
-    ("a parent" / "an adult child"), both folded by ``_roles``."""
+    ("a parent" / "an adult child"), both folded by ``_roles``. Since the fifteenth session M
+    may be empty where A and B only name things (``_thing``): "feed my dog cat food" / "my cat
+    dog food", "are all integers rational numbers" / "are all rational numbers integers" (a
+    fresh held-out set, read once); not "politely decline" / "decline politely"."""
     if len(x) != len(y):
         return False
     mx, my = _middles(x, y)
     n = len(mx)
-    for la in range(1, min(EXCHANGED_SPAN, n - 2) + 1):
-        for lb in range(1, min(EXCHANGED_SPAN, n - la - 1) + 1):
+    for la in range(1, min(EXCHANGED_SPAN, n - 1) + 1):
+        for lb in range(1, min(EXCHANGED_SPAN, n - la) + 1):
             a, m, b = mx[:la], mx[la : n - lb], mx[n - lb :]
             if a == b or my != (*b, *m, *a):
                 continue
-            if all(w in COORDINATORS or w in DETERMINERS for w in m):
+            if m and all(w in COORDINATORS or w in DETERMINERS for w in m):
                 continue  # "a will and a trust" / "a trust and a will": _coordination_swapped's
             if set(a) <= PLACEHOLDERS or set(b) <= PLACEHOLDERS:
                 continue
+            if not m and not all(_thing(w) for w in (*a, *b)):
+                continue  # side by side, only things: "why is Delhi" / "why Delhi is" moves a verb
             if not all(_stop(w) for w in (*a, *b)):
                 return True
     return False
+
+
+def _thing(word: str) -> bool:
+    """A word that can name a thing ("dog", "integers"), not a function word, a manner
+    ("politely") or a verb's form ("cooked", "updating")."""
+    return (
+        not _stop(word)
+        and word.isalpha()  # "IPL 2015" / "2015 IPL"
+        and not word.endswith(("ly", "ed", "ing"))
+        and word not in PERSON_FORMS
+    )
 
 
 def _phrases_swapped(x: tuple[str, ...], y: tuple[str, ...]) -> bool:

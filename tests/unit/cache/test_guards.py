@@ -403,3 +403,25 @@ def test_an_exchange_outside_a_comparison_is_still_an_order_swap(a: str, b: str)
     # nor does a comparison word elsewhere in the text undo a swap it does not join.
     assert order(features(a), features(b))
     assert order(features(b), features(a))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("Is it ok to feed my dog cat food?", "Is it ok to feed my cat dog food?"),
+     ("Are all integers rational numbers?", "Are all rational numbers integers?"),
+     ("Are all rhombuses squares?", "Are all squares rhombuses?")],
+)  # fmt: skip
+def test_two_things_exchanged_side_by_side_are_an_order_swap(a: str, b: str) -> None:
+    # A fresh held-out set (traps_eighteenth, fifteenth session), read once.
+    assert order(features(a), features(b))
+    assert order(features(b), features(a))
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [("How do I politely decline a job offer?", "how do i decline a job offer politely"),
+     ("Who will win the 2015 IPL?", "Who will win IPL 2015?"),
+     ("Why is Delhi a union territory?", "Why Delhi is a union territory?")],
+)  # fmt: skip
+def test_a_manner_a_number_or_a_verb_moved_beside_a_word_is_no_swap(a: str, b: str) -> None:
+    assert not order(features(a), features(b))
