@@ -29,6 +29,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -54,7 +55,12 @@ PAIRS = Path(__file__).resolve().parents[1] / "data" / "cache_eval" / "traps.jso
 def lookup_pairs(name: str) -> list[dict[str, object]]:
     """The (planted ``a``, asked ``b``) pairs of the run."""
     if name == "traps":
-        return [json.loads(line) for line in PAIRS.read_text().splitlines()]
+        # The file is sorted by category (its first 300 lines are all traps, refused by the edit
+        # check before any model runs): asked in a fixed shuffled order, the lookups mix
+        # repeats, rewordings and traps as the file does.
+        rows = [json.loads(line) for line in PAIRS.read_text().splitlines()]
+        random.Random(7).shuffle(rows)
+        return rows
     from gateway.eval.devsets import quora
 
     rows = list(quora("test"))
