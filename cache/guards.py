@@ -432,6 +432,12 @@ def _order(a: Features, b: Features) -> bool:
 # hotel"), nor "vs" alone ("plot revenue vs time"): red-team pairs (eighth session).
 COMPARISON = re.compile(r"\b(?:differ\w*|compar\w*|similar\w*|alike|apart|distinguish\w*)\b", re.I)
 COMPARED_BY = frozenset({"and", "vs", "versus", "or"})
+# A choice between two: "Which is healthier, brown rice or white rice?", "Is it better to rent
+# or buy?" (traps_eighteenth, read once, fifteenth session): the two things joined by "or".
+CHOICE = re.compile(
+    r"\b(?:which|better|worse|best|worst|more|less|rather|prefer\w*|choose|pick)\b", re.I
+)
+CHOSEN_BY = frozenset({"or"})
 CLAUSE_END = re.compile(r"[?,.!:;]+$")
 # Words that point at one of the two by its place: "... can I roll money from the first into
 # the second?" (a red team's, fifteenth session): then the order is part of the question.
@@ -443,18 +449,24 @@ def _compared(a: Features, b: Features) -> bool:
     each) it joins by "and", "or", "vs" or "versus" makes the texts agree in order: "the
     difference between a bank and a credit union" / "... between a credit union and a
     bank". Run only when ``_order`` objects, on the texts as read."""
-    if not (COMPARISON.search(a.text) or COMPARISON.search(b.text)):
+    if COMPARISON.search(a.text) or COMPARISON.search(b.text):
+        joins = COMPARED_BY
+    elif CHOICE.search(a.text) or CHOICE.search(b.text):
+        joins = CHOSEN_BY  # "Which is healthier, brown rice or white rice?"
+    else:
         return False
     if BY_PLACE.search(a.text) or BY_PLACE.search(b.text):
         return False
-    return any(_agree(x, b.text) and not _order(features(x), b) for x in _exchanges(a.text)) or any(
-        _agree(a.text, y) and not _order(a, features(y)) for y in _exchanges(b.text)
-    )
+    return any(
+        _agree(x, b.text) and not _order(features(x), b) for x in _exchanges(a.text, joins)
+    ) or any(_agree(a.text, y) and not _order(a, features(y)) for y in _exchanges(b.text, joins))
 
 
 def _agree(x: str, y: str) -> bool:
     """The content words ``x`` and ``y`` share come in the same order in both ("a new Toyota
-    Camry and a used Tesla Model 3" / "a new Tesla Model 3 and a used Toyota Camry" do not)."""
+    Camry and a used Tesla Model 3" / "a new Tesla Model 3 and a used Toyota Camry" do not; a
+    red team's, fifteenth session: agreeing in the exchanged phrases' words alone let "a
+    15-year mortgage at 6% and a 30-year mortgage at 7%" / "... at 7% ... at 6%" through)."""
     tx, ty = _content(x), _content(y)
     shared = set(tx) & set(ty)
     return [w for w in tx if w in shared] == [w for w in ty if w in shared]
@@ -464,12 +476,12 @@ def _content(text: str) -> list[str]:
     return [_role(w) for w in TOKEN.findall(text.lower()) if w not in STOP]
 
 
-def _exchanges(text: str) -> Iterator[str]:
-    """``text`` with the phrases around one of its coordinators exchanged, every way (the
-    phrases end at a clause's end; the punctuation stays where it was)."""
+def _exchanges(text: str, joins: frozenset[str]) -> Iterator[str]:
+    """``text`` with the phrases around one of its coordinators (``joins``) exchanged, every
+    way (the phrases end at a clause's end; the punctuation stays where it was)."""
     words = text.split()
     for k, word in enumerate(words):
-        if word.lower() not in COMPARED_BY or not 0 < k < len(words) - 1:
+        if word.lower() not in joins or not 0 < k < len(words) - 1:
             continue
         for la in range(1, min(4, k) + 1):
             left = words[k - la : k]

@@ -376,7 +376,10 @@ def test_the_same_stance_or_none_is_no_flip(a: str, b: str) -> None:
       "How do credit cards and debit cards differ?"),
      ("How are Python and Ruby similar?", "How are Ruby and Python similar?"),
      ("how can you tell crocodiles and alligators apart?",
-      "how can you tell alligators and crocodiles apart?")],
+      "how can you tell alligators and crocodiles apart?"),
+     ("Which is older, the Colosseum or the Parthenon?",
+      "Which is older, the Parthenon or the Colosseum?"),
+     ("Is it better to lease or buy a car?", "Is it better to buy or lease a car?")],
 )  # fmt: skip
 def test_the_two_things_a_comparison_compares_may_come_in_either_order(a: str, b: str) -> None:
     # The written sets' paraphrases the order guard refused (fifteenth session).
@@ -396,11 +399,18 @@ def test_the_two_things_a_comparison_compares_may_come_in_either_order(a: str, b
      ("In Jira, how do I sort issues by priority and due date?",
       "In Jira, how do I sort issues by due date and priority?"),
      ("How does converting Celsius to Fahrenheit compare with other conversions?",
-      "How does converting Fahrenheit to Celsius compare with other conversions?")],
+      "How does converting Fahrenheit to Celsius compare with other conversions?"),
+     ("Does the subject or the verb come first in a Japanese sentence?",
+      "Does the verb or the subject come first in a Japanese sentence?"),
+     ("Compare a used Tesla Model 3 and a new Toyota Camry on total cost of ownership.",
+      "Compare a new Tesla Model 3 and a used Toyota Camry on total cost of ownership."),
+     ("What's the difference between a 15-year mortgage at 6% and a 30-year mortgage at 7%?",
+      "What's the difference between a 15-year mortgage at 7% and a 30-year mortgage at 6%?")],
 )  # fmt: skip
 def test_an_exchange_outside_a_comparison_is_still_an_order_swap(a: str, b: str) -> None:
-    # Red-team pairs (eighth session): neither "vs" nor "between" alone makes a comparison;
-    # nor does a comparison word elsewhere in the text undo a swap it does not join.
+    # Red-team pairs (eighth and fifteenth sessions): neither "vs" nor "between" alone makes a
+    # comparison; a comparison word elsewhere does not undo a swap it does not join; "first"
+    # points at one of the two by its place; an exchange must make the texts agree.
     assert order(features(a), features(b))
     assert order(features(b), features(a))
 
