@@ -401,7 +401,8 @@ def _unnamed(x: Features, y: Features) -> set[str]:
 def order(a: Features, b: Features) -> bool:
     """Two things exchanged that a question relates one way round ("convert A to B" / "B to
     A"), unless the exchange is of the two things a comparison compares ("the difference
-    between baking soda and baking powder" / "how do baking powder and baking soda differ")."""
+    between baking soda and baking powder" / "how do baking powder and baking soda differ")
+    or a choice names ("which is older, the Colosseum or the Parthenon")."""
     if not _order(a, b):
         return False
     return not _compared(a, b)
@@ -445,8 +446,9 @@ BY_PLACE = re.compile(r"\b(?:first|second|former|latter|respectively|vice versa)
 
 
 def _compared(a: Features, b: Features) -> bool:
-    """``a`` or ``b`` names a comparison, and exchanging the two phrases (one to four words
-    each) it joins by "and", "or", "vs" or "versus" makes the texts agree in order: "the
+    """``a`` or ``b`` names a comparison (or a choice), nothing points at one of the two by
+    its place, and exchanging the two phrases (one to four words each) it joins by "and",
+    "or", "vs" or "versus" (a choice: by "or") makes the texts agree in order: "the
     difference between a bank and a credit union" / "... between a credit union and a
     bank". Run only when ``_order`` objects, on the texts as read."""
     if COMPARISON.search(a.text) or COMPARISON.search(b.text):
