@@ -59,6 +59,7 @@ from cache.lexicon import (
     EDIT_FUNCTION,
     EDIT_IRREGULAR,
     EDIT_KEEPS_IS,
+    EDIT_NOT_BRITISH,
     EDIT_SHORTHAND,
     EDIT_SPELLINGS,
     EDIT_SPELLINGS_SENSED,
@@ -252,25 +253,32 @@ def _american(word: str) -> str:
             word.endswith(ending)
             and len(stem) >= 4
             and stem[-2] in "aeiou"
-            and stem != "until"  # "untilled" is no "untiled"
+            and stem not in EDIT_NOT_BRITISH  # "untilled" is no "untiled"
             and spelled_right(stem)
             and not spelled_right(stem + "e")  # "stilled" is no "stiled"
         ):
             return stem + ending[2:]  # "traveled"; never "filled" -> "filed", "polling"
+    if word in EDIT_NOT_BRITISH:
+        return word
     plural = "s" if word.endswith("s") else ""
     for british, american in EDIT_ENDINGS_SENSED:  # "litre" -> "liter", "programmes"
-        if word.endswith(british + plural) and word not in ("timbre", "eagre"):
+        if word.endswith(british + plural):
             spelled = word[: len(word) - len(british + plural)] + american + plural
-            if spelled_right(spelled) and share_sense(word, spelled):
+            if _same_sense(word, spelled):
                 return spelled
     for british, american in EDIT_SPELLINGS_SENSED:
         i = word.find(british, 1)
         while i > 0:
             spelled = word[:i] + american + word[i + len(british) :]
-            if spelled_right(spelled) and share_sense(word, spelled):
+            if _same_sense(word, spelled):
                 return spelled
             i = word.find(british, i + 1)
     return word
+
+
+def _same_sense(word: str, spelled: str) -> bool:
+    """``spelled`` is a word (or its plural) and WordNet gives it a sense of ``word``'s."""
+    return spelled_right(spelled) and share_sense(word, spelled)
 
 
 def _typo(a: str, b: str) -> bool:

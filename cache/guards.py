@@ -116,7 +116,7 @@ for _i, _group in enumerate(ANTONYMS):
 
 def features(text: str) -> Features:
     read = " ".join(text.split())
-    text = PHRASES.sub(r"\1_\2", " ".join(text.split()))
+    text = PHRASES.sub(r"\1_\2", read)
     text = MULTIWORD.sub(lambda m: m.group(1).replace(" ", "_"), text)  # "New York" is one word
     lowered = text.lower().replace("\u2019", "'")
     raw = [re.sub(r"['\u2019]s$", "", w) for w in TOKEN.findall(text)]  # "Chrome's" names Chrome

@@ -610,10 +610,9 @@ EDIT_STEM_SUFFIXES = ("ations", "ation", "ating", "ated", "ates", "ings", "ing",
 EDIT_SPELLINGS: tuple[tuple[str, str], ...] = (("our", "or"), ("tre", "ter"), ("ise", "ize"))
 EDIT_SPELLINGS += (("ised", "ized"), ("ising", "izing"), ("isation", "ization"), ("yse", "yze"))
 EDIT_SPELLINGS += (("ogue", "og"),)
-# More British spellings, anywhere in a word of five letters or more ("re" at its end:
-# "litre"), applied only when WordNet gives both spellings a shared sense (cache.edits.
-# _american): "anaemia", "oestrogen", "licence", "judgement", "ageing", "programme",
-# "omelette", "mould", "storey", "aluminium".
+# More British spellings, anywhere in a word of five letters or more, applied only when
+# WordNet gives both spellings a shared sense (cache.edits._american): "anaemia",
+# "oestrogen", "licence", "judgement", "mould", "storey", "aluminium".
 EDIT_SPELLINGS_SENSED: tuple[tuple[str, str], ...] = (
     ("ae", "e"), ("oe", "e"), ("ence", "ense"), ("ement", "ment"), ("ou", "o"), ("ey", "y"),
     ("ium", "um"),
@@ -624,6 +623,9 @@ EDIT_ENDINGS_SENSED: tuple[tuple[str, str], ...] = (("mme", "m"), ("re", "er"))
 # Endings whose British form doubles an "l" after one vowel: "travelled", "cancelling",
 # "modeller" (cache.edits._american: only when the verb, four letters or more, is a word).
 EDIT_DOUBLED_L = ("lled", "lling", "ller", "llers")
+# Words those rules would respell into another word WordNet happens to give a shared sense:
+# "untilled" / "untiled", "timbre" / "timber" (wood), "eagre" / "eager".
+EDIT_NOT_BRITISH = frozenset({"until", "timbre", "eagre"})
 
 # A question's stance (cache.guards.stance): whether something is all right, or whether it is
 # not. "Is it okay to give her aspirin?" / "Should I avoid giving her aspirin?" ask the same
